@@ -1,0 +1,72 @@
+// Package testenv finds the external programs hookd's tests use for real
+// (git, PostgreSQL, Chromium) and decides what happens when one is missing.
+//
+// On a developer machine with only Go installed, a test that needs a missing
+// program is skipped with a message that names the program and the Debian
+// package to install. CI sets HOOKD_TEST_REQUIRE=all after installing every
+// package, and there a missing program fails the test instead, so a broken
+// install step can never turn into a green run that tested nothing.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+)
+
+// requireAll is the environment variable CI sets so missing programs fail.
+const requireAll = "HOOKD_TEST_REQUIRE"
+
+// Missing skips or fails t because program is not installed.
+func Missing(t testing.TB, program, debianPackage string) {
+	t.Helper()
+	msg := program + " not found: install it (Debian: apt-get install " + debianPackage + ") to run this test"
+	if os.Getenv(requireAll) == "all" {
+		t.Fatal(msg + " [" + requireAll + "=all]")
+	}
+	t.Skip(msg)
+}
+
+// Git returns the path of the git CLI, or skips/fails t.
+func Git(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("git")
+	if err != nil {
+		Missing(t, "git", "git")
+	}
+	return p
+}
+
+// PostgresBinDir returns the folder holding initdb, pg_ctl and postgres:
+// from PATH, or the newest Debian install under /usr/lib/postgresql. It
+// returns "" when none is installed.
+func PostgresBinDir() string {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Dir(real)
+		}
+		return filepath.Dir(p)
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Strings(dirs)
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
+			return dirs[i]
+		}
+	}
+	return ""
+}
+
+// Chromium returns the path of a Chromium browser, or skips/fails t.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	Missing(t, "chromium", "chromium")
+	return ""
+}
