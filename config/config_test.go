@@ -1,0 +1,145 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func problems(t *testing.T, src string) []Problem {
+	t.Helper()
+	_, err := Parse("hookd.yaml", []byte(src))
+	var p *Problems
+	if !errors.As(err, &p) {
+		t.Fatalf("Parse: got %v, want *Problems", err)
+	}
+	return p.List
+}
+
+func wantProblem(t *testing.T, src string, line int, substr string) {
+	t.Helper()
+	for _, p := range problems(t, src) {
+		if p.Line == line && strings.Contains(p.Message, substr) {
+			return
+		}
+	}
+	t.Errorf("no problem %q at line %d; got %v", substr, line, problems(t, src))
+}
+
+func TestEmptyFileIsDefaults(t *testing.T) {
+	cfg, err := Parse("empty", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != DefaultListen || cfg.DatabaseURL != DefaultDatabaseURL || cfg.Log.Format != "text" ||
+		cfg.LogLevel() != slog.LevelInfo || cfg.Retention.RawPayloads.Std() != DefaultRawPayloadRetention {
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+func TestFullConfig(t *testing.T) {
+	t.Setenv("MODELS_SECRET", "s3cret")
+	t.Setenv("GH_TOKEN", "ghp_x")
+	cfg, err := Parse("hookd.yaml", []byte(`
+listen: 0.0.0.0:9000
+database_url: postgres://hookd@db/hookd
+log:
+  level: debug
+retention:
+  raw_payloads: 7d
+repositories:
+  - github: acme/models
+    secret: ${MODELS_SECRET}
+    token: ${GH_TOKEN}
+  - path: /srv/git/../git/models.git
+    secret: pre-${MODELS_SECRET}-post
+    reconcile_interval: 5m
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Log.Format != "text" || cfg.LogLevel() != slog.LevelDebug {
+		t.Errorf("log: %+v (format default must survive a partial log: section)", cfg.Log)
+	}
+	if cfg.Retention.RawPayloads.Std() != 7*24*time.Hour {
+		t.Errorf("retention %v", cfg.Retention.RawPayloads.Std())
+	}
+	gh, local := cfg.Repositories[0], cfg.Repositories[1]
+	if gh.Name() != "acme/models" || string(gh.Secret) != "s3cret" || string(gh.Token) != "ghp_x" ||
+		gh.ReconcileInterval.Std() != DefaultReconcileInterval {
+		t.Errorf("github repository: %+v", gh)
+	}
+	if local.Name() != "/srv/git/models.git" || string(local.Secret) != "pre-s3cret-post" || local.ReconcileInterval.Std() != 5*time.Minute {
+		t.Errorf("local repository: %+v", local)
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	t.Setenv("S", "hunter2")
+	cfg, err := Parse("x", []byte("repositories:\n  - github: a/b\n    secret: ${S}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "repo", cfg.Repositories[0].Secret)
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v %s", cfg, cfg.Repositories, cfg.Repositories, cfg.Repositories[0].Secret), logged.String()} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+}
+
+func TestUnknownKeyNamesItsLine(t *testing.T) {
+	t.Setenv("S", "x")
+	src := `listen: 127.0.0.1:8080
+repositories:
+  - github: acme/models
+    secret: ${S}
+    reconcile_intervl: 30s
+lsiten: x
+`
+	wantProblem(t, src, 5, `unknown key "reconcile_intervl" in repositories[0]`)
+	wantProblem(t, src, 6, `unknown key "lsiten"`)
+}
+
+func TestMissingEnvVarIsNamed(t *testing.T) {
+	src := "repositories:\n  - github: acme/models\n    secret: ${HOOKD_TEST_UNSET_VAR}\n"
+	wantProblem(t, src, 3, "environment variable HOOKD_TEST_UNSET_VAR is not set")
+}
+
+func TestEnvIsExpandedInValuesOnly(t *testing.T) {
+	t.Setenv("K", "listen")
+	wantProblem(t, "${K}: 1.2.3.4:5\n", 1, `unknown key "${K}"`)
+}
+
+func TestRepositoryWithoutSecret(t *testing.T) {
+	wantProblem(t, "repositories:\n  - github: acme/models\n", 2, "acme/models: secret is required")
+	t.Setenv("EMPTY", "")
+	wantProblem(t, "repositories:\n  - github: acme/models\n    secret: ${EMPTY}\n", 2, "secret is required")
+}
+
+func TestRepositoryProblems(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		line int
+		want string
+	}{
+		{"repositories:\n  - secret: x\n", 2, "set github: owner/name or path"},
+		{"repositories:\n  - github: models\n    secret: x\n", 2, "github must be owner/name"},
+		{"repositories:\n  - path: repo.git\n    secret: x\n", 2, "path must be absolute"},
+		{"repositories:\n  - path: /r.git\n    secret: x\n    token: t\n", 2, "github repositories only"},
+		{"repositories:\n  - github: a/b\n    secret: x\n  - github: a/b\n    secret: y\n", 4, "configured twice (first at line 2)"},
+		{"repositories:\n  - github: a/b\n    secret: x\n    app:\n      app_id: 1\n", 4, "app needs app_id, installation_id and private_key_file"},
+		{"repositories:\n  - github: a/b\n    secret: x\n    reconcile_interval: soon\n", 4, `"soon" is not a duration`},
+		{"repositories:\n  - github: a/b\n    secret: x\n    app:\n      app_id: one\n", 5, "cannot unmarshal"},
+		{"listen: 8080\n", 1, "not host:port"},
+		{"log:\n  format: xml\n", 2, "log.format"},
+		{"listen: [\n", 1, "did not find expected node content"},
+		{"- a\n", 1, "must be a mapping"},
+	} {
+		wantProblem(t, c.src, c.line, c.want)
+	}
+}
