@@ -1,0 +1,322 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/hookd-dev/hookd/store/driver"
+)
+
+// Source is where a delivery came from.
+type Source string
+
+const (
+	SourceGitHub Source = "github" // a GitHub webhook
+	SourceGit    Source = "git"    // a git post-receive hook
+)
+
+// DeliveryStatus is how far hookd got with a delivery.
+type DeliveryStatus string
+
+const (
+	DeliveryQueued    DeliveryStatus = "queued"    // stored, its processing job pending
+	DeliveryProcessed DeliveryStatus = "processed" // turned into events
+	DeliveryIgnored   DeliveryStatus = "ignored"   // nothing hookd acts on
+	DeliveryFailed    DeliveryStatus = "failed"    // processing gave up; see Reason
+)
+
+// Delivery is one webhook or hook delivery, stored as received.
+type Delivery struct {
+	Seq        int64  // listing order, assigned by the store
+	ID         string // GitHub's X-GitHub-Delivery, or generated for the git hook
+	Source     Source
+	Event      string // e.g. "push", "create", "ping"
+	Repository string // owner/name
+	Body       []byte // raw payload; nil in listings and once pruned
+	Pruned     bool   // the payload was removed by PrunePayloads
+	ReceivedAt time.Time
+	Status     DeliveryStatus
+	Reason     string
+	UpdatedAt  time.Time
+}
+
+// AcceptResult tells what Accept did.
+type AcceptResult struct {
+	// Duplicate: a delivery with this id was already stored; nothing changed.
+	Duplicate bool
+}
+
+// ErrPruned: the delivery's payload was pruned, so it cannot be replayed.
+var ErrPruned = errors.New("store: delivery payload pruned")
+
+// maxBatch bounds how many deliveries one group commit writes.
+const maxBatch = 256
+
+// writeTimeout bounds one group commit.
+const writeTimeout = 30 * time.Second
+
+type acceptRequest struct {
+	delivery Delivery
+	answer   chan acceptAnswer // buffered: the writer never waits on a caller
+}
+
+type acceptAnswer struct {
+	result AcceptResult
+	err    error
+}
+
+// Accept stores d and enqueues its processing job in one transaction, and
+// returns once that transaction has committed: a nil error means d is
+// durable. A delivery whose Status is DeliveryIgnored is recorded without a
+// job; otherwise Status must be empty or DeliveryQueued. A known ID is
+// reported as Duplicate and changes nothing. ReceivedAt defaults to now.
+//
+// Concurrent callers share transactions: one writer commits whatever has
+// queued up while the previous commit ran, which is where throughput comes
+// from. If ctx ends first, Accept returns its error, and d may or may not
+// have been stored.
+func (s *Store) Accept(ctx context.Context, d Delivery) (AcceptResult, error) {
+	if d.ID == "" || d.Repository == "" {
+		return AcceptResult{}, errors.New("store: delivery needs an ID and a repository")
+	}
+	switch d.Status {
+	case "":
+		d.Status = DeliveryQueued
+	case DeliveryQueued, DeliveryIgnored:
+	default:
+		return AcceptResult{}, fmt.Errorf("store: cannot accept a delivery with status %q", d.Status)
+	}
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = now()
+	}
+	req := &acceptRequest{delivery: d, answer: make(chan acceptAnswer, 1)}
+
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return AcceptResult{}, ErrClosed
+	}
+	select {
+	case s.accepts <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return AcceptResult{}, ctx.Err()
+	}
+	s.mu.RUnlock()
+
+	select {
+	case a := <-req.answer:
+		return a.result, a.err
+	case <-ctx.Done():
+		return AcceptResult{}, ctx.Err()
+	}
+}
+
+// writer is the single goroutine that commits accepted deliveries; it runs
+// until Close closes s.accepts and answers every request it received.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	batch := make([]*acceptRequest, 0, maxBatch)
+	for req := range s.accepts {
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-s.accepts:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitAccepts(batch)
+	}
+}
+
+// commitAccepts writes batch in one transaction and answers each caller. If
+// the transaction fails while the database is up, one delivery is likely at
+// fault: each is then retried alone so the others still get stored.
+func (s *Store) commitAccepts(batch []*acceptRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	results, err := s.acceptBatch(ctx, batch)
+	if err != nil && len(batch) > 1 && s.db.Ping(ctx) == nil {
+		for _, r := range batch {
+			s.commitAccepts([]*acceptRequest{r})
+		}
+		return
+	}
+	for i, r := range batch {
+		if err != nil {
+			r.answer <- acceptAnswer{err: fmt.Errorf("store: accept delivery %s: %w", r.delivery.ID, err)}
+		} else {
+			r.answer <- acceptAnswer{result: results[i]}
+		}
+	}
+}
+
+const deliveryColumns = 8
+
+func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]AcceptResult, error) {
+	results := make([]AcceptResult, len(batch))
+	// A repeated id within the batch is a duplicate of its first occurrence.
+	firstOf := make(map[string]int, len(batch))
+	var unique []int
+	for i, r := range batch {
+		if _, seen := firstOf[r.delivery.ID]; seen {
+			results[i].Duplicate = true
+			continue
+		}
+		firstOf[r.delivery.ID] = i
+		unique = append(unique, i)
+	}
+
+	var q strings.Builder
+	q.WriteString(`INSERT INTO hookd_delivery (id, source, event, repository, body, received_at, status, reason, updated_at) VALUES `)
+	args := make([]any, 0, len(unique)*(deliveryColumns+1))
+	for n, i := range unique {
+		d := batch[i].delivery
+		if n > 0 {
+			q.WriteByte(',')
+		}
+		p := len(args)
+		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+6)
+		args = append(args, d.ID, string(d.Source), d.Event, d.Repository, d.Body, micros(d.ReceivedAt), string(d.Status), d.Reason)
+	}
+	q.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
+
+	err := inTx(ctx, s.db, func(tx driver.Tx) error {
+		inserted, err := queryStrings(ctx, tx, q.String(), args...)
+		if err != nil {
+			return err
+		}
+		var jobs []river.InsertManyParams
+		for _, i := range unique {
+			d := batch[i].delivery
+			if _, ok := inserted[d.ID]; !ok {
+				results[i].Duplicate = true
+				continue
+			}
+			if d.Status == DeliveryQueued {
+				jobs = append(jobs, river.InsertManyParams{Args: processDeliveryArgs{DeliveryID: d.ID}})
+			}
+		}
+		return s.queue.InsertTx(ctx, tx, jobs)
+	})
+	return results, err
+}
+
+// queryStrings collects a one-column result as a set.
+func queryStrings(ctx context.Context, q driver.Querier, sql string, args ...any) (map[string]struct{}, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	set := make(map[string]struct{})
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		set[v] = struct{}{}
+	}
+	return set, rows.Err()
+}
+
+// DeliveryFilter selects deliveries; empty fields match everything.
+type DeliveryFilter struct {
+	Repository string
+	Status     DeliveryStatus
+	Event      string
+	Page       // by Seq, newest first
+}
+
+const deliverySelect = `SELECT seq, id, source, event, repository, body IS NULL, received_at, status, reason, updated_at`
+
+// Deliveries lists deliveries newest first, without their payloads.
+func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+	var w where
+	w.add("repository", f.Repository)
+	w.add("status", string(f.Status))
+	w.add("event", f.Event)
+	rows, err := s.db.Query(ctx, deliverySelect+` FROM hookd_delivery`+w.page("seq", f.Page), w.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Delivery returns one delivery with its payload.
+func (s *Store) Delivery(ctx context.Context, id string) (Delivery, error) {
+	var body []byte
+	d, err := scanDelivery(s.db.QueryRow(ctx, deliverySelect+`, body FROM hookd_delivery WHERE id = $1`, id), &body)
+	d.Body = body
+	return d, notFound(err)
+}
+
+func scanDelivery(row driver.Row, extra ...any) (Delivery, error) {
+	var (
+		d                   Delivery
+		source, status      string
+		received, updatedAt int64
+	)
+	dest := append([]any{&d.Seq, &d.ID, &source, &d.Event, &d.Repository, &d.Pruned, &received, &status, &d.Reason, &updatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return Delivery{}, err
+	}
+	d.Source, d.Status = Source(source), DeliveryStatus(status)
+	d.ReceivedAt, d.UpdatedAt = fromMicros(received), fromMicros(updatedAt)
+	return d, nil
+}
+
+// MarkDelivery records the outcome of processing a delivery.
+func (s *Store) MarkDelivery(ctx context.Context, id string, status DeliveryStatus, reason string) error {
+	n, err := s.db.Exec(ctx, `UPDATE hookd_delivery SET status = $2, reason = $3, updated_at = $4 WHERE id = $1`,
+		id, string(status), reason, micros(now()))
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// Replay queues a stored delivery for processing again, whatever its status.
+func (s *Store) Replay(ctx context.Context, id string) error {
+	return inTx(ctx, s.db, func(tx driver.Tx) error {
+		var pruned bool
+		err := tx.QueryRow(ctx, `SELECT body IS NULL FROM hookd_delivery WHERE id = $1`, id).Scan(&pruned)
+		if err != nil {
+			return notFound(err)
+		}
+		if pruned {
+			return ErrPruned
+		}
+		if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET status = 'queued', reason = '', updated_at = $2 WHERE id = $1`, id, micros(now())); err != nil {
+			return err
+		}
+		return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: processDeliveryArgs{DeliveryID: id}}})
+	})
+}
+
+// PrunePayloads drops the payloads of deliveries received more than
+// olderThan ago, keeping their rows, and returns how many it pruned.
+func (s *Store) PrunePayloads(ctx context.Context, olderThan time.Duration) (int64, error) {
+	return s.db.Exec(ctx, `UPDATE hookd_delivery SET body = NULL WHERE received_at < $1 AND body IS NOT NULL`,
+		micros(now().Add(-olderThan)))
+}

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/hookd-dev/hookd/store/driver"
+)
+
+// EventType is a GTO lifecycle event, or a tag's deletion.
+type EventType string
+
+const (
+	EventRegistration   EventType = "registration"
+	EventDeregistration EventType = "deregistration"
+	EventAssignment     EventType = "assignment"
+	EventUnassignment   EventType = "unassignment"
+	EventDeprecation    EventType = "deprecation"
+	EventTagDeleted     EventType = "tag_deleted"
+)
+
+// Event is what one tag object meant, recorded once however many paths
+// (webhook, redelivery, git hook, reconciler) brought it.
+type Event struct {
+	ID           int64 // assigned by the store
+	Repository   string
+	Artifact     string
+	Type         EventType
+	Version      string
+	Stage        string
+	CommitSHA    string
+	TagName      string
+	TagObjectSHA string
+	Tagger       Tagger // Tagger.When is the event's creation time
+	Message      string
+	DeliveryID   string   // the delivery that brought it ("" for the reconciler)
+	ActiveBefore []string // versions active in Stage before the event
+	ActiveAfter  []string // and after
+	RecordedAt   time.Time
+}
+
+// RecordEvent stores e unless an event of the same type for the same tag
+// object of the repository exists. It returns the stored event (the earlier
+// one when it already existed) and whether e was new.
+func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
+	before, err := json.Marshal(nonNil(e.ActiveBefore))
+	if err != nil {
+		return e, false, err
+	}
+	after, err := json.Marshal(nonNil(e.ActiveAfter))
+	if err != nil {
+		return e, false, err
+	}
+	e.RecordedAt = now()
+	err = s.db.QueryRow(ctx, `INSERT INTO hookd_event (repository, artifact, type, version, stage, commit_sha,
+		tag_name, tag_object_sha, tagger_name, tagger_email, tagger_time, tagger_offset, message, delivery_id,
+		active_before, active_after, recorded_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		ON CONFLICT (repository, tag_object_sha, type) DO NOTHING RETURNING id`,
+		e.Repository, e.Artifact, string(e.Type), e.Version, e.Stage, e.CommitSHA, e.TagName, e.TagObjectSHA,
+		e.Tagger.Name, e.Tagger.Email, micros(e.Tagger.When), offsetOf(e.Tagger.When), e.Message, e.DeliveryID,
+		string(before), string(after), micros(e.RecordedAt)).Scan(&e.ID)
+	if err == nil {
+		e.RecordedAt = fromMicros(micros(e.RecordedAt))
+		return e, true, nil
+	}
+	if err != driver.ErrNoRows {
+		return e, false, err
+	}
+	existing, err := s.queryEvent(ctx, `WHERE repository = $1 AND tag_object_sha = $2 AND type = $3`,
+		e.Repository, e.TagObjectSHA, string(e.Type))
+	return existing, false, err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// EventFilter selects events; empty fields match everything.
+type EventFilter struct {
+	Repository string
+	Artifact   string
+	Stage      string
+	Type       EventType
+	Page       // by ID, newest first
+}
+
+const eventSelect = `SELECT id, repository, artifact, type, version, stage, commit_sha, tag_name, tag_object_sha,
+	tagger_name, tagger_email, tagger_time, tagger_offset, message, delivery_id, active_before, active_after,
+	recorded_at FROM hookd_event `
+
+// Events lists events newest first.
+func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
+	var w where
+	w.add("repository", f.Repository)
+	w.add("artifact", f.Artifact)
+	w.add("stage", f.Stage)
+	w.add("type", string(f.Type))
+	rows, err := s.db.Query(ctx, eventSelect+w.page("id", f.Page), w.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Event returns one event.
+func (s *Store) Event(ctx context.Context, id int64) (Event, error) {
+	return s.queryEvent(ctx, `WHERE id = $1`, id)
+}
+
+func (s *Store) queryEvent(ctx context.Context, where string, args ...any) (Event, error) {
+	e, err := scanEvent(s.db.QueryRow(ctx, eventSelect+where, args...))
+	return e, notFound(err)
+}
+
+func scanEvent(row driver.Row) (Event, error) {
+	var (
+		e                  Event
+		typ, before, after string
+		when, recorded     int64
+		offset             int
+	)
+	err := row.Scan(&e.ID, &e.Repository, &e.Artifact, &typ, &e.Version, &e.Stage, &e.CommitSHA, &e.TagName,
+		&e.TagObjectSHA, &e.Tagger.Name, &e.Tagger.Email, &when, &offset, &e.Message, &e.DeliveryID,
+		&before, &after, &recorded)
+	if err != nil {
+		return Event{}, err
+	}
+	e.Type = EventType(typ)
+	e.Tagger.When = inOffset(when, offset)
+	e.RecordedAt = fromMicros(recorded)
+	if err := json.Unmarshal([]byte(before), &e.ActiveBefore); err != nil {
+		return Event{}, err
+	}
+	return e, json.Unmarshal([]byte(after), &e.ActiveAfter)
+}

@@ -1,0 +1,379 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/hookd-dev/hookd/store/driver"
+)
+
+// RunStatus is where a deploy run stands.
+type RunStatus string
+
+const (
+	RunQueued     RunStatus = "queued"
+	RunRunning    RunStatus = "running"
+	RunSucceeded  RunStatus = "succeeded"
+	RunFailed     RunStatus = "failed"
+	RunSuperseded RunStatus = "superseded" // a newer run for the same stage made it moot
+)
+
+var (
+	// ErrLeaseHeld: another run of the same action for the same stage is
+	// running; try again later.
+	ErrLeaseHeld = errors.New("store: another run holds the lease")
+	// ErrRunState: the run is not in a state that allows this.
+	ErrRunState = errors.New("store: run is not in a state that allows this")
+)
+
+// Run is one execution of a deploy action for an event.
+type Run struct {
+	ID         int64
+	EventID    int64
+	Action     string
+	Repository string
+	Artifact   string
+	Stage      string
+	// IdempotencyKey is stable for (tag object, event type, action), so a
+	// target can recognise a repeated deployment even across databases.
+	IdempotencyKey string
+	Status         RunStatus
+	Attempts       int       // attempts started
+	History        []Attempt // filled by Run, not by Runs
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Attempt is one try at a run.
+type Attempt struct {
+	Number     int
+	Holder     string // the process that ran it
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	ExitCode   *int
+	OutputTail string
+	Error      string
+}
+
+// AttemptResult is how an attempt ended.
+type AttemptResult struct {
+	ExitCode   *int // nil when no process ran (e.g. an HTTP action)
+	OutputTail string
+	Error      string
+}
+
+// CreateRuns creates a queued run of each action for the event and enqueues
+// their jobs, in one transaction. Runs that already exist are left alone, so
+// call it whether or not RecordEvent found the event new: a crash between the
+// two is then healed by the retry. It returns the event's runs of actions.
+func (s *Store) CreateRuns(ctx context.Context, eventID int64, actions []string) ([]Run, error) {
+	err := inTx(ctx, s.db, func(tx driver.Tx) error {
+		var repository, artifact, stage, object, typ string
+		err := tx.QueryRow(ctx, `SELECT repository, artifact, stage, tag_object_sha, type FROM hookd_event WHERE id = $1`, eventID).
+			Scan(&repository, &artifact, &stage, &object, &typ)
+		if err != nil {
+			return notFound(err)
+		}
+		t := micros(now())
+		var jobs []river.InsertManyParams
+		for _, action := range actions {
+			var id int64
+			err := tx.QueryRow(ctx, `INSERT INTO hookd_run (event_id, action, repository, artifact, stage,
+				idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)
+				ON CONFLICT (event_id, action) DO NOTHING RETURNING id`,
+				eventID, action, repository, artifact, stage, idempotencyKey(repository, object, typ, action), t).Scan(&id)
+			switch {
+			case err == driver.ErrNoRows:
+				continue
+			case err != nil:
+				return err
+			}
+			jobs = append(jobs, river.InsertManyParams{Args: runActionArgs{RunID: id}})
+		}
+		return s.queue.InsertTx(ctx, tx, jobs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	runs, err := s.Runs(ctx, RunFilter{EventID: eventID, Page: Page{Limit: 500}})
+	if err != nil {
+		return nil, err
+	}
+	wanted := make(map[string]bool, len(actions))
+	for _, a := range actions {
+		wanted[a] = true
+	}
+	var out []Run
+	for _, r := range runs {
+		if wanted[r.Action] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func idempotencyKey(repository, object, typ, action string) string {
+	sum := sha256.Sum256([]byte(repository + "\x00" + object + "\x00" + typ + "\x00" + action))
+	return hex.EncodeToString(sum[:16])
+}
+
+// laneLease names the lease that keeps one run at a time per
+// (repository, artifact, stage, action), across processes.
+func laneLease(r Run) string {
+	return fmt.Sprintf("run:%s\x00%s\x00%s\x00%s", r.Repository, r.Artifact, r.Stage, r.Action)
+}
+
+// runHolder is unique per run and process, so two runs in the same process
+// still exclude each other.
+func (s *Store) runHolder(runID int64) string { return fmt.Sprintf("%s/run/%d", s.holder, runID) }
+
+// StartRun claims a queued run (or a running one whose holder's lease
+// expired, i.e. a crashed process) and starts its next attempt. It holds the
+// run's lane for ttl; extend it with ExtendRun for long runs. It returns
+// ErrLeaseHeld when another run holds the lane, and ErrRunState when the run
+// is finished or superseded.
+func (s *Store) StartRun(ctx context.Context, runID int64, ttl time.Duration) (Run, error) {
+	var run Run
+	err := inTx(ctx, s.db, func(tx driver.Tx) error {
+		r, err := scanRun(tx.QueryRow(ctx, runSelect+`WHERE id = $1`, runID))
+		if err != nil {
+			return notFound(err)
+		}
+		if r.Status != RunQueued && r.Status != RunRunning {
+			return ErrRunState
+		}
+		ok, err := acquireLease(ctx, tx, laneLease(r), s.runHolder(runID), ttl)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrLeaseHeld
+		}
+		t := micros(now())
+		// An attempt still open belonged to a holder that stopped.
+		if _, err := tx.Exec(ctx, `UPDATE hookd_run_attempt SET finished_at = $2, error = 'abandoned: its process stopped'
+			WHERE run_id = $1 AND finished_at IS NULL`, runID, t); err != nil {
+			return err
+		}
+		r.Attempts++
+		r.Status = RunRunning
+		if _, err := tx.Exec(ctx, `UPDATE hookd_run SET status = 'running', attempts = $2, updated_at = $3 WHERE id = $1`,
+			runID, r.Attempts, t); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO hookd_run_attempt (run_id, attempt, holder, started_at) VALUES ($1, $2, $3, $4)`,
+			runID, r.Attempts, s.holder, t)
+		r.UpdatedAt = fromMicros(t)
+		run = r
+		return err
+	})
+	return run, err
+}
+
+// ExtendRun keeps a started run's lane for another ttl; ErrLeaseHeld means
+// the lease was lost (it expired and another run took it).
+func (s *Store) ExtendRun(ctx context.Context, runID int64, ttl time.Duration) error {
+	r, err := s.Run(ctx, runID)
+	if err != nil {
+		return err
+	}
+	ok, err := acquireLease(ctx, s.db, laneLease(r), s.runHolder(runID), ttl)
+	if err == nil && !ok {
+		err = ErrLeaseHeld
+	}
+	return err
+}
+
+// FinishRun ends a started run's current attempt and releases its lane.
+// status is RunSucceeded, RunFailed, or RunQueued for an attempt that failed
+// but will be tried again.
+func (s *Store) FinishRun(ctx context.Context, runID int64, status RunStatus, res AttemptResult) error {
+	if status != RunSucceeded && status != RunFailed && status != RunQueued {
+		return fmt.Errorf("store: cannot finish a run as %q", status)
+	}
+	return inTx(ctx, s.db, func(tx driver.Tx) error {
+		r, err := scanRun(tx.QueryRow(ctx, runSelect+`WHERE id = $1`, runID))
+		if err != nil {
+			return notFound(err)
+		}
+		if r.Status != RunRunning {
+			return ErrRunState
+		}
+		t := micros(now())
+		var exit sql.NullInt64
+		if res.ExitCode != nil {
+			exit = sql.NullInt64{Int64: int64(*res.ExitCode), Valid: true}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE hookd_run_attempt SET finished_at = $3, exit_code = $4, output_tail = $5, error = $6
+			WHERE run_id = $1 AND attempt = $2`, runID, r.Attempts, t, exit, res.OutputTail, res.Error); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE hookd_run SET status = $2, updated_at = $3 WHERE id = $1`, runID, string(status), t); err != nil {
+			return err
+		}
+		return releaseLease(ctx, tx, laneLease(r), s.runHolder(runID))
+	})
+}
+
+// RetryRun queues a finished or superseded run again, by hand.
+func (s *Store) RetryRun(ctx context.Context, runID int64) error {
+	return s.requeueRun(ctx, runID, RunSucceeded, RunFailed, RunSuperseded)
+}
+
+// SupersedeRun marks a queued run moot; it will not start.
+func (s *Store) SupersedeRun(ctx context.Context, runID int64) error {
+	n, err := s.db.Exec(ctx, `UPDATE hookd_run SET status = 'superseded', updated_at = $2 WHERE id = $1 AND status = 'queued'`,
+		runID, micros(now()))
+	if err == nil && n == 0 {
+		_, err = s.Run(ctx, runID)
+		if err == nil {
+			err = ErrRunState
+		}
+	}
+	return err
+}
+
+func (s *Store) requeueRun(ctx context.Context, runID int64, from ...RunStatus) error {
+	return inTx(ctx, s.db, func(tx driver.Tx) error {
+		var status string
+		if err := tx.QueryRow(ctx, `SELECT status FROM hookd_run WHERE id = $1`, runID).Scan(&status); err != nil {
+			return notFound(err)
+		}
+		allowed := false
+		for _, f := range from {
+			allowed = allowed || RunStatus(status) == f
+		}
+		if !allowed {
+			return ErrRunState
+		}
+		if _, err := tx.Exec(ctx, `UPDATE hookd_run SET status = 'queued', updated_at = $2 WHERE id = $1`, runID, micros(now())); err != nil {
+			return err
+		}
+		return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: runActionArgs{RunID: runID}}})
+	})
+}
+
+// RunFilter selects runs; empty fields match everything.
+type RunFilter struct {
+	EventID    int64
+	Repository string
+	Artifact   string
+	Stage      string
+	Action     string
+	Status     RunStatus
+	Page       // by ID, newest first
+}
+
+const runSelect = `SELECT id, event_id, action, repository, artifact, stage, idempotency_key, status, attempts,
+	created_at, updated_at FROM hookd_run `
+
+// Runs lists runs newest first, without their attempt history.
+func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
+	var w where
+	if f.EventID != 0 {
+		w.args = append(w.args, f.EventID)
+		w.conds = append(w.conds, "event_id = $1")
+	}
+	w.add("repository", f.Repository)
+	w.add("artifact", f.Artifact)
+	w.add("stage", f.Stage)
+	w.add("action", f.Action)
+	w.add("status", string(f.Status))
+	rows, err := s.db.Query(ctx, runSelect+w.page("id", f.Page), w.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Run returns one run with its attempts, oldest first.
+func (s *Store) Run(ctx context.Context, id int64) (Run, error) {
+	r, err := scanRun(s.db.QueryRow(ctx, runSelect+`WHERE id = $1`, id))
+	if err != nil {
+		return r, notFound(err)
+	}
+	rows, err := s.db.Query(ctx, `SELECT attempt, holder, started_at, finished_at, exit_code, output_tail, error
+		FROM hookd_run_attempt WHERE run_id = $1 ORDER BY attempt`, id)
+	if err != nil {
+		return r, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			a        Attempt
+			started  int64
+			finished sql.NullInt64
+			exit     sql.NullInt64
+		)
+		if err := rows.Scan(&a.Number, &a.Holder, &started, &finished, &exit, &a.OutputTail, &a.Error); err != nil {
+			return r, err
+		}
+		a.StartedAt = fromMicros(started)
+		if finished.Valid {
+			f := fromMicros(finished.Int64)
+			a.FinishedAt = &f
+		}
+		if exit.Valid {
+			code := int(exit.Int64)
+			a.ExitCode = &code
+		}
+		r.History = append(r.History, a)
+	}
+	return r, rows.Err()
+}
+
+func scanRun(row driver.Row) (Run, error) {
+	var (
+		r                Run
+		status           string
+		created, updated int64
+	)
+	err := row.Scan(&r.ID, &r.EventID, &r.Action, &r.Repository, &r.Artifact, &r.Stage, &r.IdempotencyKey,
+		&status, &r.Attempts, &created, &updated)
+	r.Status = RunStatus(status)
+	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return r, err
+}
+
+// AcquireLease takes the named lease for holder until ttl from now, or
+// extends it when holder already has it. It reports false while another
+// holder's lease has not expired. Expiry is what frees a lease whose holder
+// crashed.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	return acquireLease(ctx, s.db, name, holder, ttl)
+}
+
+// ReleaseLease gives up holder's lease; it does nothing if holder lost it.
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
+	return releaseLease(ctx, s.db, name, holder)
+}
+
+func acquireLease(ctx context.Context, q driver.Querier, name, holder string, ttl time.Duration) (bool, error) {
+	t := now()
+	n, err := q.Exec(ctx, `INSERT INTO hookd_lease (name, holder, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE hookd_lease.holder = excluded.holder OR hookd_lease.expires_at <= $4`,
+		name, holder, micros(t.Add(ttl)), micros(t))
+	return n == 1, err
+}
+
+func releaseLease(ctx context.Context, q driver.Querier, name, holder string) error {
+	_, err := q.Exec(ctx, `DELETE FROM hookd_lease WHERE name = $1 AND holder = $2`, name, holder)
+	return err
+}

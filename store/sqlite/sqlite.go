@@ -1,0 +1,130 @@
+// Package sqlite is store's driver for a SQLite file (modernc.org/sqlite, no
+// cgo). It owns the connection settings that keep SQLite from losing work:
+// WAL, a busy timeout, durable commits, BEGIN IMMEDIATE and one connection.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/hookd-dev/hookd/store/driver"
+)
+
+// Open opens (creating if needed) the SQLite database at path.
+func Open(ctx context.Context, path string) (driver.Driver, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// One connection: SQLite has one writer, and a second connection turns
+	// contention into SQLITE_BUSY errors instead of waiting.
+	db.SetMaxOpenConns(1)
+	// Keep the connection: closing the last one checkpoints the WAL.
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &sqliteDriver{querier: querier{db}, db: db}, nil
+}
+
+type sqliteDriver struct {
+	querier
+	db *sql.DB
+}
+
+func (d *sqliteDriver) Begin(ctx context.Context) (driver.Tx, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &sqliteTx{querier{tx}, tx}, nil
+}
+
+func (d *sqliteDriver) Types() driver.Types {
+	return driver.Types{ID: "INTEGER PRIMARY KEY AUTOINCREMENT", Bytes: "BLOB"}
+}
+
+// WithMigrationLock needs no lock: every write transaction is BEGIN IMMEDIATE,
+// which already serializes migrating processes.
+func (d *sqliteDriver) WithMigrationLock(ctx context.Context, fn func(context.Context) error) error {
+	return fn(ctx)
+}
+
+func (d *sqliteDriver) NewQueue(config *river.Config) (driver.Queue, error) {
+	return driver.NewQueue(riversqlite.New(d.db), config, func(tx driver.Tx) *sql.Tx { return tx.(*sqliteTx).tx })
+}
+
+func (d *sqliteDriver) MigrateQueue(ctx context.Context) error {
+	return driver.MigrateQueue(ctx, riversqlite.New(d.db))
+}
+
+// Tune shortens River's polling: SQLite has no LISTEN/NOTIFY, and jobs
+// inserted inside a transaction are found only by the next poll.
+func (d *sqliteDriver) Tune(config *river.Config) {
+	config.FetchCooldown = 2 * time.Millisecond
+	config.FetchPollInterval = 20 * time.Millisecond
+}
+
+func (d *sqliteDriver) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+func (d *sqliteDriver) Close() error                   { return d.db.Close() }
+
+type sqliteTx struct {
+	querier
+	tx *sql.Tx
+}
+
+func (t *sqliteTx) Commit(context.Context) error   { return t.tx.Commit() }
+func (t *sqliteTx) Rollback(context.Context) error { return t.tx.Rollback() }
+
+// querier runs SQL on a *sql.DB or a *sql.Tx.
+type querier struct {
+	q interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}
+}
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	rows, err := q.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (q querier) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
+	return sqlRow{q.q.QueryRowContext(ctx, query, args...)}
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+type sqlRow struct{ row *sql.Row }
+
+func (r sqlRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return driver.ErrNoRows
+	}
+	return err
+}

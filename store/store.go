@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/hookd-dev/hookd/store/driver"
+	"github.com/hookd-dev/hookd/store/postgres"
+	"github.com/hookd-dev/hookd/store/sqlite"
+)
+
+var (
+	// ErrNotFound: no delivery, event or run has that id.
+	ErrNotFound = errors.New("store: not found")
+	// ErrClosed: the store was closed; nothing was stored.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Store is hookd's durable state and job queue. It is safe for concurrent use.
+type Store struct {
+	db     driver.Driver
+	queue  driver.Queue // inserts jobs; the worker-side client is separate
+	logger *slog.Logger
+	holder string // names this process in leases and run attempts
+
+	// Group commit (see Accept): callers hand requests to one writer.
+	mu         sync.RWMutex
+	closed     bool
+	accepts    chan *acceptRequest
+	writerDone chan struct{}
+
+	workersMu sync.Mutex
+	workers   driver.Queue // nil unless StartWorkers ran
+}
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithLogger sets the logger River and the store write to (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
+
+// Open connects to url and brings the schema up to date. url is a SQLite
+// path, sqlite://path or file:path, or a postgres:// URL.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	var (
+		db  driver.Driver
+		err error
+	)
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		db, err = postgres.Open(ctx, url)
+	} else {
+		db, err = sqlite.Open(ctx, sqlitePath(url))
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := newStore(ctx, db, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sqlitePath turns the accepted spellings of a SQLite location into a path.
+func sqlitePath(url string) string {
+	if p, ok := strings.CutPrefix(url, "sqlite://"); ok {
+		return p
+	}
+	if p, ok := strings.CutPrefix(url, "file:"); ok {
+		p, _, _ = strings.Cut(p, "?")
+		return p
+	}
+	return url
+}
+
+func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, error) {
+	s := &Store{
+		db:         db,
+		logger:     slog.Default(),
+		holder:     newHolder(),
+		accepts:    make(chan *acceptRequest, maxBatch),
+		writerDone: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := migrate(ctx, db); err != nil {
+		return nil, err
+	}
+	queue, err := db.NewQueue(s.riverConfig(nil))
+	if err != nil {
+		return nil, err
+	}
+	s.queue = queue
+	go s.writer()
+	return s, nil
+}
+
+// newHolder names this process uniquely among replicas.
+func newHolder() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Ping reports whether the database answers; it backs the readiness probe.
+func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+// Close stops accepting, commits what was already handed over, cancels
+// running jobs (call StopWorkers first to let them finish) and closes the
+// database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.accepts)
+	s.mu.Unlock()
+	<-s.writerDone
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.StopWorkers(ctx)
+	return errors.Join(err, s.db.Close())
+}
+
+// riverConfig is the configuration of both River clients; workers is nil for
+// the insert-only client.
+func (s *Store) riverConfig(workers *river.Workers) *river.Config {
+	config := &river.Config{
+		Logger: s.logger,
+		// Workers are registered only on the worker-side client.
+		SkipUnknownJobCheck: workers == nil,
+		Workers:             workers,
+		MaxAttempts:         maxJobAttempts,
+	}
+	if workers != nil {
+		config.Queues = map[string]river.QueueConfig{
+			queueEvents:  {MaxWorkers: 8},
+			queueActions: {MaxWorkers: 4},
+		}
+	}
+	s.db.Tune(config)
+	return config
+}
+
+// inTx runs fn in a transaction and commits it, or rolls back on error.
+func inTx(ctx context.Context, db driver.Driver, fn func(driver.Tx) error) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func now() time.Time { return time.Now() }
+
+// micros and fromMicros convert to and from the schema's time columns.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// notFound maps the driver's no-rows error to ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, driver.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Page bounds a listing: Limit rows (default 50, at most 500) whose id is
+// below Before (0: from the newest). Pass the last row's id as the next
+// Before to get the following page.
+type Page struct {
+	Limit  int
+	Before int64
+}
+
+func (p Page) limit() int {
+	switch {
+	case p.Limit <= 0:
+		return 50
+	case p.Limit > 500:
+		return 500
+	}
+	return p.Limit
+}
+
+// where accumulates optional filters for a listing query.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends "column = value" when value is not empty.
+func (w *where) add(column, value string) {
+	if value == "" {
+		return
+	}
+	w.args = append(w.args, value)
+	w.conds = append(w.conds, fmt.Sprintf("%s = $%d", column, len(w.args)))
+}
+
+// page appends the keyset condition on idColumn and returns the tail of the
+// query: WHERE ... ORDER BY ... LIMIT.
+func (w *where) page(idColumn string, p Page) string {
+	if p.Before > 0 {
+		w.args = append(w.args, p.Before)
+		w.conds = append(w.conds, fmt.Sprintf("%s < $%d", idColumn, len(w.args)))
+	}
+	q := ""
+	if len(w.conds) > 0 {
+		q = " WHERE " + strings.Join(w.conds, " AND ")
+	}
+	w.args = append(w.args, p.limit())
+	return q + fmt.Sprintf(" ORDER BY %s DESC LIMIT $%d", idColumn, len(w.args))
+}

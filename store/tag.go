@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/hookd-dev/hookd/store/driver"
+)
+
+// Tagger is who made a tag and when; When keeps the tagger's UTC offset.
+type Tagger struct {
+	Name  string
+	Email string
+	When  time.Time
+}
+
+// Tag is a git tag as hookd last saw it in a repository.
+type Tag struct {
+	Repository string
+	Name       string
+	ObjectSHA  string // the tag object (the ref's target for a lightweight tag)
+	CommitSHA  string // the commit the tag peels to
+	Annotated  bool
+	Tagger     Tagger
+	Message    string
+	FirstSeen  time.Time  // when hookd first saw this tag object
+	DeletedAt  *time.Time // when hookd saw the tag gone; nil while it exists
+}
+
+// UpsertTag records t as present. It reports true when the tag is new to
+// hookd: never seen, seen deleted, or now pointing at another tag object.
+func (s *Store) UpsertTag(ctx context.Context, t Tag) (bool, error) {
+	var changed bool
+	err := inTx(ctx, s.db, func(tx driver.Tx) error {
+		var (
+			object  string
+			deleted sql.NullInt64
+		)
+		err := tx.QueryRow(ctx, `SELECT object_sha, deleted_at FROM hookd_tag WHERE repository = $1 AND name = $2`,
+			t.Repository, t.Name).Scan(&object, &deleted)
+		if err != nil && err != driver.ErrNoRows {
+			return err
+		}
+		changed = err == driver.ErrNoRows || deleted.Valid || object != t.ObjectSHA
+		when := micros(now())
+		_, err = tx.Exec(ctx, `INSERT INTO hookd_tag (repository, name, object_sha, commit_sha, annotated,
+			tagger_name, tagger_email, tagger_time, tagger_offset, message, first_seen, deleted_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)
+			ON CONFLICT (repository, name) DO UPDATE SET object_sha = excluded.object_sha,
+			commit_sha = excluded.commit_sha, annotated = excluded.annotated,
+			tagger_name = excluded.tagger_name, tagger_email = excluded.tagger_email,
+			tagger_time = excluded.tagger_time, tagger_offset = excluded.tagger_offset,
+			message = excluded.message, deleted_at = NULL,
+			first_seen = CASE WHEN $12 THEN excluded.first_seen ELSE hookd_tag.first_seen END`,
+			t.Repository, t.Name, t.ObjectSHA, t.CommitSHA, t.Annotated,
+			t.Tagger.Name, t.Tagger.Email, micros(t.Tagger.When), offsetOf(t.Tagger.When), t.Message, when, changed)
+		return err
+	})
+	return changed, err
+}
+
+// DeleteTag marks a tag gone; it reports false when it was unknown or
+// already deleted.
+func (s *Store) DeleteTag(ctx context.Context, repository, name string) (bool, error) {
+	n, err := s.db.Exec(ctx, `UPDATE hookd_tag SET deleted_at = $3 WHERE repository = $1 AND name = $2 AND deleted_at IS NULL`,
+		repository, name, micros(now()))
+	return n > 0, err
+}
+
+// Tags lists the current (not deleted) tags of a repository by name; the
+// registry is rebuilt from them. With deleted, deleted tags are included.
+func (s *Store) Tags(ctx context.Context, repository string, deleted bool) ([]Tag, error) {
+	q := `SELECT repository, name, object_sha, commit_sha, annotated, tagger_name, tagger_email,
+		tagger_time, tagger_offset, message, first_seen, deleted_at FROM hookd_tag WHERE repository = $1`
+	if !deleted {
+		q += ` AND deleted_at IS NULL`
+	}
+	rows, err := s.db.Query(ctx, q+` ORDER BY name`, repository)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Tag
+	for rows.Next() {
+		var (
+			t               Tag
+			when, firstSeen int64
+			offset          int
+			deletedAt       sql.NullInt64
+		)
+		if err := rows.Scan(&t.Repository, &t.Name, &t.ObjectSHA, &t.CommitSHA, &t.Annotated, &t.Tagger.Name,
+			&t.Tagger.Email, &when, &offset, &t.Message, &firstSeen, &deletedAt); err != nil {
+			return nil, err
+		}
+		t.Tagger.When = inOffset(when, offset)
+		t.FirstSeen = fromMicros(firstSeen)
+		if deletedAt.Valid {
+			d := fromMicros(deletedAt.Int64)
+			t.DeletedAt = &d
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Listing is what the reconciler remembers about its last tag listing of a
+// repository, for conditional requests.
+type Listing struct {
+	Repository string
+	ETag       string
+	ListedAt   time.Time
+}
+
+// Listing returns the last listing state of repository; a zero Listing
+// (with Repository set) when there is none yet.
+func (s *Store) Listing(ctx context.Context, repository string) (Listing, error) {
+	l := Listing{Repository: repository}
+	var listed int64
+	err := s.db.QueryRow(ctx, `SELECT etag, listed_at FROM hookd_listing WHERE repository = $1`, repository).Scan(&l.ETag, &listed)
+	switch {
+	case err == driver.ErrNoRows:
+		return l, nil
+	case err != nil:
+		return l, err
+	}
+	l.ListedAt = fromMicros(listed)
+	return l, nil
+}
+
+// SaveListing records a listing's ETag and time.
+func (s *Store) SaveListing(ctx context.Context, l Listing) error {
+	if l.ListedAt.IsZero() {
+		l.ListedAt = now()
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO hookd_listing (repository, etag, listed_at) VALUES ($1, $2, $3)
+		ON CONFLICT (repository) DO UPDATE SET etag = excluded.etag, listed_at = excluded.listed_at`,
+		l.Repository, l.ETag, micros(l.ListedAt))
+	return err
+}
+
+// offsetOf is t's offset from UTC in seconds.
+func offsetOf(t time.Time) int {
+	_, offset := t.Zone()
+	return offset
+}
+
+// inOffset rebuilds a time in the fixed zone it was recorded in.
+func inOffset(us int64, offset int) time.Time {
+	return time.UnixMicro(us).In(time.FixedZone("", offset))
+}
