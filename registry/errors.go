@@ -1,0 +1,40 @@
+package registry
+
+import "fmt"
+
+// RuleError is a request GTO refuses because of the registry's state: the
+// version is already registered, already in the stage, deprecated
+// already... An API answers it with 409 Conflict.
+type RuleError struct{ Msg string }
+
+func (e *RuleError) Error() string { return e.Msg }
+
+// InputError is a malformed request: an invalid name, version or stage, a
+// stage `.gto` does not allow, contradictory options. An API answers it with
+// 422 Unprocessable Entity.
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
+// NotFoundError is a request naming an artifact or version that does not
+// exist. An API answers it with 404 Not Found.
+type NotFoundError struct{ Msg string }
+
+func (e *NotFoundError) Error() string { return e.Msg }
+
+func ruleErrorf(format string, args ...any) error {
+	return &RuleError{fmt.Sprintf(format, args...)}
+}
+
+func inputErrorf(format string, args ...any) error {
+	return &InputError{fmt.Sprintf(format, args...)}
+}
+
+func notFoundf(format string, args ...any) error {
+	return &NotFoundError{fmt.Sprintf(format, args...)}
+}
+
+// errArtifactNotFound is GTO's ArtifactNotFound.
+func errArtifactNotFound(name string) error {
+	return notFoundf("Cannot find artifact '%s'", name)
+}

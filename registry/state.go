@@ -1,0 +1,505 @@
+package registry
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hookd-dev/hookd/tagparse"
+)
+
+// Options is what New needs beside the tags.
+type Options struct {
+	// Config is the repository's `.gto`; the zero value is GTO's defaults.
+	Config Config
+	// Head is the full sha of the commit whose Index is given ("" for an
+	// empty repository).
+	Head string
+	// Index is artifacts.yaml at Head (nil when there is none).
+	Index Index
+	// Commits looks up a commit by full sha. GTO enriches every version
+	// with its commit; a commit the lookup does not know is left out, which
+	// matches GTO only when the commit is older than every tag on it.
+	Commits func(sha string) (Commit, bool)
+	// IndexAt returns artifacts.yaml at a commit, for the annotations GTO
+	// attaches to each version's enrichment. When nil, only Index (at Head)
+	// is used.
+	IndexAt func(sha string) Index
+}
+
+// CommitMap is a commit lookup for [Options.Commits].
+type CommitMap map[string]Commit
+
+// Get returns the commit with the given full sha.
+func (m CommitMap) Get(sha string) (Commit, bool) {
+	c, ok := m[sha]
+	return c, ok
+}
+
+// CommitsToLookUp lists the commits New will ask Options.Commits about:
+// those of annotated GTO tags, in first-seen order, then head.
+func CommitsToLookUp(tags []Tag, head string) []string {
+	seen := make(map[string]bool)
+	var out []string
+	add := func(sha string) {
+		if sha != "" && !seen[sha] {
+			seen[sha] = true
+			out = append(out, sha)
+		}
+	}
+	for i := range tags {
+		if !tags[i].Annotated {
+			continue
+		}
+		if t, err := tagparse.Parse(tags[i].Name); err == nil && t.Action != tagparse.Create {
+			add(tags[i].Commit)
+		}
+	}
+	add(head)
+	return out
+}
+
+// Registry is GTO's view of a repository's tags. It is immutable once New
+// returns, and safe for concurrent use.
+type Registry struct {
+	config Config
+	head   string
+	// artifacts are in GTO's order: deprecated ones first (by deprecation
+	// time), then by first registration, first assignment, and last the
+	// ones only annotated in artifacts.yaml.
+	artifacts []*Artifact
+	byName    map[string]*Artifact
+	// tags maps every tag name (annotated or not) to its parse; the value
+	// is false when the name is not a GTO tag.
+	tags map[string]bool
+	// counters holds the highest "#N" per artifact over all its tags.
+	counters map[string]int
+}
+
+// Artifact is everything that happened to one artifact.
+type Artifact struct {
+	Name string
+	// Versions are in the order GTO created them. As in GTO, a version can
+	// appear more than once: each assignment of a commit with no
+	// registered version creates two versions named after the commit.
+	Versions     []*Version
+	Deprecations []*Event
+
+	byCommit map[string][]*Version
+	byVer    map[string][]*Version
+	events   []*Event // newest first
+}
+
+// Version is one version of an artifact: registered (named "v1.2.3") or
+// discovered through an assignment (named by its commit's full sha).
+type Version struct {
+	Artifact string
+	Name     string
+	Commit   string
+	// Registrations, Deregistrations and Enrichments are oldest first.
+	Registrations   []*Event
+	Deregistrations []*Event
+	Enrichments     []*Event
+	// Stages are in the order the version first entered them.
+	Stages []*VersionStage
+
+	direct    []*Event // registrations and deregistrations, newest first
+	indirect  []*Event // enrichments and stage events, newest first
+	all       []*Event // newest first
+	authoring *Event
+}
+
+// VersionStage is a version's record in one stage: its assignments and
+// unassignments, oldest first.
+type VersionStage struct {
+	Artifact      string
+	Version       string
+	Commit        string
+	Stage         string
+	Assignments   []*Event
+	Unassignments []*Event
+
+	events []*Event // newest first
+}
+
+// New builds the registry from every tag of a repository. Lightweight tags,
+// names that are not GTO tags and `name@created` (which GTO parses but
+// cannot index) are ignored; nothing in the tags makes New fail.
+func New(tags []Tag, opts Options) *Registry {
+	r := &Registry{
+		config:   opts.Config,
+		head:     opts.Head,
+		byName:   make(map[string]*Artifact),
+		tags:     make(map[string]bool, len(tags)),
+		counters: make(map[string]int),
+	}
+	type parsed struct {
+		tag *Tag
+		p   tagparse.Tag
+	}
+	var indexed []parsed
+	for i := range tags {
+		t := &tags[i]
+		p, err := tagparse.Parse(t.Name)
+		r.tags[t.Name] = err == nil
+		if err != nil {
+			continue
+		}
+		if p.Counter > r.counters[p.Artifact] {
+			r.counters[p.Artifact] = p.Counter
+		}
+		if t.Annotated && p.Action != tagparse.Create {
+			indexed = append(indexed, parsed{t, p})
+		}
+	}
+	// GTO indexes tags by tagger date; ties are broken by name so the
+	// result does not depend on the order a source lists tags in.
+	slices.SortStableFunc(indexed, func(a, b parsed) int {
+		if c := a.tag.Date.Compare(b.tag.Date); c != 0 {
+			return c
+		}
+		return strings.Compare(a.tag.Name, b.tag.Name)
+	})
+	// GTO indexes in three passes (artifact, version, then stage tags), so
+	// an assignment resolves against every registration, even later ones,
+	// and artifacts are ordered by the pass that first saw them.
+	passes := [][]tagparse.Action{
+		{tagparse.Deprecate},
+		{tagparse.Register, tagparse.Deregister},
+		{tagparse.Assign, tagparse.Unassign},
+	}
+	for _, actions := range passes {
+		for _, x := range indexed {
+			if slices.Contains(actions, x.p.Action) {
+				r.index(x.tag, x.p)
+			}
+		}
+	}
+	r.enrich(opts)
+	for _, a := range r.artifacts {
+		a.settle()
+	}
+	return r
+}
+
+// artifact returns the named artifact, creating it at the end of the order.
+func (r *Registry) artifact(name string) *Artifact {
+	if a := r.byName[name]; a != nil {
+		return a
+	}
+	a := &Artifact{Name: name, byCommit: make(map[string][]*Version), byVer: make(map[string][]*Version)}
+	r.byName[name] = a
+	r.artifacts = append(r.artifacts, a)
+	return a
+}
+
+func (r *Registry) index(t *Tag, p tagparse.Tag) {
+	a := r.artifact(p.Artifact)
+	e := &Event{
+		Artifact: p.Artifact,
+		Time:     t.Date,
+		Author:   t.Tagger,
+		Message:  t.Message,
+		Commit:   t.Commit,
+		Tag:      t.Name,
+		Version:  p.Version,
+		Stage:    p.Stage,
+	}
+	switch p.Action {
+	case tagparse.Deprecate:
+		e.Kind = Deprecation
+		a.Deprecations = append(a.Deprecations, e)
+		return
+	case tagparse.Register:
+		e.Kind = Registration
+	case tagparse.Deregister:
+		e.Kind = Deregistration
+	case tagparse.Assign, tagparse.Unassign:
+		e.Kind = Assignment
+		if p.Action == tagparse.Unassign {
+			e.Kind = Unassignment
+		}
+		e.Version = a.findOrCreate("", t.Commit).Name
+	}
+	// As in GTO, the event is filed under the version with its name at
+	// its commit among versions that have registrations or
+	// deregistrations; a discovered version never matches, so an
+	// assignment to a commit with no registered version files itself in a
+	// second, new version of the same name.
+	a.findOrCreate(e.Version, t.Commit).add(e)
+}
+
+// find returns the versions matching name and commit ("" matches any),
+// excluding discovered ones unless asked for, in creation order.
+func (a *Artifact) find(name, commit string, discovered bool) []*Version {
+	var pool []*Version
+	switch {
+	case commit != "":
+		pool = a.byCommit[commit]
+	case name != "":
+		pool = a.byVer[name]
+	default:
+		pool = a.Versions
+	}
+	var out []*Version
+	for _, v := range pool {
+		if (name == "" || v.Name == name) && (commit == "" || v.Commit == commit) && (discovered || !v.Discovered()) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// findOrCreate is GTO's find_version(create_new=True). Where GTO would stop
+// with "many versions found" (two versions registered at one commit), the
+// most recently created one is used.
+func (a *Artifact) findOrCreate(name, commit string) *Version {
+	if vs := a.find(name, commit, false); len(vs) > 0 {
+		return vs[len(vs)-1]
+	}
+	if name == "" {
+		name = commit
+	}
+	v := &Version{Artifact: a.Name, Name: name, Commit: commit}
+	a.Versions = append(a.Versions, v)
+	a.byCommit[commit] = append(a.byCommit[commit], v)
+	a.byVer[name] = append(a.byVer[name], v)
+	return v
+}
+
+func (v *Version) add(e *Event) {
+	switch e.Kind {
+	case Registration:
+		v.Registrations = append(v.Registrations, e)
+	case Deregistration:
+		v.Deregistrations = append(v.Deregistrations, e)
+	case Enrichment:
+		v.Enrichments = append(v.Enrichments, e)
+	case Assignment, Unassignment:
+		s := v.stage(e.Stage)
+		if e.Kind == Assignment {
+			s.Assignments = append(s.Assignments, e)
+		} else {
+			s.Unassignments = append(s.Unassignments, e)
+		}
+	}
+}
+
+func (v *Version) stage(name string) *VersionStage {
+	for _, s := range v.Stages {
+		if s.Stage == name {
+			return s
+		}
+	}
+	s := &VersionStage{Artifact: v.Artifact, Version: v.Name, Commit: v.Commit, Stage: name}
+	v.Stages = append(v.Stages, s)
+	return s
+}
+
+// enrich adds GTO's enrichment events: the commit behind every version,
+// then the HEAD commit for every artifact its artifacts.yaml annotates.
+func (r *Registry) enrich(opts Options) {
+	if opts.Commits == nil {
+		return
+	}
+	indexAt := func(sha string) Index {
+		if opts.IndexAt != nil {
+			return opts.IndexAt(sha)
+		}
+		if sha == opts.Head {
+			return opts.Index
+		}
+		return nil
+	}
+	enrichment := func(a *Artifact, v *Version, c Commit) *Event {
+		e := &Event{
+			Kind:      Enrichment,
+			Artifact:  a.Name,
+			Time:      c.CommitDate,
+			Author:    c.Author,
+			Message:   c.Message,
+			Commit:    c.Hash,
+			Version:   v.Name,
+			Committer: c.Committer,
+		}
+		if ann, ok := indexAt(c.Hash).Get(a.Name); ok {
+			e.Annotations = []Annotation{ann}
+		}
+		return e
+	}
+	for _, a := range r.artifacts {
+		for _, v := range a.Versions {
+			if c, ok := opts.Commits(v.Commit); ok {
+				v.add(enrichment(a, v, c))
+			}
+		}
+	}
+	if opts.Head == "" {
+		return
+	}
+	head, ok := opts.Commits(opts.Head)
+	if !ok {
+		return
+	}
+	for _, ann := range opts.Index {
+		a := r.artifact(ann.Name)
+		v := a.findOrCreate("", opts.Head)
+		// GTO skips an event equal to one the version already has: the
+		// enrichment of a version registered at HEAD.
+		if !slices.ContainsFunc(v.Enrichments, func(e *Event) bool { return e.Commit == head.Hash }) {
+			v.add(enrichment(a, v, head))
+		}
+	}
+}
+
+// settle sorts every event list the way GTO keeps them and caches what
+// the queries derive from them.
+func (a *Artifact) settle() {
+	oldestFirst(a.Deprecations)
+	all := slices.Clone(a.Deprecations)
+	for _, v := range a.Versions {
+		v.settle()
+		all = append(all, v.all...)
+	}
+	a.events = newestFirst(all)
+}
+
+func (v *Version) settle() {
+	oldestFirst(v.Registrations)
+	oldestFirst(v.Deregistrations)
+	oldestFirst(v.Enrichments)
+	direct := append(slices.Clone(v.Registrations), v.Deregistrations...)
+	indirect := slices.Clone(v.Enrichments)
+	for _, s := range v.Stages {
+		oldestFirst(s.Assignments)
+		oldestFirst(s.Unassignments)
+		s.events = newestFirst(append(slices.Clone(s.Assignments), s.Unassignments...))
+		indirect = append(indirect, s.events...)
+	}
+	v.all = newestFirst(append(slices.Clone(direct), indirect...))
+	v.direct = newestFirst(direct)
+	v.indirect = newestFirst(indirect)
+	// GTO's authoring event: the newest registration, or else the newest
+	// of everything else.
+	for _, e := range v.direct {
+		if e.Kind.Addition() {
+			v.authoring = e
+			return
+		}
+	}
+	if len(v.indirect) > 0 {
+		v.authoring = v.indirect[0]
+	}
+}
+
+// Events returns the artifact's events, newest first, in GTO's order.
+func (a *Artifact) Events() []*Event { return a.events }
+
+// Active reports whether the artifact is not deprecated: its newest event
+// is not a deprecation.
+func (a *Artifact) Active() bool {
+	return len(a.events) > 0 && a.events[0].Kind != Deprecation
+}
+
+// Registered reports whether the artifact has any GTO tag, rather than
+// only annotations in artifacts.yaml.
+func (a *Artifact) Registered() bool {
+	for _, e := range a.events {
+		if e.Kind != Enrichment {
+			return true
+		}
+	}
+	return false
+}
+
+// Discovered reports whether the version was never registered nor
+// deregistered: it exists through assignments or annotations only.
+func (v *Version) Discovered() bool {
+	return len(v.Registrations) == 0 && len(v.Deregistrations) == 0
+}
+
+// Registered reports whether the version has a registration.
+func (v *Version) Registered() bool { return len(v.Registrations) > 0 }
+
+// Active reports whether the version counts: its newest registration or
+// deregistration is a registration, or it has neither but has some event.
+func (v *Version) Active() bool {
+	if len(v.direct) > 0 {
+		return v.direct[0].Kind == Registration
+	}
+	return len(v.indirect) > 0
+}
+
+// ActivatedAt is the first registration's time, or the first event's.
+func (v *Version) ActivatedAt() time.Time {
+	if len(v.Registrations) > 0 {
+		return v.Registrations[0].Time
+	}
+	if n := len(v.all); n > 0 {
+		return oldestOf(v.all)
+	}
+	return time.Time{}
+}
+
+// oldestOf returns the first element of GTO's ascending order of a newest
+// first list: the oldest time (all events of that time share it).
+func oldestOf(newest []*Event) time.Time { return newest[len(newest)-1].Time }
+
+// Authoring is the event GTO takes the version's created_at, author,
+// message and ref from; nil for a version with no events.
+func (v *Version) Authoring() *Event { return v.authoring }
+
+// CreatedAt is the authoring event's time.
+func (v *Version) CreatedAt() time.Time {
+	if v.authoring == nil {
+		return time.Time{}
+	}
+	return v.authoring.Time
+}
+
+// activeStages returns the stages the version is in, ordered by activation
+// time (oldest first).
+func (v *Version) activeStages() []*VersionStage {
+	var out []*VersionStage
+	for _, s := range v.Stages {
+		if s.Active() {
+			out = append(out, s)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *VersionStage) int { return a.ActivatedAt().Compare(b.ActivatedAt()) })
+	return out
+}
+
+// Events returns the stage's assignments and unassignments, newest first.
+func (s *VersionStage) Events() []*Event { return s.events }
+
+// Active reports whether the newest event is an assignment.
+func (s *VersionStage) Active() bool {
+	return len(s.events) > 0 && s.events[0].Kind == Assignment
+}
+
+// ActivatedAt is the newest event's time when it is an assignment.
+func (s *VersionStage) ActivatedAt() time.Time {
+	if s.Active() {
+		return s.events[0].Time
+	}
+	return time.Time{}
+}
+
+// Authoring is the newest assignment; nil if there is none.
+func (s *VersionStage) Authoring() *Event {
+	for _, e := range s.events {
+		if e.Kind == Assignment {
+			return e
+		}
+	}
+	return nil
+}
+
+// CreatedAt is the newest assignment's time.
+func (s *VersionStage) CreatedAt() time.Time {
+	if e := s.Authoring(); e != nil {
+		return e.Time
+	}
+	return time.Time{}
+}
