@@ -1,0 +1,57 @@
+package handlers
+
+import (
+	"encoding/json"
+	"mime"
+	"net/http"
+	"net/url"
+
+	gh "github.com/go-playground/webhooks/v6/github"
+
+	"github.com/hookd-dev/hookd/store"
+)
+
+// github receives GitHub webhooks: POST /webhooks/github.
+type github struct{}
+
+func (github) source() store.Source    { return store.SourceGitHub }
+func (github) signatureHeader() string { return "X-Hub-Signature-256" }
+
+// usedEvents are the GitHub events hookd turns into tag events; any other
+// event is stored as ignored, so the delivery log still shows it arrived.
+var usedEvents = map[gh.Event]bool{gh.PushEvent: true, gh.CreateEvent: true, gh.DeleteEvent: true}
+
+func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
+	in := incoming{id: r.Header.Get("X-GitHub-Delivery"), event: r.Header.Get("X-GitHub-Event")}
+	if in.id == "" || in.event == "" {
+		return in, fail(http.StatusBadRequest, "missing_header", "X-GitHub-Delivery and X-GitHub-Event are required")
+	}
+	// A hook created with content type "application/x-www-form-urlencoded"
+	// signs the form body and carries the JSON in its payload field.
+	in.payload = body
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return in, fail(http.StatusBadRequest, "malformed_form", "the form body does not parse")
+		}
+		in.payload = []byte(form.Get("payload"))
+	}
+	// Just enough of the payload to choose the secret; nothing else is
+	// read before the signature is verified.
+	var p struct {
+		Repository *struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(in.payload, &p); err != nil {
+		return in, fail(http.StatusBadRequest, "malformed_json", "the payload is not valid JSON: %v", err)
+	}
+	if p.Repository == nil || p.Repository.FullName == "" {
+		return in, fail(http.StatusNotFound, "unknown_repository",
+			"the payload names no repository: hookd takes repository webhooks (not organization or app-wide ones)")
+	}
+	in.repository = p.Repository.FullName
+	in.ping = gh.Event(in.event) == gh.PingEvent
+	in.ignored = !usedEvents[gh.Event(in.event)]
+	return in, nil
+}

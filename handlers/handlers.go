@@ -1,0 +1,182 @@
+// Package handlers owns hookd's HTTP surface: webhook ingress from GitHub
+// and from the git post-receive hook, the health and readiness probes and
+// /metrics. Ingress does as little as it safely can before answering:
+// verify the signature, store the delivery with its processing job in one
+// transaction, answer. Everything else happens in the workers.
+//
+// The REST API, ChatOps and dashboard routes are registered on the same mux
+// (see Handler.routes) by the packages that own them.
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookd-dev/hookd/store"
+)
+
+// Deliveries stores accepted deliveries; *store.Store satisfies it. Accept
+// must return only once the delivery and its job are durable.
+type Deliveries interface {
+	Accept(ctx context.Context, d store.Delivery) (store.AcceptResult, error)
+}
+
+// Pinger backs the readiness probe; *store.Store satisfies it (an open store
+// has already applied its migrations).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Store is what the handlers need from the store.
+type Store interface {
+	Deliveries
+	Pinger
+}
+
+// Secrets maps a repository's identity (GitHub "owner/name", or the path
+// the post-receive hook reports) to the secret its deliveries are signed
+// with. A repository that is not in the map is not configured.
+type Secrets map[string]string
+
+// Options configures New.
+type Options struct {
+	Store  Store
+	Logger *slog.Logger // default slog.Default()
+	// Metrics is where the handlers register their metrics and what
+	// /metrics serves; other packages register theirs in the same registry.
+	// Default: a new registry.
+	Metrics *prometheus.Registry
+	// AcceptTimeout bounds storing one delivery; past it the answer is 503.
+	// Default 8s, under the 10s GitHub waits before it counts a delivery
+	// as failed.
+	AcceptTimeout time.Duration
+}
+
+// Handler is hookd's HTTP handler.
+type Handler struct {
+	store         Store
+	log           *slog.Logger
+	acceptTimeout time.Duration
+	secrets       atomic.Pointer[Secrets]
+	metrics       metrics
+	mux           *http.ServeMux
+}
+
+// New builds the handler. It answers 404 to every webhook until SetSecrets
+// configures a repository.
+func New(o Options) *Handler {
+	h := &Handler{store: o.Store, log: o.Logger, acceptTimeout: o.AcceptTimeout}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.acceptTimeout == 0 {
+		h.acceptTimeout = 8 * time.Second
+	}
+	reg := o.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	h.metrics = newMetrics(reg)
+	h.secrets.Store(&Secrets{})
+	h.routes(reg)
+	return h
+}
+
+// SetSecrets replaces the configured repositories at once: a request sees
+// either the old set or the new one, never a mix.
+func (h *Handler) SetSecrets(s Secrets) { h.secrets.Store(&s) }
+
+func (h *Handler) secret(repository string) (string, bool) {
+	s, ok := (*h.secrets.Load())[repository]
+	return s, ok
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) routes(reg *prometheus.Registry) {
+	h.mux = http.NewServeMux()
+	h.mux.Handle("/webhooks/github", h.timed("github", h.webhook(github{})))
+	h.mux.Handle("/webhooks/git", h.timed("git", h.webhook(gitHook{})))
+	h.mux.Handle("/healthz", h.timed("healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})))
+	h.mux.Handle("/readyz", h.timed("readyz", http.HandlerFunc(h.ready)))
+	h.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
+	}))
+}
+
+func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		h.log.Warn("readiness: store unreachable", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the database does not answer")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// metrics are the ingress metrics. Event, queue and deploy metrics are
+// registered by their own packages in the same registry.
+type metrics struct {
+	deliveries *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_webhook_deliveries_total",
+			Help: "Webhook deliveries received, by source (github, git) and outcome (accepted, duplicate, ignored, ping, or the error code).",
+		}, []string{"source", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookd_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and status code.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "code"}),
+	}
+	reg.MustRegister(m.deliveries, m.latency)
+	return m
+}
+
+// timed records a route's latency by status code.
+func (h *Handler) timed(route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		h.metrics.latency.WithLabelValues(route, strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes hookd's error body: a stable code for programs and a
+// message for people.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]string{"error": code, "message": message})
+}

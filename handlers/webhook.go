@@ -1,0 +1,173 @@
+package handlers
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hookd-dev/hookd/store"
+)
+
+// MaxBodyBytes is GitHub's cap on a webhook payload (it does not deliver
+// larger ones); hookd refuses anything larger before reading it all.
+const MaxBodyBytes = 25 << 20
+
+// sender is what differs between the webhook endpoints: where a delivery's
+// id, event, repository and signature are found in the request.
+type sender interface {
+	source() store.Source
+	signatureHeader() string
+	// parse reads the delivery out of a request whose body has been read
+	// (but not verified: nothing it returns may be acted on yet).
+	parse(r *http.Request, body []byte) (incoming, *outcome)
+}
+
+// incoming is a delivery as read from a request.
+type incoming struct {
+	id, event, repository string
+	payload               []byte // what is stored: the signed JSON
+	ping                  bool   // answered, not stored
+	ignored               bool   // stored, but hookd does nothing with it
+}
+
+// outcome is how a delivery ended: what the client is told and what the
+// logs and metrics count.
+type outcome struct {
+	status  int
+	name    string // metric label; the error code for failures
+	message string // for failures
+	err     error  // for the log only
+}
+
+func fail(status int, code, format string, args ...any) *outcome {
+	return &outcome{status: status, name: code, message: fmt.Sprintf(format, args...)}
+}
+
+// webhook is the ingress flow shared by every sender: bounded read, parse,
+// find the repository's secret, verify, then store.
+func (h *Handler) webhook(s sender) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		in, out := h.receive(w, r, s)
+		if out.status >= 400 {
+			writeError(w, out.status, out.name, out.message)
+		} else {
+			writeJSON(w, out.status, map[string]string{"status": out.name, "delivery": in.id})
+		}
+		h.metrics.deliveries.WithLabelValues(string(s.source()), out.name).Inc()
+
+		level := slog.LevelInfo
+		switch {
+		case out.status >= 500:
+			level = slog.LevelError
+		case out.status >= 400:
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{
+			slog.String("source", string(s.source())),
+			slog.String("delivery", in.id),
+			slog.String("repository", in.repository),
+			slog.String("event", in.event),
+			slog.String("outcome", out.name),
+			slog.Int("status", out.status),
+			slog.Duration("latency", time.Since(start)),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if out.message != "" {
+			attrs = append(attrs, slog.String("message", out.message))
+		}
+		if out.err != nil {
+			attrs = append(attrs, slog.Any("error", out.err))
+		}
+		h.log.LogAttrs(r.Context(), level, "webhook delivery", attrs...)
+	})
+}
+
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (incoming, *outcome) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return incoming{}, fail(http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return incoming{}, fail(http.StatusRequestEntityTooLarge, "too_large", "body over %d bytes", MaxBodyBytes)
+		}
+		return incoming{}, &outcome{status: http.StatusBadRequest, name: "bad_body", message: "could not read the body", err: err}
+	}
+	in, out := s.parse(r, body)
+	if out != nil {
+		return in, out
+	}
+	secret, ok := h.secret(in.repository)
+	if !ok {
+		return in, fail(http.StatusNotFound, "unknown_repository",
+			"repository %q is not configured in hookd; add it under repositories: (with its secret) and reload with SIGHUP", in.repository)
+	}
+	sig := r.Header.Get(s.signatureHeader())
+	if sig == "" {
+		return in, fail(http.StatusUnauthorized, "missing_signature",
+			"missing %s header: hookd accepts only HMAC-SHA256-signed deliveries", s.signatureHeader())
+	}
+	if !verify(secret, sig, body) {
+		return in, fail(http.StatusUnauthorized, "bad_signature",
+			"%s does not match the body: check that the webhook secret equals the one configured for %s", s.signatureHeader(), in.repository)
+	}
+	if in.ping {
+		return in, &outcome{status: http.StatusOK, name: "ping"}
+	}
+	return in, h.accept(r.Context(), s.source(), in)
+}
+
+// accept stores a verified delivery; only a committed delivery gets a 2xx.
+func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *outcome {
+	d := store.Delivery{ID: in.id, Source: src, Event: in.event, Repository: in.repository, Body: in.payload}
+	name := "accepted"
+	if in.ignored {
+		d.Status, name = store.DeliveryIgnored, "ignored"
+	}
+	// The client's disconnect must not abandon a delivery already handed
+	// to the writer; the timeout still answers before GitHub gives up.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.acceptTimeout)
+	defer cancel()
+	res, err := h.store.Accept(ctx, d)
+	switch {
+	case err != nil:
+		return &outcome{status: http.StatusServiceUnavailable, name: "store_unavailable",
+			message: "the delivery could not be stored; redeliver it later", err: err}
+	case res.Duplicate:
+		return &outcome{status: http.StatusOK, name: "duplicate"}
+	}
+	return &outcome{status: http.StatusAccepted, name: name}
+}
+
+// Sign returns the signature header value for body: "sha256=" and the
+// lowercase hex HMAC-SHA256 keyed with secret, as GitHub computes it.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// verify checks a "sha256=<hex>" signature in constant time.
+func verify(secret, header string, body []byte) bool {
+	got, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return false
+	}
+	sum, err := hex.DecodeString(got)
+	if err != nil {
+		return false
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hmac.Equal(sum, m.Sum(nil))
+}
