@@ -94,6 +94,9 @@ func (s *Store) Accept(ctx context.Context, d Delivery) (AcceptResult, error) {
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = now()
 	}
+	if d.Body == nil {
+		d.Body = []byte{} // NULL means pruned
+	}
 	req := &acceptRequest{delivery: d, answer: make(chan acceptAnswer, 1)}
 
 	s.mu.RLock()

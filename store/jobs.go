@@ -35,10 +35,12 @@ type reconcileRepositoryArgs struct {
 
 func (reconcileRepositoryArgs) Kind() string { return "reconcile_repository" }
 func (reconcileRepositoryArgs) InsertOpts() river.InsertOpts {
-	// One pending reconciliation per repository is enough.
+	// One unfinished reconciliation per repository is enough (River
+	// requires "running" among the unique states).
 	return river.InsertOpts{Queue: queueEvents, UniqueOpts: river.UniqueOpts{
-		ByArgs:  true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateScheduled},
+		ByArgs: true,
+		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+			rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled},
 	}}
 }
 
@@ -115,7 +117,7 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 }
 
 // EnqueueReconcile asks for repository's tags to be re-listed. While one
-// request is pending, further ones are dropped.
+// request is waiting or running, further ones are dropped.
 func (s *Store) EnqueueReconcile(ctx context.Context, repository string) error {
 	return s.queue.Insert(ctx, reconcileRepositoryArgs{Repository: repository}, nil)
 }

@@ -127,7 +127,7 @@ func idempotencyKey(repository, object, typ, action string) string {
 // laneLease names the lease that keeps one run at a time per
 // (repository, artifact, stage, action), across processes.
 func laneLease(r Run) string {
-	return fmt.Sprintf("run:%s\x00%s\x00%s\x00%s", r.Repository, r.Artifact, r.Stage, r.Action)
+	return fmt.Sprintf("run %q %q %q %q", r.Repository, r.Artifact, r.Stage, r.Action)
 }
 
 // runHolder is unique per run and process, so two runs in the same process
