@@ -199,11 +199,12 @@ func (r *Registry) index(t *Tag, p tagparse.Tag) {
 		Artifact: p.Artifact,
 		Time:     t.Date,
 		Author:   t.Tagger,
-		Message:  t.Message,
-		Commit:   t.Commit,
-		Tag:      t.Name,
-		Version:  p.Version,
-		Stage:    p.Stage,
+		// GTO prints a tag's message without the newline git ends it with.
+		Message: strings.TrimSuffix(t.Message, "\n"),
+		Commit:  t.Commit,
+		Tag:     t.Name,
+		Version: p.Version,
+		Stage:   p.Stage,
 	}
 	switch p.Action {
 	case tagparse.Deprecate:

@@ -1,0 +1,340 @@
+// Package gitdir is a [source.Source] over a repository on disk (a working
+// tree or a bare repository), driven through the git CLI. Every call runs
+// git with an argument vector, never a shell, and reads what it needs in as
+// few git invocations as it can: all tags in one `git for-each-ref`, any
+// number of commits in one `git cat-file --batch`.
+package gitdir
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookd-dev/hookd/registry"
+	"github.com/hookd-dev/hookd/source"
+)
+
+// Repo is a local git repository.
+type Repo struct {
+	dir string
+}
+
+var _ source.Source = (*Repo)(nil)
+
+// Open checks that dir is inside a git repository (working tree or bare).
+func Open(ctx context.Context, dir string) (*Repo, error) {
+	r := &Repo{dir: dir}
+	if _, err := r.git(ctx, nil, nil, "rev-parse", "--git-dir"); err != nil {
+		return nil, fmt.Errorf("%s: not a git repository", dir)
+	}
+	return r, nil
+}
+
+// Dir is the directory the repository was opened at.
+func (r *Repo) Dir() string { return r.dir }
+
+// gitError is a failed git command: its arguments and the first line of
+// what it printed on stderr.
+type gitError struct {
+	args   []string
+	stderr string
+}
+
+func (e *gitError) Error() string {
+	return fmt.Sprintf("git %s: %s", e.args[0], e.stderr)
+}
+
+// git runs one git command in the repository and returns its stdout.
+func (r *Repo) git(ctx context.Context, env []string, stdin []byte, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", r.dir}, args...)...)
+	// LC_ALL=C keeps git's messages in English, which CreateTag matches;
+	// no terminal prompt may ever block a daemon.
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = append(cmd.Env, env...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i]
+		}
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, &gitError{args: args, stderr: msg}
+	}
+	return stdout.Bytes(), nil
+}
+
+// tagFormat prints one tag as NUL-separated fields. Messages are
+// multi-line and may hold any byte but NUL, which git cannot store.
+const tagFormat = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)%00" +
+	"%(taggername)%00%(taggeremail)%00%(taggerdate:raw)%00%(contents)%00"
+
+const tagFields = 8
+
+// Tags lists every tag, annotated or lightweight, in one git call.
+func (r *Repo) Tags(ctx context.Context) ([]registry.Tag, error) {
+	return r.tags(ctx, "refs/tags")
+}
+
+func (r *Repo) tags(ctx context.Context, pattern string) ([]registry.Tag, error) {
+	out, err := r.git(ctx, nil, nil, "for-each-ref", "--format="+tagFormat, pattern)
+	if err != nil {
+		return nil, err
+	}
+	fields := strings.Split(string(out), "\x00")
+	// for-each-ref ends each record with a newline, which lands at the
+	// start of the next record's first field and after the last one.
+	n := len(fields) / tagFields
+	tags := make([]registry.Tag, 0, n)
+	for i := 0; i+tagFields <= len(fields); i += tagFields {
+		f := fields[i : i+tagFields]
+		t, err := parseTag(strings.TrimPrefix(f[0], "\n"), f[1:])
+		if err != nil {
+			return nil, err
+		}
+		tags = append(tags, t)
+	}
+	return tags, nil
+}
+
+func parseTag(ref string, f []string) (registry.Tag, error) {
+	t := registry.Tag{Name: strings.TrimPrefix(ref, "refs/tags/")}
+	objType, object, peeled := f[0], f[1], f[2]
+	if objType != "tag" {
+		// A lightweight tag names its commit directly.
+		t.Commit = object
+		return t, nil
+	}
+	t.Annotated, t.Object, t.Commit = true, object, peeled
+	t.Tagger = registry.Person{Name: f[3], Email: strings.TrimSuffix(strings.TrimPrefix(f[4], "<"), ">")}
+	t.Message = f[6]
+	if f[5] != "" {
+		d, err := parseRawDate(f[5])
+		if err != nil {
+			return t, fmt.Errorf("tag %s: %w", t.Name, err)
+		}
+		t.Date = d
+	}
+	return t, nil
+}
+
+// parseRawDate reads git's raw date ("1675245600 +0300"), keeping the
+// offset, which GTO prints.
+func parseRawDate(s string) (time.Time, error) {
+	secs, zone, ok := strings.Cut(strings.TrimSpace(s), " ")
+	unix, err := strconv.ParseInt(secs, 10, 64)
+	if !ok || err != nil || len(zone) != 5 {
+		return time.Time{}, fmt.Errorf("bad git date %q", s)
+	}
+	h, err1 := strconv.Atoi(zone[1:3])
+	m, err2 := strconv.Atoi(zone[3:5])
+	if err1 != nil || err2 != nil || zone[0] != '+' && zone[0] != '-' {
+		return time.Time{}, fmt.Errorf("bad git date %q", s)
+	}
+	off := h*3600 + m*60
+	if zone[0] == '-' {
+		off = -off
+	}
+	return time.Unix(unix, 0).In(time.FixedZone("", off)), nil
+}
+
+// ReadFile returns a file's content at ref (HEAD when ref is "").
+func (r *Repo) ReadFile(ctx context.Context, path, ref string) ([]byte, error) {
+	if ref == "" {
+		ref = "HEAD"
+	}
+	out, err := r.git(ctx, nil, nil, "cat-file", "blob", ref+":"+path)
+	if err != nil {
+		var ge *gitError
+		if errors.As(err, &ge) {
+			return nil, fmt.Errorf("%s at %s: %w", path, ref, source.ErrNotFound)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// Head returns the full sha of HEAD, or "" in a repository with no commit.
+func (r *Repo) Head(ctx context.Context) (string, error) {
+	c, err := r.resolve(ctx, "HEAD")
+	if errors.Is(err, source.ErrNotFound) {
+		return "", nil
+	}
+	return c, err
+}
+
+func (r *Repo) resolve(ctx context.Context, ref string) (string, error) {
+	out, err := r.git(ctx, nil, nil, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
+	if err != nil {
+		var ge *gitError
+		if errors.As(err, &ge) {
+			return "", fmt.Errorf("unknown ref %q: %w", ref, source.ErrNotFound)
+		}
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Commit resolves ref to its commit.
+func (r *Repo) Commit(ctx context.Context, ref string) (registry.Commit, error) {
+	sha, err := r.resolve(ctx, ref)
+	if err != nil {
+		return registry.Commit{}, err
+	}
+	out, err := r.git(ctx, nil, nil, "cat-file", "commit", sha)
+	if err != nil {
+		return registry.Commit{}, err
+	}
+	return parseCommit(sha, out)
+}
+
+// Commits reads many commits, given by full sha, in one git call. Shas
+// that do not name a commit are left out of the map.
+func (r *Repo) Commits(ctx context.Context, shas []string) (registry.CommitMap, error) {
+	m := make(registry.CommitMap, len(shas))
+	if len(shas) == 0 {
+		return m, nil
+	}
+	var in bytes.Buffer
+	for _, s := range shas {
+		in.WriteString(s)
+		in.WriteByte('\n')
+	}
+	out, err := r.git(ctx, nil, in.Bytes(), "cat-file", "--batch")
+	if err != nil {
+		return nil, err
+	}
+	rd := bufio.NewReader(bytes.NewReader(out))
+	for {
+		header, err := rd.ReadString('\n')
+		if err != nil {
+			break
+		}
+		// "<sha> <type> <size>", or "<name> missing".
+		parts := strings.Fields(header)
+		if len(parts) != 3 {
+			continue
+		}
+		size, err := strconv.Atoi(parts[2])
+		if err != nil {
+			return nil, fmt.Errorf("git cat-file: bad header %q", header)
+		}
+		body := make([]byte, size+1) // the object and its trailing newline
+		if _, err := io.ReadFull(rd, body); err != nil {
+			return nil, fmt.Errorf("git cat-file: %w", err)
+		}
+		if parts[1] != "commit" {
+			continue
+		}
+		c, err := parseCommit(parts[0], body[:size])
+		if err != nil {
+			return nil, err
+		}
+		m[c.Hash] = c
+	}
+	return m, nil
+}
+
+// parseCommit reads a raw commit object: headers, a blank line, and the
+// message exactly as stored.
+func parseCommit(sha string, raw []byte) (registry.Commit, error) {
+	c := registry.Commit{Hash: sha}
+	head, msg, _ := bytes.Cut(raw, []byte("\n\n"))
+	c.Message = string(msg)
+	for _, line := range strings.Split(string(head), "\n") {
+		key, val, _ := strings.Cut(line, " ")
+		var p *registry.Person
+		var d *time.Time
+		switch key {
+		case "author":
+			p, d = &c.Author, &c.AuthorDate
+		case "committer":
+			p, d = &c.Committer, &c.CommitDate
+		default:
+			continue
+		}
+		// "Name <email> 1672567200 +0000"
+		lt, gt := strings.IndexByte(val, '<'), strings.LastIndexByte(val, '>')
+		if lt < 0 || gt < lt {
+			return c, fmt.Errorf("commit %s: bad %s line", sha, key)
+		}
+		p.Name, p.Email = strings.TrimSpace(val[:lt]), val[lt+1:gt]
+		t, err := parseRawDate(val[gt+1:])
+		if err != nil {
+			return c, fmt.Errorf("commit %s: %w", sha, err)
+		}
+		*d = t
+	}
+	return c, nil
+}
+
+// CreateTag creates an annotated tag. The tagger is t.Tagger when set,
+// else git's configured identity; the date is t.Date when set, else now.
+func (r *Repo) CreateTag(ctx context.Context, t source.NewTag) (registry.Tag, error) {
+	if _, err := r.resolve(ctx, t.Commit); err != nil {
+		return registry.Tag{}, err
+	}
+	var env []string
+	if t.Tagger.Name != "" {
+		env = append(env, "GIT_COMMITTER_NAME="+t.Tagger.Name)
+	}
+	if t.Tagger.Email != "" {
+		env = append(env, "GIT_COMMITTER_EMAIL="+t.Tagger.Email)
+	}
+	if !t.Date.IsZero() {
+		env = append(env, "GIT_COMMITTER_DATE="+t.Date.Format(time.RFC3339))
+	}
+	if _, err := r.git(ctx, env, nil, "tag", "-a", "-m", t.Message, "--end-of-options", t.Name, t.Commit); err != nil {
+		var ge *gitError
+		if errors.As(err, &ge) && strings.Contains(ge.stderr, "already exists") {
+			return registry.Tag{}, fmt.Errorf("tag %q: %w", t.Name, source.ErrTagExists)
+		}
+		return registry.Tag{}, err
+	}
+	tags, err := r.tags(ctx, "refs/tags/"+t.Name)
+	if err != nil {
+		return registry.Tag{}, err
+	}
+	for _, tag := range tags {
+		if tag.Name == t.Name {
+			return tag, nil
+		}
+	}
+	return registry.Tag{}, fmt.Errorf("tag %q was created but cannot be read back", t.Name)
+}
+
+// DeleteTag deletes a local tag (GTO's --delete).
+func (r *Repo) DeleteTag(ctx context.Context, name string) error {
+	if _, err := r.git(ctx, nil, nil, "tag", "-d", "--end-of-options", name); err != nil {
+		return fmt.Errorf("tag %q: %w", name, source.ErrNotFound)
+	}
+	return nil
+}
+
+// Push pushes a tag to the "origin" remote, as `gto ... --push` does.
+func (r *Repo) Push(ctx context.Context, tagName string) error {
+	_, err := r.git(ctx, nil, nil, "push", "origin", "refs/tags/"+tagName)
+	return err
+}
+
+// PushDeletion deletes a tag from the "origin" remote.
+func (r *Repo) PushDeletion(ctx context.Context, tagName string) error {
+	_, err := r.git(ctx, nil, nil, "push", "--delete", "origin", "refs/tags/"+tagName)
+	return err
+}
