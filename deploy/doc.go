@@ -1,0 +1,54 @@
+// Package deploy turns lifecycle events into the deploy actions users
+// configure, and runs them with the guarantees a deployment needs.
+//
+// # Configuring actions
+//
+// An [Action] is one entry of the configuration's `actions:` list (package
+// config decodes the YAML into []Action and calls [Validate]):
+//
+//	actions:
+//	  - name: redeploy-prod
+//	    on: {repo: "acme/models", artifact: "churn-*", event: [assignment], stage: prod}
+//	    exec: {command: ["./deploy.sh", "{{.Artifact}}", "{{.Version}}"], timeout: 10m}
+//
+// [Match] (`on:`) selects events by repository, artifact and stage globs
+// ([Patterns]), event types and a SemVer [Constraint] on the version. Every
+// action whose Match selects an event runs for it. The action's kind is
+// exactly one of [ExecAction] (a program, argv only, never a shell),
+// [HTTPAction] (a request, signed with [Sign] so the receiver can
+// [VerifySignature]), [WorkflowAction] (workflow_dispatch),
+// [DispatchAction] (repository_dispatch) and [DeploymentAction] (a GitHub
+// Deployment whose status follows the event's other actions).
+//
+// Strings are text/template templates over a [Context]: the [Event]
+// ({{.Artifact}}, {{.Version}}, {{.Stage}}, {{.Previous}}, {{.Tag}},
+// {{.Annotations.Path}}, ...), the run's IdempotencyKey, RunID, Attempt and
+// RunURL, and {{.Secret "NAME"}} for the action's secrets. [Validate]
+// executes every template against [SampleEvent], so a mistake is a
+// [Problem] with a path to its line, not a failed run at 3 a.m.
+//
+// # Running them
+//
+// An [Engine] (built by [NewEngine] from the actions and the store's runs,
+// [Runs]) has two entry points on the event path:
+//
+//   - [Engine.Dispatch], after an event is recorded, creates one run per
+//     matching action (unique per event and action) and queues it;
+//   - [Engine.Execute], the store's RunAction job worker, performs a run's
+//     next attempt.
+//
+// Execute holds the run's lane, one run at a time per (repository,
+// artifact, stage, action), through a lease in the database, so the rule
+// holds across processes and restarts; a crashed holder's lease expires
+// and the run is resumed with the same idempotency key. A queued run for
+// a stage is superseded, not started, when the same action has a newer
+// run for that stage. A failed attempt is retried with exponential backoff
+// and jitter until max_attempts, then the run is failed until
+// [Engine.Retry] queues it again. [Engine.Runs] and [Engine.Run] list and
+// show runs with their attempts for the API.
+//
+// Tag names and messages are written by anyone who can push a tag, so
+// their values reach programs only as whole arguments or environment
+// values, secrets never leave the action unredacted, and output is kept
+// only as a bounded tail.
+package deploy

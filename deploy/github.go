@@ -1,0 +1,324 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hookd-dev/hookd/store"
+)
+
+// GitHub is what the github_* kinds need from a GitHub client
+// (source/github's satisfies it). repo is "owner/name"; the client picks
+// the credentials for it.
+type GitHub interface {
+	// DispatchWorkflow triggers a workflow_dispatch run of workflow (a
+	// file name like deploy.yml, or an id) on ref.
+	DispatchWorkflow(ctx context.Context, repo, workflow, ref string, inputs map[string]any) error
+	// DispatchRepository sends a repository_dispatch event.
+	DispatchRepository(ctx context.Context, repo, eventType string, clientPayload json.RawMessage) error
+	// CreateDeployment creates a deployment of ref to environment and
+	// returns its id.
+	CreateDeployment(ctx context.Context, repo, ref, environment, description string, payload json.RawMessage) (int64, error)
+	// CreateDeploymentStatus adds a status (queued, in_progress, success,
+	// failure, error, inactive) to a deployment.
+	CreateDeploymentStatus(ctx context.Context, repo string, deploymentID int64, state, logURL, description string) error
+}
+
+// gitHubRunner is what every github_* kind shares: the repository to act
+// on (each kind's templated `repository`, default the event's) and the
+// request timeout.
+type gitHubRunner struct {
+	repo  text
+	limit time.Duration
+}
+
+func newGitHubRunner(c *compiler, kind, repository string, timeout Duration) gitHubRunner {
+	return gitHubRunner{repo: c.text(repository, kind, "repository"), limit: timeout.or(DefaultRequestTimeout)}
+}
+
+func (r gitHubRunner) timeout() time.Duration { return r.limit }
+
+// repository is the repository to act on.
+func (r gitHubRunner) repository(inv *invocation) (string, error) {
+	repo, err := r.repo.render(inv.ctx)
+	if err != nil {
+		return "", fmt.Errorf("repository: %w", err)
+	}
+	if repo == "" {
+		repo = inv.ctx.Repository
+	}
+	return repo, nil
+}
+
+// WorkflowAction triggers a GitHub Actions workflow (workflow_dispatch).
+type WorkflowAction struct {
+	// Repository is "owner/name" (default: the event's repository).
+	Repository string `yaml:"repository"`
+	// Timeout bounds one request (default 30s).
+	Timeout Duration `yaml:"timeout"`
+	// Workflow is the workflow's file name (deploy.yml) or id.
+	Workflow string `yaml:"workflow"`
+	// Ref is the templated branch or tag to run the workflow from
+	// (default: the event's tag, so the workflow is the one at the
+	// tagged commit).
+	Ref string `yaml:"ref"`
+	// Inputs are templated; the workflow must declare each of them.
+	Inputs map[string]string `yaml:"inputs"`
+}
+
+type workflowRunner struct {
+	gitHubRunner
+	workflow string
+	ref      text
+	inputs   map[string]text
+}
+
+func (a *WorkflowAction) compile(c *compiler) runner {
+	if a.Workflow == "" {
+		c.problem([]any{"github_workflow", "workflow"}, "action %q: github_workflow.workflow is empty; name the workflow file, e.g. deploy.yml", c.name)
+	}
+	return &workflowRunner{
+		gitHubRunner: newGitHubRunner(c, "github_workflow", a.Repository, a.Timeout),
+		workflow:     a.Workflow,
+		ref:          c.text(a.Ref, "github_workflow", "ref"),
+		inputs:       c.texts(a.Inputs, "github_workflow", "inputs"),
+	}
+}
+
+func (r *workflowRunner) run(ctx context.Context, inv *invocation) (*int, error) {
+	repo, err := r.repository(inv)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := r.ref.render(inv.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ref: %w", err)
+	}
+	if ref == "" {
+		ref = inv.ctx.Tag
+	}
+	rendered, err := renderAll(r.inputs, inv.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("inputs.%w", err)
+	}
+	inputs := make(map[string]any, len(rendered))
+	for k, v := range rendered {
+		inputs[k] = v
+	}
+	inv.out.Printf("workflow_dispatch %s in %s on %s", r.workflow, repo, ref)
+	return nil, inv.github.DispatchWorkflow(ctx, repo, r.workflow, ref, inputs)
+}
+
+// DispatchAction sends a repository_dispatch event.
+type DispatchAction struct {
+	// Repository is "owner/name" (default: the event's repository).
+	Repository string `yaml:"repository"`
+	// Timeout bounds one request (default 30s).
+	Timeout Duration `yaml:"timeout"`
+	// EventType is the templated event_type (default "hookd.<event type>",
+	// e.g. hookd.assignment).
+	EventType string `yaml:"event_type"`
+	// ClientPayload has templated values; without it the payload is
+	// {"event": <the event>, "idempotency_key": ..., "run_id": ...}
+	// (GitHub allows at most 10 top-level keys).
+	ClientPayload map[string]string `yaml:"client_payload"`
+}
+
+type dispatchRunner struct {
+	gitHubRunner
+	eventType text
+	payload   map[string]text
+}
+
+func (a *DispatchAction) compile(c *compiler) runner {
+	if len(a.ClientPayload) > 10 {
+		c.problem([]any{"github_dispatch", "client_payload"}, "action %q: github_dispatch.client_payload has %d keys; GitHub accepts at most 10", c.name, len(a.ClientPayload))
+	}
+	return &dispatchRunner{
+		gitHubRunner: newGitHubRunner(c, "github_dispatch", a.Repository, a.Timeout),
+		eventType:    c.text(a.EventType, "github_dispatch", "event_type"),
+		payload:      c.texts(a.ClientPayload, "github_dispatch", "client_payload"),
+	}
+}
+
+func (r *dispatchRunner) run(ctx context.Context, inv *invocation) (*int, error) {
+	repo, err := r.repository(inv)
+	if err != nil {
+		return nil, err
+	}
+	eventType, err := r.eventType.render(inv.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("event_type: %w", err)
+	}
+	if eventType == "" {
+		eventType = "hookd." + inv.ctx.Type
+	}
+	var payload []byte
+	if len(r.payload) == 0 {
+		payload, err = json.Marshal(map[string]any{
+			"event":           &inv.ctx.Event,
+			"idempotency_key": inv.ctx.IdempotencyKey,
+			"run_id":          inv.ctx.RunID,
+		})
+	} else {
+		var rendered map[string]string
+		if rendered, err = renderAll(r.payload, inv.ctx); err != nil {
+			return nil, fmt.Errorf("client_payload.%w", err)
+		}
+		payload, err = json.Marshal(rendered)
+	}
+	if err != nil {
+		return nil, err
+	}
+	inv.out.Printf("repository_dispatch %s to %s", eventType, repo)
+	return nil, inv.github.DispatchRepository(ctx, repo, eventType, payload)
+}
+
+// DeploymentAction records the event as a GitHub Deployment of the commit
+// to the stage's environment, whose status follows the event's other
+// actions: queued, in_progress once one of them starts, then success when
+// all have succeeded or failure as soon as one has failed.
+type DeploymentAction struct {
+	// Repository is "owner/name" (default: the event's repository).
+	Repository string `yaml:"repository"`
+	// Timeout bounds one request (default 30s).
+	Timeout Duration `yaml:"timeout"`
+	// Environment is templated (default: the event's stage).
+	Environment string `yaml:"environment"`
+	// Description is templated (default "<artifact> <version> to <stage>");
+	// GitHub keeps 140 characters.
+	Description string `yaml:"description"`
+	// Follow bounds how long the status follows the other actions
+	// (default 1h); after it, the status is error.
+	Follow Duration `yaml:"follow"`
+}
+
+type deploymentRunner struct {
+	gitHubRunner
+	environment text
+	description text
+	follow      time.Duration
+}
+
+// pollInterval is how often a deployment checks on the event's other runs.
+const pollInterval = 250 * time.Millisecond
+
+func (a *DeploymentAction) compile(c *compiler) runner {
+	r := &deploymentRunner{
+		gitHubRunner: newGitHubRunner(c, "github_deployment", a.Repository, a.Timeout),
+		environment:  c.text(a.Environment, "github_deployment", "environment"),
+		description:  c.text(a.Description, "github_deployment", "description"),
+		follow:       a.Follow.or(DefaultFollowTimeout),
+	}
+	// The attempt lasts as long as it follows the other actions, plus the
+	// requests around that.
+	r.limit += r.follow
+	return r
+}
+
+func (r *deploymentRunner) run(ctx context.Context, inv *invocation) (*int, error) {
+	repo, err := r.repository(inv)
+	if err != nil {
+		return nil, err
+	}
+	env, err := r.environment.render(inv.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("environment: %w", err)
+	}
+	if env == "" {
+		env = inv.ctx.Stage
+	}
+	if env == "" {
+		return nil, fmt.Errorf("the %s event has no stage; set github_deployment.environment", inv.ctx.Type)
+	}
+	desc, err := r.description.render(inv.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("description: %w", err)
+	}
+	if desc == "" {
+		desc = fmt.Sprintf("%s %s to %s", inv.ctx.Artifact, inv.ctx.Version, env)
+	}
+	payload, err := eventJSON(inv.ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := inv.github.CreateDeployment(ctx, repo, inv.ctx.Commit, env, truncate(desc, 140), payload)
+	if err != nil {
+		return nil, err
+	}
+	inv.out.Printf("deployment %d of %s to %s in %s", id, inv.ctx.Commit, env, repo)
+
+	report := func(state string, run int64, desc string) error {
+		inv.out.Printf("deployment %d: %s (%s)", id, state, desc)
+		return inv.github.CreateDeploymentStatus(ctx, repo, id, state, inv.runURL(run), truncate(desc, 140))
+	}
+	if err := report("queued", inv.ctx.RunID, "waiting for the other actions"); err != nil {
+		return nil, err
+	}
+	followCtx, cancel := context.WithTimeout(ctx, r.follow)
+	defer cancel()
+	started := false
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		runs, err := inv.siblings(followCtx)
+		if err != nil && followCtx.Err() == nil {
+			return nil, err
+		}
+		p := summarize(runs)
+		switch {
+		case p.failed != nil:
+			return nil, report("failure", p.failed.ID, fmt.Sprintf("%s failed", p.failed.Action))
+		case p.done:
+			return nil, report("success", inv.ctx.RunID, fmt.Sprintf("%d actions succeeded", len(runs)))
+		case p.running != nil && !started:
+			started = true
+			if err := report("in_progress", p.running.ID, fmt.Sprintf("%s is running", p.running.Action)); err != nil {
+				return nil, err
+			}
+		}
+		select {
+		case <-ticker.C:
+		case <-followCtx.Done():
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			return nil, report("error", inv.ctx.RunID, fmt.Sprintf("the actions did not finish within %s", r.follow))
+		}
+	}
+}
+
+// progress is where an event's runs stand, for its deployment status.
+type progress struct {
+	running *store.Run // one that has started
+	failed  *store.Run // one that has failed for good
+	done    bool // every run has finished and none failed
+}
+
+func summarize(runs []store.Run) progress {
+	p := progress{done: true}
+	for i := range runs {
+		run := &runs[i]
+		switch run.Status {
+		case store.RunFailed:
+			p.failed = run
+		case store.RunSucceeded, store.RunSuperseded:
+		default:
+			p.done = false
+			if run.Status == store.RunRunning || run.Attempts > 0 {
+				p.running = run
+			}
+		}
+	}
+	return p
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
