@@ -36,7 +36,7 @@ type Runs interface {
 type Options struct {
 	// GitHub serves the github_* kinds; NewEngine refuses such actions
 	// without it.
-	GitHub GitHub
+	GitHub GitHubClients
 	// PublicURL is hookd's address as users reach it; runs link to
 	// PublicURL/api/v1/runs/{id} (in HOOKD_RUN_URL, bodies and
 	// deployment statuses).

@@ -6,25 +6,21 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hookd-dev/hookd/source/github"
 	"github.com/hookd-dev/hookd/store"
 )
 
-// GitHub is what the github_* kinds need from a GitHub client
-// (source/github's satisfies it). repo is "owner/name"; the client picks
-// the credentials for it.
-type GitHub interface {
-	// DispatchWorkflow triggers a workflow_dispatch run of workflow (a
-	// file name like deploy.yml, or an id) on ref.
-	DispatchWorkflow(ctx context.Context, repo, workflow, ref string, inputs map[string]any) error
-	// DispatchRepository sends a repository_dispatch event.
-	DispatchRepository(ctx context.Context, repo, eventType string, clientPayload json.RawMessage) error
-	// CreateDeployment creates a deployment of ref to environment and
-	// returns its id.
-	CreateDeployment(ctx context.Context, repo, ref, environment, description string, payload json.RawMessage) (int64, error)
-	// CreateDeploymentStatus adds a status (queued, in_progress, success,
-	// failure, error, inactive) to a deployment.
-	CreateDeploymentStatus(ctx context.Context, repo string, deploymentID int64, state, logURL, description string) error
+// GitHubRepo is what the github_* kinds need from a repository's GitHub
+// client; *github.Repo (package source/github) has it.
+type GitHubRepo interface {
+	DispatchWorkflow(ctx context.Context, file, ref string, inputs map[string]any) error
+	DispatchRepository(ctx context.Context, eventType string, payload any) error
+	CreateDeployment(ctx context.Context, d github.Deployment) (int64, error)
+	SetDeploymentStatus(ctx context.Context, id int64, s github.DeploymentStatus) error
 }
+
+// GitHubClients returns the client for repository ("owner/name").
+type GitHubClients func(repository string) (GitHubRepo, error)
 
 // gitHubRunner is what every github_* kind shares: the repository to act
 // on (each kind's templated `repository`, default the event's) and the
@@ -40,16 +36,20 @@ func newGitHubRunner(c *compiler, kind, repository string, timeout Duration) git
 
 func (r gitHubRunner) timeout() time.Duration { return r.limit }
 
-// repository is the repository to act on.
-func (r gitHubRunner) repository(inv *invocation) (string, error) {
+// client returns the repository to act on and its client.
+func (r gitHubRunner) client(inv *invocation) (string, GitHubRepo, error) {
 	repo, err := r.repo.render(inv.ctx)
 	if err != nil {
-		return "", fmt.Errorf("repository: %w", err)
+		return "", nil, fmt.Errorf("repository: %w", err)
 	}
 	if repo == "" {
 		repo = inv.ctx.Repository
 	}
-	return repo, nil
+	gh, err := inv.github(repo)
+	if err != nil {
+		return "", nil, fmt.Errorf("github client for %s: %w", repo, err)
+	}
+	return repo, gh, nil
 }
 
 // WorkflowAction triggers a GitHub Actions workflow (workflow_dispatch).
@@ -88,7 +88,7 @@ func (a *WorkflowAction) compile(c *compiler) runner {
 }
 
 func (r *workflowRunner) run(ctx context.Context, inv *invocation) (*int, error) {
-	repo, err := r.repository(inv)
+	repo, gh, err := r.client(inv)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (r *workflowRunner) run(ctx context.Context, inv *invocation) (*int, error)
 		inputs[k] = v
 	}
 	inv.out.Printf("workflow_dispatch %s in %s on %s", r.workflow, repo, ref)
-	return nil, inv.github.DispatchWorkflow(ctx, repo, r.workflow, ref, inputs)
+	return nil, gh.DispatchWorkflow(ctx, r.workflow, ref, inputs)
 }
 
 // DispatchAction sends a repository_dispatch event.
@@ -144,7 +144,7 @@ func (a *DispatchAction) compile(c *compiler) runner {
 }
 
 func (r *dispatchRunner) run(ctx context.Context, inv *invocation) (*int, error) {
-	repo, err := r.repository(inv)
+	repo, gh, err := r.client(inv)
 	if err != nil {
 		return nil, err
 	}
@@ -155,25 +155,18 @@ func (r *dispatchRunner) run(ctx context.Context, inv *invocation) (*int, error)
 	if eventType == "" {
 		eventType = "hookd." + inv.ctx.Type
 	}
-	var payload []byte
-	if len(r.payload) == 0 {
-		payload, err = json.Marshal(map[string]any{
-			"event":           &inv.ctx.Event,
-			"idempotency_key": inv.ctx.IdempotencyKey,
-			"run_id":          inv.ctx.RunID,
-		})
-	} else {
-		var rendered map[string]string
-		if rendered, err = renderAll(r.payload, inv.ctx); err != nil {
+	var payload any = map[string]any{
+		"event":           &inv.ctx.Event,
+		"idempotency_key": inv.ctx.IdempotencyKey,
+		"run_id":          inv.ctx.RunID,
+	}
+	if len(r.payload) > 0 {
+		if payload, err = renderAll(r.payload, inv.ctx); err != nil {
 			return nil, fmt.Errorf("client_payload.%w", err)
 		}
-		payload, err = json.Marshal(rendered)
-	}
-	if err != nil {
-		return nil, err
 	}
 	inv.out.Printf("repository_dispatch %s to %s", eventType, repo)
-	return nil, inv.github.DispatchRepository(ctx, repo, eventType, payload)
+	return nil, gh.DispatchRepository(ctx, eventType, payload)
 }
 
 // DeploymentAction records the event as a GitHub Deployment of the commit
@@ -219,7 +212,7 @@ func (a *DeploymentAction) compile(c *compiler) runner {
 }
 
 func (r *deploymentRunner) run(ctx context.Context, inv *invocation) (*int, error) {
-	repo, err := r.repository(inv)
+	repo, gh, err := r.client(inv)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +237,9 @@ func (r *deploymentRunner) run(ctx context.Context, inv *invocation) (*int, erro
 	if err != nil {
 		return nil, err
 	}
-	id, err := inv.github.CreateDeployment(ctx, repo, inv.ctx.Commit, env, truncate(desc, 140), payload)
+	id, err := gh.CreateDeployment(ctx, github.Deployment{
+		Ref: inv.ctx.Commit, Environment: env, Description: desc, Payload: json.RawMessage(payload),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +247,7 @@ func (r *deploymentRunner) run(ctx context.Context, inv *invocation) (*int, erro
 
 	report := func(state string, run int64, desc string) error {
 		inv.out.Printf("deployment %d: %s (%s)", id, state, desc)
-		return inv.github.CreateDeploymentStatus(ctx, repo, id, state, inv.runURL(run), truncate(desc, 140))
+		return gh.SetDeploymentStatus(ctx, id, github.DeploymentStatus{State: state, Description: desc, LogURL: inv.runURL(run)})
 	}
 	if err := report("queued", inv.ctx.RunID, "waiting for the other actions"); err != nil {
 		return nil, err
@@ -294,7 +289,7 @@ func (r *deploymentRunner) run(ctx context.Context, inv *invocation) (*int, erro
 type progress struct {
 	running *store.Run // one that has started
 	failed  *store.Run // one that has failed for good
-	done    bool // every run has finished and none failed
+	done    bool       // every run has finished and none failed
 }
 
 func summarize(runs []store.Run) progress {
@@ -313,12 +308,4 @@ func summarize(runs []store.Run) progress {
 		}
 	}
 	return p
-}
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

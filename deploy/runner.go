@@ -28,8 +28,8 @@ type runner interface {
 type invocation struct {
 	ctx *Context
 	out *output
-	// github is the GitHub client for github_* kinds.
-	github GitHub
+	// github returns GitHub clients for github_* kinds.
+	github GitHubClients
 	// siblings lists the other runs of the same event, for
 	// github_deployment, which reports their progress.
 	siblings func(ctx context.Context) ([]store.Run, error)
