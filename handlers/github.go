@@ -31,8 +31,8 @@ func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 	in.payload = body
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
 		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return in, fail(http.StatusBadRequest, "malformed_form", "the form body does not parse")
+		if err != nil || !form.Has("payload") {
+			return in, fail(http.StatusBadRequest, "malformed_form", "a form-encoded delivery needs a payload field")
 		}
 		in.payload = []byte(form.Get("payload"))
 	}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookd-dev/hookd/config"
+)
+
+// addDaemonCommands adds what runs hookd as a service: serve, the git hook
+// and config validation.
+func (a *app) addDaemonCommands(root *cobra.Command) {
+	a.addServe(root)
+	a.addHook(root)
+	a.addConfig(root)
+}
+
+// configEnv names the config file when --config (or FILE) is not given.
+const configEnv = "HOOKD_CONFIG"
+
+func (a *app) addConfig(root *cobra.Command) {
+	cfg := &cobra.Command{
+		Use:   "config",
+		Short: "Check hookd's configuration file",
+	}
+	cfg.AddCommand(&cobra.Command{
+		Use:   "validate [FILE]",
+		Short: "Check a configuration file: prints OK, or every problem with its line",
+		Long: `Check a configuration file the way "hookd serve" reads it: unknown keys,
+missing environment variables in ${VAR} references, repositories without a
+secret, malformed values. FILE defaults to $` + configEnv + `.
+Exits 0 when the file is valid, 1 when it has problems.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			path := os.Getenv(configEnv)
+			if len(args) == 1 {
+				path = args[0]
+			}
+			if path == "" {
+				return usagef("no FILE given and $%s is not set", configEnv)
+			}
+			_, err := config.Load(path)
+			var p *config.Problems
+			if errors.As(err, &p) {
+				for _, q := range p.List {
+					if q.Line > 0 {
+						fmt.Fprintf(a.stdout, "%s:%d: %s\n", path, q.Line, q.Message)
+					} else {
+						fmt.Fprintf(a.stdout, "%s: %s\n", path, q.Message)
+					}
+				}
+				return fmt.Errorf("%s: %d problem(s)", path, len(p.List))
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s: OK\n", path)
+			return nil
+		}),
+	})
+	root.AddCommand(cfg)
+}

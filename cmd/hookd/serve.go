@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/hookd-dev/hookd/config"
+	"github.com/hookd-dev/hookd/handlers"
+	"github.com/hookd-dev/hookd/store"
+)
+
+// serveFlags override the configuration file; empty means "not given".
+type serveFlags struct {
+	config, listen, databaseURL, logFormat string
+	shutdownTimeout                        time.Duration
+}
+
+func (a *app) addServe(root *cobra.Command) {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: receive webhooks and git hooks, store them, act on them",
+		Long: `Run hookd's HTTP server: POST /webhooks/github, POST /webhooks/git,
+/healthz, /readyz and /metrics.
+
+Without a configuration file hookd starts with defaults (listen on
+` + config.DefaultListen + `, SQLite database ./` + config.DefaultDatabaseURL + `) and no
+repositories, so every webhook is answered 404 until one is configured.
+
+Signals: SIGTERM or SIGINT stop accepting requests, let the ones in flight
+and running jobs finish (up to --shutdown-timeout), then exit. SIGHUP
+reloads the configuration file; if the new one is invalid the problems are
+logged and the running configuration is kept.`,
+		Example: `  hookd serve
+  hookd serve --config /etc/hookd/hookd.yaml
+  hookd serve --database-url postgres://hookd@db.internal/hookd --log-format json`,
+		Args: cobra.NoArgs,
+		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
+			if f.config == "" {
+				f.config = os.Getenv(configEnv)
+			}
+			return a.serve(cmd.Context(), f)
+		}),
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "configuration file (default $"+configEnv+"; none: built-in defaults)")
+	fl.StringVar(&f.listen, "listen", "", "address to listen on, host:port (default from the config, else "+config.DefaultListen+")")
+	fl.StringVar(&f.databaseURL, "database-url", "", "SQLite file path, or postgres://... for PostgreSQL (default from the config, else "+config.DefaultDatabaseURL+")")
+	fl.StringVar(&f.logFormat, "log-format", "", "log format: text or json (default from the config, else text)")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and jobs in flight")
+	root.AddCommand(cmd)
+}
+
+// load reads the configuration (or the defaults) and applies the flags.
+func (f serveFlags) load() (*config.Config, error) {
+	cfg := config.Default()
+	if f.config != "" {
+		var err error
+		if cfg, err = config.Load(f.config); err != nil {
+			return nil, err
+		}
+	}
+	if f.listen != "" {
+		cfg.Listen = f.listen
+	}
+	if f.databaseURL != "" {
+		cfg.DatabaseURL = f.databaseURL
+	}
+	if f.logFormat != "" {
+		if f.logFormat != "text" && f.logFormat != "json" {
+			return nil, usagef("--log-format must be text or json")
+		}
+		cfg.Log.Format = f.logFormat
+	}
+	return cfg, nil
+}
+
+func secretsOf(cfg *config.Config) handlers.Secrets {
+	s := make(handlers.Secrets, len(cfg.Repositories))
+	for _, r := range cfg.Repositories {
+		s[r.Name()] = string(r.Secret)
+	}
+	return s
+}
+
+func (a *app) serve(ctx context.Context, f serveFlags) error {
+	cfg, err := f.load()
+	if err != nil {
+		return err
+	}
+	var level slog.LevelVar // SIGHUP may change it
+	level.Set(cfg.LogLevel())
+	opts := &slog.HandlerOptions{Level: &level}
+	var logger *slog.Logger
+	if cfg.Log.Format == "json" {
+		logger = slog.New(slog.NewJSONHandler(a.stderr, opts))
+	} else {
+		logger = slog.New(slog.NewTextHandler(a.stderr, opts))
+	}
+
+	// Signals are caught before anything slow starts, so a SIGTERM during
+	// migrations is not lost.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(signals)
+
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.WithLogger(logger))
+	if err != nil {
+		return fmt.Errorf("open the database %s: %w", redactURL(cfg.DatabaseURL), err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg})
+	h.SetSecrets(secretsOf(cfg))
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A 25 MiB payload needs about a minute at 4 Mbit/s.
+		ReadTimeout:  60 * time.Second,
+		WriteTimeout: 90 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("hookd listening", "address", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL),
+		"config", f.config, "repositories", len(cfg.Repositories))
+	explain(logger, f.config, cfg)
+
+	for {
+		select {
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				cfg = reload(logger, f, cfg, h, &level)
+				continue
+			}
+			logger.Info("shutting down", "signal", sig.String(), "deadline", f.shutdownTimeout)
+		case <-ctx.Done():
+			logger.Info("shutting down", "reason", context.Cause(ctx).Error(), "deadline", f.shutdownTimeout)
+		case err := <-served:
+			st.Close()
+			return fmt.Errorf("http server: %w", err)
+		}
+		return shutdown(logger, srv, st, f.shutdownTimeout)
+	}
+}
+
+// shutdown stops accepting, lets requests in flight finish (each either
+// stored its delivery or answered an error), stops the workers and commits
+// whatever the store still holds, all within timeout.
+func shutdown(logger *slog.Logger, srv *http.Server, st *store.Store, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		logger.Error("requests still in flight at the shutdown deadline were cut off", "error", err)
+	}
+	if werr := st.StopWorkers(ctx); werr != nil {
+		logger.Error("jobs still running at the shutdown deadline were cancelled; they will run again", "error", werr)
+	}
+	err = errors.Join(err, st.Close())
+	if err == nil {
+		logger.Info("stopped")
+	}
+	return err
+}
+
+// reload applies a changed configuration file. Repositories and secrets
+// switch at once; an invalid file changes nothing.
+func reload(logger *slog.Logger, f serveFlags, old *config.Config, h *handlers.Handler, level *slog.LevelVar) *config.Config {
+	if f.config == "" {
+		logger.Warn("SIGHUP: no configuration file to reload (start with --config FILE)")
+		return old
+	}
+	cfg, err := f.load()
+	if err != nil {
+		logger.Error("config reload failed; keeping the running configuration", "file", f.config, "error", err)
+		return old
+	}
+	h.SetSecrets(secretsOf(cfg))
+	level.Set(cfg.LogLevel())
+	if cfg.Listen != old.Listen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
+		logger.Warn("listen, database_url and log.format changes take effect at the next restart")
+	}
+	logger.Info("config reloaded", "file", f.config, "repositories", len(cfg.Repositories))
+	explain(logger, f.config, cfg)
+	return cfg
+}
+
+// explain says what is configured and, when nothing is, what to do about it.
+func explain(logger *slog.Logger, file string, cfg *config.Config) {
+	if file == "" {
+		logger.Warn("no configuration file: running on defaults; write one and start with --config FILE (check it with: hookd config validate FILE)")
+	}
+	if len(cfg.Repositories) == 0 {
+		logger.Warn("no repositories configured: every webhook is answered 404; add one to the configuration file " +
+			"(repositories: [{github: owner/name, secret: ${WEBHOOK_SECRET}}], or path: /srv/git/repo.git for a post-receive hook) " +
+			"and reload with SIGHUP")
+	}
+	for _, r := range cfg.Repositories {
+		kind := "github"
+		if r.Path != "" {
+			kind = "git"
+		}
+		logger.Info("repository configured", "repository", r.Name(), "source", kind, "reconcile_interval", r.ReconcileInterval.Std())
+	}
+}
+
+// redactURL hides a password in a database URL before it is logged.
+func redactURL(u string) string {
+	if p, err := url.Parse(u); err == nil && p.User != nil {
+		return p.Redacted()
+	}
+	return u
+}

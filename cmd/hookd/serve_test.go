@@ -1,0 +1,358 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookd-dev/hookd/handlers"
+	"github.com/hookd-dev/hookd/store"
+)
+
+// waitLimit bounds every wait on the daemon.
+const waitLimit = 30 * time.Second
+
+// daemon is `hookd serve` running as a process, logging JSON.
+type daemon struct {
+	t    *testing.T
+	dir  string
+	cmd  *exec.Cmd
+	addr string
+	done chan struct{}
+
+	mu      sync.Mutex
+	logs    []map[string]any
+	changed chan struct{}
+}
+
+// startDaemon runs hookd serve in dir on a free 127.0.0.1 port and waits
+// until it listens.
+func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, dir: dir, done: make(chan struct{}), changed: make(chan struct{})}
+	d.cmd = exec.Command(hookdBin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	d.cmd.Dir = dir
+	d.cmd.Env = env
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var entry map[string]any
+			if json.Unmarshal(sc.Bytes(), &entry) != nil {
+				entry = map[string]any{"msg": sc.Text()}
+			}
+			d.mu.Lock()
+			d.logs = append(d.logs, entry)
+			close(d.changed)
+			d.changed = make(chan struct{})
+			d.mu.Unlock()
+		}
+		_ = d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.done
+	})
+	d.addr = d.waitLog("hookd listening")["address"].(string)
+	return d
+}
+
+// waitLog waits for a log entry whose message starts with msg, logged
+// after any entry already returned for msg.
+func (d *daemon) waitLog(msg string) map[string]any {
+	d.t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		d.mu.Lock()
+		changed := d.changed
+		for _, e := range d.logs {
+			// "_seen" marks entries already returned, so waiting twice
+			// for a message waits for its second occurrence.
+			if m, _ := e["msg"].(string); strings.HasPrefix(m, msg) && e["_seen"] == nil {
+				e["_seen"] = true
+				d.mu.Unlock()
+				return e
+			}
+		}
+		d.mu.Unlock()
+		select {
+		case <-changed:
+		case <-d.done:
+			d.t.Fatalf("hookd exited before logging %q; log:\n%s", msg, d.logText())
+		case <-deadline:
+			d.t.Fatalf("hookd did not log %q within %s; log:\n%s", msg, waitLimit, d.logText())
+		}
+	}
+}
+
+func (d *daemon) logText() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var b strings.Builder
+	for _, e := range d.logs {
+		fmt.Fprintln(&b, e)
+	}
+	return b.String()
+}
+
+func (d *daemon) signal(sig syscall.Signal) {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) stop() {
+	d.t.Helper()
+	d.signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(waitLimit):
+		d.t.Fatalf("hookd did not exit after SIGTERM; log:\n%s", d.logText())
+	}
+	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+		d.t.Fatalf("hookd exited %d after SIGTERM; log:\n%s", code, d.logText())
+	}
+}
+
+// github posts a push for repository signed with secret and returns the
+// status code.
+func (d *daemon) github(repository, secret, id string) int {
+	d.t.Helper()
+	body := []byte(`{"ref":"refs/tags/churn#prod#1","repository":{"full_name":"` + repository + `"}}`)
+	req, _ := http.NewRequest("POST", "http://"+d.addr+"/webhooks/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("X-Hub-Signature-256", handlers.Sign(secret, body))
+	return d.request(req)
+}
+
+func (d *daemon) get(path string) int {
+	d.t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+d.addr+path, nil)
+	return d.request(req)
+}
+
+func (d *daemon) request(req *http.Request) int {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// storedDeliveries opens the SQLite file a stopped daemon left behind.
+func storedDeliveries(t *testing.T, path string) []store.Delivery {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func TestServeWithoutConfigRunsOnDefaults(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, gitEnv(t))
+	d.waitLog("no configuration file")
+	d.waitLog("no repositories configured")
+	if got := d.github("acme/models", "whatever", "d-1"); got != http.StatusNotFound {
+		t.Errorf("webhook without repositories: %d, want 404", got)
+	}
+	if got := d.get("/healthz"); got != http.StatusOK {
+		t.Errorf("/healthz: %d", got)
+	}
+	if got := d.get("/readyz"); got != http.StatusOK {
+		t.Errorf("/readyz: %d", got)
+	}
+	if got := d.get("/metrics"); got != http.StatusOK {
+		t.Errorf("/metrics: %d", got)
+	}
+	d.stop()
+	if _, err := os.Stat(filepath.Join(dir, "hookd.db")); err != nil {
+		t.Errorf("default SQLite database not created in the working directory: %v", err)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeSIGHUPReloadsAndKeepsOldConfigWhenInvalid(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "hookd.yaml")
+	writeFile(t, cfgPath, "repositories:\n  - github: acme/models\n    secret: ${MODELS_SECRET}\n")
+	env := append(gitEnv(t), "MODELS_SECRET=first-secret", "OTHER_SECRET=second-secret")
+	d := startDaemon(t, dir, env, "--config", cfgPath)
+	if got := d.github("acme/models", "first-secret", "r-1"); got != http.StatusAccepted {
+		t.Fatalf("configured repository: %d, want 202", got)
+	}
+
+	writeFile(t, cfgPath, "repositories:\n  - github: acme/other\n    secret: ${OTHER_SECRET}\n    colour: blue\n")
+	d.signal(syscall.SIGHUP)
+	failed := d.waitLog("config reload failed")
+	if e, _ := failed["error"].(string); !strings.Contains(e, `line 4: unknown key "colour"`) {
+		t.Errorf("reload error %q does not name the line", e)
+	}
+	if got := d.github("acme/models", "first-secret", "r-2"); got != http.StatusAccepted {
+		t.Errorf("after an invalid reload the old repository answers %d, want 202", got)
+	}
+	if got := d.github("acme/other", "second-secret", "r-3"); got != http.StatusNotFound {
+		t.Errorf("after an invalid reload the new repository answers %d, want 404", got)
+	}
+
+	writeFile(t, cfgPath, "repositories:\n  - github: acme/other\n    secret: ${OTHER_SECRET}\n")
+	d.signal(syscall.SIGHUP)
+	d.waitLog("config reloaded")
+	if got := d.github("acme/other", "second-secret", "r-4"); got != http.StatusAccepted {
+		t.Errorf("after a valid reload the new repository answers %d, want 202", got)
+	}
+	if got := d.github("acme/models", "first-secret", "r-5"); got != http.StatusNotFound {
+		t.Errorf("after a valid reload the removed repository answers %d, want 404", got)
+	}
+	d.stop()
+	if n := len(storedDeliveries(t, filepath.Join(dir, "hookd.db"))); n != 3 {
+		t.Errorf("stored %d deliveries, want 3", n)
+	}
+}
+
+// SIGTERM while a delivery is being received: the daemon stops accepting
+// connections, finishes the request, stores the delivery and exits 0.
+func TestServeShutdownFinishesInFlightRequest(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "hookd.yaml")
+	writeFile(t, cfgPath, "repositories:\n  - github: acme/models\n    secret: s3cret\n")
+	d := startDaemon(t, dir, gitEnv(t), "--config", cfgPath)
+
+	body := []byte(`{"ref":"refs/tags/churn#prod#1","repository":{"full_name":"acme/models"}}`)
+	conn, err := net.DialTimeout("tcp", d.addr, waitLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(waitLimit))
+	head := fmt.Sprintf("POST /webhooks/github HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+		"X-GitHub-Event: push\r\nX-GitHub-Delivery: inflight-1\r\nX-Hub-Signature-256: %s\r\nContent-Length: %d\r\n\r\n",
+		d.addr, handlers.Sign("s3cret", body), len(body))
+	half := len(body) / 2
+	if _, err := conn.Write(append([]byte(head), body[:half]...)); err != nil {
+		t.Fatal(err)
+	}
+
+	d.signal(syscall.SIGTERM)
+	d.waitLog("shutting down")
+	// New connections are refused while the request is still in flight.
+	refused := false
+	for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", d.addr, time.Second)
+		if err != nil {
+			refused = true
+			break
+		}
+		c.Close()
+	}
+	if !refused {
+		t.Error("hookd still accepts connections after SIGTERM")
+	}
+
+	if _, err := conn.Write(body[half:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request got no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("in-flight request answered %d, want 202", resp.StatusCode)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(waitLimit):
+		t.Fatalf("hookd did not exit; log:\n%s", d.logText())
+	}
+	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d; log:\n%s", code, d.logText())
+	}
+	ds := storedDeliveries(t, filepath.Join(dir, "hookd.db"))
+	if len(ds) != 1 || ds[0].ID != "inflight-1" {
+		t.Fatalf("stored %+v, want the in-flight delivery", ds)
+	}
+}
+
+func TestServeRefusesInvalidConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "hookd.yaml")
+	writeFile(t, cfgPath, "repositories:\n  - github: acme/models\n")
+	res := runHookd(t, dir, gitEnv(t), "serve", "--config", cfgPath, "--listen", "127.0.0.1:0")
+	if res.code != exitError || !strings.Contains(res.stderr, "line 2: repository acme/models: secret is required") {
+		t.Fatalf("exit %d, stderr %q", res.code, res.stderr)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	writeFile(t, good, "listen: 127.0.0.1:9000\nrepositories:\n  - github: acme/models\n    secret: ${MODELS_SECRET}\n")
+	bad := filepath.Join(dir, "bad.yaml")
+	writeFile(t, bad, "listen: 127.0.0.1:9000\nrepositories:\n  - github: acme/models\n    secret: ${HOOKD_TEST_NOT_SET}\n  - github: acme/other\n    reconcile_intervall: 5m\n")
+	env := append(gitEnv(t), "MODELS_SECRET=x")
+
+	res := runHookd(t, dir, env, "config", "validate", good)
+	if res.code != 0 || res.stdout != good+": OK\n" {
+		t.Errorf("valid file: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	res = runHookd(t, dir, append(env, configEnv+"="+good), "config", "validate")
+	if res.code != 0 {
+		t.Errorf("$%s: exit %d, stderr %q", configEnv, res.code, res.stderr)
+	}
+	res = runHookd(t, dir, env, "config", "validate", bad)
+	for _, want := range []string{
+		bad + ":4: environment variable HOOKD_TEST_NOT_SET is not set",
+		bad + `:6: unknown key "reconcile_intervall" in repositories[1]`,
+		bad + ":5: repository acme/other: secret is required",
+	} {
+		if !strings.Contains(res.stdout, want+"\n") && !strings.Contains(res.stdout, want+" ") {
+			t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+		}
+	}
+	if res.code != exitError {
+		t.Errorf("invalid file: exit %d, want %d", res.code, exitError)
+	}
+}
