@@ -81,31 +81,25 @@ func (r *execRunner) run(ctx context.Context, inv *invocation) (*int, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir, cmd.Env = dir, env
 	cmd.Stdout, cmd.Stderr = inv.out, inv.out
-	// Its own process group, so that a timeout kills the scripts and
-	// children the program started too, not just the program.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = processAttr()
 	cmd.WaitDelay = waitDelay
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})
-	killed := make(chan struct{})
 	go func() {
 		select {
 		case <-ctx.Done():
 			// The negative pid names the whole group.
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			close(killed)
 		case <-done:
 		}
 	}()
 	err = cmd.Wait()
 	close(done)
 	code := cmd.ProcessState.ExitCode()
-	select {
-	case <-killed:
-		return &code, fmt.Errorf("killed after %s: %w", r.limit, context.Cause(ctx))
-	default:
+	if ctx.Err() != nil {
+		return &code, fmt.Errorf("killed the process group: %w", context.Cause(ctx))
 	}
 	var exitErr *exec.ExitError
 	switch {
