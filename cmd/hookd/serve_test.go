@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/hookd-dev/hookd/handlers"
+	"github.com/hookd-dev/hookd/internal/pgtest"
+	"github.com/hookd-dev/hookd/internal/testenv"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -167,12 +170,12 @@ func (d *daemon) request(req *http.Request) int {
 	return resp.StatusCode
 }
 
-// storedDeliveries opens the SQLite file a stopped daemon left behind.
-func storedDeliveries(t *testing.T, path string) []store.Delivery {
+// storedDeliveries opens the database a stopped daemon left behind.
+func storedDeliveries(t *testing.T, url string) []store.Delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	st, err := store.Open(ctx, path)
+	st, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +357,39 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if res.code != exitError {
 		t.Errorf("invalid file: exit %d, want %d", res.code, exitError)
+	}
+}
+
+// --database-url postgres://... runs the daemon on PostgreSQL.
+func TestServeOnPostgreSQL(t *testing.T) {
+	pg, err := pgtest.Start()
+	if errors.Is(err, pgtest.ErrNotInstalled) {
+		testenv.Missing(t, "postgres", "postgresql")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Stop() })
+	dbURL := pg.Database(t)
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "hookd.yaml")
+	writeFile(t, cfgPath, "repositories:\n  - github: acme/models\n    secret: s3cret\n")
+	d := startDaemon(t, dir, gitEnv(t), "--config", cfgPath, "--database-url", dbURL)
+	if got := d.get("/readyz"); got != http.StatusOK {
+		t.Fatalf("/readyz: %d", got)
+	}
+	if got := d.github("acme/models", "s3cret", "pg-1"); got != http.StatusAccepted {
+		t.Fatalf("push: %d", got)
+	}
+	if got := d.github("acme/models", "s3cret", "pg-1"); got != http.StatusOK {
+		t.Fatalf("redelivery: %d", got)
+	}
+	d.stop()
+	if _, err := os.Stat(filepath.Join(dir, "hookd.db")); !os.IsNotExist(err) {
+		t.Errorf("a SQLite file was created although PostgreSQL was selected: %v", err)
+	}
+	if ds := storedDeliveries(t, dbURL); len(ds) != 1 || ds[0].ID != "pg-1" {
+		t.Fatalf("PostgreSQL holds %+v", ds)
 	}
 }
