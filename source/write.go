@@ -1,0 +1,95 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hookd-dev/hookd/registry"
+)
+
+// Plan decides which tags to create, given the registry as the repository
+// has it right now (see [Load]). It is called again after each lost race,
+// so it must derive everything that depends on the registry (counters,
+// versions, whether the action is still valid) from reg and nothing cached.
+// Returning an error stops Write with that error, and nothing more is
+// created.
+type Plan func(reg *registry.Registry) ([]NewTag, error)
+
+// MaxWriteAttempts bounds how many times Write re-plans after losing a
+// race. Each lost race means another writer created a tag, so a writer can
+// only starve while others keep succeeding; the bound turns a pathological
+// stream of competitors into an error instead of an endless loop.
+const MaxWriteAttempts = 64
+
+// ErrContention is returned when every attempt lost a race to another
+// writer.
+var ErrContention = errors.New("gave up after too many concurrent writers took the planned tag names")
+
+// Write creates the tags plan asks for, in order, and returns them.
+//
+// Tag names carry counters derived from the tags that exist (GTO's "#N"), so
+// two writers planning at the same time pick the same name and one of them
+// gets ErrTagExists. Write answers that by listing the tags again and asking
+// plan anew: the new plan sees the winner's tag and picks the next counter,
+// or fails if the action no longer makes sense (the version is already in
+// the stage, say). Tags created before the collision stay; the new plan sees
+// them too and does not plan them again, which is how a registration made on
+// the way to an assignment is not repeated.
+func Write(ctx context.Context, src Source, plan Plan) ([]registry.Tag, error) {
+	var created []registry.Tag
+	var taken string // the name the last attempt lost on
+	for attempt := 0; attempt < MaxWriteAttempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return created, err
+			}
+		}
+		reg, err := Load(ctx, src)
+		if err != nil {
+			return created, err
+		}
+		planned, err := plan(reg)
+		if err != nil {
+			return created, err
+		}
+		lost := false
+		for _, nt := range planned {
+			if nt.Name == taken {
+				// The plan saw the tag and still wants it: no counter
+				// moves it on, so retrying cannot succeed.
+				return created, fmt.Errorf("tag %q: %w", nt.Name, ErrTagExists)
+			}
+			t, err := src.CreateTag(ctx, nt)
+			if errors.Is(err, ErrTagExists) {
+				lost, taken = true, nt.Name
+				break
+			}
+			if err != nil {
+				return created, fmt.Errorf("create tag %q: %w", nt.Name, err)
+			}
+			created = append(created, t)
+		}
+		if !lost {
+			return created, nil
+		}
+	}
+	return created, ErrContention
+}
+
+// backoff waits a little before re-planning, with jitter, so that writers
+// who collided do not collide again in lockstep.
+func backoff(ctx context.Context, attempt int) error {
+	limit := time.Duration(min(attempt, 8)) * 5 * time.Millisecond
+	d := time.Duration(rand.Int64N(int64(limit) + 1))
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
