@@ -177,18 +177,31 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 		return nil // finished, superseded, or done by another process
 	}
 	action := e.byName[run.Action]
-	if action != nil && action.supersede && run.Status == store.RunQueued && run.Stage != "" {
-		newer, err := e.newerRun(ctx, run)
-		if err != nil {
-			return err
-		}
-		if newer != 0 {
-			err := e.runs.SupersedeRun(ctx, runID)
-			if errors.Is(err, store.ErrRunState) {
-				return nil // it changed state meanwhile: someone else handled it
+	if action != nil && run.Status == store.RunQueued {
+		if action.supersede && run.Stage != "" {
+			newer, err := e.laneRun(ctx, run, store.Page{Limit: 1}, "")
+			if err != nil {
+				return err
 			}
-			e.logger.InfoContext(ctx, "run superseded", "run", runID, "action", run.Action, "by", newer)
-			return err
+			if newer > run.ID {
+				err := e.runs.SupersedeRun(ctx, runID)
+				if errors.Is(err, store.ErrRunState) {
+					return nil // it changed state meanwhile: someone else handled it
+				}
+				e.logger.InfoContext(ctx, "run superseded", "run", runID, "action", run.Action, "by", newer)
+				return err
+			}
+		} else {
+			// Without superseding, every run goes in order: the
+			// stage must end up with the newest version, not with
+			// whichever run won the race for the lane.
+			older, err := e.laneRun(ctx, run, store.Page{Limit: 1, Before: run.ID}, store.RunQueued)
+			if err != nil {
+				return err
+			}
+			if older != 0 {
+				return river.JobSnooze(e.laneWait())
+			}
 		}
 	}
 
@@ -325,16 +338,17 @@ func (e *Engine) context(ctx context.Context, action *compiled, run store.Run) (
 	}, nil
 }
 
-// newerRun returns the id of a later run in run's lane, or 0.
-func (e *Engine) newerRun(ctx context.Context, run store.Run) (int64, error) {
-	latest, err := e.runs.Runs(ctx, store.RunFilter{
+// laneRun returns the id of the newest run in run's lane within page and
+// with status (any if ""), or 0.
+func (e *Engine) laneRun(ctx context.Context, run store.Run, page store.Page, status store.RunStatus) (int64, error) {
+	runs, err := e.runs.Runs(ctx, store.RunFilter{
 		Repository: run.Repository, Artifact: run.Artifact, Stage: run.Stage, Action: run.Action,
-		Page: store.Page{Limit: 1},
+		Status: status, Page: page,
 	})
-	if err != nil || len(latest) == 0 || latest[0].ID <= run.ID {
+	if err != nil || len(runs) == 0 {
 		return 0, err
 	}
-	return latest[0].ID, nil
+	return runs[0].ID, nil
 }
 
 // siblings are the event's other runs.

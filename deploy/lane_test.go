@@ -1,0 +1,98 @@
+package deploy_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hookd-dev/hookd/deploy"
+	"github.com/hookd-dev/hookd/store"
+)
+
+// Three assignments of prod in quick succession while a slow deploy runs:
+// the first runs, the middle one is superseded, the newest runs, and the
+// environment never sees two deploys at once. With supersede off, all three
+// run, one after the other.
+func TestAssignmentsInQuickSuccession(t *testing.T) {
+	for _, tc := range []struct {
+		supersede bool
+		want      []store.RunStatus
+	}{
+		{true, []store.RunStatus{store.RunSucceeded, store.RunSuperseded, store.RunSucceeded}},
+		{false, []store.RunStatus{store.RunSucceeded, store.RunSucceeded, store.RunSucceeded}},
+	} {
+		name := "supersede"
+		if !tc.supersede {
+			name = "every-run"
+		}
+		t.Run(name, func(t *testing.T) {
+			rc := newReceiver(t, 300*time.Millisecond)
+			supersede := "true"
+			if !tc.supersede {
+				supersede = "false"
+			}
+			actions := parseActions(t, `
+actions:
+  - name: deploy-prod
+    on: {stage: prod}
+    supersede: `+supersede+`
+    http: {url: `+rc.url+`}
+  - name: deploy-staging
+    on: {stage: staging}
+    http: {url: `+rc.url+`}
+`)
+			r := newRig(t, actions, deploy.Options{})
+			_, first := r.event(assignment("churn", "v1.0.0", "prod"))
+			select {
+			case <-rc.starts:
+			case <-time.After(time.Minute):
+				t.Fatal("the first deploy never reached the receiver")
+			}
+			_, second := r.event(assignment("churn", "v1.0.1", "prod"))
+			_, third := r.event(assignment("churn", "v1.0.2", "prod"))
+			// Another stage is another lane: it does not wait for prod.
+			_, staging := r.event(assignment("churn", "v1.0.2", "staging"))
+
+			var got []store.RunStatus
+			for _, runs := range [][]store.Run{first, second, third} {
+				got = append(got, r.wait(runs[0].ID, store.RunSucceeded, store.RunSuperseded, store.RunFailed).Status)
+			}
+			r.wait(staging[0].ID, store.RunSucceeded)
+			for i := range tc.want {
+				if got[i] != tc.want[i] {
+					t.Fatalf("statuses = %v, want %v", got, tc.want)
+				}
+			}
+			superseded, err := r.engine.Run(testCtx(t), second[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.supersede && len(superseded.History) != 0 {
+				t.Errorf("the superseded run made %d attempts, want none", len(superseded.History))
+			}
+
+			var prod []received
+			for _, q := range rc.requests() {
+				if q.Header.Get("Idempotency-Key") != staging[0].IdempotencyKey {
+					prod = append(prod, q)
+				}
+			}
+			wantRequests := 2
+			if !tc.supersede {
+				wantRequests = 3
+			}
+			if len(prod) != wantRequests {
+				t.Fatalf("prod received %d deploys, want %d", len(prod), wantRequests)
+			}
+			for i, a := range prod {
+				for _, b := range prod[i+1:] {
+					if a.Start.Before(b.End) && b.Start.Before(a.End) {
+						t.Errorf("two prod deploys overlapped: %v–%v and %v–%v", a.Start, a.End, b.Start, b.End)
+					}
+				}
+			}
+			if last := prod[len(prod)-1]; last.Header.Get("Idempotency-Key") != third[0].IdempotencyKey {
+				t.Error("the newest assignment was not the last deploy")
+			}
+		})
+	}
+}
