@@ -1,7 +1,8 @@
 // Package config owns hookd's configuration file: its YAML shape, the
 // defaults that let hookd run without one, `${ENV}` expansion for secrets and
 // the checks that turn a mistake into a problem with a line number instead of
-// a daemon that silently ignores a repository.
+// a daemon that silently ignores a repository. hookd.example.yaml beside this
+// file shows every key.
 package config
 
 import (
@@ -48,7 +49,8 @@ type Log struct {
 // Retention says how long stored data is kept.
 type Retention struct {
 	// RawPayloads is how long a delivery's raw body is kept after it was
-	// processed; the events derived from it are kept.
+	// received (0: forever); the delivery's record and the events derived
+	// from it are kept.
 	RawPayloads Duration `yaml:"raw_payloads"`
 }
 

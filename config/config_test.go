@@ -143,3 +143,16 @@ func TestRepositoryProblems(t *testing.T) {
 		wantProblem(t, c.src, c.line, c.want)
 	}
 }
+
+func TestExampleIsValid(t *testing.T) {
+	for _, v := range []string{"ACME_MODELS_WEBHOOK_SECRET", "GITHUB_TOKEN", "ACME_FORECASTS_WEBHOOK_SECRET", "MODELS_HOOK_SECRET"} {
+		t.Setenv(v, "x")
+	}
+	cfg, err := Load("hookd.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Repositories) != 3 || cfg.Repositories[1].App == nil || cfg.Repositories[2].Name() != "/srv/git/models.git" {
+		t.Errorf("example read as %+v", cfg.Repositories)
+	}
+}

@@ -146,8 +146,14 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		"config", f.config, "repositories", len(cfg.Repositories))
 	explain(logger, f.config, cfg)
 
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
+	prunePayloads(ctx, logger, st, cfg)
 	for {
 		select {
+		case <-prune.C:
+			prunePayloads(ctx, logger, st, cfg)
+			continue
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
 				cfg = reload(logger, f, cfg, h, &level)
@@ -161,6 +167,27 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 			return fmt.Errorf("http server: %w", err)
 		}
 		return shutdown(logger, srv, st, f.shutdownTimeout)
+	}
+}
+
+// pruneEvery is how often raw payloads past their retention are dropped;
+// it also runs at start, so a daemon restarted often still prunes.
+const pruneEvery = time.Hour
+
+func prunePayloads(ctx context.Context, logger *slog.Logger, st *store.Store, cfg *config.Config) {
+	keep := cfg.Retention.RawPayloads.Std()
+	if keep == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	n, err := st.PrunePayloads(ctx, keep)
+	if err != nil {
+		logger.Error("pruning raw payloads failed; will retry", "error", err)
+		return
+	}
+	if n > 0 {
+		logger.Info("pruned raw payloads past their retention", "deliveries", n, "retention", keep)
 	}
 }
 

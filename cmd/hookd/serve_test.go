@@ -393,3 +393,39 @@ func TestServeOnPostgreSQL(t *testing.T) {
 		t.Fatalf("PostgreSQL holds %+v", ds)
 	}
 }
+
+// Raw payloads older than retention.raw_payloads are dropped; their
+// delivery records stay.
+func TestServePrunesRawPayloadsPastRetention(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "hookd.db")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, age := range map[string]time.Duration{"old": 48 * time.Hour, "recent": time.Hour} {
+		d := store.Delivery{ID: id, Source: store.SourceGitHub, Event: "push", Repository: "acme/models",
+			Body: []byte(`{}`), ReceivedAt: time.Now().Add(-age)}
+		if _, err := st.Accept(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	cfgPath := filepath.Join(dir, "hookd.yaml")
+	writeFile(t, cfgPath, "retention:\n  raw_payloads: 1d\n")
+	d := startDaemon(t, dir, gitEnv(t), "--config", cfgPath)
+	if n := d.waitLog("pruned raw payloads")["deliveries"]; n != 1.0 {
+		t.Errorf("pruned %v deliveries, want 1", n)
+	}
+	d.stop()
+	pruned := map[string]bool{}
+	for _, d := range storedDeliveries(t, dbPath) {
+		pruned[d.ID] = d.Pruned
+	}
+	if !pruned["old"] || pruned["recent"] || len(pruned) != 2 {
+		t.Errorf("pruned: %v, want only the old payload dropped and both records kept", pruned)
+	}
+}
