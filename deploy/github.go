@@ -263,16 +263,23 @@ func (r *deploymentRunner) run(ctx context.Context, inv *invocation) (*int, erro
 			return nil, err
 		}
 		p := summarize(runs)
+		if (p.running != nil || p.failed != nil || p.done) && !started {
+			// Posted even when the actions finished between two looks,
+			// so that every deployment shows the same sequence.
+			started = true
+			run, desc := inv.ctx.RunID, "the actions are running"
+			if p.running != nil {
+				run, desc = p.running.ID, p.running.Action+" is running"
+			}
+			if err := report("in_progress", run, desc); err != nil {
+				return nil, err
+			}
+		}
 		switch {
 		case p.failed != nil:
 			return nil, report("failure", p.failed.ID, fmt.Sprintf("%s failed", p.failed.Action))
 		case p.done:
 			return nil, report("success", inv.ctx.RunID, fmt.Sprintf("%d actions succeeded", len(runs)))
-		case p.running != nil && !started:
-			started = true
-			if err := report("in_progress", p.running.ID, fmt.Sprintf("%s is running", p.running.Action)); err != nil {
-				return nil, err
-			}
 		}
 		select {
 		case <-ticker.C:
