@@ -137,7 +137,7 @@ func New(tags []Tag, opts Options) *Registry {
 		tag *Tag
 		p   tagparse.Tag
 	}
-	var indexed []parsed
+	indexed := make([]parsed, 0, len(tags))
 	for i := range tags {
 		t := &tags[i]
 		p, err := tagparse.Parse(t.Name)
@@ -168,10 +168,13 @@ func New(tags []Tag, opts Options) *Registry {
 		{tagparse.Register, tagparse.Deregister},
 		{tagparse.Assign, tagparse.Unassign},
 	}
+	// One allocation for all the events of the tags.
+	events := make([]Event, 0, len(indexed))
 	for _, actions := range passes {
 		for _, x := range indexed {
 			if slices.Contains(actions, x.p.Action) {
-				r.index(x.tag, x.p)
+				events = append(events, Event{})
+				r.index(&events[len(events)-1], x.tag, x.p)
 			}
 		}
 	}
@@ -193,9 +196,10 @@ func (r *Registry) artifact(name string) *Artifact {
 	return a
 }
 
-func (r *Registry) index(t *Tag, p tagparse.Tag) {
+// index files the event of one tag into e.
+func (r *Registry) index(e *Event, t *Tag, p tagparse.Tag) {
 	a := r.artifact(p.Artifact)
-	e := &Event{
+	*e = Event{
 		Artifact: p.Artifact,
 		Time:     t.Date,
 		Author:   t.Tagger,
@@ -233,30 +237,39 @@ func (r *Registry) index(t *Tag, p tagparse.Tag) {
 // find returns the versions matching name and commit ("" matches any),
 // excluding discovered ones unless asked for, in creation order.
 func (a *Artifact) find(name, commit string, discovered bool) []*Version {
-	var pool []*Version
-	switch {
-	case commit != "":
-		pool = a.byCommit[commit]
-	case name != "":
-		pool = a.byVer[name]
-	default:
-		pool = a.Versions
-	}
 	var out []*Version
-	for _, v := range pool {
-		if (name == "" || v.Name == name) && (commit == "" || v.Commit == commit) && (discovered || !v.Discovered()) {
+	for _, v := range a.pool(name, commit) {
+		if v.matches(name, commit, discovered) {
 			out = append(out, v)
 		}
 	}
 	return out
 }
 
+// pool narrows the versions find has to look at.
+func (a *Artifact) pool(name, commit string) []*Version {
+	switch {
+	case commit != "":
+		return a.byCommit[commit]
+	case name != "":
+		return a.byVer[name]
+	}
+	return a.Versions
+}
+
+func (v *Version) matches(name, commit string, discovered bool) bool {
+	return (name == "" || v.Name == name) && (commit == "" || v.Commit == commit) && (discovered || !v.Discovered())
+}
+
 // findOrCreate is GTO's find_version(create_new=True). Where GTO would stop
 // with "many versions found" (two versions registered at one commit), the
 // most recently created one is used.
 func (a *Artifact) findOrCreate(name, commit string) *Version {
-	if vs := a.find(name, commit, false); len(vs) > 0 {
-		return vs[len(vs)-1]
+	pool := a.pool(name, commit)
+	for i := len(pool) - 1; i >= 0; i-- {
+		if pool[i].matches(name, commit, false) {
+			return pool[i]
+		}
 	}
 	if name == "" {
 		name = commit
@@ -354,30 +367,56 @@ func (r *Registry) enrich(opts Options) {
 }
 
 // settle sorts every event list the way GTO keeps them and caches what
-// the queries derive from them.
+// the queries derive from them. The derived lists are carved out of one
+// buffer per artifact.
 func (a *Artifact) settle() {
-	oldestFirst(a.Deprecations)
-	all := slices.Clone(a.Deprecations)
+	size := len(a.Deprecations)
 	for _, v := range a.Versions {
-		v.settle()
+		d, i := len(v.Registrations)+len(v.Deregistrations), len(v.Enrichments)
+		for _, s := range v.Stages {
+			i += len(s.Assignments) + len(s.Unassignments)
+		}
+		// direct, indirect, all, the stages' own lists, and the
+		// artifact's list.
+		size += d + i + (d + i) + (i - len(v.Enrichments)) + (d + i)
+	}
+	buf := make([]*Event, 0, size)
+	// take returns an empty slice of capacity n from buf.
+	take := func(n int) []*Event {
+		s := buf[len(buf) : len(buf) : len(buf)+n]
+		buf = buf[:len(buf)+n]
+		return s
+	}
+	oldestFirst(a.Deprecations)
+	var total int
+	for _, v := range a.Versions {
+		v.settle(take)
+		total += len(v.all)
+	}
+	all := append(take(len(a.Deprecations)+total), a.Deprecations...)
+	for _, v := range a.Versions {
 		all = append(all, v.all...)
 	}
 	a.events = newestFirst(all)
 }
 
-func (v *Version) settle() {
+func (v *Version) settle(take func(int) []*Event) {
 	oldestFirst(v.Registrations)
 	oldestFirst(v.Deregistrations)
 	oldestFirst(v.Enrichments)
-	direct := append(slices.Clone(v.Registrations), v.Deregistrations...)
-	indirect := slices.Clone(v.Enrichments)
+	n := len(v.Enrichments)
 	for _, s := range v.Stages {
 		oldestFirst(s.Assignments)
 		oldestFirst(s.Unassignments)
-		s.events = newestFirst(append(slices.Clone(s.Assignments), s.Unassignments...))
+		s.events = newestFirst(append(append(take(len(s.Assignments)+len(s.Unassignments)), s.Assignments...), s.Unassignments...))
+		n += len(s.events)
+	}
+	direct := append(append(take(len(v.Registrations)+len(v.Deregistrations)), v.Registrations...), v.Deregistrations...)
+	indirect := append(take(n), v.Enrichments...)
+	for _, s := range v.Stages {
 		indirect = append(indirect, s.events...)
 	}
-	v.all = newestFirst(append(slices.Clone(direct), indirect...))
+	v.all = newestFirst(append(append(take(len(direct)+len(indirect)), direct...), indirect...))
 	v.direct = newestFirst(direct)
 	v.indirect = newestFirst(indirect)
 	// GTO's authoring event: the newest registration, or else the newest
