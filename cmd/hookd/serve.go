@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -146,49 +147,61 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		"config", f.config, "repositories", len(cfg.Repositories))
 	explain(logger, f.config, cfg)
 
-	prune := time.NewTicker(pruneEvery)
-	defer prune.Stop()
-	prunePayloads(ctx, logger, st, cfg)
+	var retention atomic.Int64 // SIGHUP may change it
+	retention.Store(int64(cfg.Retention.RawPayloads))
+	stopPruning := startPruning(ctx, logger, st, &retention)
 	for {
 		select {
-		case <-prune.C:
-			prunePayloads(ctx, logger, st, cfg)
-			continue
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
 				cfg = reload(logger, f, cfg, h, &level)
+				retention.Store(int64(cfg.Retention.RawPayloads))
 				continue
 			}
 			logger.Info("shutting down", "signal", sig.String(), "deadline", f.shutdownTimeout)
 		case <-ctx.Done():
 			logger.Info("shutting down", "reason", context.Cause(ctx).Error(), "deadline", f.shutdownTimeout)
 		case err := <-served:
+			stopPruning()
 			st.Close()
 			return fmt.Errorf("http server: %w", err)
 		}
+		stopPruning()
 		return shutdown(logger, srv, st, f.shutdownTimeout)
 	}
 }
 
 // pruneEvery is how often raw payloads past their retention are dropped;
-// it also runs at start, so a daemon restarted often still prunes.
+// pruning also runs at start, so a daemon restarted often still prunes.
 const pruneEvery = time.Hour
 
-func prunePayloads(ctx context.Context, logger *slog.Logger, st *store.Store, cfg *config.Config) {
-	keep := cfg.Retention.RawPayloads.Std()
-	if keep == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	n, err := st.PrunePayloads(ctx, keep)
-	if err != nil {
-		logger.Error("pruning raw payloads failed; will retry", "error", err)
-		return
-	}
-	if n > 0 {
-		logger.Info("pruned raw payloads past their retention", "deliveries", n, "retention", keep)
-	}
+// startPruning drops raw payloads older than retention (0: keep them) in the
+// background; the returned function stops it and waits.
+func startPruning(ctx context.Context, logger *slog.Logger, st *store.Store, retention *atomic.Int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(pruneEvery)
+		defer tick.Stop()
+		for {
+			if keep := time.Duration(retention.Load()); keep > 0 {
+				n, err := st.PrunePayloads(ctx, keep)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					logger.Error("pruning raw payloads failed; will retry", "error", err)
+				case n > 0:
+					logger.Info("pruned raw payloads past their retention", "deliveries", n, "retention", keep)
+				}
+			}
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // shutdown stops accepting, lets requests in flight finish (each either
