@@ -3,10 +3,15 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/hookd-dev/hookd/store/driver"
 )
 
 // River queues: deploy actions may run for minutes, so they get their own
@@ -20,12 +25,14 @@ const (
 // last attempt comes about a day after the first).
 const maxJobAttempts = 12
 
-type processDeliveryArgs struct {
-	DeliveryID string `json:"delivery_id"`
+// processDeliveriesArgs names the deliveries one group commit queued; one
+// job per batch keeps the queue's cost per delivery small.
+type processDeliveriesArgs struct {
+	DeliveryIDs []string `json:"delivery_ids"`
 }
 
-func (processDeliveryArgs) Kind() string { return "process_delivery" }
-func (processDeliveryArgs) InsertOpts() river.InsertOpts {
+func (processDeliveriesArgs) Kind() string { return "process_deliveries" }
+func (processDeliveriesArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queueEvents}
 }
 
@@ -52,16 +59,105 @@ func (runActionArgs) Kind() string                 { return "run_action" }
 func (runActionArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueActions} }
 
 // Workers are the functions that do hookd's jobs. A nil error completes the
-// job; an error retries it later with backoff; a job whose context is
-// cancelled (shutdown) is retried too.
+// job; an error retries it later with backoff (up to maxJobAttempts times);
+// a job whose context is cancelled (shutdown) is retried too.
 type Workers struct {
-	// ProcessDelivery turns a stored delivery into events (and marks it).
+	// ProcessDelivery turns a stored delivery into events. It is called only
+	// for a delivery whose status is queued; when it returns nil the delivery
+	// is marked processed unless it marked the delivery itself (e.g.
+	// ignored). A delivery that still fails on the last attempt is marked
+	// failed with the error as reason. Calls for different deliveries run
+	// concurrently.
 	ProcessDelivery func(ctx context.Context, deliveryID string) error
 	// ReconcileRepository re-lists a repository's tags.
 	ReconcileRepository func(ctx context.Context, repository string) error
-	// RunAction executes a deploy run.
+	// RunAction executes a deploy run (see StartRun). River sets it no
+	// time limit: the action's own timeout applies, and the run's lease keeps
+	// a rescued duplicate job from running it twice.
 	RunAction func(ctx context.Context, runID int64) error
 }
+
+// deliveryConcurrency bounds how many deliveries of one batch are processed
+// at once; processing mostly waits on git or GitHub.
+const deliveryConcurrency = 8
+
+// enqueueDeliveries queues the processing of ids inside tx.
+func (s *Store) enqueueDeliveries(ctx context.Context, tx driver.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: processDeliveriesArgs{DeliveryIDs: ids}}})
+}
+
+// processDeliveries runs process for each of ids still queued. A retried
+// job thereby skips what an earlier attempt finished, so each delivery is
+// processed once unless the process dies between finishing and marking it.
+func (s *Store) processDeliveries(ctx context.Context, ids []string, lastAttempt bool, process func(context.Context, string) error) error {
+	queued, err := s.queuedDeliveries(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, deliveryConcurrency)
+	)
+	for _, id := range ids {
+		if _, ok := queued[id]; !ok {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			err := process(ctx, id)
+			switch {
+			case err == nil:
+				_, err = s.db.Exec(ctx, `UPDATE hookd_delivery SET status = 'processed', updated_at = $2 WHERE id = $1 AND status = 'queued'`,
+					id, micros(now()))
+			case lastAttempt && ctx.Err() == nil:
+				err = s.MarkDelivery(ctx, id, DeliveryFailed, err.Error())
+			default:
+				err = fmt.Errorf("delivery %s: %w", id, err)
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// queuedDeliveries returns which of ids are still queued.
+func (s *Store) queuedDeliveries(ctx context.Context, ids []string) (map[string]struct{}, error) {
+	var q strings.Builder
+	q.WriteString(`SELECT id FROM hookd_delivery WHERE status = 'queued' AND id IN (`)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		fmt.Fprintf(&q, "$%d", i+1)
+		args[i] = id
+	}
+	q.WriteByte(')')
+	return queryStrings(ctx, s.db, q.String(), args...)
+}
+
+// runActionWorker is RunAction without River's job timeout.
+type runActionWorker struct {
+	river.WorkerDefaults[runActionArgs]
+	run func(context.Context, int64) error
+}
+
+func (w *runActionWorker) Work(ctx context.Context, j *river.Job[runActionArgs]) error {
+	return w.run(ctx, j.Args.RunID)
+}
+
+func (w *runActionWorker) Timeout(*river.Job[runActionArgs]) time.Duration { return -1 }
 
 // StartWorkers starts working jobs with w, in this process, until
 // StopWorkers or Close. Every Workers field must be set.
@@ -75,15 +171,13 @@ func (s *Store) StartWorkers(ctx context.Context, w Workers) error {
 		return errors.New("store: workers already started")
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[processDeliveryArgs]) error {
-		return w.ProcessDelivery(ctx, j.Args.DeliveryID)
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[processDeliveriesArgs]) error {
+		return s.processDeliveries(ctx, j.Args.DeliveryIDs, j.Attempt >= j.MaxAttempts, w.ProcessDelivery)
 	}))
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[reconcileRepositoryArgs]) error {
 		return w.ReconcileRepository(ctx, j.Args.Repository)
 	}))
-	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[runActionArgs]) error {
-		return w.RunAction(ctx, j.Args.RunID)
-	}))
+	river.AddWorker(workers, &runActionWorker{run: w.RunAction})
 	queue, err := s.db.NewQueue(s.riverConfig(workers))
 	if err != nil {
 		return err

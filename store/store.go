@@ -34,10 +34,10 @@ type Store struct {
 	holder string // names this process in leases and run attempts
 
 	// Group commit (see Accept): callers hand requests to one writer.
-	mu         sync.RWMutex
-	closed     bool
-	accepts    chan *acceptRequest
-	writerDone chan struct{}
+	mu      sync.RWMutex
+	closed  bool
+	accepts chan *acceptRequest
+	writers sync.WaitGroup
 
 	workersMu sync.Mutex
 	workers   driver.Queue // nil unless StartWorkers ran
@@ -86,11 +86,10 @@ func sqlitePath(url string) string {
 
 func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, error) {
 	s := &Store{
-		db:         db,
-		logger:     slog.Default(),
-		holder:     newHolder(),
-		accepts:    make(chan *acceptRequest, maxBatch),
-		writerDone: make(chan struct{}),
+		db:      db,
+		logger:  slog.Default(),
+		holder:  newHolder(),
+		accepts: make(chan *acceptRequest, maxBatch),
 	}
 	for _, o := range opts {
 		o(s)
@@ -103,7 +102,9 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 		return nil, err
 	}
 	s.queue = queue
-	go s.writer()
+	for range db.Writers() {
+		s.writers.Go(s.writer)
+	}
 	return s, nil
 }
 
@@ -130,7 +131,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.accepts)
 	s.mu.Unlock()
-	<-s.writerDone
+	s.writers.Wait()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -58,10 +58,10 @@ func delivery(id string) Delivery {
 	return Delivery{ID: id, Source: SourceGitHub, Event: "push", Repository: "acme/models", Body: []byte(`{"ref":"refs/tags/churn@v1.0.0"}`)}
 }
 
-// processJobs counts the process-delivery jobs in the queue per delivery id.
+// processJobs counts the jobs in the queue that process each delivery.
 func processJobs(t testing.TB, s *Store) map[string]int {
 	t.Helper()
-	rows, err := s.db.Query(ctxT(t), `SELECT args FROM river_job WHERE kind = 'process_delivery'`)
+	rows, err := s.db.Query(ctxT(t), `SELECT args FROM river_job WHERE kind = 'process_deliveries'`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +69,16 @@ func processJobs(t testing.TB, s *Store) map[string]int {
 	jobs := map[string]int{}
 	for rows.Next() {
 		var raw []byte
-		var args processDeliveryArgs
+		var args processDeliveriesArgs
 		if err := rows.Scan(&raw); err != nil {
 			t.Fatal(err)
 		}
 		if err := json.Unmarshal(raw, &args); err != nil {
 			t.Fatal(err)
 		}
-		jobs[args.DeliveryID]++
+		for _, id := range args.DeliveryIDs {
+			jobs[id]++
+		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,8 @@ type Driver interface {
 	NewQueue(config *river.Config) (Queue, error)
 	// MigrateQueue applies River's own migrations.
 	MigrateQueue(ctx context.Context) error
+	// Writers is how many group commits may run at once.
+	Writers() int
 	// Tune adjusts River's settings for this database.
 	Tune(config *river.Config)
 	Ping(ctx context.Context) error

@@ -87,6 +87,10 @@ func (d *pgDriver) MigrateQueue(ctx context.Context) error {
 	return driver.MigrateQueue(ctx, riverpgxv5.New(d.pool))
 }
 
+// Writers lets a few group commits overlap, so one batch's round trips and
+// WAL flush do not hold up the next.
+func (d *pgDriver) Writers() int { return 4 }
+
 // Tune lets producers fetch again soon after a burst; new jobs are announced
 // by LISTEN/NOTIFY, so polling stays at River's default.
 func (d *pgDriver) Tune(config *river.Config) {

@@ -68,6 +68,10 @@ func (d *sqliteDriver) MigrateQueue(ctx context.Context) error {
 	return driver.MigrateQueue(ctx, riversqlite.New(d.db))
 }
 
+// Writers is one: SQLite has a single writer, and batching, not
+// concurrency, is what makes its commits cheap.
+func (d *sqliteDriver) Writers() int { return 1 }
+
 // Tune shortens River's polling: SQLite has no LISTEN/NOTIFY, and jobs
 // inserted inside a transaction are found only by the next poll.
 func (d *sqliteDriver) Tune(config *river.Config) {
