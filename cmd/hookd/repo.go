@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookd-dev/hookd/registry"
+	"github.com/hookd-dev/hookd/source"
+	"github.com/hookd-dev/hookd/source/github"
+	"github.com/hookd-dev/hookd/source/gitdir"
+)
+
+// repoFlag adds gto's -r/--repo to a command.
+func repoFlag(cmd *cobra.Command, repo *string) {
+	cmd.Flags().StringVarP(repo, "repo", "r", ".", `repository: a local path, "github:owner/name" or a GitHub URL`)
+}
+
+// isGitHub reports whether a --repo value names a repository on GitHub
+// rather than a path: the spellings github.ParseSpec reads.
+func isGitHub(spec string) bool {
+	for _, p := range []string{"github:", "https://", "http://", "git@"} {
+		if strings.HasPrefix(spec, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// openRepo opens the repository a --repo value names. GITHUB_API_URL (set
+// in GitHub Actions, and the way to reach an API-compatible server) points
+// the GitHub client at another API base URL.
+func openRepo(ctx context.Context, spec string) (source.Source, error) {
+	if isGitHub(spec) {
+		var opts []github.Option
+		if u := os.Getenv("GITHUB_API_URL"); u != "" {
+			opts = append(opts, github.WithBaseURL(u))
+		}
+		return github.Open(spec, opts...)
+	}
+	return gitdir.Open(ctx, spec)
+}
+
+// loadRegistry opens the repository and reads its registry.
+func loadRegistry(ctx context.Context, spec string) (source.Source, *registry.Registry, error) {
+	src, err := openRepo(ctx, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := source.Load(ctx, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, reg, nil
+}
+
+// resolveRef turns a git reference into the full sha of its commit, with
+// gto's message for one that does not exist.
+func resolveRef(ctx context.Context, src source.Source, ref string) (string, error) {
+	c, err := src.Commit(ctx, ref)
+	if errors.Is(err, source.ErrNotFound) {
+		return "", refNotFoundError{ref}
+	}
+	if err != nil {
+		return "", err
+	}
+	return c.Hash, nil
+}
+
+// refNotFoundError is gto's RefNotFound.
+type refNotFoundError struct{ ref string }
+
+func (e refNotFoundError) Error() string {
+	return fmt.Sprintf("Ref '%s' was not found in the repository history", e.ref)
+}
