@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -138,6 +139,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		cfg.check(root, p)
 	}
 	if len(p.List) > 0 {
+		slices.SortStableFunc(p.List, func(a, b Problem) int { return a.Line - b.Line })
 		return nil, p
 	}
 	return cfg, nil
@@ -195,7 +197,9 @@ func (c *Config) check(root *tree, p *Problems) {
 			p.add(at(), "repository %s is configured twice (first at line %d)", name, first)
 		}
 		seen[name] = at()
-		if r.Secret == "" {
+		// An unset ${VAR} on the secret's own line already explains why
+		// it is empty.
+		if secretLine := at("secret"); r.Secret == "" && (secretLine == at() || !p.at(secretLine)) {
 			p.add(at(), "repository %s: secret is required (it signs webhooks; use secret: ${ENV_VAR})", name)
 		}
 		if r.Path != "" && (r.Token != "" || r.App != nil || r.APIURL != "") {
@@ -233,6 +237,11 @@ func (p Problem) String() string {
 		return p.Message
 	}
 	return fmt.Sprintf("line %d: %s", p.Line, p.Message)
+}
+
+// at reports whether a problem was already found on line.
+func (p *Problems) at(line int) bool {
+	return slices.ContainsFunc(p.List, func(q Problem) bool { return q.Line == line })
 }
 
 func (p *Problems) add(line int, format string, args ...any) {

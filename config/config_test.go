@@ -108,6 +108,9 @@ lsiten: x
 func TestMissingEnvVarIsNamed(t *testing.T) {
 	src := "repositories:\n  - github: acme/models\n    secret: ${HOOKD_TEST_UNSET_VAR}\n"
 	wantProblem(t, src, 3, "environment variable HOOKD_TEST_UNSET_VAR is not set")
+	if n := len(problems(t, src)); n != 1 {
+		t.Errorf("%d problems, want just the unset variable: %v", n, problems(t, src))
+	}
 }
 
 func TestEnvIsExpandedInValuesOnly(t *testing.T) {
