@@ -11,8 +11,8 @@ import (
 
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
-	"github.com/hookd-dev/hookd/source/github"
 	"github.com/hookd-dev/hookd/source/gitdir"
+	"github.com/hookd-dev/hookd/source/github"
 )
 
 // repoFlag adds gto's -r/--repo to a command.
