@@ -1,3 +1,61 @@
+// Package store owns hookd's durable state and its job queue: deliveries,
+// tags, events and deploy runs, on SQLite (the default, a single file) or
+// PostgreSQL (shared by several replicas), with River as the queue on both.
+//
+// # Opening
+//
+// [Open] takes a SQLite path (also sqlite://path or file:path) or a
+// postgres:// URL, and applies River's migrations and hookd's own before it
+// returns, so every start brings the schema up to date. [Store.Ping] backs
+// the readiness probe; [Store.Close] stops everything.
+//
+// # Deliveries
+//
+// A webhook or git hook delivery is handed to [Store.Accept], which returns
+// once the delivery and the job that will process it are committed: only
+// then may the HTTP handler answer 2xx. An error means nothing was
+// acknowledged (answer 503). Redeliveries come back as
+// [AcceptResult].Duplicate. Accept calls made at the same time share one
+// transaction (group commit), so throughput grows with concurrency rather
+// than with connections. Deliveries hookd has no use for are stored with
+// status [DeliveryIgnored] and no job.
+//
+// [Store.Deliveries] and [Store.Delivery] list and show them,
+// [Store.MarkDelivery] records an outcome, [Store.Replay] processes one
+// again, and [Store.PrunePayloads] drops old payloads while keeping the rows.
+//
+// # Jobs
+//
+// The rest of hookd writes its workers as plain functions in [Workers] and
+// starts them with [Store.StartWorkers]; [Store.StopWorkers] stops fetching
+// and lets running jobs finish until its context ends. Jobs live in the
+// database, so work accepted before a crash is done after the restart.
+// [Store.EnqueueReconcile] asks for a repository's tags to be re-listed, and
+// [Store.QueueStats] feeds the metrics.
+//
+// # Tags and events
+//
+// [Store.UpsertTag], [Store.DeleteTag] and [Store.Tags] keep the tags the
+// registry is rebuilt from, and [Store.Listing]/[Store.SaveListing] the
+// reconciler's conditional-request state. [Store.RecordEvent] stores the
+// lifecycle event a tag object means, at most once per (repository, tag
+// object, event type) however many paths bring it.
+//
+// # Runs
+//
+// [Store.CreateRuns] creates the deploy runs of an event and queues them;
+// the RunAction worker brackets each attempt with [Store.StartRun] and
+// [Store.FinishRun]. StartRun takes a lease per (repository, artifact,
+// stage, action), so at most one run of an action per stage runs at a time
+// across all processes; the lease expires if its holder dies, and
+// [Store.ExtendRun] keeps it during long runs. [Store.AcquireLease] offers
+// the same primitive for other uses.
+//
+// # Drivers
+//
+// Queries and schema are written once, here; the packages sqlite and
+// postgres implement the small [driver.Driver] interface: connecting,
+// transactions, and a River client for their transaction type.
 package store
 
 import (
