@@ -16,7 +16,7 @@ func TestValidateFindsMistakesBeforeTheyRun(t *testing.T) {
 		path          string // fmt of the problem's path
 	}{
 		{"misspelt field", `[{name: a, exec: {command: [deploy, "{{.Artifcat}}"]}}]`,
-			`action "a": exec.command[1]: 1:2: executing "t" at <.Artifcat>: can't evaluate field Artifcat`, "[actions 0 exec command 1]"},
+			`action "a": exec.command[1]: 1:2: <.Artifcat>: can't evaluate field Artifcat`, "[actions 0 exec command 1]"},
 		{"bad syntax", `[{name: a, http: {url: "http://x/{{.Stage"}}]`,
 			`action "a": http.url: 1:`, "[actions 0 http url]"},
 		{"undeclared secret", `[{name: a, http: {url: "http://x", headers: {Authorization: '{{.Secret "TOKEN"}}'}}}]`,

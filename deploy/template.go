@@ -123,13 +123,14 @@ func (c *compiler) where(path []any) string {
 	return fmt.Sprintf("action %q: %s", c.name, b.String())
 }
 
-// cleanTemplateError drops text/template's "template: NAME:" prefix, which
-// repeats the path the message already names.
+// cleanTemplateError drops what text/template says about the template's
+// internal name, which means nothing to the reader; the message names the
+// path instead.
 func cleanTemplateError(err error) string {
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "template: "); ok {
-		// "t:1:5: executing ..." -> "1:5: executing ..."
-		return strings.TrimPrefix(rest, "t:")
+		// "t:1:5: executing \"t\" at <.X>: ..." -> "1:5: <.X>: ..."
+		return strings.Replace(strings.TrimPrefix(rest, "t:"), `executing "t" at `, "", 1)
 	}
 	return msg
 }
