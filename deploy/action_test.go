@@ -79,7 +79,7 @@ actions:
 func TestYAMLErrorsHaveLines(t *testing.T) {
 	for doc, want := range map[string]string{
 		"- name: a\n  on: {version: \">=1.x\"}\n":  `line 2: version constraint ">=1.x": "1.x" is not a SemVer version`,
-		"- name: a\n  exec: {timeout: soon}\n":      `line 2: "soon" is not a duration`,
+		"- name: a\n  exec: {timeout: soon}\n":     `line 2: "soon" is not a duration`,
 		"- name: a\n  on: {stage: {prod: true}}\n": `line 2: expected a string or a list of strings`,
 	} {
 		var actions []deploy.Action
