@@ -1,0 +1,168 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+)
+
+// secondaryDefault is how long GitHub asks clients to wait after a
+// secondary rate limit that names no Retry-After.
+const secondaryDefault = time.Minute
+
+// call runs one API call, waiting out rate limits within Limits.MaxWait and
+// retrying 5xx answers with backoff when the call is a read (writes are not
+// retried: GitHub may have acted before failing). Rate-limit answers are
+// retried for writes too, since GitHub rejected them before acting.
+//
+// The wait happens here rather than in the transport because go-github
+// itself refuses to send requests while it believes a limit is exhausted,
+// so the transport would never see them.
+func (r *Repo) call(ctx context.Context, read bool, fn func() (*github.Response, error)) (*github.Response, error) {
+	var waited time.Duration
+	retries := 0
+	for {
+		resp, err := fn()
+		if err == nil || ctx.Err() != nil {
+			return resp, err
+		}
+		wait, limited := rateLimitWait(resp, err, time.Now())
+		switch {
+		case limited:
+			// A reset already due still gets a second's wait, so a server
+			// whose clock lags ours cannot make this spin.
+			wait = max(wait, time.Second)
+			if waited+wait > r.limits.MaxWait {
+				return resp, fmt.Errorf("%w (rate limited for %v more; waiting at most %v)", apiError(err), wait.Round(time.Second), r.limits.MaxWait)
+			}
+			waited += wait
+		case read && retries < r.limits.Retries && retryable(resp, err):
+			wait = r.limits.Backoff << retries
+			retries++
+		default:
+			return resp, apiError(err)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return resp, err
+		}
+	}
+}
+
+// rateLimitWait reports whether err is a primary or secondary rate limit
+// and how long until it lifts. GitHub answers 403 or 429; go-github only
+// recognises some of these, and also invents 403s of its own while it
+// remembers an exhausted limit.
+func rateLimitWait(resp *github.Response, err error, now time.Time) (time.Duration, bool) {
+	var rl *github.RateLimitError
+	if errors.As(err, &rl) {
+		return rl.Rate.Reset.Sub(now), true
+	}
+	var ab *github.AbuseRateLimitError
+	if errors.As(err, &ab) {
+		if ab.RetryAfter != nil {
+			return *ab.RetryAfter, true
+		}
+		return secondaryDefault, true
+	}
+	if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests) {
+		return 0, false
+	}
+	if s := resp.Header.Get("Retry-After"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil {
+			return time.Duration(n) * time.Second, true
+		}
+	}
+	if resp.Header.Get("X-RateLimit-Remaining") == "0" && !resp.Rate.Reset.IsZero() {
+		return resp.Rate.Reset.Sub(now), true
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return secondaryDefault, true
+	}
+	return 0, false
+}
+
+// retryable reports whether a failed read may succeed if sent again: a 5xx
+// answer or a request that got no answer at all.
+func retryable(resp *github.Response, err error) bool {
+	if resp == nil || resp.Response == nil {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	}
+	return resp.StatusCode >= 500
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stats is what a Repo has seen of GitHub, for metrics.
+type Stats struct {
+	// Requests is the number of HTTP requests sent to the API, including
+	// 304s and retries.
+	Requests int64
+	// RateLimit, RateRemaining and RateReset are the latest rate-limit
+	// headers seen; RateRemaining is -1 before the first.
+	RateLimit     int
+	RateRemaining int
+	RateReset     time.Time
+}
+
+// Stats returns the request count and the last seen rate limit.
+func (r *Repo) Stats() Stats {
+	m := r.meter
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Stats{
+		Requests:      m.requests.Load(),
+		RateLimit:     m.limit,
+		RateRemaining: m.remaining,
+		RateReset:     m.reset,
+	}
+}
+
+// meter counts requests and records the rate-limit headers of answers. It
+// sits above authentication, so a GitHub App's token requests, which have
+// their own budget, are not counted.
+type meter struct {
+	base     http.RoundTripper
+	requests atomic.Int64
+
+	mu               sync.Mutex
+	limit, remaining int
+	reset            time.Time
+}
+
+func (m *meter) RoundTrip(req *http.Request) (*http.Response, error) {
+	m.requests.Add(1)
+	resp, err := m.base.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	h := resp.Header
+	if rem, err := strconv.Atoi(h.Get("X-RateLimit-Remaining")); err == nil {
+		limit, _ := strconv.Atoi(h.Get("X-RateLimit-Limit"))
+		reset, _ := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+		at := time.Unix(reset, 0)
+		m.mu.Lock()
+		// Answers to concurrent requests arrive out of order: within one
+		// window the lowest count is the latest.
+		if m.remaining < 0 || !at.Equal(m.reset) || rem < m.remaining {
+			m.limit, m.remaining, m.reset = limit, rem, at
+		}
+		m.mu.Unlock()
+	}
+	return resp, nil
+}

@@ -1,0 +1,434 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookd-dev/hookd/internal/githubtest"
+	"github.com/hookd-dev/hookd/registry"
+	"github.com/hookd-dev/hookd/source"
+	"github.com/hookd-dev/hookd/tagparse"
+)
+
+var costTags = flag.Int("cost-tags", 300, "annotated tags in the repository TestListingCost lists")
+
+const (
+	matchingRefs = "GET /repos/{owner}/{repo}/git/matching-refs/{ref}"
+	getTag       = "GET /repos/{owner}/{repo}/git/tags/{tag_sha}"
+	getCommit    = "GET /repos/{owner}/{repo}/commits/{ref}"
+	createRef    = "POST /repos/{owner}/{repo}/git/refs"
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// seeder writes commits and tags straight into the stand-in's bare
+// repository with one git fast-import per call: pushing thousands of tags
+// one by one would take minutes.
+type seeder struct {
+	t      *testing.T
+	gh     *githubtest.Server
+	commit string // the one commit every tag points to
+	next   int
+}
+
+func newSeeder(t *testing.T, gh *githubtest.Server) *seeder {
+	s := &seeder{t: t, gh: gh}
+	s.fastImport("commit refs/heads/main\ncommitter Ana <ana@example.com> 1700000000 +0100\n" +
+		data("first\n") + "M 644 inline .gto\n" + data("types: [model]\n") +
+		"M 644 inline .github/workflows/deploy.yml\n" + data("on: workflow_dispatch\njobs: {}\n"))
+	s.commit = s.git("rev-parse", "refs/heads/main")
+	return s
+}
+
+func data(s string) string { return fmt.Sprintf("data %d\n%s\n", len(s), s) }
+
+// annotated adds n annotated tags "model@v0.0.N" and returns their names.
+func (s *seeder) annotated(n int) []string {
+	var b strings.Builder
+	var names []string
+	for range n {
+		s.next++
+		name := fmt.Sprintf("model@v0.0.%d", s.next)
+		names = append(names, name)
+		fmt.Fprintf(&b, "tag %s\nfrom %s\ntagger Tess <tess@example.com> %d +0200\n%s", name, s.commit, 1700000000+s.next, data("Registering "+name+"\n"))
+	}
+	s.fastImport(b.String())
+	return names
+}
+
+func (s *seeder) lightweight(name string) {
+	s.fastImport(fmt.Sprintf("reset refs/tags/%s\nfrom %s\n", name, s.commit))
+}
+
+func (s *seeder) fastImport(stream string) {
+	s.t.Helper()
+	cmd := exec.Command("git", "fast-import", "--quiet", "--done")
+	cmd.Env = append(os.Environ(), "GIT_DIR="+s.gh.BareDir())
+	cmd.Stdin = strings.NewReader(stream + "done\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("git fast-import: %v: %s", err, out)
+	}
+}
+
+func (s *seeder) git(args ...string) string {
+	s.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Env = append(os.Environ(), "GIT_DIR="+s.gh.BareDir())
+	out, err := cmd.Output()
+	if err != nil {
+		s.t.Fatalf("git %v: %v", args, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// requestsSince returns the stand-in's requests after the first n.
+func requestsSince(gh *githubtest.Server, n int) []githubtest.Request {
+	return gh.Requests()[n:]
+}
+
+func endpoints(reqs []githubtest.Request) map[string]int {
+	m := map[string]int{}
+	for _, r := range reqs {
+		m[fmt.Sprintf("%s %d", r.Endpoint, r.Status)]++
+	}
+	return m
+}
+
+func TestTagsConditionalAndOnlyNewObjects(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	seed.annotated(20)
+	seed.lightweight("light")
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+
+	tags, err := r.Tags(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags) != 21 {
+		t.Fatalf("%d tags, want 21", len(tags))
+	}
+	got := endpoints(gh.Requests())
+	if got[matchingRefs+" 200"] != 1 || got[getTag+" 200"] != 20 || len(gh.Requests()) != 21 {
+		t.Fatalf("cold listing: %v; want one listing and 20 tag objects", got)
+	}
+
+	// Unchanged: one 304, which does not count against the rate limit.
+	n, used := len(gh.Requests()), gh.RateLimitUsed()
+	again, err := r.Tags(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reqs := requestsSince(gh, n); len(reqs) != 1 || reqs[0].Status != http.StatusNotModified {
+		t.Fatalf("unchanged listing: %+v; want a single 304", reqs)
+	}
+	if gh.RateLimitUsed() != used {
+		t.Errorf("the 304 cost %d of the rate limit", gh.RateLimitUsed()-used)
+	}
+	if fmt.Sprint(again) != fmt.Sprint(tags) {
+		t.Errorf("listing from the cache differs:\n%v\n%v", again, tags)
+	}
+
+	// Five new tags: the listing plus those five objects.
+	n = len(gh.Requests())
+	seed.annotated(5)
+	if tags, err = r.Tags(ctx); err != nil || len(tags) != 26 {
+		t.Fatalf("Tags: %d, %v; want 26", len(tags), err)
+	}
+	got = endpoints(requestsSince(gh, n))
+	if got[matchingRefs+" 200"] != 1 || got[getTag+" 200"] != 5 || len(requestsSince(gh, n)) != 6 {
+		t.Errorf("listing after 5 new tags: %v; want one listing and 5 tag objects", got)
+	}
+	if st := r.Stats(); st.Requests != int64(len(gh.Requests())) || st.RateRemaining != 5000-gh.RateLimitUsed() || st.RateLimit != 5000 {
+		t.Errorf("Stats = %+v; stand-in saw %d requests, %d counted", st, len(gh.Requests()), gh.RateLimitUsed())
+	}
+}
+
+// TestWarmLoadCostsNoRateLimit reads the whole registry twice, as the
+// reconciler does: the second time every request is a 304.
+func TestWarmLoadCostsNoRateLimit(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	newSeeder(t, gh).annotated(10)
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+	if _, err := source.Load(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	n, used := len(gh.Requests()), gh.RateLimitUsed()
+	reg, err := source.Load(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := reg.Artifact("model"); !ok {
+		t.Errorf("the registry from the kept answers has no artifact model")
+	}
+	for _, req := range requestsSince(gh, n) {
+		if req.Status != http.StatusNotModified {
+			t.Errorf("warm Load sent %s %s, answered %d; want only 304s", req.Method, req.Path, req.Status)
+		}
+	}
+	if gh.RateLimitUsed() != used {
+		t.Errorf("warm Load cost %d of the rate limit, want 0", gh.RateLimitUsed()-used)
+	}
+	t.Logf("cold Load %d requests, warm %d (all 304)", n, len(gh.Requests())-n)
+}
+
+// TestListingCost measures what listing costs cold (a new Repo) and warm
+// (the same Repo, nothing changed). Run with -cost-tags=10000 for the
+// figure in the package's documentation.
+func TestListingCost(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{RateLimit: 3 * *costTags})
+	newSeeder(t, gh).annotated(*costTags)
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+	if _, err := r.Tags(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cold, coldUsed := len(gh.Requests()), gh.RateLimitUsed()
+	if _, err := r.Tags(ctx); err != nil {
+		t.Fatal(err)
+	}
+	warm, warmUsed := len(gh.Requests())-cold, gh.RateLimitUsed()-coldUsed
+	t.Logf("%d annotated tags: cold %d requests (%d counted), warm %d (%d counted)", *costTags, cold, coldUsed, warm, warmUsed)
+	if cold != *costTags+1 || warm != 1 || warmUsed != 0 {
+		t.Errorf("cold %d, warm %d (%d counted); want %d, 1 (0)", cold, warm, warmUsed, *costTags+1)
+	}
+}
+
+func TestPrimaryRateLimitWaitsForReset(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	newSeeder(t, gh).annotated(1)
+	r := newRepo(t, gh)
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.PrimaryRateLimit, Path: "/git/matching-refs/", RetryAfter: time.Second})
+	if tags, err := r.Tags(testCtx(t)); err != nil || len(tags) != 1 {
+		t.Fatalf("Tags = %d, %v; want 1 tag after waiting for the reset", len(tags), err)
+	}
+	reqs := gh.Requests()
+	if reqs[0].Fault != "primary-rate-limit" || reqs[1].Endpoint != matchingRefs || reqs[1].Status != http.StatusOK {
+		t.Errorf("requests %+v; want the limited listing, then the listing again", reqs)
+	}
+}
+
+func TestRateLimitBeyondMaxWaitFailsAtOnce(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	r := newRepo(t, gh, WithLimits(Limits{MaxWait: 2 * time.Second}))
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.PrimaryRateLimit, RetryAfter: time.Hour})
+	_, err := r.Commit(testCtx(t), seed.commit)
+	var ge *Error
+	if !errors.As(err, &ge) || ge.Status != http.StatusForbidden || !strings.Contains(err.Error(), "github: 403 API rate limit exceeded") {
+		t.Fatalf("Commit under an hour-long rate limit: %v; want GitHub's 403 message", err)
+	}
+	if len(gh.Requests()) != 1 {
+		t.Errorf("%d requests; want 1: the wait is over the bound, so no retry", len(gh.Requests()))
+	}
+	if st := r.Stats(); st.RateRemaining != 0 {
+		t.Errorf("Stats().RateRemaining = %d, want 0", st.RateRemaining)
+	}
+}
+
+func TestSecondaryRateLimitWaitsRetryAfter(t *testing.T) {
+	for _, status := range []int{http.StatusForbidden, http.StatusTooManyRequests} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			gh := githubtest.New(t, githubtest.Options{})
+			seed := newSeeder(t, gh)
+			r := newRepo(t, gh)
+			// A write is retried too: GitHub turned it away before acting.
+			gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.SecondaryRateLimit, Method: http.MethodPost,
+				Path: "/git/refs", Status: status, RetryAfter: time.Second})
+			tag, err := r.CreateTag(testCtx(t), source.NewTag{Name: "model#prod#1", Commit: seed.commit, Message: "m\n"})
+			if err != nil || tag.Commit != seed.commit {
+				t.Fatalf("CreateTag = %+v, %v", tag, err)
+			}
+			got := endpoints(gh.Requests())
+			if got[createRef+" 201"] != 1 || got[createRef+fmt.Sprintf(" %d", status)] != 1 {
+				t.Errorf("requests %v; want one limited and one created ref", got)
+			}
+		})
+	}
+}
+
+func TestServerErrorsRetriedForReadsOnly(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.ServerError, Path: "/commits/", Count: 2})
+	if c, err := r.Commit(ctx, "main"); err != nil || c.Hash != seed.commit {
+		t.Fatalf("Commit after two 502s = %+v, %v", c, err)
+	}
+	if n := gh.RequestCount(getCommit); n != 3 {
+		t.Errorf("%d commit requests, want 3", n)
+	}
+
+	// Retries are bounded, and the last answer is GitHub's.
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.ServerError, Path: "/commits/", Count: 10, Status: http.StatusServiceUnavailable})
+	_, err := r.Commit(ctx, "main")
+	if err == nil || !strings.Contains(err.Error(), "github: 503 Server Error") {
+		t.Errorf("Commit after 503s: %v; want GitHub's 503", err)
+	}
+	if n := gh.RequestCount(getCommit); n != 3+1+testLimits.Retries {
+		t.Errorf("%d commit requests, want %d", n, 3+1+testLimits.Retries)
+	}
+
+	// A write that failed may have happened: it is not sent again.
+	n := len(gh.Requests())
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.ServerError, Method: http.MethodPost, Path: "/git/tags"})
+	if _, err := r.CreateTag(ctx, source.NewTag{Name: "model#prod#1", Commit: seed.commit, Message: "m\n"}); err == nil {
+		t.Error("CreateTag through a 502 succeeded")
+	}
+	if reqs := requestsSince(gh, n); len(reqs) != 1 {
+		t.Errorf("requests %+v; want the single failed POST", reqs)
+	}
+}
+
+func TestHungRequestEndsWithContext(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	r := newRepo(t, gh)
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.Hang})
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := r.Tags(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Tags on a hung server: %v; want the context's deadline", err)
+	}
+}
+
+func TestExistingRefIsErrTagExistsWithGitHubsMessage(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	name := seed.annotated(1)[0]
+	r := newRepo(t, gh)
+	_, err := r.CreateTag(testCtx(t), source.NewTag{Name: name, Commit: seed.commit, Message: "again\n"})
+	if !errors.Is(err, source.ErrTagExists) || !strings.Contains(err.Error(), "github: 422 Reference already exists") {
+		t.Fatalf("CreateTag over %s: %v; want ErrTagExists with GitHub's message", name, err)
+	}
+}
+
+// TestConcurrentAssignments has 20 writers assign one artifact's stage at
+// once through source.Write, as `hookd assign --force` does: they all plan
+// the same tag name at first, and every one must still land on its own
+// counter, with the registration they all planned created once. (Writers
+// of different stages plan different names, which GitHub cannot tell
+// apart from unrelated tags: they may share a counter, which GTO's names
+// tolerate.)
+func TestConcurrentAssignments(t *testing.T) {
+	const writers = 20
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	// A few Repos, as separate hookd processes would be; each is shared by
+	// several writers, as requests to one server would.
+	repos := make([]*Repo, 4)
+	for i := range repos {
+		repos[i] = newRepo(t, gh)
+	}
+	assign := func(reg *registry.Registry) ([]source.NewTag, error) {
+		p, err := reg.PlanAssign(registry.AssignRequest{Artifact: "model", Stage: "prod", Commit: seed.commit, Force: true})
+		if err != nil {
+			return nil, err
+		}
+		var out []source.NewTag
+		for _, pt := range p.Create {
+			out = append(out, source.NewTag{Name: pt.Name, Commit: pt.Commit, Message: pt.Message})
+		}
+		return out, nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = source.Write(testCtx(t), repos[i%len(repos)], assign)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := newRepo(t, gh).Tags(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counters := map[int]string{}
+	registrations := 0
+	for _, tg := range tags {
+		p, err := tagparse.Parse(tg.Name)
+		if err != nil {
+			t.Fatalf("%s: %v", tg.Name, err)
+		}
+		switch p.Action {
+		case tagparse.Register:
+			registrations++
+		case tagparse.Assign:
+			if prev, dup := counters[p.Counter]; dup {
+				t.Errorf("counter %d twice: %s and %s", p.Counter, prev, tg.Name)
+			}
+			counters[p.Counter] = tg.Name
+		}
+	}
+	t.Logf("%d writers: %d requests", writers, len(gh.Requests()))
+	if len(counters) != writers || registrations != 1 {
+		t.Errorf("%d assignments and %d registrations, want %d and 1: %v", len(counters), registrations, writers, counters)
+	}
+}
+
+func TestDeploymentsAndDispatches(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+
+	long := strings.Repeat("é", 150) // 150 characters, 300 bytes
+	id, err := r.CreateDeployment(ctx, Deployment{Ref: "main", Environment: "prod", Description: long,
+		Payload: map[string]string{"artifact": "model"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetDeploymentStatus(ctx, id, DeploymentStatus{State: "success", Description: long,
+		LogURL: "https://ci.example.com/1", EnvironmentURL: "https://prod.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	deps := gh.Deployments()
+	if len(deps) != 1 || deps[0].ID != id || deps[0].SHA != seed.commit || deps[0].Environment != "prod" ||
+		deps[0].Description != strings.Repeat("é", 140) || string(deps[0].Payload) != `{"artifact":"model"}` {
+		t.Fatalf("deployments %+v", deps)
+	}
+	if st := deps[0].Statuses; len(st) != 1 || st[0].State != "success" || st[0].Description != strings.Repeat("é", 140) ||
+		st[0].LogURL != "https://ci.example.com/1" || st[0].EnvironmentURL != "https://prod.example.com" {
+		t.Errorf("statuses %+v", st)
+	}
+	if err := r.SetDeploymentStatus(ctx, id, DeploymentStatus{State: "exploded"}); err == nil || !strings.Contains(err.Error(), "github: 422") {
+		t.Errorf("invalid state: %v; want GitHub's 422", err)
+	}
+
+	if err := r.DispatchWorkflow(ctx, "deploy.yml", "main", map[string]any{"stage": "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.DispatchWorkflow(ctx, "missing.yml", "main", nil); err == nil || !strings.Contains(err.Error(), "github: 404 Not Found") {
+		t.Errorf("dispatch of a missing workflow: %v; want GitHub's 404", err)
+	}
+	if wd := gh.WorkflowDispatches(); len(wd) != 1 || wd[0].Workflow != "deploy.yml" || wd[0].Ref != "main" || wd[0].Inputs["stage"] != "prod" {
+		t.Errorf("workflow dispatches %+v", wd)
+	}
+	if err := r.DispatchRepository(ctx, "gto-assignment", map[string]any{"tag": "model#prod#1"}); err != nil {
+		t.Fatal(err)
+	}
+	if rd := gh.RepositoryDispatches(); len(rd) != 1 || rd[0].EventType != "gto-assignment" || strings.TrimSpace(string(rd[0].ClientPayload)) != `{"tag":"model#prod#1"}` {
+		t.Errorf("repository dispatches %+v", rd)
+	}
+}
