@@ -85,8 +85,8 @@ func nameList(n *yaml.Node) ([]string, error) {
 // CheckStage applies GTO's assert_stage: a valid name that the config
 // allows.
 func (c Config) CheckStage(stage string) error {
-	if err := tagparse.ValidateStage(stage); err != nil {
-		return inputErrorf("Invalid value '%s': %v", stage, err)
+	if tagparse.ValidateStage(stage) != nil {
+		return errInvalidValue(stage)
 	}
 	if c.Stages != nil && !contains(c.Stages, stage) {
 		return inputErrorf("Allowed stages are: '%s'", pyList(c.Stages))
@@ -96,8 +96,8 @@ func (c Config) CheckStage(stage string) error {
 
 // CheckType applies GTO's assert_type.
 func (c Config) CheckType(typ string) error {
-	if err := tagparse.ValidateStage(typ); err != nil {
-		return inputErrorf("Invalid value '%s': %v", typ, err)
+	if tagparse.ValidateStage(typ) != nil {
+		return errInvalidValue(typ)
 	}
 	if c.Types != nil && !contains(c.Types, typ) {
 		return inputErrorf("Allowed types are: '%s'", pyList(c.Types))

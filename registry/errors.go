@@ -38,3 +38,10 @@ func notFoundf(format string, args ...any) error {
 func errArtifactNotFound(name string) error {
 	return notFoundf("Cannot find artifact '%s'", name)
 }
+
+// errInvalidValue is GTO's refusal of a malformed artifact, stage or type
+// name.
+func errInvalidValue(value string) error {
+	return inputErrorf("Invalid value '%s'. Only letters, numbers, '_', '-', '/' are allowed."+
+		" Value must be of len >= 2 and must start and end with a letter or a number.", value)
+}

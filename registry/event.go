@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -74,6 +75,8 @@ type Event struct {
 	// Committer and Annotations are set for an Enrichment.
 	Committer   Person
 	Annotations []Annotation
+
+	at int64 // Time in Unix nanoseconds: what ordering compares
 }
 
 // Ref is what GTO calls the event's ref: the tag, or the commit for an
@@ -95,7 +98,11 @@ func newestFirst(evs []*Event) []*Event {
 	return evs
 }
 
-// oldestFirst is a stable sort by time, oldest first.
+// oldestFirst is a stable sort by time, oldest first. Most lists arrive
+// sorted, as tags are indexed in time order.
 func oldestFirst(evs []*Event) {
-	slices.SortStableFunc(evs, func(a, b *Event) int { return a.Time.Compare(b.Time) })
+	byTime := func(a, b *Event) int { return cmp.Compare(a.at, b.at) }
+	if !slices.IsSortedFunc(evs, byTime) {
+		slices.SortStableFunc(evs, byTime)
+	}
 }

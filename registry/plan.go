@@ -116,8 +116,8 @@ type DeprecateRequest struct {
 }
 
 func checkName(name string) error {
-	if err := tagparse.ValidateName(name); err != nil {
-		return inputErrorf("Invalid value '%s': %v", name, err)
+	if tagparse.ValidateName(name) != nil {
+		return errInvalidValue(name)
 	}
 	return nil
 }

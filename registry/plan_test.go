@@ -129,7 +129,7 @@ func TestPlanRegister(t *testing.T) {
 		{name: "invalid version", plan: r(registry.RegisterRequest{Artifact: "nn", Commit: c3, Version: "1.0"}),
 			errKind: "input", errMsg: "Version '1.0' is not valid. Example of valid version: 'v1.0.0'"},
 		{name: "invalid name", plan: r(registry.RegisterRequest{Artifact: "-nn", Commit: c3}),
-			errKind: "input", errMsg: "Invalid value '-nn': artifact name must start and end with a letter or digit and contain only letters, digits, '-', '_' and '/'"},
+			errKind: "input", errMsg: "Invalid value '-nn'. Only letters, numbers, '_', '-', '/' are allowed. Value must be of len >= 2 and must start and end with a letter or a number."},
 		{name: "custom message", plan: func(reg *registry.Registry) (registry.Plan, error) {
 			p, err := reg.PlanRegister(registry.RegisterRequest{Artifact: "new", Commit: c1})
 			if err == nil && p.Create[0].Message != "Registering artifact new version v0.0.1" {
@@ -170,7 +170,7 @@ func TestPlanAssign(t *testing.T) {
 		{name: "stage not allowed", plan: a(registry.AssignRequest{Artifact: "nn", Stage: "qa", Version: "v0.0.1"}),
 			errKind: "input", errMsg: "Allowed stages are: '['dev', 'staging', 'prod']'"},
 		{name: "invalid stage", plan: a(registry.AssignRequest{Artifact: "nn", Stage: "pr od", Version: "v0.0.1"}),
-			errKind: "input", errMsg: "Invalid value 'pr od': stage must start and end with a letter or digit and contain only letters, digits, '-', '_' and '/'"},
+			errKind: "input", errMsg: "Invalid value 'pr od'. Only letters, numbers, '_', '-', '/' are allowed. Value must be of len >= 2 and must start and end with a letter or a number."},
 		{name: "neither version nor commit", plan: a(registry.AssignRequest{Artifact: "nn", Stage: "dev"}),
 			errKind: "input", errMsg: "One and only one of (version, rev) must be specified."},
 		{name: "both version and commit", plan: a(registry.AssignRequest{Artifact: "nn", Stage: "dev", Version: "v0.0.1", Commit: c1}),

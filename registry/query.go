@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -253,7 +254,7 @@ func (r *Registry) History(artifact string, ascending bool) []HistoryEntry {
 		}
 	}
 	slices.SortStableFunc(evs, func(a, b *Event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
 		return a.Kind.Priority() - b.Kind.Priority()

@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hookd-dev/hookd/tagparse"
 )
@@ -86,7 +88,6 @@ type Artifact struct {
 	Deprecations []*Event
 
 	byCommit map[string][]*Version
-	byVer    map[string][]*Version
 	events   []*Event // newest first
 }
 
@@ -136,6 +137,7 @@ func New(tags []Tag, opts Options) *Registry {
 	type parsed struct {
 		tag *Tag
 		p   tagparse.Tag
+		at  int64
 	}
 	indexed := make([]parsed, 0, len(tags))
 	for i := range tags {
@@ -149,13 +151,13 @@ func New(tags []Tag, opts Options) *Registry {
 			r.counters[p.Artifact] = p.Counter
 		}
 		if t.Annotated && p.Action != tagparse.Create {
-			indexed = append(indexed, parsed{t, p})
+			indexed = append(indexed, parsed{t, p, t.Date.UnixNano()})
 		}
 	}
 	// GTO indexes tags by tagger date; ties are broken by name so the
 	// result does not depend on the order a source lists tags in.
 	slices.SortStableFunc(indexed, func(a, b parsed) int {
-		if c := a.tag.Date.Compare(b.tag.Date); c != 0 {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
 		return strings.Compare(a.tag.Name, b.tag.Name)
@@ -190,7 +192,7 @@ func (r *Registry) artifact(name string) *Artifact {
 	if a := r.byName[name]; a != nil {
 		return a
 	}
-	a := &Artifact{Name: name, byCommit: make(map[string][]*Version), byVer: make(map[string][]*Version)}
+	a := &Artifact{Name: name, byCommit: make(map[string][]*Version)}
 	r.byName[name] = a
 	r.artifacts = append(r.artifacts, a)
 	return a
@@ -202,9 +204,10 @@ func (r *Registry) index(e *Event, t *Tag, p tagparse.Tag) {
 	*e = Event{
 		Artifact: p.Artifact,
 		Time:     t.Date,
+		at:       t.Date.UnixNano(),
 		Author:   t.Tagger,
-		// GTO prints a tag's message without the newline git ends it with.
-		Message: strings.TrimSuffix(t.Message, "\n"),
+		// GTO strips a tag's message of surrounding whitespace.
+		Message: strings.TrimFunc(t.Message, isPythonSpace),
 		Commit:  t.Commit,
 		Tag:     t.Name,
 		Version: p.Version,
@@ -246,13 +249,11 @@ func (a *Artifact) find(name, commit string, discovered bool) []*Version {
 	return out
 }
 
-// pool narrows the versions find has to look at.
+// pool narrows the versions find has to look at. Building the state
+// always knows the commit; only planning looks versions up by name.
 func (a *Artifact) pool(name, commit string) []*Version {
-	switch {
-	case commit != "":
+	if commit != "" {
 		return a.byCommit[commit]
-	case name != "":
-		return a.byVer[name]
 	}
 	return a.Versions
 }
@@ -277,7 +278,6 @@ func (a *Artifact) findOrCreate(name, commit string) *Version {
 	v := &Version{Artifact: a.Name, Name: name, Commit: commit}
 	a.Versions = append(a.Versions, v)
 	a.byCommit[commit] = append(a.byCommit[commit], v)
-	a.byVer[name] = append(a.byVer[name], v)
 	return v
 }
 
@@ -330,6 +330,7 @@ func (r *Registry) enrich(opts Options) {
 			Kind:      Enrichment,
 			Artifact:  a.Name,
 			Time:      c.CommitDate,
+			at:        c.CommitDate.UnixNano(),
 			Author:    c.Author,
 			Message:   c.Message,
 			Commit:    c.Hash,
@@ -542,4 +543,10 @@ func (s *VersionStage) CreatedAt() time.Time {
 		return e.Time
 	}
 	return time.Time{}
+}
+
+// isPythonSpace matches the characters Python's str.strip removes: Go's
+// white space plus the information separators U+001C to U+001F.
+func isPythonSpace(r rune) bool {
+	return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f
 }
