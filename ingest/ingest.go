@@ -1,0 +1,546 @@
+// Package ingest is where a tag becomes an event. It owns the step between
+// a stored delivery (or a periodic re-listing) and the GTO events hookd
+// records: which refs a delivery names, which tags are new, what each new
+// tag means under GTO's rules, and what the stage held before and after.
+//
+// Every path ends in one place, [Processor.sync], so that a tag that arrives
+// by webhook, by redelivery, by the post-receive hook and by the reconciler
+// produces one event, not four:
+//
+//   - [Processor.ProcessDelivery] reads a stored delivery. A GitHub push of a
+//     tag makes it re-list the repository's tags through its source (GitHub
+//     sends no tagger or message, and the listing is cheap when unchanged);
+//     a post-receive hook delivery carries the tag objects itself.
+//   - [Processor.Reconcile] re-lists a repository and catches everything no
+//     delivery announced: GitHub sends nothing for a push of more than three
+//     tags, deliveries get lost, and hookd is sometimes down.
+//
+// sync compares what it sees with the tags the store has, records an event
+// for each new annotated GTO tag (in tagger-date order, the order GTO reads
+// them in) and for each deletion, and only then stores the tags themselves.
+// Recording the event first means a crash in between can only make the next
+// sync record it again, which the store's uniqueness on (repository, tag
+// object, type) turns into a no-op: an event is never lost and never doubled.
+//
+// The first listing of a repository hookd has never listed is a baseline:
+// its existing tags are stored without events, so that pointing hookd at a
+// registry with years of history does not replay every old assignment into
+// deploy actions. Tags that the delivery being processed announced still get
+// their events.
+package ingest
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hookd-dev/hookd/registry"
+	"github.com/hookd-dev/hookd/source"
+	"github.com/hookd-dev/hookd/store"
+	"github.com/hookd-dev/hookd/tagparse"
+)
+
+// Store is what ingest needs of the store.
+type Store interface {
+	Delivery(ctx context.Context, id string) (store.Delivery, error)
+	MarkDelivery(ctx context.Context, id string, status store.DeliveryStatus, reason string) error
+	Tags(ctx context.Context, repository string, deleted bool) ([]store.Tag, error)
+	UpsertTag(ctx context.Context, t store.Tag) (bool, error)
+	DeleteTag(ctx context.Context, repository, name string) (bool, error)
+	RecordEvent(ctx context.Context, e store.Event) (store.Event, bool, error)
+	Listing(ctx context.Context, repository string) (store.Listing, error)
+	SaveListing(ctx context.Context, l store.Listing) error
+}
+
+// Sources finds the source of a configured repository.
+type Sources func(repository string) (source.Source, error)
+
+// Processor turns deliveries and listings into events.
+type Processor struct {
+	store   Store
+	sources Sources
+	logger  *slog.Logger
+	// onEvent is told of every newly recorded event (deploy hooks in here).
+	onEvent func(context.Context, store.Event)
+
+	mu    sync.Mutex
+	repos map[string]*sync.Mutex
+}
+
+// Option configures a Processor.
+type Option func(*Processor)
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(p *Processor) { p.logger = l } }
+
+// OnEvent registers f to be called, after it is stored, with each new event.
+func OnEvent(f func(context.Context, store.Event)) Option {
+	return func(p *Processor) { p.onEvent = f }
+}
+
+// New returns a Processor that reads and writes st and lists tags through
+// sources.
+func New(st Store, sources Sources, opts ...Option) *Processor {
+	p := &Processor{store: st, sources: sources, logger: slog.Default(), repos: map[string]*sync.Mutex{}}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// lock serialises the syncs of one repository in this process: each
+// event's before/after state must see the events before it.
+func (p *Processor) lock(repository string) func() {
+	p.mu.Lock()
+	m, ok := p.repos[repository]
+	if !ok {
+		m = &sync.Mutex{}
+		p.repos[repository] = m
+	}
+	p.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// Reconcile re-lists repository's tags and records the events of every tag
+// hookd has not seen, and of every tag that is gone.
+func (p *Processor) Reconcile(ctx context.Context, repository string) error {
+	src, err := p.sources(repository)
+	if err != nil {
+		return err
+	}
+	tags, err := src.Tags(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile %s: %w", repository, err)
+	}
+	_, err = p.sync(ctx, change{repository: repository, present: tags, full: true})
+	return err
+}
+
+// change is what one delivery or listing saw of a repository.
+type change struct {
+	repository string
+	// present are tags that exist; with full, they are all of them, and a
+	// stored tag missing from them was deleted.
+	present []registry.Tag
+	full    bool
+	// deleted names tags the delivery reports deleted.
+	deleted []string
+	// deliveryID and announced credit events to the delivery that named
+	// their tags.
+	deliveryID string
+	announced  map[string]bool
+}
+
+// sync records the events of c and brings the stored tags up to date. It
+// returns the events it recorded.
+func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
+	defer p.lock(c.repository)()
+	stored, err := p.store.Tags(ctx, c.repository, false)
+	if err != nil {
+		return nil, err
+	}
+	current := make(map[string]registry.Tag, len(stored)+len(c.present))
+	storedObject := make(map[string]string, len(stored))
+	for _, t := range stored {
+		current[t.Name] = fromStore(t)
+		storedObject[t.Name] = t.ObjectSHA
+	}
+	baseline := false
+	if c.full {
+		l, err := p.store.Listing(ctx, c.repository)
+		if err != nil {
+			return nil, err
+		}
+		baseline = l.ListedAt.IsZero()
+	}
+
+	var fresh []registry.Tag
+	seen := make(map[string]bool, len(c.present))
+	for _, t := range c.present {
+		seen[t.Name] = true
+		if obj, ok := storedObject[t.Name]; !ok || obj != objectOf(t) {
+			fresh = append(fresh, t)
+		}
+	}
+	gone := slices.Clone(c.deleted)
+	if c.full {
+		for name := range storedObject {
+			if !seen[name] {
+				gone = append(gone, name)
+			}
+		}
+	}
+	slices.Sort(gone)
+	// GTO reads tags in tagger-date order; ties keep a stable, named order.
+	slices.SortStableFunc(fresh, func(a, b registry.Tag) int {
+		return cmp.Or(a.Date.Compare(b.Date), strings.Compare(a.Name, b.Name))
+	})
+
+	var recorded []store.Event
+	record := func(e store.Event) error {
+		stored, isNew, err := p.store.RecordEvent(ctx, e)
+		if err != nil {
+			return err
+		}
+		if isNew {
+			recorded = append(recorded, stored)
+		}
+		return nil
+	}
+	for _, name := range gone {
+		old, ok := current[name]
+		if !ok {
+			continue // a deletion of a tag hookd never stored
+		}
+		if e, ok := p.deletionEvent(current, old, c); ok {
+			if err := record(e); err != nil {
+				return recorded, err
+			}
+		} else {
+			delete(current, name)
+		}
+		if _, err := p.store.DeleteTag(ctx, c.repository, name); err != nil {
+			return recorded, err
+		}
+	}
+	for _, t := range fresh {
+		// A tag that moved to another object: GTO sees only the new one.
+		delete(current, t.Name)
+		if !baseline || c.announced[t.Name] {
+			for _, e := range p.tagEvents(current, t, c) {
+				if err := record(e); err != nil {
+					return recorded, err
+				}
+			}
+		}
+		current[t.Name] = t
+		if _, err := p.store.UpsertTag(ctx, toStore(c.repository, t)); err != nil {
+			return recorded, err
+		}
+	}
+	if c.full {
+		if err := p.store.SaveListing(ctx, store.Listing{Repository: c.repository}); err != nil {
+			return recorded, err
+		}
+	}
+	for _, e := range recorded {
+		p.logger.Info("event recorded", "repository", e.Repository, "artifact", e.Artifact, "event", e.Type,
+			"version", e.Version, "stage", e.Stage, "tag", e.TagName, "delivery", e.DeliveryID, "event_id", e.ID)
+		if p.onEvent != nil {
+			p.onEvent(ctx, e)
+		}
+	}
+	return recorded, nil
+}
+
+// tagEvents are the events t adds to the registry made of current (which
+// does not hold t yet). A lightweight or non-GTO tag adds none.
+func (p *Processor) tagEvents(current map[string]registry.Tag, t registry.Tag, c change) []store.Event {
+	parsed, err := tagparse.Parse(t.Name)
+	if err != nil || !t.Annotated || parsed.Action.Event() == "" {
+		return nil
+	}
+	before := build(current)
+	current[t.Name] = t
+	after := build(current)
+	delete(current, t.Name)
+
+	var out []store.Event
+	for _, s := range after.CheckRef(t.Name) {
+		e := store.Event{
+			Repository:   c.repository,
+			Artifact:     s.Artifact,
+			Type:         store.EventType(s.Event),
+			Version:      s.Version,
+			Stage:        s.Stage,
+			CommitSHA:    t.Commit,
+			TagName:      t.Name,
+			TagObjectSHA: objectOf(t),
+			Tagger:       store.Tagger{Name: t.Tagger.Name, Email: t.Tagger.Email, When: t.Date},
+			Message:      s.Message,
+		}
+		if c.announced[t.Name] {
+			e.DeliveryID = c.deliveryID
+		}
+		if e.Stage != "" {
+			e.ActiveBefore = activeIn(before, e.Artifact, e.Stage)
+			e.ActiveAfter = activeIn(after, e.Artifact, e.Stage)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// deletionEvent is the event for removing old from current, which it does;
+// ok is false (and current untouched) for a tag that was no GTO event.
+func (p *Processor) deletionEvent(current map[string]registry.Tag, old registry.Tag, c change) (store.Event, bool) {
+	parsed, err := tagparse.Parse(old.Name)
+	if err != nil || !old.Annotated || parsed.Action.Event() == "" {
+		return store.Event{}, false
+	}
+	before := build(current)
+	delete(current, old.Name)
+	after := build(current)
+	e := store.Event{
+		Repository:   c.repository,
+		Artifact:     parsed.Artifact,
+		Type:         store.EventTagDeleted,
+		Version:      parsed.Version,
+		Stage:        parsed.Stage,
+		CommitSHA:    old.Commit,
+		TagName:      old.Name,
+		TagObjectSHA: objectOf(old),
+		Tagger:       store.Tagger{Name: old.Tagger.Name, Email: old.Tagger.Email, When: old.Date},
+		Message:      old.Message,
+	}
+	if c.announced[old.Name] {
+		e.DeliveryID = c.deliveryID
+	}
+	if e.Stage != "" {
+		e.ActiveBefore = activeIn(before, e.Artifact, e.Stage)
+		e.ActiveAfter = activeIn(after, e.Artifact, e.Stage)
+	}
+	return e, true
+}
+
+// build is the registry of a set of tags. Events need only the tags: the
+// version a tag resolves to and a stage's holders do not depend on `.gto`
+// or the artifacts index.
+func build(tags map[string]registry.Tag) *registry.Registry {
+	list := make([]registry.Tag, 0, len(tags))
+	for _, t := range tags {
+		list = append(list, t)
+	}
+	return registry.New(list, registry.Options{})
+}
+
+// activeIn lists the versions stage holds for artifact, as `gto show`
+// reports them.
+func activeIn(r *registry.Registry, artifact, stage string) []string {
+	held, err := r.Which(artifact, stage, registry.DefaultShowOptions())
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(held))
+	for _, vs := range held {
+		out = append(out, vs.Version)
+	}
+	return out
+}
+
+// objectOf is the sha a tag ref points at: the tag object, or the commit
+// of a lightweight tag.
+func objectOf(t registry.Tag) string {
+	if t.Object != "" {
+		return t.Object
+	}
+	return t.Commit
+}
+
+func fromStore(t store.Tag) registry.Tag {
+	rt := registry.Tag{
+		Name:      t.Name,
+		Annotated: t.Annotated,
+		Commit:    t.CommitSHA,
+		Tagger:    registry.Person{Name: t.Tagger.Name, Email: t.Tagger.Email},
+		Date:      t.Tagger.When,
+		Message:   t.Message,
+	}
+	if t.Annotated {
+		rt.Object = t.ObjectSHA
+	}
+	return rt
+}
+
+func toStore(repository string, t registry.Tag) store.Tag {
+	return store.Tag{
+		Repository: repository,
+		Name:       t.Name,
+		ObjectSHA:  objectOf(t),
+		CommitSHA:  t.Commit,
+		Annotated:  t.Annotated,
+		Tagger:     store.Tagger{Name: t.Tagger.Name, Email: t.Tagger.Email, When: t.Date},
+		Message:    t.Message,
+	}
+}
+
+// ProcessDelivery turns a stored delivery into events. A delivery that
+// names no tag hookd can act on (a branch push, a non-GTO or lightweight
+// tag) is marked ignored with the reason.
+func (p *Processor) ProcessDelivery(ctx context.Context, id string) error {
+	d, err := p.store.Delivery(ctx, id)
+	if err != nil {
+		return err
+	}
+	if d.Pruned {
+		return fmt.Errorf("delivery %s: its payload was pruned", id)
+	}
+	refs, err := decode(d)
+	if err != nil {
+		// A payload that will never decode: retrying cannot help.
+		return p.store.MarkDelivery(ctx, id, store.DeliveryFailed, err.Error())
+	}
+	c := change{repository: d.Repository, deliveryID: d.ID, announced: map[string]bool{}}
+	var reasons []string
+	for _, r := range refs {
+		if why := r.skip(); why != "" {
+			reasons = append(reasons, why)
+			continue
+		}
+		c.announced[r.name] = true
+		switch {
+		case r.deleted:
+			c.deleted = append(c.deleted, r.name)
+		case r.tag != nil:
+			c.present = append(c.present, *r.tag)
+		}
+	}
+	if len(c.announced) == 0 {
+		if len(reasons) == 0 {
+			reasons = append(reasons, "no tag refs in this "+d.Event+" delivery")
+		}
+		return p.store.MarkDelivery(ctx, id, store.DeliveryIgnored, strings.Join(reasons, "; "))
+	}
+	if d.Source == store.SourceGitHub && len(c.present) < len(c.announced)-len(c.deleted) {
+		// GitHub's payload has no tagger or message: list the tags.
+		src, err := p.sources(d.Repository)
+		if err != nil {
+			return err
+		}
+		if c.present, err = src.Tags(ctx); err != nil {
+			return fmt.Errorf("list tags of %s: %w", d.Repository, err)
+		}
+		c.full, c.deleted = true, nil
+	}
+	_, err = p.sync(ctx, c)
+	return err
+}
+
+// ref is one tag ref update a delivery names.
+type ref struct {
+	name    string
+	deleted bool
+	// lightweight is true when the ref names a commit, not a tag object.
+	lightweight bool
+	// tag is the tag itself, when the delivery carries it (git hook).
+	tag *registry.Tag
+}
+
+// skip says why hookd does nothing with r, or "".
+func (r ref) skip() string {
+	if _, err := tagparse.Parse(r.name); err != nil {
+		return fmt.Sprintf("%s: %v", r.name, err)
+	}
+	if r.lightweight {
+		return r.name + ": lightweight tag (GTO reads annotated tags only)"
+	}
+	return ""
+}
+
+const zeroSHA = "0000000000000000000000000000000000000000"
+
+// decode reads the tag refs a delivery names.
+func decode(d store.Delivery) ([]ref, error) {
+	switch d.Source {
+	case store.SourceGit:
+		return decodeGitPush(d.Body)
+	case store.SourceGitHub:
+		return decodeGitHub(d.Event, d.Body)
+	}
+	return nil, fmt.Errorf("delivery %s: unknown source %q", d.ID, d.Source)
+}
+
+// decodeGitHub reads push, create and delete events; only tag refs count.
+func decodeGitHub(event string, body []byte) ([]ref, error) {
+	var p struct {
+		Ref        string `json:"ref"`
+		RefType    string `json:"ref_type"`
+		After      string `json:"after"`
+		Deleted    bool   `json:"deleted"`
+		HeadCommit *struct {
+			ID string `json:"id"`
+		} `json:"head_commit"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, fmt.Errorf("malformed %s payload: %w", event, err)
+	}
+	switch event {
+	case "push":
+		name, ok := strings.CutPrefix(p.Ref, "refs/tags/")
+		if !ok {
+			return nil, nil
+		}
+		r := ref{name: name, deleted: p.Deleted || p.After == zeroSHA}
+		// An annotated tag's "after" is the tag object; a lightweight
+		// tag's is the commit itself.
+		r.lightweight = !r.deleted && p.HeadCommit != nil && p.HeadCommit.ID == p.After
+		return []ref{r}, nil
+	case "create", "delete":
+		if p.RefType != "tag" {
+			return nil, nil
+		}
+		return []ref{{name: p.Ref, deleted: event == "delete"}}, nil
+	}
+	return nil, nil
+}
+
+// gitPush is the body `hookd hook post-receive` sends.
+type gitPush struct {
+	Updates []struct {
+		Ref string `json:"ref"`
+		New string `json:"new"`
+		Tag *struct {
+			Target      string `json:"target"`
+			TargetType  string `json:"target_type"`
+			TaggerName  string `json:"tagger_name"`
+			TaggerEmail string `json:"tagger_email"`
+			TaggerDate  string `json:"tagger_date"`
+			Message     string `json:"message"`
+		} `json:"tag"`
+	} `json:"updates"`
+}
+
+func decodeGitPush(body []byte) ([]ref, error) {
+	var p gitPush
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, fmt.Errorf("malformed git push: %w", err)
+	}
+	var out []ref
+	for _, u := range p.Updates {
+		name, ok := strings.CutPrefix(u.Ref, "refs/tags/")
+		if !ok {
+			continue
+		}
+		r := ref{name: name, deleted: u.New == zeroSHA || u.New == ""}
+		switch {
+		case r.deleted:
+		case u.Tag == nil:
+			r.lightweight = true
+		case u.Tag.TargetType != "commit":
+			return nil, fmt.Errorf("tag %s points at a %s, not a commit", name, u.Tag.TargetType)
+		default:
+			when, err := time.Parse(time.RFC3339, u.Tag.TaggerDate)
+			if err != nil {
+				return nil, fmt.Errorf("tag %s: tagger date: %w", name, err)
+			}
+			r.tag = &registry.Tag{
+				Name:      name,
+				Annotated: true,
+				Object:    u.New,
+				Commit:    u.Tag.Target,
+				Tagger:    registry.Person{Name: u.Tag.TaggerName, Email: u.Tag.TaggerEmail},
+				Date:      when,
+				Message:   u.Tag.Message,
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

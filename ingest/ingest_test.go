@@ -1,0 +1,316 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookd-dev/hookd/ingest"
+	"github.com/hookd-dev/hookd/internal/gittest"
+	"github.com/hookd-dev/hookd/source"
+	"github.com/hookd-dev/hookd/source/gitdir"
+	"github.com/hookd-dev/hookd/store"
+)
+
+const repoName = "acme/models"
+
+// rig is a processor over a real SQLite store and a real git repository
+// that stands for the GitHub repository acme/models.
+type rig struct {
+	t     *testing.T
+	ctx   context.Context
+	repo  *gittest.Repo
+	store *store.Store
+	proc  *ingest.Processor
+	seq   int
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	ctx := context.Background()
+	repo := gittest.New(t)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "hookd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sources := func(name string) (source.Source, error) {
+		if name != repoName {
+			return nil, fmt.Errorf("repository %s not configured", name)
+		}
+		return gitdir.Open(ctx, repo.Dir)
+	}
+	return &rig{t: t, ctx: ctx, repo: repo, store: st, proc: ingest.New(st, sources)}
+}
+
+func (r *rig) reconcile() {
+	r.t.Helper()
+	if err := r.proc.Reconcile(r.ctx, repoName); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// deliver stores a delivery the way the webhook handler does and processes
+// it; it returns the delivery as stored afterwards.
+func (r *rig) deliver(src store.Source, event string, body any) store.Delivery {
+	r.t.Helper()
+	r.seq++
+	id := fmt.Sprintf("delivery-%d", r.seq)
+	return r.redeliver(id, src, event, body)
+}
+
+func (r *rig) redeliver(id string, src store.Source, event string, body any) store.Delivery {
+	r.t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	d := store.Delivery{ID: id, Source: src, Event: event, Repository: repoName, Body: raw}
+	if _, err := r.store.Accept(r.ctx, d); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.proc.ProcessDelivery(r.ctx, id); err != nil {
+		r.t.Fatal(err)
+	}
+	got, err := r.store.Delivery(r.ctx, id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return got
+}
+
+// pushPayload is GitHub's push event for a created annotated tag.
+func (r *rig) pushPayload(tag string) map[string]any {
+	object := r.repo.Git("rev-parse", "refs/tags/"+tag)
+	commit := r.repo.Git("rev-parse", "refs/tags/"+tag+"^{commit}")
+	return map[string]any{
+		"ref": "refs/tags/" + tag, "before": strings.Repeat("0", 40), "after": object,
+		"created": true, "deleted": false, "head_commit": map[string]any{"id": commit},
+		"repository": map[string]any{"full_name": repoName},
+	}
+}
+
+func (r *rig) events() []store.Event {
+	r.t.Helper()
+	evs, err := r.store.Events(r.ctx, store.EventFilter{Repository: repoName})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	slices.Reverse(evs) // oldest first reads better in assertions
+	return evs
+}
+
+func summary(evs []store.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, fmt.Sprintf("%s %s %s %s %v->%v", e.Type, e.Artifact, e.Version, e.Stage, e.ActiveBefore, e.ActiveAfter))
+	}
+	return out
+}
+
+func assertEvents(t *testing.T, got []store.Event, want ...string) {
+	t.Helper()
+	if s := summary(got); !slices.Equal(s, want) {
+		t.Errorf("events:\n got  %q\n want %q", s, want)
+	}
+}
+
+func TestFirstListingIsABaselineAndLaterTagsBecomeEvents(t *testing.T) {
+	r := newRig(t)
+	c1 := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c1, "2024-01-02T10:00:00+00:00", "register")
+	r.repo.Tag("churn#prod#1", c1, "2024-01-03T10:00:00+00:00", "promote")
+	r.reconcile()
+	if evs := r.events(); len(evs) != 0 {
+		t.Fatalf("the first listing replayed history as events: %q", summary(evs))
+	}
+	if tags, _ := r.store.Tags(r.ctx, repoName, false); len(tags) != 2 {
+		t.Fatalf("baseline stored %d tags, want 2", len(tags))
+	}
+
+	c2 := r.repo.Commit("model.txt", "two", "2024-02-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.1.0", c2, "2024-02-02T10:00:00+00:00", "register v1.1.0")
+	r.repo.Tag("churn#prod#2", c2, "2024-02-03T10:00:00-05:00", "promote v1.1.0\n\nRequested-by: ci\n")
+	r.reconcile()
+	evs := r.events()
+	assertEvents(t, evs,
+		"registration churn v1.1.0  []->[]",
+		"assignment churn v1.1.0 prod [v1.0.0]->[v1.1.0]")
+	prod := evs[1]
+	if prod.CommitSHA != c2 || prod.TagName != "churn#prod#2" || prod.Tagger.Name != gittest.Name ||
+		prod.Tagger.Email != gittest.Email || prod.DeliveryID != "" {
+		t.Errorf("assignment event fields: %+v", prod)
+	}
+	if _, off := prod.Tagger.When.Zone(); off != -5*3600 || !prod.Tagger.When.Equal(time.Date(2024, 2, 3, 15, 0, 0, 0, time.UTC)) {
+		t.Errorf("tagger time %v lost its instant or offset", prod.Tagger.When)
+	}
+	if prod.Message != "promote v1.1.0\n\nRequested-by: ci" {
+		t.Errorf("message = %q", prod.Message)
+	}
+
+	r.reconcile()
+	if n := len(r.events()); n != 2 {
+		t.Errorf("an unchanged repository produced new events: %d", n)
+	}
+}
+
+func TestFiveTagsPushedAtOnceAreFoundByOneReconcile(t *testing.T) {
+	r := newRig(t)
+	r.reconcile() // empty repository: the baseline is empty
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("a@v1.0.0", c, "2024-01-02T10:00:00+00:00", "m")
+	r.repo.Tag("b@v1.0.0", c, "2024-01-02T10:00:01+00:00", "m")
+	r.repo.Tag("a#dev", c, "2024-01-02T10:00:02+00:00", "m")
+	r.repo.Tag("b#dev#1", c, "2024-01-02T10:00:03+00:00", "m")
+	r.repo.Tag("a#prod#1", c, "2024-01-02T10:00:04+00:00", "m")
+	r.reconcile()
+	assertEvents(t, r.events(),
+		"registration a v1.0.0  []->[]",
+		"registration b v1.0.0  []->[]",
+		"assignment a v1.0.0 dev []->[v1.0.0]",
+		"assignment b v1.0.0 dev []->[v1.0.0]",
+		"assignment a v1.0.0 prod []->[v1.0.0]")
+}
+
+func TestOneEventWhateverPathBringsTheTag(t *testing.T) {
+	r := newRig(t)
+	r.reconcile()
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c, "2024-01-02T10:00:00+00:00", "register")
+	payload := r.pushPayload("churn@v1.0.0")
+
+	first := r.deliver(store.SourceGitHub, "push", payload)
+	// GitHub's manual redelivery keeps the id; the store has it already,
+	// and processing it again must not add an event.
+	if err := r.proc.ProcessDelivery(r.ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.deliver(store.SourceGitHub, "push", payload)
+	r.deliver(store.SourceGitHub, "create", map[string]any{"ref": "churn@v1.0.0", "ref_type": "tag"})
+	r.deliver(store.SourceGit, "push", r.hookPayload("churn@v1.0.0"))
+	r.reconcile()
+
+	evs := r.events()
+	assertEvents(t, evs, "registration churn v1.0.0  []->[]")
+	if evs[0].DeliveryID != first.ID {
+		t.Errorf("event credited to delivery %q, want the first one %q", evs[0].DeliveryID, first.ID)
+	}
+	if first.Status != store.DeliveryQueued {
+		// ProcessDelivery leaves marking processed to the job runner.
+		t.Errorf("delivery status = %s", first.Status)
+	}
+}
+
+// hookPayload is what `hookd hook post-receive` sends for a created tag.
+func (r *rig) hookPayload(tag string) map[string]any {
+	object := r.repo.Git("rev-parse", "refs/tags/"+tag)
+	fields := strings.SplitN(r.repo.Git("for-each-ref", "--format=%(*objectname)%00%(taggername)%00%(taggeremail:trim)%00%(taggerdate:iso-strict)%00%(contents)", "refs/tags/"+tag), "\x00", 5)
+	return map[string]any{
+		"repository": repoName,
+		"updates": []map[string]any{{
+			"ref": "refs/tags/" + tag, "old": strings.Repeat("0", 40), "new": object,
+			"tag": map[string]any{"name": tag, "target": fields[0], "target_type": "commit",
+				"tagger_name": fields[1], "tagger_email": fields[2], "tagger_date": fields[3], "message": fields[4] + "\n"},
+		}},
+	}
+}
+
+func TestHookDeliveryCarriesItsTagObjects(t *testing.T) {
+	r := newRig(t)
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v2.0.0-rc.1+b7", c, "2024-01-02T10:00:00+02:00", "rc")
+	// No listing happened yet: a hook delivery is not a baseline listing,
+	// and the tag it announces gets its event.
+	d := r.deliver(store.SourceGit, "push", r.hookPayload("churn@v2.0.0-rc.1+b7"))
+	evs := r.events()
+	assertEvents(t, evs, "registration churn v2.0.0-rc.1+b7  []->[]")
+	if evs[0].DeliveryID != d.ID || evs[0].CommitSHA != c {
+		t.Errorf("event = %+v", evs[0])
+	}
+}
+
+func TestDeliveriesWithNothingToActOnAreIgnoredWithAReason(t *testing.T) {
+	r := newRig(t)
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("release-1", c, "2024-01-02T10:00:00+00:00", "not gto")
+	r.repo.LightTag("churn@v9.9.9", c)
+	cases := []struct {
+		event  string
+		body   map[string]any
+		reason string
+	}{
+		{"push", map[string]any{"ref": "refs/heads/main", "after": c, "head_commit": map[string]any{"id": c}}, "no tag refs"},
+		{"push", r.pushPayload("release-1"), "release-1: not a GTO tag"},
+		{"push", map[string]any{"ref": "refs/tags/churn@v9.9.9", "after": c, "head_commit": map[string]any{"id": c}}, "lightweight tag"},
+		{"create", map[string]any{"ref": "main", "ref_type": "branch"}, "no tag refs"},
+	}
+	for _, tc := range cases {
+		d := r.deliver(store.SourceGitHub, tc.event, tc.body)
+		if d.Status != store.DeliveryIgnored || !strings.Contains(d.Reason, tc.reason) {
+			t.Errorf("%s %v: status %s, reason %q; want ignored with %q", tc.event, tc.body["ref"], d.Status, d.Reason, tc.reason)
+		}
+	}
+	if evs := r.events(); len(evs) != 0 {
+		t.Errorf("ignored deliveries produced events: %q", summary(evs))
+	}
+}
+
+func TestMalformedPayloadFailsTheDeliveryWithoutRetrying(t *testing.T) {
+	r := newRig(t)
+	d := r.deliver(store.SourceGit, "push", map[string]any{"updates": "not a list"})
+	if d.Status != store.DeliveryFailed || !strings.Contains(d.Reason, "malformed git push") {
+		t.Errorf("status %s, reason %q", d.Status, d.Reason)
+	}
+}
+
+func TestDeletedTagsAreRecordedAndLeaveTheState(t *testing.T) {
+	r := newRig(t)
+	r.reconcile()
+	c1 := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	c2 := r.repo.Commit("model.txt", "two", "2024-01-02T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c1, "2024-02-01T10:00:00+00:00", "m")
+	r.repo.Tag("churn@v2.0.0", c2, "2024-02-02T10:00:00+00:00", "m")
+	r.repo.Tag("churn#prod#1", c1, "2024-02-03T10:00:00+00:00", "m")
+	r.repo.Tag("churn#prod#2", c2, "2024-02-04T10:00:00+00:00", "m")
+	r.reconcile()
+
+	r.repo.Git("tag", "-d", "churn#prod#2")
+	d := r.deliver(store.SourceGitHub, "push", map[string]any{
+		"ref": "refs/tags/churn#prod#2", "after": strings.Repeat("0", 40), "deleted": true, "head_commit": nil,
+	})
+	evs := r.events()
+	last := evs[len(evs)-1]
+	assertEvents(t, evs[len(evs)-1:], "tag_deleted churn  prod [v2.0.0]->[v1.0.0]")
+	if last.DeliveryID != d.ID || last.TagName != "churn#prod#2" {
+		t.Errorf("deletion event = %+v", last)
+	}
+	tags, err := r.store.Tags(r.ctx, repoName, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range tags {
+		if tg.Name == "churn#prod#2" {
+			t.Errorf("deleted tag still listed as present")
+		}
+	}
+
+	// A reconcile after a deletion nobody announced finds it too, once.
+	r.repo.Git("tag", "-d", "churn@v1.0.0")
+	r.reconcile()
+	r.reconcile()
+	assertEvents(t, r.events()[len(evs):], "tag_deleted churn v1.0.0  []->[]")
+}
+
+func TestAssignmentAtAnUnregisteredCommitIsNamedByTheCommit(t *testing.T) {
+	r := newRig(t)
+	r.reconcile()
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("models/churn=rf#prod#1", c, "2024-01-02T10:00:00+00:00", "m")
+	r.reconcile()
+	assertEvents(t, r.events(), fmt.Sprintf("assignment models/churn:rf %s prod []->[%s]", c, c))
+}
