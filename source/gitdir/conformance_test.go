@@ -69,11 +69,24 @@ func load(t *testing.T, dir string) *registry.Registry {
 	case !errors.Is(err, source.ErrNotFound):
 		t.Fatal(err)
 	}
-	commits, err := repo.Commits(ctx, registry.CommitsToLookUp(tags, head))
+	shas := registry.CommitsToLookUp(tags, head)
+	commits, err := repo.Commits(ctx, shas)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return registry.New(tags, registry.Options{Head: head, Index: index, Commits: commits.Get})
+	// artifacts.yaml at every commit, for the annotations of enrichments.
+	files, err := repo.Files(ctx, "artifacts.yaml", shas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexAt := func(sha string) registry.Index {
+		idx, err := registry.ParseIndex(files[sha])
+		if err != nil {
+			t.Fatalf("artifacts.yaml at %s: %v", sha, err)
+		}
+		return idx
+	}
+	return registry.New(tags, registry.Options{Head: head, Index: index, Commits: commits.Get, IndexAt: indexAt})
 }
 
 // canonical re-encodes JSON compactly, keeping the order of object keys,

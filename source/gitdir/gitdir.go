@@ -208,47 +208,82 @@ func (r *Repo) Commit(ctx context.Context, ref string) (registry.Commit, error) 
 // that do not name a commit are left out of the map.
 func (r *Repo) Commits(ctx context.Context, shas []string) (registry.CommitMap, error) {
 	m := make(registry.CommitMap, len(shas))
-	if len(shas) == 0 {
-		return m, nil
+	err := r.batch(ctx, shas, func(_ int, typ string, body []byte, sha string) error {
+		if typ != "commit" {
+			return nil
+		}
+		c, err := parseCommit(sha, body)
+		m[c.Hash] = c
+		return err
+	})
+	return m, err
+}
+
+// Files reads one file at many refs in one git call, e.g. artifacts.yaml
+// at every version's commit. The map is keyed by ref; refs where the file
+// does not exist are left out.
+func (r *Repo) Files(ctx context.Context, path string, refs []string) (map[string][]byte, error) {
+	m := make(map[string][]byte, len(refs))
+	objects := make([]string, len(refs))
+	for i, ref := range refs {
+		objects[i] = ref + ":" + path
+	}
+	err := r.batch(ctx, objects, func(i int, typ string, body []byte, _ string) error {
+		if typ == "blob" {
+			m[refs[i]] = body
+		}
+		return nil
+	})
+	return m, err
+}
+
+// batch runs `git cat-file --batch` over objects and calls found for each
+// one that exists, with its position in objects, its type, content and sha.
+func (r *Repo) batch(ctx context.Context, objects []string, found func(i int, typ string, body []byte, sha string) error) error {
+	if len(objects) == 0 {
+		return nil
 	}
 	var in bytes.Buffer
-	for _, s := range shas {
-		in.WriteString(s)
+	for _, o := range objects {
+		if strings.ContainsAny(o, "\n") {
+			return fmt.Errorf("object name %q holds a newline", o)
+		}
+		in.WriteString(o)
 		in.WriteByte('\n')
 	}
 	out, err := r.git(ctx, nil, in.Bytes(), "cat-file", "--batch")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rd := bufio.NewReader(bytes.NewReader(out))
-	for {
+	for i := range objects {
 		header, err := rd.ReadString('\n')
 		if err != nil {
-			break
+			return fmt.Errorf("git cat-file: output ends before object %d of %d", i+1, len(objects))
 		}
-		// "<sha> <type> <size>", or "<name> missing".
+		// "<sha> <type> <size>", or "<name> missing" (or "ambiguous"),
+		// where the name may hold spaces.
+		header = strings.TrimSuffix(header, "\n")
+		if strings.HasSuffix(header, " missing") || strings.HasSuffix(header, " ambiguous") {
+			continue
+		}
 		parts := strings.Fields(header)
 		if len(parts) != 3 {
-			continue
+			return fmt.Errorf("git cat-file: bad header %q", header)
 		}
 		size, err := strconv.Atoi(parts[2])
 		if err != nil {
-			return nil, fmt.Errorf("git cat-file: bad header %q", header)
+			return fmt.Errorf("git cat-file: bad header %q", header)
 		}
-		body := make([]byte, size+1) // the object and its trailing newline
+		body := make([]byte, size+1) // the content and a newline
 		if _, err := io.ReadFull(rd, body); err != nil {
-			return nil, fmt.Errorf("git cat-file: %w", err)
+			return fmt.Errorf("git cat-file: %w", err)
 		}
-		if parts[1] != "commit" {
-			continue
+		if err := found(i, parts[1], body[:size], parts[0]); err != nil {
+			return err
 		}
-		c, err := parseCommit(parts[0], body[:size])
-		if err != nil {
-			return nil, err
-		}
-		m[c.Hash] = c
 	}
-	return m, nil
+	return nil
 }
 
 // parseCommit reads a raw commit object: headers, a blank line, and the

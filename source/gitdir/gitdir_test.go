@@ -178,6 +178,18 @@ func TestCommitsInOneCall(t *testing.T) {
 	}
 }
 
+func TestFilesInOneCall(t *testing.T) {
+	dir, head := newRepo(t)
+	first := run(t, dir, nil, "rev-parse", "HEAD~1")
+	m, err := open(t, dir).Files(context.Background(), "model.txt", []string{head, first, "main", "no such ref"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 || string(m[head]) != "one\n" || string(m["main"]) != "one\n" {
+		t.Errorf("Files = %q", m)
+	}
+}
+
 func TestCreateTag(t *testing.T) {
 	dir, head := newRepo(t)
 	ctx := context.Background()
