@@ -73,6 +73,17 @@ func (s *seeder) lightweight(name string) {
 	s.fastImport(fmt.Sprintf("reset refs/tags/%s\nfrom %s\n", name, s.commit))
 }
 
+// tagOfTag adds an annotated tag pointing at the tag object of target.
+func (s *seeder) tagOfTag(name, target string) {
+	s.t.Helper()
+	cmd := exec.Command("git", "tag", "--annotate", "--message", "Tag of a tag", name, "refs/tags/"+target)
+	cmd.Env = append(os.Environ(), "GIT_DIR="+s.gh.BareDir(),
+		"GIT_COMMITTER_NAME=Tess", "GIT_COMMITTER_EMAIL=tess@example.com", "GIT_COMMITTER_DATE=1700000000 +0000")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("git tag: %v: %s", err, out)
+	}
+}
+
 func (s *seeder) fastImport(stream string) {
 	s.t.Helper()
 	cmd := exec.Command("git", "fast-import", "--quiet", "--done")
@@ -155,6 +166,28 @@ func TestTagsConditionalAndOnlyNewObjects(t *testing.T) {
 	}
 	if st := r.Stats(); st.Requests != int64(len(gh.Requests())) || st.RateRemaining != 5000-gh.RateLimitUsed() || st.RateLimit != 5000 {
 		t.Errorf("Stats = %+v; stand-in saw %d requests, %d counted", st, len(gh.Requests()), gh.RateLimitUsed())
+	}
+}
+
+// TestTagOfTagIsPeeledToItsCommit checks a tag whose object is another
+// tag object: its commit is the one at the end of the chain, and each tag
+// object is fetched once.
+func TestTagOfTagIsPeeledToItsCommit(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	inner := seed.annotated(1)[0]
+	seed.tagOfTag("outer", inner)
+	tags, err := newRepo(t, gh).Tags(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range tags {
+		if tg.Commit != seed.commit || !tg.Annotated || tg.Object == seed.commit {
+			t.Errorf("%+v: want an annotated tag of commit %s", tg, seed.commit)
+		}
+	}
+	if n := gh.RequestCount(getTag); n != 2 || len(tags) != 2 {
+		t.Errorf("%d tags with %d tag objects fetched; want 2 and 2", len(tags), n)
 	}
 }
 
