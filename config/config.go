@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/hookd-dev/hookd/deploy"
 )
 
 // Defaults used when the file (or the whole file) leaves a setting out.
@@ -39,6 +41,8 @@ type Config struct {
 	Log          Log          `yaml:"log"`
 	Retention    Retention    `yaml:"retention"`
 	Repositories []Repository `yaml:"repositories"`
+	// Actions are the deploy actions events trigger (package deploy).
+	Actions []deploy.Action `yaml:"actions"`
 }
 
 // Log configures log/slog.
@@ -161,6 +165,9 @@ var (
 // check validates what types alone cannot, fills per-repository defaults
 // and reports each problem at the line of the offending value.
 func (c *Config) check(root *tree, p *Problems) {
+	for _, q := range deploy.Validate(c.Actions) {
+		p.add(root.line(q.Path...), "%s", q.Message)
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p.add(root.line("listen"), "listen: %q is not host:port", c.Listen)
 	}
