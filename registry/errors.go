@@ -34,6 +34,12 @@ func notFoundf(format string, args ...any) error {
 	return &NotFoundError{fmt.Sprintf(format, args...)}
 }
 
+// RefNotFound is GTO's refusal of a ref that names no commit, for callers
+// that resolve refs before planning.
+func RefNotFound(ref string) error {
+	return notFoundf("Ref '%s' was not found in the repository history", ref)
+}
+
 // errArtifactNotFound is GTO's ArtifactNotFound.
 func errArtifactNotFound(name string) error {
 	return notFoundf("Cannot find artifact '%s'", name)

@@ -475,6 +475,9 @@ func (r *Registry) PlanDeprecate(req DeprecateRequest) (Plan, error) {
 			commit = a.events[0].Commit
 		}
 	}
+	if commit == "" {
+		return Plan{}, RefNotFound("HEAD")
+	}
 	tag, err := r.tagName(tagparse.Tag{Artifact: name, Action: tagparse.Deprecate}, simple)
 	if err != nil {
 		return Plan{}, err

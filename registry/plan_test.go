@@ -249,6 +249,9 @@ func TestPlanDeprecate(t *testing.T) {
 			create: []string{"dep@deprecated#1@2"}, output: []string{"Created git tag 'dep@deprecated#1' that deprecates artifact"}},
 		{name: "forced, unknown artifact at HEAD", plan: d(registry.DeprecateRequest{Artifact: "nope", Force: true}),
 			create: []string{"nope@deprecated#1@3"}, output: []string{"Created git tag 'nope@deprecated#1' that deprecates artifact"}},
+		{name: "forced, unknown artifact, no HEAD", plan: func(*registry.Registry) (registry.Plan, error) {
+			return newRepo().registry().PlanDeprecate(registry.DeprecateRequest{Artifact: "nope", Force: true})
+		}, errKind: "notfound", errMsg: "Ref 'HEAD' was not found in the repository history"},
 		{name: "force and simple", plan: d(registry.DeprecateRequest{Artifact: "nn", Force: true, Simple: registry.SimpleTrue}),
 			errKind: "input", errMsg: "Can't use 'force' with 'simple=True'"},
 		{name: "deprecated already", plan: d(registry.DeprecateRequest{Artifact: "dep"}),

@@ -388,3 +388,27 @@ func TestParseConfig(t *testing.T) {
 		t.Error("an invalid artifact name accepted in artifacts.yaml")
 	}
 }
+
+// GTO strips tag messages of surrounding white space.
+func TestTagMessageIsStripped(t *testing.T) {
+	r := newRepo().tag("m@v1.0.0", c1)
+	r.tags[0].Message = "\n  Registering m\n\nwith a body \x1f\n\n"
+	h := r.registry().History("", false)
+	if h[0].Message != "Registering m\n\nwith a body" {
+		t.Errorf("message %q", h[0].Message)
+	}
+}
+
+// Two versions registered at one commit make GTO stop with "many
+// versions" on every command; hookd files the commit's assignments under
+// the most recently registered one and keeps answering.
+func TestTwoVersionsAtOneCommit(t *testing.T) {
+	reg := newRepo().tag("m@v1.0.0", c1).tag("m@v1.0.0!", c1).tag("m@v2.0.0", c1).tag("m#prod#1", c1).registry()
+	if got := stageOf(t, show(t, reg, registry.DefaultShowOptions()), "m", "prod"); got != "v2.0.0" {
+		t.Errorf("prod holds %q, want v2.0.0", got)
+	}
+	_, err := reg.PlanRegister(registry.RegisterRequest{Artifact: "m", Commit: c1})
+	if errKind(err) != "rule" || err.Error() != "'['v1.0.0', 'v2.0.0']' versions of artifact 'm' found" {
+		t.Errorf("register at the commit: %v", err)
+	}
+}
