@@ -1,0 +1,47 @@
+// Package githubtest is the GitHub stand-in every hookd test uses instead of
+// github.com, which these machines cannot reach. It owns one fake repository
+// and behaves the way github-facts.md (beside DESIGN.md) describes GitHub: the
+// REST endpoints hookd calls, git smart HTTP, and signed webhooks, including
+// the awkward parts (no webhooks for a push of more than three tags, 422 on
+// an existing ref, per_page ignored by matching-refs, 304s that do not count
+// against the rate limit).
+//
+// A Server is an httptest server on 127.0.0.1 backed by a real bare
+// repository (git init --bare, default branch main) in the test's temp dir:
+//
+//	gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
+//
+// Push to it with the real git CLI. Clones and pushes go through git
+// http-backend and need the token, as on GitHub:
+//
+//	git clone gh.AuthGitURL() work   // http://x-access-token:TOKEN@127.0.0.1:PORT/acme/models.git
+//
+// Talk to the REST API with go-github:
+//
+//	c := github.NewClient(nil).WithAuthToken(gh.Token())
+//	c.BaseURL, _ = url.Parse(gh.APIURL())
+//
+// (GitHub Enterprise style works too: the API also answers under /api/v3/.)
+//
+// Register a webhook receiver with AddHook; it gets a ping, then for each
+// push one signed "push" per ref plus "create"/"delete" events for created
+// and deleted refs, sent asynchronously one after another. A push is
+// finished on the server before `git push` returns, so after it, WaitIdle
+// then Deliveries shows every delivery it caused:
+//
+//	gh.AddHook(receiver.URL, "secret")
+//	// git push ...
+//	gh.WaitIdle(ctx)
+//	for _, d := range gh.Deliveries() { ... }
+//
+// Whether tags created through the REST API emit webhooks is unconfirmed on
+// GitHub, so Options.RESTTagEvents switches it; test hookd both ways.
+//
+// What clients did is inspectable: Deployments, WorkflowDispatches,
+// RepositoryDispatches, Requests (with RequestCount per endpoint and
+// RateLimitUsed), Deliveries. Things can be made to go wrong:
+// InjectDeliveryFault drops, duplicates, delays or reorders deliveries, and
+// InjectRESTFault makes REST requests fail with 5xx, hang, or hit the
+// primary or secondary rate limit. Redeliver (or the REST redelivery
+// endpoint) re-sends a delivery with its original GUID.
+package githubtest

@@ -1,0 +1,121 @@
+package githubtest
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RESTFaultKind is a way a REST request can go wrong.
+type RESTFaultKind int
+
+const (
+	// ServerError answers Status (default 502) with GitHub's error body.
+	ServerError RESTFaultKind = iota + 1
+	// Hang never answers: the request is held until the client gives up
+	// (its context or timeout ends) or the server closes.
+	Hang
+	// PrimaryRateLimit answers 403 with X-RateLimit-Remaining: 0 and an
+	// X-RateLimit-Reset RetryAfter from now (default one minute).
+	PrimaryRateLimit
+	// SecondaryRateLimit answers Status (403 by default, or 429) with
+	// Retry-After: RetryAfter (default one minute) and GitHub's
+	// secondary-rate-limit message.
+	SecondaryRateLimit
+)
+
+func (k RESTFaultKind) String() string {
+	switch k {
+	case ServerError:
+		return "server-error"
+	case Hang:
+		return "hang"
+	case PrimaryRateLimit:
+		return "primary-rate-limit"
+	case SecondaryRateLimit:
+		return "secondary-rate-limit"
+	}
+	return "fault-" + strconv.Itoa(int(k))
+}
+
+// RESTFault makes the next Count REST requests that match go wrong.
+// Faulted requests do not count against the rate limit.
+type RESTFault struct {
+	Kind RESTFaultKind
+	// Method and Path restrict the fault: Method exactly, Path as a
+	// substring of the escaped request path (such as "/git/matching-refs/").
+	// Empty matches everything.
+	Method, Path string
+	Count        int // default 1
+	Status       int
+	RetryAfter   time.Duration
+}
+
+// InjectRESTFault arms a fault for requests from now on. Faults are used in
+// the order they were armed.
+func (s *Server) InjectRESTFault(f RESTFault) {
+	if f.Count <= 0 {
+		f.Count = 1
+	}
+	if f.RetryAfter <= 0 {
+		f.RetryAfter = time.Minute
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restFaults = append(s.restFaults, &f)
+}
+
+// takeRESTFault consumes one use of the first fault matching the request.
+func (s *Server) takeRESTFault(method, path string) *RESTFault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.restFaults {
+		if f.Method != "" && f.Method != method || !strings.Contains(path, f.Path) {
+			continue
+		}
+		f.Count--
+		if f.Count == 0 {
+			s.restFaults = append(s.restFaults[:i:i], s.restFaults[i+1:]...)
+		}
+		taken := *f
+		return &taken
+	}
+	return nil
+}
+
+// serveFault answers a faulted request and returns the status sent
+// (0 when none was).
+func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f *RESTFault) int {
+	switch f.Kind {
+	case Hang:
+		select {
+		case <-r.Context().Done():
+		case <-s.closing:
+		}
+		return 0
+	case PrimaryRateLimit:
+		s.writePrimaryRateLimit(w, time.Now().Add(f.RetryAfter))
+		return http.StatusForbidden
+	case SecondaryRateLimit:
+		status := f.Status
+		if status == 0 {
+			status = http.StatusForbidden
+		}
+		s.setRateHeaders(w, 0)
+		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
+		writeJSON(w, status, errorBody{
+			Message:          "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+			DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+		})
+		return status
+	default:
+		status := f.Status
+		if status == 0 {
+			status = http.StatusBadGateway
+		}
+		s.setRateHeaders(w, 0)
+		writeJSON(w, status, apiError("Server Error"))
+		return status
+	}
+}
