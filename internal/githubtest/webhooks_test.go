@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-github/v60/github"
 	ghhooks "github.com/go-playground/webhooks/v6/github"
+	"github.com/google/go-github/v60/github"
 
 	"github.com/hookd-dev/hookd/internal/githubtest"
 )
