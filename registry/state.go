@@ -76,6 +76,7 @@ type Registry struct {
 	tags map[string]bool
 	// counters holds the highest "#N" per artifact over all its tags.
 	counters map[string]int
+	mem      *memory
 }
 
 // Artifact is everything that happened to one artifact.
@@ -89,6 +90,26 @@ type Artifact struct {
 
 	byCommit map[string][]*Version
 	events   []*Event // newest first
+	mem      *memory
+}
+
+// memory hands out the registry's versions, stages and enrichments from
+// large blocks: New creates thousands of each.
+type memory struct {
+	versions slab[Version]
+	stages   slab[VersionStage]
+	events   slab[Event]
+}
+
+// slab allocates values of T in blocks; the values never move.
+type slab[T any] struct{ block []T }
+
+func (s *slab[T]) new() *T {
+	if len(s.block) == cap(s.block) {
+		s.block = make([]T, 0, 256)
+	}
+	s.block = s.block[:len(s.block)+1]
+	return &s.block[len(s.block)-1]
 }
 
 // Version is one version of an artifact: registered (named "v1.2.3") or
@@ -133,6 +154,7 @@ func New(tags []Tag, opts Options) *Registry {
 		byName:   make(map[string]*Artifact),
 		tags:     make(map[string]bool, len(tags)),
 		counters: make(map[string]int),
+		mem:      new(memory),
 	}
 	type parsed struct {
 		tag *Tag
@@ -192,7 +214,7 @@ func (r *Registry) artifact(name string) *Artifact {
 	if a := r.byName[name]; a != nil {
 		return a
 	}
-	a := &Artifact{Name: name, byCommit: make(map[string][]*Version)}
+	a := &Artifact{Name: name, byCommit: make(map[string][]*Version), mem: r.mem}
 	r.byName[name] = a
 	r.artifacts = append(r.artifacts, a)
 	return a
@@ -234,7 +256,7 @@ func (r *Registry) index(e *Event, t *Tag, p tagparse.Tag) {
 	// deregistrations; a discovered version never matches, so an
 	// assignment to a commit with no registered version files itself in a
 	// second, new version of the same name.
-	a.findOrCreate(e.Version, t.Commit).add(e)
+	a.file(a.findOrCreate(e.Version, t.Commit), e)
 }
 
 // find returns the versions matching name and commit ("" matches any),
@@ -275,13 +297,15 @@ func (a *Artifact) findOrCreate(name, commit string) *Version {
 	if name == "" {
 		name = commit
 	}
-	v := &Version{Artifact: a.Name, Name: name, Commit: commit}
+	v := a.mem.versions.new()
+	*v = Version{Artifact: a.Name, Name: name, Commit: commit}
 	a.Versions = append(a.Versions, v)
 	a.byCommit[commit] = append(a.byCommit[commit], v)
 	return v
 }
 
-func (v *Version) add(e *Event) {
+// file adds e to the version's events.
+func (a *Artifact) file(v *Version, e *Event) {
 	switch e.Kind {
 	case Registration:
 		v.Registrations = append(v.Registrations, e)
@@ -290,7 +314,7 @@ func (v *Version) add(e *Event) {
 	case Enrichment:
 		v.Enrichments = append(v.Enrichments, e)
 	case Assignment, Unassignment:
-		s := v.stage(e.Stage)
+		s := a.stage(v, e.Stage)
 		if e.Kind == Assignment {
 			s.Assignments = append(s.Assignments, e)
 		} else {
@@ -299,13 +323,15 @@ func (v *Version) add(e *Event) {
 	}
 }
 
-func (v *Version) stage(name string) *VersionStage {
+// stage returns the version's record in the named stage, creating it.
+func (a *Artifact) stage(v *Version, name string) *VersionStage {
 	for _, s := range v.Stages {
 		if s.Stage == name {
 			return s
 		}
 	}
-	s := &VersionStage{Artifact: v.Artifact, Version: v.Name, Commit: v.Commit, Stage: name}
+	s := a.mem.stages.new()
+	*s = VersionStage{Artifact: v.Artifact, Version: v.Name, Commit: v.Commit, Stage: name}
 	v.Stages = append(v.Stages, s)
 	return s
 }
@@ -326,7 +352,8 @@ func (r *Registry) enrich(opts Options) {
 		return nil
 	}
 	enrichment := func(a *Artifact, v *Version, c Commit) *Event {
-		e := &Event{
+		e := a.mem.events.new()
+		*e = Event{
 			Kind:      Enrichment,
 			Artifact:  a.Name,
 			Time:      c.CommitDate,
@@ -345,7 +372,7 @@ func (r *Registry) enrich(opts Options) {
 	for _, a := range r.artifacts {
 		for _, v := range a.Versions {
 			if c, ok := opts.Commits(v.Commit); ok {
-				v.add(enrichment(a, v, c))
+				a.file(v, enrichment(a, v, c))
 			}
 		}
 	}
@@ -362,7 +389,7 @@ func (r *Registry) enrich(opts Options) {
 		// GTO skips an event equal to one the version already has: the
 		// enrichment of a version registered at HEAD.
 		if !slices.ContainsFunc(v.Enrichments, func(e *Event) bool { return e.Commit == head.Hash }) {
-			v.add(enrichment(a, v, head))
+			a.file(v, enrichment(a, v, head))
 		}
 	}
 }
