@@ -71,8 +71,8 @@ type Registry struct {
 	// ones only annotated in artifacts.yaml.
 	artifacts []*Artifact
 	byName    map[string]*Artifact
-	// tags maps every tag name (annotated or not) to its parse; the value
-	// is false when the name is not a GTO tag.
+	// tags holds every tag name (annotated or not), mapped to whether it
+	// is a GTO tag.
 	tags map[string]bool
 	// counters holds the highest "#N" per artifact over all its tags.
 	counters map[string]int
@@ -503,7 +503,7 @@ func (v *Version) ActivatedAt() time.Time {
 	if len(v.Registrations) > 0 {
 		return v.Registrations[0].Time
 	}
-	if n := len(v.all); n > 0 {
+	if len(v.all) > 0 {
 		return oldestOf(v.all)
 	}
 	return time.Time{}
