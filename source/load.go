@@ -30,47 +30,65 @@ const commitLookups = 8
 // the artifacts index at HEAD and the commits behind the tags, and returns
 // the registry GTO would see. A malformed `.gto` or index is an error, as
 // it is for GTO.
+//
+// Listing the tags is the slow part on a large registry, so the files are
+// read meanwhile.
 func Load(ctx context.Context, src Source) (*registry.Registry, error) {
-	tags, err := src.Tags(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list tags: %w", err)
+	var (
+		tags  []registry.Tag
+		files repoFiles
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		if tags, err = src.Tags(gctx); err != nil {
+			return fmt.Errorf("list tags: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() (err error) {
+		files, err = readFiles(gctx, src)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
-	return LoadWithTags(ctx, src, tags)
+	commits, err := readCommits(ctx, src, registry.CommitsToLookUp(tags, files.head))
+	if err != nil {
+		return nil, err
+	}
+	return registry.New(tags, registry.Options{Config: files.config, Head: files.head, Index: files.index, Commits: commits.Get}), nil
 }
 
-// LoadWithTags is Load with the tags already listed.
-func LoadWithTags(ctx context.Context, src Source, tags []registry.Tag) (*registry.Registry, error) {
-	var cfg registry.Config
+// repoFiles is what the registry reads from the default branch.
+type repoFiles struct {
+	config registry.Config
+	head   string
+	index  registry.Index
+}
+
+func readFiles(ctx context.Context, src Source) (repoFiles, error) {
+	var f repoFiles
 	data, err := src.ReadFile(ctx, registry.ConfigFile, "")
 	switch {
 	case err == nil:
-		if cfg, err = registry.ParseConfig(data); err != nil {
-			return nil, err
+		if f.config, err = registry.ParseConfig(data); err != nil {
+			return f, err
 		}
 	case !errors.Is(err, ErrNotFound):
-		return nil, err
+		return f, err
 	}
-	head, err := headOf(ctx, src)
-	if err != nil {
-		return nil, err
+	if f.head, err = headOf(ctx, src); err != nil || f.head == "" {
+		return f, err
 	}
-	var index registry.Index
-	if head != "" {
-		data, err := src.ReadFile(ctx, cfg.IndexFile(), head)
-		switch {
-		case err == nil:
-			if index, err = registry.ParseIndex(data); err != nil {
-				return nil, err
-			}
-		case !errors.Is(err, ErrNotFound):
-			return nil, err
-		}
+	data, err = src.ReadFile(ctx, f.config.IndexFile(), f.head)
+	switch {
+	case err == nil:
+		f.index, err = registry.ParseIndex(data)
+		return f, err
+	case errors.Is(err, ErrNotFound):
+		return f, nil
 	}
-	commits, err := readCommits(ctx, src, registry.CommitsToLookUp(tags, head))
-	if err != nil {
-		return nil, err
-	}
-	return registry.New(tags, registry.Options{Config: cfg, Head: head, Index: index, Commits: commits.Get}), nil
+	return f, err
 }
 
 // headOf is the full sha of the default branch's commit, "" when the
