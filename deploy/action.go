@@ -29,7 +29,7 @@ type Action struct {
 	// Secrets are values the action needs but nobody may read: write them
 	// as secrets: {DEPLOY_TOKEN: ${DEPLOY_TOKEN}} so that they come from
 	// hookd's environment. An exec action gets each as an environment
-	// variable of that name, templates read them with {{secret "NAME"}},
+	// variable of that name, templates read them with {{.Secret "NAME"}},
 	// and their values are replaced by [redacted] in every output and
 	// error a run records.
 	Secrets map[string]Secret `yaml:"secrets"`

@@ -1,6 +1,9 @@
 package deploy_test
 
 import (
+	"fmt"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,6 +95,58 @@ actions:
 			}
 			if last := prod[len(prod)-1]; last.Header.Get("Idempotency-Key") != third[0].IdempotencyKey {
 				t.Error("the newest assignment was not the last deploy")
+			}
+		})
+	}
+}
+
+// Two replicas share one database and both work runs: the lane lease
+// keeps one prod deploy at a time across them, in order.
+func TestReplicasShareLanes(t *testing.T) {
+	for _, db := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{
+		{"sqlite", func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "hookd.db") }},
+		{"postgres", func(tb testing.TB) string { return pg.Database(tb) }},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			url := db.url(t)
+			rc := newReceiver(t, 100*time.Millisecond)
+			actions := parseActions(t, `
+actions:
+  - {name: deploy-prod, on: {stage: prod}, supersede: false, http: {url: `+rc.url+`}}
+`)
+			a := newRigAt(t, url, actions, deploy.Options{LaneWait: 20 * time.Millisecond}, true)
+			b := newRigAt(t, url, actions, deploy.Options{LaneWait: 20 * time.Millisecond}, true)
+			var (
+				keys []string
+				runs []store.Run
+			)
+			for i := range 4 {
+				r := a
+				if i%2 == 1 {
+					r = b
+				}
+				_, made := r.event(assignment("churn", fmt.Sprintf("v1.0.%d", i), "prod"))
+				keys = append(keys, made[0].IdempotencyKey)
+				runs = append(runs, made[0])
+			}
+			for _, run := range runs {
+				a.wait(run.ID, store.RunSucceeded)
+			}
+			got := rc.requests()
+			if len(got) != len(keys) {
+				t.Fatalf("%d deploys arrived, want %d", len(got), len(keys))
+			}
+			slices.SortFunc(got, func(x, y received) int { return x.Start.Compare(y.Start) })
+			for i, q := range got {
+				if q.Header.Get("Idempotency-Key") != keys[i] {
+					t.Errorf("deploy %d was run %d's; want them in order", i, slices.Index(keys, q.Header.Get("Idempotency-Key")))
+				}
+				if i > 0 && q.Start.Before(got[i-1].End) {
+					t.Errorf("deploys %d and %d overlapped", i-1, i)
+				}
 			}
 		})
 	}

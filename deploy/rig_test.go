@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hookd-dev/hookd/deploy"
+	"github.com/hookd-dev/hookd/internal/pgtest"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -33,8 +34,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DEPLOY_WORKER") != "" {
 		os.Exit(worker())
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m, &pg))
 }
+
+var pg *pgtest.Server
 
 // helper is a program for exec actions.
 func helper(mode string, args []string) int {
@@ -146,10 +149,12 @@ func newRig(t testing.TB, actions []deploy.Action, opts deploy.Options) *rig {
 	return newRigAt(t, filepath.Join(t.TempDir(), "hookd.db"), actions, opts, true)
 }
 
-func newRigAt(t testing.TB, path string, actions []deploy.Action, opts deploy.Options, work bool) *rig {
+// newRigAt opens the store at url (a SQLite path or a postgres:// URL);
+// with work, the engine works the store's run jobs in this process.
+func newRigAt(t testing.TB, url string, actions []deploy.Action, opts deploy.Options, work bool) *rig {
 	t.Helper()
 	ctx := testCtx(t)
-	s, err := store.Open(ctx, path, store.WithLogger(quiet))
+	s, err := store.Open(ctx, url, store.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
