@@ -134,7 +134,7 @@ func (s *Server) createDeployment(r *http.Request, _ map[string]string) (int, an
 		return status, body
 	}
 	if in.Ref == "" {
-		return validation("Invalid request.\n\n\"ref\" wasn't supplied.")
+		return missing("ref")
 	}
 	sha := s.resolveCommit(in.Ref)
 	if sha == "" {
@@ -271,7 +271,7 @@ func (s *Server) createWorkflowDispatch(r *http.Request, p map[string]string) (i
 		return status, body
 	}
 	if in.Ref == "" {
-		return validation("Invalid request.\n\n\"ref\" wasn't supplied.")
+		return missing("ref")
 	}
 	commit := s.resolveCommit(in.Ref)
 	if commit == "" {

@@ -52,41 +52,57 @@ type RESTFault struct {
 	RetryAfter   time.Duration
 }
 
+// armed is a list of injected faults, each good for a number of uses and
+// used in the order armed. The Server's mutex guards it.
+type armed[F any] struct{ faults []*armedFault[F] }
+
+type armedFault[F any] struct {
+	fault F
+	left  int
+}
+
+func (a *armed[F]) add(f F, count int) {
+	a.faults = append(a.faults, &armedFault[F]{fault: f, left: max(count, 1)})
+}
+
+// take consumes one use of the first fault that matches.
+func (a *armed[F]) take(matches func(F) bool) (F, bool) {
+	for i, af := range a.faults {
+		if !matches(af.fault) {
+			continue
+		}
+		if af.left--; af.left == 0 {
+			a.faults = append(a.faults[:i:i], a.faults[i+1:]...)
+		}
+		return af.fault, true
+	}
+	var zero F
+	return zero, false
+}
+
 // InjectRESTFault arms a fault for requests from now on. Faults are used in
 // the order they were armed.
 func (s *Server) InjectRESTFault(f RESTFault) {
-	if f.Count <= 0 {
-		f.Count = 1
-	}
 	if f.RetryAfter <= 0 {
 		f.RetryAfter = time.Minute
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.restFaults = append(s.restFaults, &f)
+	s.restFaults.add(f, f.Count)
 }
 
 // takeRESTFault consumes one use of the first fault matching the request.
-func (s *Server) takeRESTFault(method, path string) *RESTFault {
+func (s *Server) takeRESTFault(method, path string) (RESTFault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, f := range s.restFaults {
-		if f.Method != "" && f.Method != method || !strings.Contains(path, f.Path) {
-			continue
-		}
-		f.Count--
-		if f.Count == 0 {
-			s.restFaults = append(s.restFaults[:i:i], s.restFaults[i+1:]...)
-		}
-		taken := *f
-		return &taken
-	}
-	return nil
+	return s.restFaults.take(func(f RESTFault) bool {
+		return (f.Method == "" || f.Method == method) && strings.Contains(path, f.Path)
+	})
 }
 
 // serveFault answers a faulted request and returns the status sent
 // (0 when none was).
-func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f *RESTFault) int {
+func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault) int {
 	switch f.Kind {
 	case Hang:
 		select {

@@ -31,9 +31,14 @@ func gitEnv(home string) []string {
 
 // git runs a git command against the bare repository and returns its stdout.
 func (s *Server) git(stdin string, args ...string) (string, error) {
+	return s.gitWith(nil, stdin, args...)
+}
+
+// gitWith is git with extra environment variables.
+func (s *Server) gitWith(env []string, stdin string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = s.bareDir
-	cmd.Env = append(gitEnv(s.home), "GIT_DIR="+s.bareDir)
+	cmd.Env = append(append(gitEnv(s.home), "GIT_DIR="+s.bareDir), env...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

@@ -75,14 +75,14 @@ func (s *Server) match(method, escaped string) (*route, map[string]string) {
 		if rt.method != method {
 			continue
 		}
-		if p, ok := matchSegments(rt.pattern, segs); ok {
-			if !strings.EqualFold(p["owner"], s.opts.Owner) || !strings.EqualFold(p["repo"], s.opts.Name) {
-				if _, scoped := p["owner"]; scoped {
-					return rt, nil
-				}
-			}
-			return rt, p
+		p, ok := matchSegments(rt.pattern, segs)
+		if !ok {
+			continue
 		}
+		if owner, scoped := p["owner"]; scoped && !(strings.EqualFold(owner, s.opts.Owner) && strings.EqualFold(p["repo"], s.opts.Name)) {
+			return rt, nil
+		}
+		return rt, p
 	}
 	return nil, nil
 }
@@ -112,6 +112,11 @@ func matchSegments(pattern, segs []string) (map[string]string, bool) {
 // validation is GitHub's 422 answer.
 func validation(msg string) (int, any) {
 	return http.StatusUnprocessableEntity, errorBody{Message: msg, DocumentationURL: docsURL, Status: "422"}
+}
+
+// missing is GitHub's 422 for a required field left out.
+func missing(field string) (int, any) {
+	return validation("Invalid request.\n\n\"" + field + "\" wasn't supplied.")
 }
 
 // decodeBody reads a JSON request body; a false return means the reply
@@ -240,9 +245,9 @@ func (s *Server) createRef(r *http.Request, p map[string]string) (int, any) {
 	}
 	switch {
 	case in.Ref == nil:
-		return validation(`Invalid request.` + "\n\n" + `"ref" wasn't supplied.`)
+		return missing("ref")
 	case in.SHA == nil:
-		return validation(`Invalid request.` + "\n\n" + `"sha" wasn't supplied.`)
+		return missing("sha")
 	case !strings.HasPrefix(*in.Ref, "refs/") || strings.Count(*in.Ref, "/") < 2:
 		return validation("Reference name is invalid")
 	}

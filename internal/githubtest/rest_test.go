@@ -450,3 +450,32 @@ func TestRateLimitExhaustion(t *testing.T) {
 		t.Fatalf("third request: %v, want a RateLimitError", err)
 	}
 }
+
+// Commit seeds history for REST-only tests; it is not a push, so it sends
+// no webhooks.
+func TestCommitSeedsTheRepositoryWithoutWebhooks(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	rc := newReceiver(t)
+	gh.AddHook(rc.srv.URL, hookSecret)
+	first := gh.Commit(t, "main", map[string]string{".gto": "stages: [prod]\n"}, "Configure GTO")
+	second := gh.Commit(t, "main", map[string]string{"models/churn.yaml": "name: churn\n"}, "Add churn")
+	if err := gh.WaitIdle(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rc.since(0); len(got) != 1 || got[0].event() != "ping" {
+		t.Errorf("Commit sent webhooks: %s", events(got))
+	}
+	c := newClient(t, gh)
+	commit, _, err := c.Repositories.GetCommit(ctx(t), owner, repo, "main", nil)
+	if err != nil || commit.GetSHA() != second || len(commit.Parents) != 1 || commit.Parents[0].GetSHA() != first {
+		t.Fatalf("GetCommit(main) = %v, %v; want %s on top of %s", commit, err, second, first)
+	}
+	file, _, _, err := c.Repositories.GetContents(ctx(t), owner, repo, ".gto", nil)
+	if got, _ := file.GetContent(); err != nil || got != "stages: [prod]\n" {
+		t.Errorf(".gto = %q, %v; want the first commit's file kept", got, err)
+	}
+	_, dir, _, err := c.Repositories.GetContents(ctx(t), owner, repo, "models", nil)
+	if err != nil || len(dir) != 1 || dir[0].GetPath() != "models/churn.yaml" || dir[0].GetType() != "file" {
+		t.Errorf("GetContents(models) = %v, %v; want a listing of models/churn.yaml", dir, err)
+	}
+}

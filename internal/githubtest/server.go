@@ -84,7 +84,7 @@ type Server struct {
 	rateUsed    int
 	rateReset   time.Time
 	requests    []Request
-	restFaults  []*RESTFault
+	restFaults  armed[RESTFault]
 	nextID      int64
 	deployments []*Deployment
 	workflows   []WorkflowDispatch
@@ -323,7 +323,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		logged(http.StatusUnauthorized, false)
 		return
 	}
-	if f := s.takeRESTFault(r.Method, path); f != nil {
+	if f, ok := s.takeRESTFault(r.Method, path); ok {
 		rec.Fault = f.Kind.String()
 		logged(s.serveFault(w, r, f), false)
 		return
@@ -394,9 +394,12 @@ func (s *Server) resetTime() time.Time {
 // this request (pending = 1 if it counts) is accounted.
 func (s *Server) setRateHeaders(w http.ResponseWriter, pending int) {
 	s.mu.Lock()
-	used := s.rateUsed + pending
-	limit, reset := s.opts.RateLimit, s.rateReset
+	used, reset := s.rateUsed+pending, s.rateReset
 	s.mu.Unlock()
+	writeRateHeaders(w, s.opts.RateLimit, used, reset)
+}
+
+func writeRateHeaders(w http.ResponseWriter, limit, used int, reset time.Time) {
 	h := w.Header()
 	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(max(limit-used, 0)))
@@ -405,15 +408,10 @@ func (s *Server) setRateHeaders(w http.ResponseWriter, pending int) {
 	h.Set("X-RateLimit-Resource", "core")
 }
 
-// writePrimaryRateLimit answers as GitHub does once the hourly budget is gone.
+// writePrimaryRateLimit answers as GitHub does once the hourly budget is
+// gone: 403, X-RateLimit-Remaining 0, and when it comes back.
 func (s *Server) writePrimaryRateLimit(w http.ResponseWriter, reset time.Time) {
-	limit := s.opts.RateLimit
-	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
-	h.Set("X-RateLimit-Remaining", "0")
-	h.Set("X-RateLimit-Used", strconv.Itoa(limit))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-	h.Set("X-RateLimit-Resource", "core")
+	writeRateHeaders(w, s.opts.RateLimit, s.opts.RateLimit, reset)
 	writeJSON(w, http.StatusForbidden, errorBody{
 		Message:          "API rate limit exceeded for installation ID 1.",
 		DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits",

@@ -83,7 +83,7 @@ type webhookState struct {
 	pending int         // queued + held + delayed + in flight + pushes being processed
 	changed chan struct{}
 	wake    chan struct{}
-	faults  []*DeliveryFault
+	faults  armed[DeliveryFault]
 	log     []Delivery
 	done    chan struct{}
 	delayed sync.WaitGroup
@@ -208,27 +208,9 @@ type DeliveryFault struct {
 
 // InjectDeliveryFault arms a fault for deliveries queued from now on.
 func (s *Server) InjectDeliveryFault(f DeliveryFault) {
-	if f.Count <= 0 {
-		f.Count = 1
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.webhooks.faults = append(s.webhooks.faults, &f)
-}
-
-// takeDeliveryFaultLocked consumes one use of the first fault matching event.
-func (s *Server) takeDeliveryFaultLocked(event string) DeliveryFault {
-	for i, f := range s.webhooks.faults {
-		if f.Event != "" && f.Event != event {
-			continue
-		}
-		f.Count--
-		if f.Count == 0 {
-			s.webhooks.faults = append(s.webhooks.faults[:i:i], s.webhooks.faults[i+1:]...)
-		}
-		return *f
-	}
-	return DeliveryFault{}
+	s.webhooks.faults.add(f, f.Count)
 }
 
 // enqueue queues a delivery for the sender, first applying any injected
@@ -240,7 +222,7 @@ func (s *Server) enqueue(o *outgoing, withFaults bool) {
 	w := &s.webhooks
 	var f DeliveryFault
 	if withFaults {
-		f = s.takeDeliveryFaultLocked(o.d.Event)
+		f, _ = w.faults.take(func(f DeliveryFault) bool { return f.Event == "" || f.Event == o.d.Event })
 	}
 	switch f.Kind {
 	case DropDelivery:
