@@ -23,6 +23,11 @@
 //
 // (GitHub Enterprise style works too: the API also answers under /api/v3/.)
 //
+// A test that needs history but no clone seeds it with Commit, which sends
+// no webhooks:
+//
+//	sha := gh.Commit(t, "main", map[string]string{".gto": "..."}, "Configure GTO")
+//
 // Register a webhook receiver with AddHook; it gets a ping, then for each
 // push one signed "push" per ref plus "create"/"delete" events for created
 // and deleted refs, sent asynchronously one after another. A push is
@@ -36,6 +41,11 @@
 //
 // Whether tags created through the REST API emit webhooks is unconfirmed on
 // GitHub, so Options.RESTTagEvents switches it; test hookd both ways.
+//
+// The REST side validates as GitHub does, so setup must be real: a workflow
+// dispatch needs .github/workflows/FILE with a workflow_dispatch trigger at
+// the ref, and a deployment with the default auto_merge needs a ref that
+// contains the default branch.
 //
 // What clients did is inspectable: Deployments, WorkflowDispatches,
 // RepositoryDispatches, Requests (with RequestCount per endpoint and
