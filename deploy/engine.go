@@ -218,8 +218,12 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 		return e.finish(ctx, run, store.RunFailed, store.AttemptResult{Error: fmt.Sprintf("action %q is no longer configured", run.Action)})
 	}
 
-	res, failed := e.attempt(ctx, action, run)
+	res, err := e.attempt(ctx, action, run)
 	switch {
+	case errors.Is(err, errLaneLost):
+		// Whoever took the lane owns the run now; recording this
+		// attempt would overwrite theirs.
+		return nil
 	case ctx.Err() != nil:
 		// hookd is stopping: the attempt did not fail on its own, so
 		// it does not use up the run; River runs it again later.
@@ -228,7 +232,7 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 			return err
 		}
 		return ctx.Err()
-	case !failed:
+	case err == nil:
 		return e.finish(ctx, run, store.RunSucceeded, res)
 	case run.Attempts%action.maxAttempts() == 0:
 		return e.finish(ctx, run, store.RunFailed, res)
@@ -239,9 +243,13 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 	return river.JobSnooze(action.Backoff.Delay(run.Attempts % action.maxAttempts()))
 }
 
+// errLaneLost: the run's lease expired while it ran and another run took it.
+var errLaneLost = errors.New("lost the lane lease")
+
 // attempt performs one attempt of a started run, keeping its lane leased,
-// and returns what to record.
-func (e *Engine) attempt(ctx context.Context, action *compiled, run store.Run) (store.AttemptResult, bool) {
+// and returns what to record and how it ended: nil, the runner's error, or
+// errLaneLost.
+func (e *Engine) attempt(ctx context.Context, action *compiled, run store.Run) (store.AttemptResult, error) {
 	r := newRedactor(action.secrets)
 	out := newOutput(action.secrets)
 	started := time.Now()
@@ -249,11 +257,13 @@ func (e *Engine) attempt(ctx context.Context, action *compiled, run store.Run) (
 
 	c, err := e.context(ctx, action, run)
 	if err != nil {
-		return store.AttemptResult{Error: r.redact(err.Error())}, true
+		return store.AttemptResult{Error: r.redact(err.Error())}, err
 	}
-	attemptCtx, cancel := context.WithTimeoutCause(ctx, action.runner.timeout(),
+	timeoutCtx, cancelTimeout := context.WithTimeoutCause(ctx, action.runner.timeout(),
 		fmt.Errorf("timed out after %s", action.runner.timeout()))
-	defer cancel()
+	defer cancelTimeout()
+	attemptCtx, cancel := context.WithCancelCause(timeoutCtx)
+	defer cancel(nil)
 	stopRenewing := e.keepLane(attemptCtx, cancel, run.ID)
 	exitCode, err := action.runner.run(attemptCtx, &invocation{
 		ctx:    c,
@@ -272,13 +282,16 @@ func (e *Engine) attempt(ctx context.Context, action *compiled, run store.Run) (
 	}
 	e.logger.InfoContext(ctx, "run attempt finished", "run", run.ID, "action", run.Action, "attempt", run.Attempts,
 		"duration", time.Since(started), "error", res.Error)
-	return res, err != nil
+	if errors.Is(context.Cause(attemptCtx), errLaneLost) {
+		return res, errLaneLost
+	}
+	return res, err
 }
 
 // keepLane renews the run's lease while the attempt lasts. Losing it means
 // this process was presumed dead and another may be running the lane, so
 // the attempt is stopped rather than run twice.
-func (e *Engine) keepLane(ctx context.Context, cancel context.CancelFunc, runID int64) (stop func()) {
+func (e *Engine) keepLane(ctx context.Context, cancel context.CancelCauseFunc, runID int64) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -295,7 +308,7 @@ func (e *Engine) keepLane(ctx context.Context, cancel context.CancelFunc, runID 
 				err := e.runs.ExtendRun(ctx, runID, e.opts.LeaseTTL)
 				if errors.Is(err, store.ErrLeaseHeld) {
 					e.logger.ErrorContext(ctx, "run lost its lane lease; stopping it", "run", runID)
-					cancel()
+					cancel(errLaneLost)
 					return
 				}
 				if err != nil && ctx.Err() == nil {
