@@ -118,7 +118,7 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault)
 		if status == 0 {
 			status = http.StatusForbidden
 		}
-		s.setRateHeaders(w, 0)
+		s.setRateHeaders(w)
 		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
 		writeJSON(w, status, errorBody{
 			Message:          "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
@@ -130,7 +130,7 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault)
 		if status == 0 {
 			status = http.StatusBadGateway
 		}
-		s.setRateHeaders(w, 0)
+		s.setRateHeaders(w)
 		writeJSON(w, status, apiError("Server Error"))
 		return status
 	}
