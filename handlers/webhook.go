@@ -56,6 +56,10 @@ func fail(status int, code, format string, args ...any) *outcome {
 func (h *Handler) webhook(s sender) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Uploads of large payloads from slow links take a while; this
+		// shows which requests are in progress.
+		h.log.DebugContext(r.Context(), "webhook request started", "source", string(s.source()),
+			"remote", r.RemoteAddr, "content_length", r.ContentLength)
 		in, out := h.receive(w, r, s)
 		if out.status >= 400 {
 			writeError(w, out.status, out.name, out.message)

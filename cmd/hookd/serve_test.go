@@ -260,7 +260,9 @@ func TestServeSIGHUPReloadsAndKeepsOldConfigWhenInvalid(t *testing.T) {
 func TestServeShutdownFinishesInFlightRequest(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "hookd.yaml")
-	writeFile(t, cfgPath, "repositories:\n  - github: acme/models\n    secret: s3cret\n")
+	// debug logs the start of each request: the request is known to be in
+	// flight, not just queued in the listener's backlog, before SIGTERM.
+	writeFile(t, cfgPath, "log:\n  level: debug\nrepositories:\n  - github: acme/models\n    secret: s3cret\n")
 	d := startDaemon(t, dir, gitEnv(t), "--config", cfgPath)
 
 	body := []byte(`{"ref":"refs/tags/churn#prod#1","repository":{"full_name":"acme/models"}}`)
@@ -278,6 +280,7 @@ func TestServeShutdownFinishesInFlightRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	d.waitLog("webhook request started")
 	d.signal(syscall.SIGTERM)
 	d.waitLog("shutting down")
 	// New connections are refused while the request is still in flight.
@@ -299,7 +302,8 @@ func TestServeShutdownFinishesInFlightRequest(t *testing.T) {
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("in-flight request got no answer: %v", err)
+		<-d.done
+		t.Fatalf("in-flight request got no answer: %v; log:\n%s", err, d.logText())
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
