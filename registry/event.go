@@ -76,7 +76,8 @@ type Event struct {
 	Committer   Person
 	Annotations []Annotation
 
-	at int64 // Time in Unix nanoseconds: what ordering compares
+	at  int64 // Time in Unix nanoseconds: what ordering compares
+	pos int   // position in the list being sorted, see oldestFirst
 }
 
 // Ref is what GTO calls the event's ref: the tag, or the commit for an
@@ -99,10 +100,21 @@ func newestFirst(evs []*Event) []*Event {
 }
 
 // oldestFirst is a stable sort by time, oldest first. Most lists arrive
-// sorted, as tags are indexed in time order.
+// sorted, as tags are indexed in time order. Others are sorted by time and
+// then position, which is stable and much faster than a stable sort; an
+// event is in one list being sorted at a time, so pos is free to reuse.
 func oldestFirst(evs []*Event) {
 	byTime := func(a, b *Event) int { return cmp.Compare(a.at, b.at) }
-	if !slices.IsSortedFunc(evs, byTime) {
-		slices.SortStableFunc(evs, byTime)
+	if slices.IsSortedFunc(evs, byTime) {
+		return
 	}
+	for i, e := range evs {
+		e.pos = i
+	}
+	slices.SortFunc(evs, func(a, b *Event) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return a.pos - b.pos
+	})
 }

@@ -177,8 +177,9 @@ func New(tags []Tag, opts Options) *Registry {
 		}
 	}
 	// GTO indexes tags by tagger date; ties are broken by name so the
-	// result does not depend on the order a source lists tags in.
-	slices.SortStableFunc(indexed, func(a, b parsed) int {
+	// result does not depend on the order a source lists tags in. Names
+	// are unique, so the order is total and needs no stable sort.
+	slices.SortFunc(indexed, func(a, b parsed) int {
 		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
