@@ -86,18 +86,26 @@ GitHub (token in GITHUB_TOKEN).`,
 	root.AddGroup(
 		&cobra.Group{ID: groupRead, Title: "Read the registry:"},
 		&cobra.Group{ID: groupWrite, Title: "Modify artifacts:"},
+		&cobra.Group{ID: groupDaemon, Title: "Run hookd as a service:"},
 	)
 	a.addParse(root)
 	a.addReadCommands(root)
 	a.addWriteCommands(root)
 	a.addDaemonCommands(root)
+	// Commands that name no group of their own are the service's.
+	for _, c := range root.Commands() {
+		if c.GroupID == "" {
+			c.GroupID = groupDaemon
+		}
+	}
 	return root
 }
 
 // Command groups shown by --help, after gto's.
 const (
-	groupRead  = "read"
-	groupWrite = "write"
+	groupRead   = "read"
+	groupWrite  = "write"
+	groupDaemon = "daemon"
 )
 
 // runE wraps a command's code so that run can tell its errors from cobra's

@@ -29,7 +29,7 @@ func (w *writeFlags) add(cmd *cobra.Command, canDelete bool) {
 	repoFlag(cmd, &w.repo)
 	f := cmd.Flags()
 	f.StringVarP(&w.message, "message", "m", "", "message to annotate the Git tag with")
-	f.Var(&w.simple, "simple", "use simple notation, e.g. rf#prod instead of rf#prod#5 (auto, true or false)")
+	f.Var(&w.simple, "simple", "use simple notation, e.g. rf#prod instead of rf#prod#5")
 	f.BoolVar(&w.force, "force", false, "create the Git tag even if it already exists and is in effect")
 	f.BoolVar(&w.push, "push", false, "push the created Git tag to origin (ignored for a GitHub repository, where tags are created remotely)")
 	if canDelete {
