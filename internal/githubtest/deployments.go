@@ -75,7 +75,7 @@ func (s *Server) RepositoryDispatches() []RepositoryDispatch {
 }
 
 func (s *Server) deploymentJSON(d *Deployment) map[string]any {
-	u := s.apiURL(fmt.Sprintf("%s/deployments/%d", s.repoPath(), d.ID))
+	u := s.link(fmt.Sprintf("%s/deployments/%d", s.repoPath(), d.ID))
 	return map[string]any{
 		"url":                    u,
 		"id":                     d.ID,
@@ -91,14 +91,14 @@ func (s *Server) deploymentJSON(d *Deployment) map[string]any {
 		"created_at":             apiTime(d.CreatedAt),
 		"updated_at":             apiTime(d.CreatedAt),
 		"statuses_url":           u + "/statuses",
-		"repository_url":         s.apiURL(s.repoPath()),
+		"repository_url":         s.link(s.repoPath()),
 		"transient_environment":  false,
 		"production_environment": false,
 	}
 }
 
 func (s *Server) statusJSON(d *Deployment, st DeploymentStatus) map[string]any {
-	du := s.apiURL(fmt.Sprintf("%s/deployments/%d", s.repoPath(), d.ID))
+	du := s.link(fmt.Sprintf("%s/deployments/%d", s.repoPath(), d.ID))
 	return map[string]any{
 		"url":             fmt.Sprintf("%s/statuses/%d", du, st.ID),
 		"id":              st.ID,
@@ -113,7 +113,7 @@ func (s *Server) statusJSON(d *Deployment, st DeploymentStatus) map[string]any {
 		"created_at":      apiTime(st.CreatedAt),
 		"updated_at":      apiTime(st.CreatedAt),
 		"deployment_url":  du,
-		"repository_url":  s.apiURL(s.repoPath()),
+		"repository_url":  s.link(s.repoPath()),
 	}
 }
 

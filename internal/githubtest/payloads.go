@@ -12,8 +12,9 @@ import (
 // payloads carry created_at and pushed_at as Unix seconds (a long-standing
 // quirk that webhook parsers such as go-playground/webhooks rely on).
 
-func (s *Server) htmlURL(path string) string { return s.srv.URL + "/" + path }
-func (s *Server) apiURL(path string) string  { return s.srv.URL + "/" + path }
+// link is an absolute URL on the stand-in. API and web links share its
+// origin; they differ by path as on GitHub (repos/o/r/... against o/r/...).
+func (s *Server) link(path string) string { return s.srv.URL + "/" + path }
 
 // repoPath is "repos/owner/name", the prefix of every repository API URL.
 func (s *Server) repoPath() string { return "repos/" + s.FullName() }
@@ -24,19 +25,19 @@ func (s *Server) userJSON(login string) map[string]any {
 		"login":               login,
 		"id":                  int64(1000 + len(login)),
 		"node_id":             nodeID("User", login),
-		"avatar_url":          s.htmlURL(login + ".png"),
+		"avatar_url":          s.link(login + ".png"),
 		"gravatar_id":         "",
-		"url":                 s.apiURL("users/" + login),
-		"html_url":            s.htmlURL(login),
-		"followers_url":       s.apiURL("users/" + login + "/followers"),
-		"following_url":       s.apiURL("users/" + login + "/following{/other_user}"),
-		"gists_url":           s.apiURL("users/" + login + "/gists{/gist_id}"),
-		"starred_url":         s.apiURL("users/" + login + "/starred{/owner}{/repo}"),
-		"subscriptions_url":   s.apiURL("users/" + login + "/subscriptions"),
-		"organizations_url":   s.apiURL("users/" + login + "/orgs"),
-		"repos_url":           s.apiURL("users/" + login + "/repos"),
-		"events_url":          s.apiURL("users/" + login + "/events{/privacy}"),
-		"received_events_url": s.apiURL("users/" + login + "/received_events"),
+		"url":                 s.link("users/" + login),
+		"html_url":            s.link(login),
+		"followers_url":       s.link("users/" + login + "/followers"),
+		"following_url":       s.link("users/" + login + "/following{/other_user}"),
+		"gists_url":           s.link("users/" + login + "/gists{/gist_id}"),
+		"starred_url":         s.link("users/" + login + "/starred{/owner}{/repo}"),
+		"subscriptions_url":   s.link("users/" + login + "/subscriptions"),
+		"organizations_url":   s.link("users/" + login + "/orgs"),
+		"repos_url":           s.link("users/" + login + "/repos"),
+		"events_url":          s.link("users/" + login + "/events{/privacy}"),
+		"received_events_url": s.link("users/" + login + "/received_events"),
 		"type":                "User",
 		"site_admin":          false,
 	}
@@ -52,13 +53,16 @@ const repoID = int64(123456789)
 // repositoryJSON is the repository object; pushStyle selects the push
 // payload's Unix-seconds timestamps.
 func (s *Server) repositoryJSON(pushStyle bool) map[string]any {
-	api := s.apiURL(s.repoPath())
+	api := s.link(s.repoPath())
 	owner := s.userJSON(s.opts.Owner)
-	var created, pushed any = s.created.Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
+	s.mu.Lock()
+	pushedAt := s.pushedAt
+	s.mu.Unlock()
+	var created, pushed any = apiTime(s.created), apiTime(pushedAt)
 	if pushStyle {
 		owner["name"] = s.opts.Owner
 		owner["email"] = s.opts.Owner + "@users.noreply.github.com"
-		created, pushed = s.created.Unix(), time.Now().Unix()
+		created, pushed = s.created.Unix(), pushedAt.Unix()
 	}
 	repo := map[string]any{
 		"id":                repoID,
@@ -67,17 +71,17 @@ func (s *Server) repositoryJSON(pushStyle bool) map[string]any {
 		"full_name":         s.FullName(),
 		"owner":             owner,
 		"private":           true,
-		"html_url":          s.htmlURL(s.FullName()),
+		"html_url":          s.link(s.FullName()),
 		"description":       nil,
 		"fork":              false,
 		"url":               api,
 		"created_at":        created,
-		"updated_at":        s.created.Format(time.RFC3339),
+		"updated_at":        apiTime(s.created),
 		"pushed_at":         pushed,
 		"git_url":           "git://" + strings.TrimPrefix(s.GitURL(), "http://"),
 		"ssh_url":           "git@127.0.0.1:" + s.FullName() + ".git",
 		"clone_url":         s.GitURL(),
-		"svn_url":           s.htmlURL(s.FullName()),
+		"svn_url":           s.link(s.FullName()),
 		"homepage":          nil,
 		"size":              0,
 		"language":          nil,
@@ -137,7 +141,7 @@ func (s *Server) pushCommitJSON(sha string, distinct bool) (map[string]any, erro
 		"distinct":  distinct,
 		"message":   strings.TrimSuffix(c.Message, "\n"),
 		"timestamp": isoTime(c.Committer.When),
-		"url":       s.htmlURL(s.FullName() + "/commit/" + c.SHA),
+		"url":       s.link(s.FullName() + "/commit/" + c.SHA),
 		"author":    identJSON(c.Author),
 		"committer": identJSON(c.Committer),
 		"added":     added,
@@ -215,9 +219,9 @@ func (s *Server) pushPayload(u refUpdate, refs map[string]refInfo) (map[string]a
 	}
 	switch {
 	case u.created():
-		p["compare"] = s.htmlURL(s.FullName() + "/compare/" + u.shortRef())
+		p["compare"] = s.link(s.FullName() + "/compare/" + u.shortRef())
 	default:
-		p["compare"] = s.htmlURL(fmt.Sprintf("%s/compare/%s...%s", s.FullName(), shaOr0(u.Before)[:12], shaOr0(u.After)[:12]))
+		p["compare"] = s.link(fmt.Sprintf("%s/compare/%s...%s", s.FullName(), shaOr0(u.Before)[:12], shaOr0(u.After)[:12]))
 	}
 	if u.deleted() || u.After.Peeled == "" {
 		return p, nil
@@ -294,6 +298,11 @@ const maxTagsWithEvents = 3
 // emitRefUpdates queues the webhooks GitHub sends for one push (or one REST
 // ref change, when fromREST).
 func (s *Server) emitRefUpdates(ups []refUpdate, refs map[string]refInfo, fromREST bool) {
+	if len(ups) > 0 {
+		s.mu.Lock()
+		s.pushedAt = time.Now().UTC().Truncate(time.Second)
+		s.mu.Unlock()
+	}
 	tags := 0
 	for _, u := range ups {
 		if u.isTag() {

@@ -174,11 +174,11 @@ func (s *Server) refJSON(ri refInfo) map[string]any {
 	return map[string]any{
 		"ref":     ri.Name,
 		"node_id": nodeID("Ref", ri.Name),
-		"url":     s.apiURL(s.repoPath() + "/git/" + escapeRef(ri.Name)),
+		"url":     s.link(s.repoPath() + "/git/" + escapeRef(ri.Name)),
 		"object": map[string]any{
 			"sha":  ri.SHA,
 			"type": ri.Type,
-			"url":  s.apiURL(s.repoPath() + objPath + ri.SHA),
+			"url":  s.link(s.repoPath() + objPath + ri.SHA),
 		},
 	}
 }
@@ -301,14 +301,14 @@ func (s *Server) tagJSON(t tagObject) map[string]any {
 	return map[string]any{
 		"node_id": nodeID("Tag", t.SHA),
 		"sha":     t.SHA,
-		"url":     s.apiURL(s.repoPath() + "/git/tags/" + t.SHA),
+		"url":     s.link(s.repoPath() + "/git/tags/" + t.SHA),
 		"tag":     t.Name,
 		"message": t.Message,
 		"tagger":  apiIdent(t.Tagger),
 		"object": map[string]any{
 			"sha":  t.Object,
 			"type": t.ObjectType,
-			"url":  s.apiURL(s.repoPath() + objPath + t.Object),
+			"url":  s.link(s.repoPath() + objPath + t.Object),
 		},
 		"verification": unsigned,
 	}
@@ -390,22 +390,22 @@ func (s *Server) getCommit(_ *http.Request, p map[string]string) (int, any) {
 	for _, ps := range c.Parents {
 		parents = append(parents, map[string]any{
 			"sha":      ps,
-			"url":      s.apiURL(s.repoPath() + "/commits/" + ps),
-			"html_url": s.htmlURL(s.FullName() + "/commit/" + ps),
+			"url":      s.link(s.repoPath() + "/commits/" + ps),
+			"html_url": s.link(s.FullName() + "/commit/" + ps),
 		})
 	}
 	return http.StatusOK, map[string]any{
 		"sha":          c.SHA,
 		"node_id":      nodeID("Commit", c.SHA),
-		"url":          s.apiURL(s.repoPath() + "/commits/" + c.SHA),
-		"html_url":     s.htmlURL(s.FullName() + "/commit/" + c.SHA),
-		"comments_url": s.apiURL(s.repoPath() + "/commits/" + c.SHA + "/comments"),
+		"url":          s.link(s.repoPath() + "/commits/" + c.SHA),
+		"html_url":     s.link(s.FullName() + "/commit/" + c.SHA),
+		"comments_url": s.link(s.repoPath() + "/commits/" + c.SHA + "/comments"),
 		"commit": map[string]any{
 			"author":        apiIdent(c.Author),
 			"committer":     apiIdent(c.Committer),
 			"message":       strings.TrimSuffix(c.Message, "\n"),
-			"tree":          map[string]any{"sha": c.Tree, "url": s.apiURL(s.repoPath() + "/git/trees/" + c.Tree)},
-			"url":           s.apiURL(s.repoPath() + "/git/commits/" + c.SHA),
+			"tree":          map[string]any{"sha": c.Tree, "url": s.link(s.repoPath() + "/git/trees/" + c.Tree)},
+			"url":           s.link(s.repoPath() + "/git/commits/" + c.SHA),
 			"comment_count": 0,
 			"verification":  unsigned,
 		},
@@ -449,9 +449,9 @@ func (s *Server) contentJSON(e treeEntry, ref string) map[string]any {
 	if e.typ == "tree" {
 		typ, gitPath = "dir", "/git/trees/"
 	}
-	self := s.apiURL(s.repoPath() + "/contents/" + escapeRef(e.path) + "?ref=" + url.QueryEscape(ref))
-	html := s.htmlURL(s.FullName() + "/blob/" + ref + "/" + e.path)
-	git := s.apiURL(s.repoPath() + gitPath + e.sha)
+	self := s.link(s.repoPath() + "/contents/" + escapeRef(e.path) + "?ref=" + url.QueryEscape(ref))
+	html := s.link(s.FullName() + "/blob/" + ref + "/" + e.path)
+	git := s.link(s.repoPath() + gitPath + e.sha)
 	c := map[string]any{
 		"type": typ, "size": e.size, "name": path.Base(e.path), "path": e.path, "sha": e.sha,
 		"url": self, "git_url": git, "html_url": html, "download_url": nil,

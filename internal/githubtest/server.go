@@ -85,6 +85,7 @@ type Server struct {
 	rateReset time.Time
 
 	mu          sync.Mutex
+	pushedAt    time.Time // last ref change through git or REST
 	rateUsed    int
 	requests    []Request
 	restFaults  armed[RESTFault]
@@ -108,6 +109,7 @@ func New(t testing.TB, opts Options) *Server {
 		bareDir:   filepath.Join(root, "repos", opts.Owner, opts.Name+".git"),
 		home:      filepath.Join(root, "home"),
 		created:   time.Now().UTC().Truncate(time.Second),
+		pushedAt:  time.Now().UTC().Truncate(time.Second),
 		closing:   make(chan struct{}),
 		rateReset: time.Now().Add(time.Hour).Truncate(time.Second),
 		nextID:    1000,

@@ -129,7 +129,7 @@ func (s *Server) AddHook(url, secret string) (hookID int64) {
 	s.mu.Lock()
 	s.webhooks.hooks = append(s.webhooks.hooks, h)
 	s.mu.Unlock()
-	hookAPI := s.apiURL(fmt.Sprintf("%s/hooks/%d", s.repoPath(), h.id))
+	hookAPI := s.link(fmt.Sprintf("%s/hooks/%d", s.repoPath(), h.id))
 	ping := map[string]any{
 		"zen":     "Design for failure.",
 		"hook_id": h.id,
