@@ -250,6 +250,11 @@ func TestServeSIGHUPReloadsAndKeepsOldConfigWhenInvalid(t *testing.T) {
 		t.Errorf("after a valid reload the removed repository answers %d, want 404", got)
 	}
 	d.stop()
+	for _, secret := range []string{"first-secret", "second-secret"} {
+		if strings.Contains(d.logText(), secret) {
+			t.Errorf("a secret was logged:\n%s", d.logText())
+		}
+	}
 	if n := len(storedDeliveries(t, filepath.Join(dir, "hookd.db"))); n != 3 {
 		t.Errorf("stored %d deliveries, want 3", n)
 	}
