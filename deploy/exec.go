@@ -16,7 +16,9 @@ import (
 type ExecAction struct {
 	// Command is the program and its arguments; each element is a template.
 	Command []string `yaml:"command"`
-	// Env adds templated variables to the environment (see execEnv).
+	// Env adds templated variables to the program's environment, which
+	// otherwise holds only a few of hookd's own (PATH, HOME, LANG, ...),
+	// the event as HOOKD_* variables and the action's secrets.
 	Env map[string]string `yaml:"env"`
 	// Dir is the templated working directory (default: hookd's).
 	Dir string `yaml:"dir"`

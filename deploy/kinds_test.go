@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -33,9 +34,12 @@ actions:
   - name: redeploy-prod
     on: {repo: "acme/*", artifact: "*e", event: [assignment], stage: "prod/*", version: ">=1.2.3-rc.0 <2.0.0"}
     secrets: {DEPLOY_TOKEN: s3cr3t-t0ken-value}
-    exec: `+helperCommand(t, "report", "{{.Artifact}}", "{{.Message}}", "--version={{.Version}}", "{{.Tagger.Name}}", "{{.Secret \"DEPLOY_TOKEN\"}}")+`, dir: `+dir+`, timeout: 30s}
+    exec: `+helperCommand(t, "report", "{{.Artifact}}", "{{.Message}}", "--version={{.Version}}", "{{.Tagger.Name}}", "{{.Secret \"DEPLOY_TOKEN\"}}", "{{.Annotations.Type}}:{{.Annotations.Path}}")+`, dir: `+dir+`, timeout: 30s}
 `)
-	r := newRig(t, actions, deploy.Options{PublicURL: "https://hookd.example/"})
+	annotate := func(_ context.Context, e *deploy.Event) (deploy.Annotations, error) {
+		return deploy.Annotations{Type: "model", Path: e.Artifact + ".pkl"}, nil
+	}
+	r := newRig(t, actions, deploy.Options{PublicURL: "https://hookd.example/", Annotations: annotate})
 	ev, runs := r.event(hostile(canary))
 	if len(runs) != 1 {
 		t.Fatalf("runs = %v, want one", runs)
@@ -52,7 +56,7 @@ actions:
 	if err := json.Unmarshal([]byte(last.OutputTail), &got); err != nil {
 		t.Fatalf("output %q: %v", last.OutputTail, err)
 	}
-	want := []string{ev.Artifact, ev.Message, "--version=" + ev.Version, ev.Tagger.Name, "[redacted]"}
+	want := []string{ev.Artifact, ev.Message, "--version=" + ev.Version, ev.Tagger.Name, "[redacted]", "model:" + ev.Artifact + ".pkl"}
 	if !slices.Equal(got.Args, want) {
 		t.Errorf("args = %q\nwant %q", got.Args, want)
 	}
@@ -72,6 +76,7 @@ actions:
 		"HOOKD_TAG":              ev.TagName,
 		"HOOKD_MESSAGE":          ev.Message,
 		"HOOKD_DELIVERY_ID":      "d-1",
+		"HOOKD_ARTIFACT_PATH":    ev.Artifact + ".pkl",
 		"DEPLOY_TOKEN":           "[redacted]", // present, and scrubbed from the output
 	} {
 		if got.Env[k] != v {

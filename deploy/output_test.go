@@ -12,8 +12,8 @@ func TestOutputKeepsARedactedTail(t *testing.T) {
 	// The tail is cut in the middle of where the secret was.
 	o.Write([]byte(strings.Repeat("a", 3*MaxOutput)))
 	o.Write([]byte(secret))
-	o.Write([]byte(strings.Repeat("b", MaxOutput-len("\xff end [redacted]\n")-len(redacted)/2)))
-	o.Write([]byte("\xff end hunter2\n"))
+	o.Write([]byte(strings.Repeat("b", MaxOutput-len("\xff end\x00[redacted]\n")-len(redacted)/2)))
+	o.Write([]byte("\xff end\x00hunter2\n"))
 
 	got := o.tail(r)
 	if strings.Contains(got, "hunter2") || strings.Contains(got, secret[len(secret)/2:]) {
@@ -22,7 +22,7 @@ func TestOutputKeepsARedactedTail(t *testing.T) {
 	if !strings.HasPrefix(got, "[") || !strings.Contains(got[:40], "earlier bytes dropped]") {
 		t.Errorf("tail does not say output was dropped: %q", got[:40])
 	}
-	if !strings.HasSuffix(got, "\uFFFD end [redacted]\n") {
+	if !strings.HasSuffix(got, "\uFFFD end\uFFFD[redacted]\n") {
 		t.Errorf("tail ends %q", got[len(got)-30:])
 	}
 	if body := got[strings.Index(got, "\n")+1:]; len(body) > MaxOutput+len("\uFFFD")-1 {

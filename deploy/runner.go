@@ -78,7 +78,7 @@ func (o *output) Printf(format string, args ...any) {
 }
 
 // tail returns the kept output with secrets replaced, cut to MaxOutput and
-// made valid UTF-8 (databases store it as text).
+// made storable.
 func (o *output) tail(r *redactor) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -88,11 +88,18 @@ func (o *output) tail(r *redactor) string {
 		dropped += int64(len(s) - MaxOutput)
 		s = s[len(s)-MaxOutput:]
 	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = storable(s)
 	if dropped > 0 {
 		s = fmt.Sprintf("[%d earlier bytes dropped]\n", dropped) + s
 	}
 	return s
+}
+
+// storable makes program output fit a text column: valid UTF-8 and no NUL
+// (PostgreSQL refuses both), so that a binary-spewing program cannot make
+// its own attempt unrecordable.
+func storable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // redactor replaces known secret values.
@@ -111,4 +118,5 @@ func newRedactor(secrets []string) *redactor {
 	return &redactor{replacer: strings.NewReplacer(pairs...)}
 }
 
-func (r *redactor) redact(s string) string { return r.replacer.Replace(s) }
+// redact replaces secrets in s and makes it storable.
+func (r *redactor) redact(s string) string { return storable(r.replacer.Replace(s)) }
