@@ -412,3 +412,18 @@ func TestTwoVersionsAtOneCommit(t *testing.T) {
 		t.Errorf("register at the commit: %v", err)
 	}
 }
+
+// Events of the same second and priority come out as GTO's sort and
+// reverse leave them: tags are indexed by name within a second, each list
+// is sorted stably and reversed, and history sorts that again and reverses.
+func TestSameSecondSamePriority(t *testing.T) {
+	at := t0.Add(5 * time.Hour)
+	reg := newRepo().tag("m@v1.0.0", c1).tagAt("m#prod#1", c1, at).tagAt("m#dev#2", c1, at).registry()
+	var got []string
+	for _, h := range reg.History("m", false) {
+		got = append(got, h.Ref)
+	}
+	if want := []string{"m#prod#1", "m#dev#2", "m@v1.0.0"}; !slices.Equal(got, want) {
+		t.Errorf("history %v, want %v", got, want)
+	}
+}
