@@ -221,6 +221,10 @@ func (r *Registry) planRegister(req RegisterRequest) (PlannedTag, string, error)
 	if bumps > 1 {
 		return PlannedTag{}, "", inputErrorf("Need to specify either version or single bump argument")
 	}
+	if req.Commit == "" {
+		// GTO registers HEAD by default; the caller resolves it.
+		return PlannedTag{}, "", inputErrorf("The commit to register is required")
+	}
 	a := r.orNew(name)
 	found, err := a.one("", req.Commit)
 	if err != nil {

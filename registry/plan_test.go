@@ -114,6 +114,8 @@ func TestPlanRegister(t *testing.T) {
 			errKind: "rule", errMsg: "Can't apply bump, because this is the first version being registered"},
 		{name: "version and bump", plan: r(registry.RegisterRequest{Artifact: "nn", Commit: c3, Version: "v1.0.0", BumpMajor: true}),
 			errKind: "input", errMsg: "Need to specify either version or single bump argument"},
+		{name: "no commit", plan: r(registry.RegisterRequest{Artifact: "nn"}),
+			errKind: "input", errMsg: "The commit to register is required"},
 		{name: "two bumps", plan: r(registry.RegisterRequest{Artifact: "nn", Commit: c3, BumpMinor: true, BumpMajor: true}),
 			errKind: "input", errMsg: "Need to specify either version or single bump argument"},
 		{name: "commit already registered", plan: r(registry.RegisterRequest{Artifact: "nn", Commit: c1}),
