@@ -34,9 +34,9 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// seeder writes commits and tags straight into the stand-in's bare
-// repository with one git fast-import per call: pushing thousands of tags
-// one by one would take minutes.
+// seeder adds tags straight into the stand-in's bare repository with one
+// git fast-import per call: pushing thousands of tags one by one would take
+// minutes.
 type seeder struct {
 	t      *testing.T
 	gh     *githubtest.Server
@@ -45,12 +45,11 @@ type seeder struct {
 }
 
 func newSeeder(t *testing.T, gh *githubtest.Server) *seeder {
-	s := &seeder{t: t, gh: gh}
-	s.fastImport("commit refs/heads/main\ncommitter Ana <ana@example.com> 1700000000 +0100\n" +
-		data("first\n") + "M 644 inline .gto\n" + data("types: [model]\n") +
-		"M 644 inline .github/workflows/deploy.yml\n" + data("on: workflow_dispatch\njobs: {}\n"))
-	s.commit = s.git("rev-parse", "refs/heads/main")
-	return s
+	commit := gh.Commit(t, "main", map[string]string{
+		".gto":                         "types: [model]\n",
+		".github/workflows/deploy.yml": "on: workflow_dispatch\njobs: {}\n",
+	}, "first\n")
+	return &seeder{t: t, gh: gh, commit: commit}
 }
 
 func data(s string) string { return fmt.Sprintf("data %d\n%s\n", len(s), s) }
@@ -92,17 +91,6 @@ func (s *seeder) fastImport(stream string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		s.t.Fatalf("git fast-import: %v: %s", err, out)
 	}
-}
-
-func (s *seeder) git(args ...string) string {
-	s.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Env = append(os.Environ(), "GIT_DIR="+s.gh.BareDir())
-	out, err := cmd.Output()
-	if err != nil {
-		s.t.Fatalf("git %v: %v", args, err)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // requestsSince returns the stand-in's requests after the first n.
