@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +79,9 @@ var EventTypes = []string{"registration", "deregistration", "assignment", "unass
 
 // Matches reports whether e is one of the events m selects.
 func (m Match) Matches(e *Event) bool {
-	if e.Type == "" || !m.Repository.match(e.Repository) || !m.Artifact.match(e.Artifact) || !m.Event.match(e.Type) {
+	// Only lifecycle events deploy: a deleted tag changes nothing GTO
+	// shows, so no action fires for it however broad its Match.
+	if !slices.Contains(EventTypes, e.Type) || !m.Repository.match(e.Repository) || !m.Artifact.match(e.Artifact) || !m.Event.match(e.Type) {
 		return false
 	}
 	if len(m.Stage) > 0 && (e.Stage == "" || !m.Stage.match(e.Stage)) {

@@ -96,6 +96,8 @@ func TestMatch(t *testing.T) {
 	registration.Type, registration.Stage = "registration", ""
 	unregistered := ev
 	unregistered.Version = "0123456789abcdef0123456789abcdef01234567"
+	deleted := ev
+	deleted.Type = "tag_deleted"
 	nested := ev
 	nested.Artifact = "models/churn=churn-model"
 
@@ -105,6 +107,7 @@ func TestMatch(t *testing.T) {
 		want bool
 	}{
 		{`{}`, ev, true},
+		{`{}`, deleted, false},
 		{`{repo: acme/models, artifact: "churn-*", event: [assignment], stage: prod}`, ev, true},
 		{`{repo: "acme/*"}`, ev, true},
 		{`{repo: "other/*"}`, ev, false},

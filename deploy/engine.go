@@ -66,8 +66,8 @@ type Engine struct {
 	executing map[int64]bool // runs this process is executing now
 }
 
-// NewEngine compiles actions and
-// returns an engine that stores its runs in runs. A Problems error lists every mistake in actions.
+// NewEngine compiles actions and returns an engine that keeps its runs in
+// runs; a Problems error lists every mistake in actions.
 func NewEngine(actions []Action, runs Runs, opts Options) (*Engine, error) {
 	ready, problems := compile(actions)
 	if len(problems) > 0 {
