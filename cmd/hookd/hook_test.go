@@ -158,6 +158,15 @@ func TestPostReceiveHookWhenHookdIsDownOrRefuses(t *testing.T) {
 	if tags := g.work.git("-C", g.bare, "tag", "--list"); tags != "churn@v1.0.0" {
 		t.Errorf("tags on the server: %q", tags)
 	}
+	// The hook itself exits 0: a failing post-receive would only alarm the
+	// pusher about a push that did happen.
+	sha := g.work.git("rev-parse", "churn@v1.0.0")
+	hook := exec.Command(hookdBin, "hook", "post-receive")
+	hook.Dir, hook.Env = g.bare, g.work.env
+	hook.Stdin = strings.NewReader(strings.Repeat("0", 40) + " " + sha + " refs/tags/churn@v1.0.0\n")
+	if out, err := hook.CombinedOutput(); err != nil || !strings.Contains(string(out), "is unreachable") {
+		t.Errorf("hook with hookd down: %v\n%s", err, out)
+	}
 
 	// Up, but the secret is wrong: the pusher sees hookd's reason.
 	st, h, url := ingress(t)
