@@ -226,7 +226,8 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 		return nil
 	case ctx.Err() != nil:
 		// hookd is stopping: the attempt did not fail on its own, so
-		// it does not use up the run; River runs it again later.
+		// the run is not failed for it, whatever its count; River runs
+		// it again later.
 		res.Error = strings.TrimSpace(res.Error + " (interrupted: hookd stopped)")
 		if err := e.finish(ctx, run, store.RunQueued, res); err != nil {
 			return err
@@ -410,7 +411,8 @@ func (e *Engine) release(runID int64) {
 
 // Retry queues a finished or superseded run again, by hand (the API's
 // POST /api/v1/runs/{id}/retry); store.ErrRunState means it is still
-// queued or running.
+// queued or running. A run of a superseding action is superseded again if
+// its stage has a newer run by then: running it would roll the stage back.
 func (e *Engine) Retry(ctx context.Context, runID int64) error {
 	return e.runs.RetryRun(ctx, runID)
 }
