@@ -23,6 +23,9 @@
 //
 // (GitHub Enterprise style works too: the API also answers under /api/v3/.)
 //
+// With Options.AppID set it also plays a GitHub App installation, so
+// ghinstallation can trade a JWT signed with AppPrivateKeyPEM for the token.
+//
 // A test that needs history but no clone seeds it with Commit, which sends
 // no webhooks:
 //

@@ -22,6 +22,7 @@ type route struct {
 	pattern  []string
 	endpoint string // "GET /repos/{owner}/{repo}/git/ref/{ref}"
 	handle   func(r *http.Request, p map[string]string) (int, any)
+	appJWT   bool // authenticated by the GitHub App's JWT, not the token
 }
 
 func newRoute(spec string, h func(*http.Request, map[string]string) (int, any)) route {
@@ -35,7 +36,10 @@ func newRoute(spec string, h func(*http.Request, map[string]string) (int, any)) 
 }
 
 func (s *Server) restRoutes() []route {
+	appToken := newRoute("POST /app/installations/{installation_id}/access_tokens", s.createInstallationToken)
+	appToken.appJWT = true
 	return []route{
+		appToken,
 		newRoute("GET /rate_limit", s.getRateLimit),
 		newRoute("GET /repos/{owner}/{repo}", s.getRepo),
 		newRoute("GET /repos/{owner}/{repo}/git/matching-refs/{ref...}", s.listMatchingRefs),

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 
 	"github.com/hookd-dev/hookd/internal/githubtest"
@@ -299,6 +300,11 @@ func TestDeploymentsAndStatuses(t *testing.T) {
 		t.Errorf("Deployments() = %+v", got)
 	}
 
+	_, _, err = c.Repositories.CreateDeployment(ctx(t), owner, repo, &github.DeploymentRequest{Ref: github.String("no-such-ref"), AutoMerge: github.Bool(false)})
+	if !errors.As(err, &er) || er.Response.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("deployment of an unknown ref: %v, want 422", err)
+	}
+
 	// auto_merge defaults to true: a ref behind the default branch conflicts.
 	f.work.git("tag", "old")
 	f.work.commit("x.txt", "x\n", "Move main on")
@@ -332,6 +338,11 @@ func TestWorkflowAndRepositoryDispatch(t *testing.T) {
 	_, resp, err = c.Repositories.Dispatch(ctx(t), owner, repo, github.DispatchRequestOptions{EventType: "gto-assign", ClientPayload: &payload})
 	if err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("repository dispatch: %v", err)
+	}
+	tooBig := json.RawMessage(`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11}`)
+	_, _, err = c.Repositories.Dispatch(ctx(t), owner, repo, github.DispatchRequestOptions{EventType: "gto-assign", ClientPayload: &tooBig})
+	if !errors.As(err, &er) || er.Response.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("client_payload with 11 keys: %v, want 422", err)
 	}
 	if got := f.gh.RepositoryDispatches(); len(got) != 1 || got[0].EventType != "gto-assign" || string(got[0].ClientPayload) != `{"tag":"churn#prod#1"}` {
 		t.Errorf("RepositoryDispatches() = %+v", got)
@@ -477,5 +488,35 @@ func TestCommitSeedsTheRepositoryWithoutWebhooks(t *testing.T) {
 	_, dir, _, err := c.Repositories.GetContents(ctx(t), owner, repo, "models", nil)
 	if err != nil || len(dir) != 1 || dir[0].GetPath() != "models/churn.yaml" || dir[0].GetType() != "file" {
 		t.Errorf("GetContents(models) = %v, %v; want a listing of models/churn.yaml", dir, err)
+	}
+}
+
+// GitHub App auth: ghinstallation trades a JWT signed with the app's key for
+// an installation token, then every call uses that token.
+func TestGitHubAppInstallationToken(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{AppID: 42, InstallationID: 7})
+	appClient := func(installation int64, key []byte) *github.Client {
+		tr, err := ghinstallation.New(http.DefaultTransport, 42, installation, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.BaseURL = strings.TrimSuffix(gh.APIURL(), "/")
+		c := github.NewClient(&http.Client{Transport: tr})
+		c.BaseURL = newClient(t, gh).BaseURL
+		return c
+	}
+	r, _, err := appClient(7, gh.AppPrivateKeyPEM()).Repositories.Get(ctx(t), owner, repo)
+	if err != nil || r.GetFullName() != "octo-org/models" {
+		t.Fatalf("Get as the app installation: %v, %v", r, err)
+	}
+	if n := gh.RequestCount("POST /app/installations/{installation_id}/access_tokens"); n != 1 {
+		t.Errorf("access_tokens requested %d times, want once", n)
+	}
+	if _, _, err := appClient(8, gh.AppPrivateKeyPEM()).Repositories.Get(ctx(t), owner, repo); err == nil {
+		t.Errorf("another installation got a token")
+	}
+	other := githubtest.New(t, githubtest.Options{AppID: 42})
+	if _, _, err := appClient(7, other.AppPrivateKeyPEM()).Repositories.Get(ctx(t), owner, repo); err == nil {
+		t.Errorf("a JWT signed with another key was accepted")
 	}
 }

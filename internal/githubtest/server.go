@@ -2,6 +2,7 @@ package githubtest
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -38,6 +39,9 @@ type Options struct {
 	// emit push and create/delete webhooks as a one-ref push would. GitHub's
 	// behaviour here is unconfirmed, so tests should run both ways.
 	RESTTagEvents bool
+	// AppID, when set, makes the server also play that GitHub App's
+	// installation InstallationID (default 1): see AppPrivateKeyPEM.
+	AppID, InstallationID int64
 	// DeliveryTimeout is how long a webhook receiver has to answer
 	// (default 10s as on github.com; GitHub Enterprise Server waits 30s).
 	DeliveryTimeout time.Duration
@@ -59,6 +63,9 @@ func (o *Options) setDefaults() {
 	if o.RateLimit == 0 {
 		o.RateLimit = 5000
 	}
+	if o.InstallationID == 0 {
+		o.InstallationID = 1
+	}
 	if o.DeliveryTimeout == 0 {
 		o.DeliveryTimeout = 10 * time.Second
 	}
@@ -72,6 +79,7 @@ type Server struct {
 	bareDir string
 	home    string
 	backend *cgi.Handler
+	appKey  *rsa.PrivateKey // nil unless Options.AppID is set
 	created time.Time
 	routes  []route
 	closing chan struct{}
@@ -134,6 +142,13 @@ func New(t testing.TB, opts Options) *Server {
 			"GIT_HTTP_EXPORT_ALL=1"),
 	}
 	s.routes = s.restRoutes()
+	if opts.AppID != 0 {
+		key, err := newAppKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.appKey = key
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -335,7 +350,12 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(raw)
 	}
 
-	if !s.authorized(r) {
+	// App endpoints take the app's JWT, everything else the token.
+	authorized := s.authorized(r)
+	if rt != nil && rt.appJWT {
+		authorized = s.validAppJWT(r)
+	}
+	if !authorized {
 		answer(http.StatusUnauthorized, false, encode(apiError("Bad credentials")))
 		return
 	}
