@@ -290,8 +290,12 @@ func scanDelivery(row driver.Row, extra ...any) (Delivery, error) {
 	return d, nil
 }
 
-// MarkDelivery records the outcome of processing a delivery.
+// MarkDelivery records the outcome of processing a delivery: processed,
+// ignored or failed (use Replay to queue it again).
 func (s *Store) MarkDelivery(ctx context.Context, id string, status DeliveryStatus, reason string) error {
+	if status != DeliveryProcessed && status != DeliveryIgnored && status != DeliveryFailed {
+		return fmt.Errorf("store: cannot mark a delivery %q", status)
+	}
 	n, err := s.db.Exec(ctx, `UPDATE hookd_delivery SET status = $2, reason = $3, updated_at = $4 WHERE id = $1`,
 		id, string(status), reason, micros(now()))
 	if err == nil && n == 0 {
@@ -311,7 +315,10 @@ func (s *Store) Replay(ctx context.Context, id string) error {
 		if pruned {
 			return ErrPruned
 		}
-		if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET status = 'queued', reason = '', updated_at = $2 WHERE id = $1`, id, micros(now())); err != nil {
+		// updated_at must change even within a microsecond: it tells a
+		// processing still under way that the delivery was queued anew.
+		if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET status = 'queued', reason = '',
+			updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END WHERE id = $1`, id, micros(now())); err != nil {
 			return err
 		}
 		return s.enqueueDeliveries(ctx, tx, []string{id})

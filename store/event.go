@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/hookd-dev/hookd/store/driver"
@@ -65,7 +66,7 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
 		e.RecordedAt = fromMicros(micros(e.RecordedAt))
 		return e, true, nil
 	}
-	if err != driver.ErrNoRows {
+	if !errors.Is(err, driver.ErrNoRows) {
 		return e, false, err
 	}
 	existing, err := s.queryEvent(ctx, `WHERE repository = $1 AND tag_object_sha = $2 AND type = $3`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,13 @@ import (
 const (
 	queueEvents  = "events"
 	queueActions = "actions"
+)
+
+// jobTimeout bounds a delivery batch or a reconciliation (RunAction has no
+// River timeout), and rescueAfter must exceed it.
+const (
+	jobTimeout  = 2 * time.Minute
+	rescueAfter = 5 * time.Minute
 )
 
 // maxJobAttempts bounds River's retries (with its exponential backoff, the
@@ -77,16 +85,21 @@ type Workers struct {
 	RunAction func(ctx context.Context, runID int64) error
 }
 
-// deliveryConcurrency bounds how many deliveries of one batch are processed
+// deliveryConcurrency bounds how many deliveries of one job are processed
 // at once; processing mostly waits on git or GitHub.
-const deliveryConcurrency = 8
+const deliveryConcurrency = 4
+
+// deliveriesPerJob keeps a job short enough for jobTimeout and lets several
+// workers share a large batch.
+const deliveriesPerJob = 32
 
 // enqueueDeliveries queues the processing of ids inside tx.
 func (s *Store) enqueueDeliveries(ctx context.Context, tx driver.Tx, ids []string) error {
-	if len(ids) == 0 {
-		return nil
+	var jobs []river.InsertManyParams
+	for chunk := range slices.Chunk(ids, deliveriesPerJob) {
+		jobs = append(jobs, river.InsertManyParams{Args: processDeliveriesArgs{DeliveryIDs: chunk}})
 	}
-	return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: processDeliveriesArgs{DeliveryIDs: ids}}})
+	return s.queue.InsertTx(ctx, tx, jobs)
 }
 
 // processDeliveries runs process for each of ids still queued. A retried
@@ -104,7 +117,8 @@ func (s *Store) processDeliveries(ctx context.Context, ids []string, lastAttempt
 		sem  = make(chan struct{}, deliveryConcurrency)
 	)
 	for _, id := range ids {
-		if _, ok := queued[id]; !ok {
+		version, ok := queued[id]
+		if !ok {
 			continue
 		}
 		sem <- struct{}{}
@@ -113,10 +127,9 @@ func (s *Store) processDeliveries(ctx context.Context, ids []string, lastAttempt
 			err := process(ctx, id)
 			switch {
 			case err == nil:
-				_, err = s.db.Exec(ctx, `UPDATE hookd_delivery SET status = 'processed', updated_at = $2 WHERE id = $1 AND status = 'queued'`,
-					id, micros(now()))
+				err = s.settleDelivery(ctx, id, version, DeliveryProcessed, "")
 			case lastAttempt && ctx.Err() == nil:
-				err = s.MarkDelivery(ctx, id, DeliveryFailed, err.Error())
+				err = s.settleDelivery(ctx, id, version, DeliveryFailed, err.Error())
 			default:
 				err = fmt.Errorf("delivery %s: %w", id, err)
 			}
@@ -131,10 +144,20 @@ func (s *Store) processDeliveries(ctx context.Context, ids []string, lastAttempt
 	return errors.Join(errs...)
 }
 
-// queuedDeliveries returns which of ids are still queued.
-func (s *Store) queuedDeliveries(ctx context.Context, ids []string) (map[string]struct{}, error) {
+// settleDelivery sets a delivery's outcome unless it changed since version
+// (its updated_at when processing began): the worker may have marked it
+// itself, or a Replay may have queued it again.
+func (s *Store) settleDelivery(ctx context.Context, id string, version int64, status DeliveryStatus, reason string) error {
+	_, err := s.db.Exec(ctx, `UPDATE hookd_delivery SET status = $3, reason = $4, updated_at = $5
+		WHERE id = $1 AND status = 'queued' AND updated_at = $2`, id, version, string(status), reason, micros(now()))
+	return err
+}
+
+// queuedDeliveries returns which of ids are still queued, with their
+// updated_at.
+func (s *Store) queuedDeliveries(ctx context.Context, ids []string) (map[string]int64, error) {
 	var q strings.Builder
-	q.WriteString(`SELECT id FROM hookd_delivery WHERE status = 'queued' AND id IN (`)
+	q.WriteString(`SELECT id, updated_at FROM hookd_delivery WHERE status = 'queued' AND id IN (`)
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		if i > 0 {
@@ -144,7 +167,23 @@ func (s *Store) queuedDeliveries(ctx context.Context, ids []string) (map[string]
 		args[i] = id
 	}
 	q.WriteByte(')')
-	return queryStrings(ctx, s.db, q.String(), args...)
+	rows, err := s.db.Query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	queued := make(map[string]int64, len(ids))
+	for rows.Next() {
+		var (
+			id      string
+			version int64
+		)
+		if err := rows.Scan(&id, &version); err != nil {
+			return nil, err
+		}
+		queued[id] = version
+	}
+	return queued, rows.Err()
 }
 
 // runActionWorker is RunAction without River's job timeout.

@@ -90,7 +90,7 @@ func (s *Store) CreateRuns(ctx context.Context, eventID int64, actions []string)
 				ON CONFLICT (event_id, action) DO NOTHING RETURNING id`,
 				eventID, action, repository, artifact, stage, idempotencyKey(repository, object, typ, action), t).Scan(&id)
 			switch {
-			case err == driver.ErrNoRows:
+			case errors.Is(err, driver.ErrNoRows):
 				continue
 			case err != nil:
 				return err

@@ -177,8 +177,9 @@ func newHolder() string {
 // Ping reports whether the database answers; it backs the readiness probe.
 func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
 
-// Close stops accepting, commits what was already handed over, cancels
-// running jobs (call StopWorkers first to let them finish) and closes the
+// Close stops accepting, commits what was already handed over, stops the
+// workers (running jobs get 10 seconds, then are cancelled and retried
+// later; call StopWorkers first to give them longer) and closes the
 // database.
 func (s *Store) Close() error {
 	s.mu.Lock()
@@ -206,10 +207,14 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		SkipUnknownJobCheck: workers == nil,
 		Workers:             workers,
 		MaxAttempts:         maxJobAttempts,
+		JobTimeout:          jobTimeout,
+		// A job still "running" this long after it started belonged to a
+		// process that died; River then runs it again.
+		RescueStuckJobsAfter: rescueAfter,
 	}
 	if workers != nil {
 		config.Queues = map[string]river.QueueConfig{
-			queueEvents:  {MaxWorkers: 8},
+			queueEvents:  {MaxWorkers: 4},
 			queueActions: {MaxWorkers: 4},
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -459,7 +460,10 @@ func TestReplay(t *testing.T) {
 		if _, err := s.Accept(ctx, delivery("d1")); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "first processing", func() bool { return r.count("d1") == 1 })
+		waitFor(t, "first processing", func() bool {
+			d, err := s.Delivery(ctx, "d1")
+			return err == nil && d.Status == DeliveryProcessed
+		})
 		if err := s.MarkDelivery(ctx, "d1", DeliveryFailed, "source unreachable"); err != nil {
 			t.Fatal(err)
 		}
@@ -482,6 +486,46 @@ func TestReplay(t *testing.T) {
 		}
 		if err := s.Replay(ctx, "d1"); !errors.Is(err, ErrPruned) {
 			t.Errorf("replay of pruned delivery: %v", err)
+		}
+	})
+}
+
+// A delivery whose processing keeps failing is retried, and marked failed
+// with the error once the job's attempts are used up.
+func TestDeliveryFailsOnLastAttempt(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		s := open(t, url)
+		for _, id := range []string{"good", "bad"} {
+			if _, err := s.Accept(ctx, delivery(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		calls := map[string]int{}
+		process := func(_ context.Context, id string) error {
+			calls[id]++
+			if id == "bad" {
+				return errors.New("tag not found")
+			}
+			return nil
+		}
+		ids := []string{"good", "bad"}
+		if err := s.processDeliveries(ctx, ids, false, process); err == nil {
+			t.Fatal("a failed delivery did not fail its job")
+		}
+		if err := s.processDeliveries(ctx, ids, true, process); err != nil {
+			t.Fatal(err)
+		}
+		if calls["good"] != 1 || calls["bad"] != 2 {
+			t.Errorf("calls %v: the retry must skip what succeeded", calls)
+		}
+		good, _ := s.Delivery(ctx, "good")
+		bad, _ := s.Delivery(ctx, "bad")
+		if good.Status != DeliveryProcessed || bad.Status != DeliveryFailed || bad.Reason != "tag not found" {
+			t.Errorf("good %s, bad %s (%s)", good.Status, bad.Status, bad.Reason)
+		}
+		if err := s.MarkDelivery(ctx, "good", DeliveryQueued, ""); err == nil {
+			t.Error("MarkDelivery queued a delivery; that is Replay's job")
 		}
 	})
 }
@@ -585,7 +629,24 @@ func TestTags(t *testing.T) {
 				t.Fatalf("UpsertTag(%s %s) = %v, %v; want %v", tag.Name, tag.ObjectSHA, changed, err, want)
 			}
 		}
-		upsert(tag, true)
+		// The webhook and the reconciler racing on a new tag: one sees it new.
+		var wg sync.WaitGroup
+		var fresh atomic.Int32
+		for range 8 {
+			wg.Go(func() {
+				changed, err := s.UpsertTag(ctx, tag)
+				if err != nil {
+					t.Error(err)
+				}
+				if changed {
+					fresh.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if fresh.Load() != 1 {
+			t.Fatalf("%d racing upserts saw the tag new, want 1", fresh.Load())
+		}
 		upsert(tag, false)
 		other := tag
 		other.Name, other.ObjectSHA = "churn#prod#1", "bbb"

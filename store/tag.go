@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/hookd-dev/hookd/store/driver"
@@ -30,34 +31,22 @@ type Tag struct {
 
 // UpsertTag records t as present. It reports true when the tag is new to
 // hookd: never seen, seen deleted, or now pointing at another tag object.
+// Of racing callers with the same tag, exactly one sees true.
 func (s *Store) UpsertTag(ctx context.Context, t Tag) (bool, error) {
-	var changed bool
-	err := inTx(ctx, s.db, func(tx driver.Tx) error {
-		var (
-			object  string
-			deleted sql.NullInt64
-		)
-		err := tx.QueryRow(ctx, `SELECT object_sha, deleted_at FROM hookd_tag WHERE repository = $1 AND name = $2`,
-			t.Repository, t.Name).Scan(&object, &deleted)
-		if err != nil && err != driver.ErrNoRows {
-			return err
-		}
-		changed = err == driver.ErrNoRows || deleted.Valid || object != t.ObjectSHA
-		when := micros(now())
-		_, err = tx.Exec(ctx, `INSERT INTO hookd_tag (repository, name, object_sha, commit_sha, annotated,
-			tagger_name, tagger_email, tagger_time, tagger_offset, message, first_seen, deleted_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)
-			ON CONFLICT (repository, name) DO UPDATE SET object_sha = excluded.object_sha,
-			commit_sha = excluded.commit_sha, annotated = excluded.annotated,
-			tagger_name = excluded.tagger_name, tagger_email = excluded.tagger_email,
-			tagger_time = excluded.tagger_time, tagger_offset = excluded.tagger_offset,
-			message = excluded.message, deleted_at = NULL,
-			first_seen = CASE WHEN $12 THEN excluded.first_seen ELSE hookd_tag.first_seen END`,
-			t.Repository, t.Name, t.ObjectSHA, t.CommitSHA, t.Annotated,
-			t.Tagger.Name, t.Tagger.Email, micros(t.Tagger.When), offsetOf(t.Tagger.When), t.Message, when, changed)
-		return err
-	})
-	return changed, err
+	// A tag object is content-addressed: the same object sha means the same
+	// tag, so only a new object (or a deleted tag's return) changes the row.
+	n, err := s.db.Exec(ctx, `INSERT INTO hookd_tag (repository, name, object_sha, commit_sha, annotated,
+		tagger_name, tagger_email, tagger_time, tagger_offset, message, first_seen, deleted_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)
+		ON CONFLICT (repository, name) DO UPDATE SET object_sha = excluded.object_sha,
+		commit_sha = excluded.commit_sha, annotated = excluded.annotated,
+		tagger_name = excluded.tagger_name, tagger_email = excluded.tagger_email,
+		tagger_time = excluded.tagger_time, tagger_offset = excluded.tagger_offset,
+		message = excluded.message, first_seen = excluded.first_seen, deleted_at = NULL
+		WHERE hookd_tag.object_sha <> excluded.object_sha OR hookd_tag.deleted_at IS NOT NULL`,
+		t.Repository, t.Name, t.ObjectSHA, t.CommitSHA, t.Annotated,
+		t.Tagger.Name, t.Tagger.Email, micros(t.Tagger.When), offsetOf(t.Tagger.When), t.Message, micros(now()))
+	return n == 1, err
 }
 
 // DeleteTag marks a tag gone; it reports false when it was unknown or
@@ -119,7 +108,7 @@ func (s *Store) Listing(ctx context.Context, repository string) (Listing, error)
 	var listed int64
 	err := s.db.QueryRow(ctx, `SELECT etag, listed_at FROM hookd_listing WHERE repository = $1`, repository).Scan(&l.ETag, &listed)
 	switch {
-	case err == driver.ErrNoRows:
+	case errors.Is(err, driver.ErrNoRows):
 		return l, nil
 	case err != nil:
 		return l, err
