@@ -156,12 +156,8 @@ func New(tags []Tag, opts Options) *Registry {
 		counters: make(map[string]int),
 		mem:      new(memory),
 	}
-	type parsed struct {
-		tag *Tag
-		p   tagparse.Tag
-		at  int64
-	}
-	indexed := make([]parsed, 0, len(tags))
+	// The events of all tags, in one allocation.
+	events := make([]Event, 0, len(tags))
 	for i := range tags {
 		t := &tags[i]
 		p, err := tagparse.Parse(t.Name)
@@ -173,33 +169,41 @@ func New(tags []Tag, opts Options) *Registry {
 			r.counters[p.Artifact] = p.Counter
 		}
 		if t.Annotated && p.Action != tagparse.Create {
-			indexed = append(indexed, parsed{t, p, t.Date.UnixNano()})
+			events = append(events, Event{
+				Kind:     kinds[p.Action],
+				Artifact: p.Artifact,
+				Time:     t.Date,
+				at:       t.Date.UnixNano(),
+				Author:   t.Tagger,
+				// GTO strips a tag's message of surrounding whitespace.
+				Message: strings.TrimFunc(t.Message, isPythonSpace),
+				Commit:  t.Commit,
+				Tag:     t.Name,
+				Version: p.Version,
+				Stage:   p.Stage,
+			})
 		}
+	}
+	indexed := make([]*Event, len(events))
+	for i := range events {
+		indexed[i] = &events[i]
 	}
 	// GTO indexes tags by tagger date; ties are broken by name so the
 	// result does not depend on the order a source lists tags in. Names
 	// are unique, so the order is total and needs no stable sort.
-	slices.SortFunc(indexed, func(a, b parsed) int {
+	slices.SortFunc(indexed, func(a, b *Event) int {
 		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
-		return strings.Compare(a.tag.Name, b.tag.Name)
+		return strings.Compare(a.Tag, b.Tag)
 	})
 	// GTO indexes in three passes (artifact, version, then stage tags), so
 	// an assignment resolves against every registration, even later ones,
 	// and artifacts are ordered by the pass that first saw them.
-	passes := [][]tagparse.Action{
-		{tagparse.Deprecate},
-		{tagparse.Register, tagparse.Deregister},
-		{tagparse.Assign, tagparse.Unassign},
-	}
-	// One allocation for all the events of the tags.
-	events := make([]Event, 0, len(indexed))
-	for _, actions := range passes {
-		for _, x := range indexed {
-			if slices.Contains(actions, x.p.Action) {
-				events = append(events, Event{})
-				r.index(&events[len(events)-1], x.tag, x.p)
+	for _, pass := range [][2]EventKind{{Deprecation, Deprecation}, {Registration, Deregistration}, {Assignment, Unassignment}} {
+		for _, e := range indexed {
+			if e.Kind == pass[0] || e.Kind == pass[1] {
+				r.index(e)
 			}
 		}
 	}
@@ -208,6 +212,15 @@ func New(tags []Tag, opts Options) *Registry {
 		a.settle()
 	}
 	return r
+}
+
+// kinds maps the grammar's actions to the events they produce.
+var kinds = [...]EventKind{
+	tagparse.Register:   Registration,
+	tagparse.Deregister: Deregistration,
+	tagparse.Assign:     Assignment,
+	tagparse.Unassign:   Unassignment,
+	tagparse.Deprecate:  Deprecation,
 }
 
 // artifact returns the named artifact, creating it at the end of the order.
@@ -221,43 +234,22 @@ func (r *Registry) artifact(name string) *Artifact {
 	return a
 }
 
-// index files the event of one tag into e.
-func (r *Registry) index(e *Event, t *Tag, p tagparse.Tag) {
-	a := r.artifact(p.Artifact)
-	*e = Event{
-		Artifact: p.Artifact,
-		Time:     t.Date,
-		at:       t.Date.UnixNano(),
-		Author:   t.Tagger,
-		// GTO strips a tag's message of surrounding whitespace.
-		Message: strings.TrimFunc(t.Message, isPythonSpace),
-		Commit:  t.Commit,
-		Tag:     t.Name,
-		Version: p.Version,
-		Stage:   p.Stage,
-	}
-	switch p.Action {
-	case tagparse.Deprecate:
-		e.Kind = Deprecation
+// index files the event of one tag.
+func (r *Registry) index(e *Event) {
+	a := r.artifact(e.Artifact)
+	switch e.Kind {
+	case Deprecation:
 		a.Deprecations = append(a.Deprecations, e)
 		return
-	case tagparse.Register:
-		e.Kind = Registration
-	case tagparse.Deregister:
-		e.Kind = Deregistration
-	case tagparse.Assign, tagparse.Unassign:
-		e.Kind = Assignment
-		if p.Action == tagparse.Unassign {
-			e.Kind = Unassignment
-		}
-		e.Version = a.findOrCreate("", t.Commit).Name
+	case Assignment, Unassignment:
+		e.Version = a.findOrCreate("", e.Commit).Name
 	}
 	// As in GTO, the event is filed under the version with its name at
 	// its commit among versions that have registrations or
 	// deregistrations; a discovered version never matches, so an
 	// assignment to a commit with no registered version files itself in a
 	// second, new version of the same name.
-	a.file(a.findOrCreate(e.Version, t.Commit), e)
+	a.file(a.findOrCreate(e.Version, e.Commit), e)
 }
 
 // find returns the versions matching name and commit ("" matches any),
