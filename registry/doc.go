@@ -20,6 +20,10 @@
 //		Commits: commits.Get,  // e.g. a registry.CommitMap
 //	})
 //
+// GTO also attaches each version's artifacts.yaml annotation (read at the
+// version's commit) to its enrichment; give [Options.IndexAt] to have them
+// too, or only the HEAD index is used.
+//
 // # Reading it
 //
 // Each query returns a value whose encoding/json encoding is GTO's JSON:
