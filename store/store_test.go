@@ -21,7 +21,12 @@ var pg *pgtest.Server
 // quiet keeps River's routine start and stop lines out of test output.
 var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &pg)) }
+func TestMain(m *testing.M) {
+	if url := os.Getenv(childURLEnv); url != "" {
+		acceptUntilKilled(url)
+	}
+	os.Exit(pgtest.Main(m, &pg))
+}
 
 // databases is the table every test runs against: a fresh SQLite file and a
 // fresh PostgreSQL database.
