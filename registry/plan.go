@@ -241,8 +241,10 @@ func (r *Registry) planRegister(req RegisterRequest) (PlannedTag, string, error)
 		}
 	}
 	if version != "" {
-		if err := checkVersion(version); err != nil {
-			return PlannedTag{}, "", err
+		if !tagparse.IsVersion(version) {
+			// register reports GTO's InvalidVersion, not the message of
+			// the other commands' argument check.
+			return PlannedTag{}, "", inputErrorf("Supplied version '%s' cannot be parsed", version)
 		}
 		same, err := a.one(version, "")
 		if err != nil {

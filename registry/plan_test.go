@@ -129,7 +129,7 @@ func TestPlanRegister(t *testing.T) {
 		{name: "version registered elsewhere", plan: r(registry.RegisterRequest{Artifact: "nn", Commit: c3, Version: "v0.0.1"}),
 			errKind: "rule", errMsg: "Version 'v0.0.1' already was registered.\n"},
 		{name: "invalid version", plan: r(registry.RegisterRequest{Artifact: "nn", Commit: c3, Version: "1.0"}),
-			errKind: "input", errMsg: "Version '1.0' is not valid. Example of valid version: 'v1.0.0'"},
+			errKind: "input", errMsg: "Supplied version '1.0' cannot be parsed"},
 		{name: "invalid name", plan: r(registry.RegisterRequest{Artifact: "-nn", Commit: c3}),
 			errKind: "input", errMsg: "Invalid value '-nn'. Only letters, numbers, '_', '-', '/' are allowed. Value must be of len >= 2 and must start and end with a letter or a number."},
 		{name: "custom message", plan: func(reg *registry.Registry) (registry.Plan, error) {
