@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -47,6 +48,7 @@ func openRepo(ctx context.Context, spec string) (source.Source, error) {
 
 // loadRegistry opens the repository and reads its registry.
 func loadRegistry(ctx context.Context, spec string) (source.Source, *registry.Registry, error) {
+	oneShot()
 	src, err := openRepo(ctx, spec)
 	if err != nil {
 		return nil, nil, err
@@ -69,6 +71,17 @@ func resolveRef(ctx context.Context, src source.Source, ref string) (string, err
 		return "", err
 	}
 	return c.Hash, nil
+}
+
+// oneShot tunes the garbage collector for a command that builds the
+// registry, answers and exits. Nearly everything it allocates lives until
+// the end, so collecting is wasted work: about a fifth of the CPU time of
+// `show` on a 10,000-tag registry, for a heap of tens of MB. The memory
+// limit brings the collector back for registries far larger than that.
+// The daemon, which lives on, never calls it.
+func oneShot() {
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(512 << 20)
 }
 
 // refNotFoundError is gto's RefNotFound.

@@ -85,6 +85,7 @@ type (
 // writer takes a tag name first (see source.Write), then print what gto
 // prints and push if asked.
 func (a *app) change(ctx context.Context, w *writeFlags, req request) error {
+	oneShot()
 	src, err := openRepo(ctx, w.repo)
 	if err != nil {
 		return err
