@@ -1,104 +1,57 @@
 package github
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/golang-jwt/jwt/v4"
 
 	"github.com/hookd-dev/hookd/internal/githubtest"
 )
 
-// appFront stands in front of the stand-in, which knows only tokens, and
-// plays GitHub's App side: it mints an installation token for a JWT signed
-// by the App's key and proxies everything else.
-type appFront struct {
-	srv    *httptest.Server
-	minted atomic.Int32
-}
+const installationToken = "POST /app/installations/{installation_id}/access_tokens"
 
-func newAppFront(t *testing.T, gh *githubtest.Server, appID, installationID string, key *rsa.PrivateKey) *appFront {
-	target, err := url.Parse(gh.APIURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &appFront{}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/app/installations/"+installationID+"/access_tokens" {
-			proxy.ServeHTTP(w, r)
-			return
-		}
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		claims := &jwt.RegisteredClaims{}
-		_, err := jwt.ParseWithClaims(raw, claims, func(tok *jwt.Token) (any, error) {
-			if _, ok := tok.Method.(*jwt.SigningMethodRSA); !ok {
-				return nil, errors.New("not RS256")
-			}
-			return &key.PublicKey, nil
-		})
-		if r.Method != http.MethodPost || !ok || err != nil || claims.Issuer != appID {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		f.minted.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(map[string]any{"token": gh.Token(), "expires_at": time.Now().Add(time.Hour)})
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
+// TestAppAuthentication authenticates as an App installation, on a plain
+// and an Enterprise base URL: the installation token is minted once from
+// the same API, then reused.
 func TestAppAuthentication(t *testing.T) {
-	gh := githubtest.New(t, githubtest.Options{Token: "ghs_installation"})
-	seed := newSeeder(t, gh)
-	seed.annotated(3)
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
+	for _, enterprise := range []bool{false, true} {
+		t.Run(fmt.Sprint("enterprise=", enterprise), func(t *testing.T) {
+			gh := githubtest.New(t, githubtest.Options{AppID: 1234, InstallationID: 42})
+			seed := newSeeder(t, gh)
+			seed.annotated(3)
+			keyFile := filepath.Join(t.TempDir(), "app.pem")
+			if err := os.WriteFile(keyFile, gh.AppPrivateKeyPEM(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			base := WithBaseURL(gh.APIURL())
+			if enterprise {
+				base = WithEnterprise(gh.APIURL())
+			}
+			r, err := New("octo-org", "models", WithApp(1234, 42, keyFile), base, WithLimits(testLimits))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := testCtx(t)
+			if tags, err := r.Tags(ctx); err != nil || len(tags) != 3 {
+				t.Fatalf("Tags as an App = %d, %v", len(tags), err)
+			}
+			if c, err := r.Commit(ctx, "main"); err != nil || c.Hash != seed.commit {
+				t.Fatalf("Commit as an App = %+v, %v", c, err)
+			}
+			if n := gh.RequestCount(installationToken); n != 1 {
+				t.Errorf("%d installation tokens minted, want 1 reused for every call", n)
+			}
+			// The token request is the App's budget, not the repository's.
+			if st := r.Stats(); st.Requests != int64(len(gh.Requests())-1) {
+				t.Errorf("Stats().Requests = %d, the stand-in saw %d besides the token", st.Requests, len(gh.Requests())-1)
+			}
+		})
 	}
-	keyFile := filepath.Join(t.TempDir(), "app.pem")
-	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	front := newAppFront(t, gh, "1234", "42", key)
-
-	r, err := New("octo-org", "models", WithApp(1234, 42, keyFile), WithBaseURL(front.srv.URL), WithLimits(testLimits))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := testCtx(t)
-	if tags, err := r.Tags(ctx); err != nil || len(tags) != 3 {
-		t.Fatalf("Tags as an App = %d, %v", len(tags), err)
-	}
-	if c, err := r.Commit(ctx, "main"); err != nil || c.Hash != seed.commit {
-		t.Fatalf("Commit as an App = %+v, %v", c, err)
-	}
-	if n := front.minted.Load(); n != 1 {
-		t.Errorf("%d installation tokens minted, want 1 reused for every call", n)
-	}
-	// The token requests are the App's budget, not the repository's.
-	if st := r.Stats(); st.Requests != int64(len(gh.Requests())) {
-		t.Errorf("Stats().Requests = %d, the stand-in saw %d", st.Requests, len(gh.Requests()))
-	}
-
 	if _, err := New("octo-org", "models", WithApp(1234, 42, filepath.Join(t.TempDir(), "missing.pem"))); err == nil {
 		t.Error("New with a missing App key succeeded")
 	}
