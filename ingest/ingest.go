@@ -18,9 +18,10 @@
 // sync compares what it sees with the tags the store has, records an event
 // for each new annotated GTO tag (in tagger-date order, the order GTO reads
 // them in) and for each deletion, and only then stores the tags themselves.
-// Recording the event first means a crash in between can only make the next
-// sync record it again, which the store's uniqueness on (repository, tag
-// object, type) turns into a no-op: an event is never lost and never doubled.
+// Recording and dispatching the event first means a crash in between can
+// only make the next sync do both again, which the store's uniqueness on
+// (repository, tag object, type) and on (event, action) turns into no-ops:
+// an event and its deploy runs are never lost and never doubled.
 //
 // The first listing of a repository hookd has never listed is a baseline:
 // its existing tags are stored without events, so that pointing hookd at a
@@ -66,8 +67,8 @@ type Processor struct {
 	store   Store
 	sources Sources
 	logger  *slog.Logger
-	// onEvent is told of every newly recorded event (deploy hooks in here).
-	onEvent func(context.Context, store.Event)
+	// dispatch hands each event to what acts on it (deploy's engine).
+	dispatch func(context.Context, store.Event) error
 
 	mu    sync.Mutex
 	repos map[string]*sync.Mutex
@@ -79,9 +80,13 @@ type Option func(*Processor)
 // WithLogger sets the logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(p *Processor) { p.logger = l } }
 
-// OnEvent registers f to be called, after it is stored, with each new event.
-func OnEvent(f func(context.Context, store.Event)) Option {
-	return func(p *Processor) { p.onEvent = f }
+// WithDispatch sets what acts on events. It is called with the stored event
+// before the tag behind it is stored, every time the tag is not stored yet:
+// so it may see an event more than once (after a crash) and must be
+// idempotent, as deploy's Engine.Dispatch is; an error fails the sync,
+// which is retried.
+func WithDispatch(f func(context.Context, store.Event) error) Option {
+	return func(p *Processor) { p.dispatch = f }
 }
 
 // New returns a Processor that reads and writes st and lists tags through
@@ -191,6 +196,14 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		}
 		if isNew {
 			recorded = append(recorded, stored)
+			p.logger.Info("event recorded", "repository", stored.Repository, "artifact", stored.Artifact,
+				"event", stored.Type, "version", stored.Version, "stage", stored.Stage, "tag", stored.TagName,
+				"delivery", stored.DeliveryID, "event_id", stored.ID)
+		}
+		if p.dispatch != nil {
+			if err := p.dispatch(ctx, stored); err != nil {
+				return fmt.Errorf("dispatch event %d (%s): %w", stored.ID, stored.TagName, err)
+			}
 		}
 		return nil
 	}
@@ -228,13 +241,6 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	if c.full {
 		if err := p.store.SaveListing(ctx, store.Listing{Repository: c.repository}); err != nil {
 			return recorded, err
-		}
-	}
-	for _, e := range recorded {
-		p.logger.Info("event recorded", "repository", e.Repository, "artifact", e.Artifact, "event", e.Type,
-			"version", e.Version, "stage", e.Stage, "tag", e.TagName, "delivery", e.DeliveryID, "event_id", e.ID)
-		if p.onEvent != nil {
-			p.onEvent(ctx, e)
 		}
 	}
 	return recorded, nil

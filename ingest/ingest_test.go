@@ -314,3 +314,36 @@ func TestAssignmentAtAnUnregisteredCommitIsNamedByTheCommit(t *testing.T) {
 	r.reconcile()
 	assertEvents(t, r.events(), fmt.Sprintf("assignment models/churn:rf %s prod []->[%s]", c, c))
 }
+
+func TestEveryEventIsDispatchedBeforeItsTagIsStored(t *testing.T) {
+	r := newRig(t)
+	var (
+		dispatched []int64
+		failing    = true
+	)
+	sources := func(string) (source.Source, error) { return gitdir.Open(r.ctx, r.repo.Dir) }
+	r.proc = ingest.New(r.store, sources, ingest.WithDispatch(func(_ context.Context, e store.Event) error {
+		dispatched = append(dispatched, e.ID)
+		if failing {
+			return fmt.Errorf("deploy queue unavailable")
+		}
+		return nil
+	}))
+	r.reconcile()
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c, "2024-01-02T10:00:00+00:00", "m")
+
+	if err := r.proc.Reconcile(r.ctx, repoName); err == nil || !strings.Contains(err.Error(), "deploy queue unavailable") {
+		t.Fatalf("a failed dispatch did not fail the sync: %v", err)
+	}
+	if tags, _ := r.store.Tags(r.ctx, repoName, false); len(tags) != 0 {
+		t.Fatalf("the tag was stored although its event was not dispatched")
+	}
+	failing = false
+	r.reconcile()
+	r.reconcile()
+	evs := r.events()
+	if len(evs) != 1 || !slices.Equal(dispatched, []int64{evs[0].ID, evs[0].ID}) {
+		t.Errorf("dispatched %v for events %q; want the one event twice (failed, then retried) and no more", dispatched, summary(evs))
+	}
+}
