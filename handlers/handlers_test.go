@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookd-dev/hookd/handlers"
+	"github.com/hookd-dev/hookd/ingest"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -270,9 +271,9 @@ func TestStoreUnavailable(t *testing.T) {
 }
 
 func gitPush(repository string) []byte {
-	b, _ := json.Marshal(handlers.GitPush{Repository: repository, Updates: []handlers.RefUpdate{{
+	b, _ := json.Marshal(ingest.GitPush{Repository: repository, Updates: []ingest.RefUpdate{{
 		Ref: "refs/tags/churn-model@v1.0.0", Old: strings.Repeat("0", 40), New: strings.Repeat("a", 40),
-		Tag: &handlers.TagObject{Name: "churn-model@v1.0.0", Target: strings.Repeat("b", 40), TargetType: "commit",
+		Tag: &ingest.TagObject{Name: "churn-model@v1.0.0", Target: strings.Repeat("b", 40), TargetType: "commit",
 			TaggerName: "A", TaggerEmail: "a@example.com", TaggerDate: "2026-01-02T03:04:05+01:00", Message: "v1\n"},
 	}}})
 	return b

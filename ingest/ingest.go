@@ -437,6 +437,8 @@ type ref struct {
 	lightweight bool
 	// tag is the tag itself, when the delivery carries it (git hook).
 	tag *registry.Tag
+	// unusable says why a tag the delivery carries cannot be a GTO tag.
+	unusable string
 }
 
 // skip says why hookd does nothing with r, or "".
@@ -446,6 +448,9 @@ func (r ref) skip() string {
 	}
 	if r.lightweight {
 		return r.name + ": lightweight tag (GTO reads annotated tags only)"
+	}
+	if r.unusable != "" {
+		return r.name + ": " + r.unusable
 	}
 	return ""
 }
@@ -497,24 +502,8 @@ func decodeGitHub(event string, body []byte) ([]ref, error) {
 	return nil, nil
 }
 
-// gitPush is the body `hookd hook post-receive` sends.
-type gitPush struct {
-	Updates []struct {
-		Ref string `json:"ref"`
-		New string `json:"new"`
-		Tag *struct {
-			Target      string `json:"target"`
-			TargetType  string `json:"target_type"`
-			TaggerName  string `json:"tagger_name"`
-			TaggerEmail string `json:"tagger_email"`
-			TaggerDate  string `json:"tagger_date"`
-			Message     string `json:"message"`
-		} `json:"tag"`
-	} `json:"updates"`
-}
-
 func decodeGitPush(body []byte) ([]ref, error) {
-	var p gitPush
+	var p GitPush
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("malformed git push: %w", err)
 	}
@@ -530,7 +519,7 @@ func decodeGitPush(body []byte) ([]ref, error) {
 		case u.Tag == nil:
 			r.lightweight = true
 		case u.Tag.TargetType != "commit":
-			return nil, fmt.Errorf("tag %s points at a %s, not a commit", name, u.Tag.TargetType)
+			r.unusable = "the tag points at a " + u.Tag.TargetType + ", not a commit"
 		default:
 			when, err := time.Parse(time.RFC3339, u.Tag.TaggerDate)
 			if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hookd-dev/hookd/config"
 	"github.com/hookd-dev/hookd/handlers"
+	"github.com/hookd-dev/hookd/ingest"
 )
 
 // hookFlags configure the post-receive hook; each falls back to an
@@ -99,7 +100,7 @@ func sendTagUpdates(ctx context.Context, f hookFlags, stdin io.Reader) (int, err
 	if err := readTagObjects(ctx, updates); err != nil {
 		return 0, err
 	}
-	body, err := json.Marshal(handlers.GitPush{Repository: settings.repository, Updates: updates})
+	body, err := json.Marshal(ingest.GitPush{Repository: settings.repository, Updates: updates})
 	if err != nil {
 		return 0, err
 	}
@@ -126,8 +127,8 @@ func sendTagUpdates(ctx context.Context, f hookFlags, stdin io.Reader) (int, err
 
 // readRefUpdates parses the hook's input, keeping tag refs only: branch
 // updates carry no GTO event.
-func readRefUpdates(r io.Reader) ([]handlers.RefUpdate, error) {
-	var out []handlers.RefUpdate
+func readRefUpdates(r io.Reader) ([]ingest.RefUpdate, error) {
+	var out []ingest.RefUpdate
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -135,7 +136,7 @@ func readRefUpdates(r io.Reader) ([]handlers.RefUpdate, error) {
 			return nil, fmt.Errorf("unexpected hook input line %q (want: old new ref)", sc.Text())
 		}
 		if strings.HasPrefix(fields[2], "refs/tags/") {
-			out = append(out, handlers.RefUpdate{Old: fields[0], New: fields[1], Ref: fields[2]})
+			out = append(out, ingest.RefUpdate{Old: fields[0], New: fields[1], Ref: fields[2]})
 		}
 	}
 	return out, sc.Err()
@@ -203,7 +204,7 @@ func gitConfig(ctx context.Context) (map[string]string, error) {
 
 // readTagObjects fills Tag for every update whose new object is an
 // annotated tag, reading all of them with one `git cat-file --batch`.
-func readTagObjects(ctx context.Context, updates []handlers.RefUpdate) error {
+func readTagObjects(ctx context.Context, updates []ingest.RefUpdate) error {
 	var in bytes.Buffer
 	var want []int
 	for i, u := range updates {
@@ -246,9 +247,9 @@ func readTagObjects(ctx context.Context, updates []handlers.RefUpdate) error {
 
 // parseTagObject reads git's tag object format: header lines, a blank
 // line, the message.
-func parseTagObject(b []byte) *handlers.TagObject {
+func parseTagObject(b []byte) *ingest.TagObject {
 	head, msg, _ := strings.Cut(string(b), "\n\n")
-	t := &handlers.TagObject{Message: msg}
+	t := &ingest.TagObject{Message: msg}
 	for line := range strings.SplitSeq(head, "\n") {
 		k, v, _ := strings.Cut(line, " ")
 		switch k {

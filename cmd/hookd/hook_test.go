@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/hookd-dev/hookd/handlers"
+	"github.com/hookd-dev/hookd/ingest"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -99,7 +100,7 @@ func TestPostReceiveHookReportsPushedTags(t *testing.T) {
 	if len(ds) != 2 {
 		t.Fatalf("stored %d deliveries, want 2 (one per push)", len(ds))
 	}
-	pushes := map[string]handlers.RefUpdate{}
+	pushes := map[string]ingest.RefUpdate{}
 	for _, d := range ds {
 		if d.Source != store.SourceGit || d.Repository != g.bare || d.Event != "push" {
 			t.Errorf("delivery %+v", d)
@@ -108,7 +109,7 @@ func TestPostReceiveHookReportsPushedTags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p handlers.GitPush
+		var p ingest.GitPush
 		if err := json.Unmarshal(full.Body, &p); err != nil {
 			t.Fatal(err)
 		}
