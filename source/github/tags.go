@@ -126,29 +126,33 @@ func (r *Repo) listTagRefs(ctx context.Context) ([]*github.Reference, error) {
 }
 
 // fetchTagObjects reads the tag objects in shas that are not cached and
-// returns the targets of those that point at further tag objects.
+// returns the targets of all of them that are further tag objects (git's
+// objects cannot form a cycle, so following them ends).
 func (r *Repo) fetchTagObjects(ctx context.Context, shas []string) ([]string, error) {
 	var (
 		mu   sync.Mutex
 		next []string
 	)
+	follow := func(o tagObject) {
+		if o.targetType == "tag" {
+			mu.Lock()
+			next = append(next, o.target)
+			mu.Unlock()
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fetchers)
 	for _, sha := range shas {
-		if _, ok := r.tags.object(sha); ok {
+		if o, ok := r.tags.object(sha); ok {
+			follow(o)
 			continue
 		}
 		g.Go(func() error {
 			o, err := r.getTagObject(gctx, sha)
-			if err != nil {
-				return err
+			if err == nil {
+				follow(o)
 			}
-			if o.targetType == "tag" {
-				mu.Lock()
-				next = append(next, o.target)
-				mu.Unlock()
-			}
-			return nil
+			return err
 		})
 	}
 	return next, g.Wait()
