@@ -13,6 +13,7 @@ type compiled struct {
 	kind      string
 	secrets   []string // every secret value, for redaction
 	supersede bool
+	follows   bool // waits for the event's other runs (github_deployment)
 }
 
 // maxAttempts is the action's attempt budget per round (see Engine.Execute).
@@ -89,6 +90,7 @@ func compile(actions []Action) ([]*compiled, Problems) {
 		if a.GitHubDeployment != nil {
 			kinds++
 			ca.kind, ca.runner = "github_deployment", a.GitHubDeployment.compile(c)
+			ca.follows = true
 		}
 		if kinds != 1 {
 			c.problem(nil, "action %q: set exactly one of exec, http, github_workflow, github_dispatch, github_deployment (found %d)", a.Name, kinds)

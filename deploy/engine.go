@@ -50,6 +50,11 @@ type Options struct {
 	// LaneWait is about how long a run waits before trying again for a
 	// lane another run holds (default 500ms, with jitter).
 	LaneWait time.Duration
+	// MaxFollowers bounds how many github_deployment runs this process
+	// has following their event's other runs at once (default 2). A
+	// follower holds a job worker while it waits, so without a bound
+	// followers could take every worker from the runs they wait for.
+	MaxFollowers int
 	Logger   *slog.Logger
 }
 
@@ -64,6 +69,7 @@ type Engine struct {
 
 	mu        sync.Mutex
 	executing map[int64]bool // runs this process is executing now
+	followers chan struct{}  // a slot per github_deployment run following
 }
 
 // NewEngine compiles actions and returns an engine that keeps its runs in
@@ -79,6 +85,9 @@ func NewEngine(actions []Action, runs Runs, opts Options) (*Engine, error) {
 	if opts.LaneWait <= 0 {
 		opts.LaneWait = 500 * time.Millisecond
 	}
+	if opts.MaxFollowers <= 0 {
+		opts.MaxFollowers = 2
+	}
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
 	e := &Engine{
 		actions:   ready,
@@ -87,6 +96,7 @@ func NewEngine(actions []Action, runs Runs, opts Options) (*Engine, error) {
 		opts:      opts,
 		logger:    opts.Logger,
 		executing: map[int64]bool{},
+		followers: make(chan struct{}, opts.MaxFollowers),
 	}
 	if e.logger == nil {
 		e.logger = slog.Default()
@@ -202,6 +212,15 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 			if older != 0 {
 				return river.JobSnooze(e.laneWait())
 			}
+		}
+	}
+
+	if action != nil && action.follows {
+		select {
+		case e.followers <- struct{}{}:
+			defer func() { <-e.followers }()
+		default:
+			return river.JobSnooze(e.laneWait())
 		}
 	}
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -152,5 +153,62 @@ func assertDeployment(t *testing.T, deployments []githubtest.Deployment, i int, 
 	}
 	if last := d.Statuses[len(d.Statuses)-1]; last.LogURL != lastLog {
 		t.Errorf("deployment %d: final log_url = %q, want %q", i, last.LogURL, lastLog)
+	}
+}
+
+// Deployments wait for their event's other runs while holding a job worker;
+// many at once must not take every worker from the runs they wait for.
+func TestManyDeploymentsDoNotStarveTheirActions(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
+	commit := seed(t, gh, "unused")
+	repo, err := github.New("acme", "models", github.WithBaseURL(gh.APIURL()), github.WithToken(gh.Token()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := newReceiver(t, 0)
+	actions := parseActions(t, `
+actions:
+  - {name: environment, github_deployment: {follow: 50s}}
+  - {name: deploy, http: {url: `+rc.url+`}}
+`)
+	opts := deploy.Options{GitHub: func(string) (deploy.GitHubRepo, error) { return repo, nil }}
+	r := newRigAt(t, filepath.Join(t.TempDir(), "hookd.db"), actions, opts, false)
+	// Every deployment run is queued ahead of every deploy run: the
+	// deployments are fetched first, more of them than there are workers.
+	first, err := deploy.NewEngine(actions[:1], r.store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []store.Event
+	for i := range 8 {
+		ev := assignment(fmt.Sprintf("model-%d", i), "v1.0.0", "prod")
+		ev.CommitSHA, ev.TagObjectSHA = commit, fmt.Sprintf("%040d", i)
+		ev, _, err := r.store.RecordEvent(testCtx(t), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := first.Dispatch(testCtx(t), ev); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	var all []store.Run
+	for _, ev := range events {
+		runs, err := r.engine.Dispatch(testCtx(t), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, runs...)
+	}
+	r.work()
+	for _, run := range all {
+		if got := r.wait(run.ID, store.RunSucceeded, store.RunFailed); got.Status != store.RunSucceeded {
+			t.Fatalf("%s: %s %+v", got.Action, got.Status, got.History)
+		}
+	}
+	for i, d := range gh.Deployments() {
+		if last := d.Statuses[len(d.Statuses)-1].State; last != "success" {
+			t.Errorf("deployment %d ended %s", i, last)
+		}
 	}
 }

@@ -169,17 +169,24 @@ func newRigAt(t testing.TB, url string, actions []deploy.Action, opts deploy.Opt
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := &rig{t: t, store: s, engine: e}
 	if work {
-		err = s.StartWorkers(ctx, store.Workers{
-			ProcessDelivery:     func(context.Context, string) error { return nil },
-			ReconcileRepository: func(context.Context, string) error { return nil },
-			RunAction:           e.Execute,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r.work()
 	}
-	return &rig{t: t, store: s, engine: e}
+	return r
+}
+
+// work starts working the store's jobs with the engine.
+func (r *rig) work() {
+	r.t.Helper()
+	err := r.store.StartWorkers(testCtx(r.t), store.Workers{
+		ProcessDelivery:     func(context.Context, string) error { return nil },
+		ReconcileRepository: func(context.Context, string) error { return nil },
+		RunAction:           r.engine.Execute,
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 var tagObjects int
