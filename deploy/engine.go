@@ -55,7 +55,7 @@ type Options struct {
 	// follower holds a job worker while it waits, so without a bound
 	// followers could take every worker from the runs they wait for.
 	MaxFollowers int
-	Logger   *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Engine turns events into runs and executes runs. It is safe for
