@@ -132,3 +132,41 @@ func keys(t *testing.T, path string) []string {
 	}
 	return strings.Fields(string(raw))
 }
+
+// Stopping hookd in the middle of a run stops the program, records the
+// attempt as interrupted without failing the run, and the run completes
+// when workers start again.
+func TestShutdownMidRunResumes(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "keys")
+	actions := parseActions(t, `
+actions:
+  - name: slow-deploy
+    max_attempts: 1
+    exec: `+helperCommand(t, "slow", mark, "2s")+`}
+`)
+	r := newRig(t, actions, deploy.Options{})
+	_, runs := r.event(assignment("churn", "v1.0.0", "prod"))
+	deadline := time.Now().Add(time.Minute)
+	for keys(t, mark) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the action never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = r.store.StopWorkers(stop)
+	run := r.wait(runs[0].ID, store.RunQueued)
+	if len(run.History) != 1 || !strings.Contains(run.History[0].Error, "interrupted") {
+		t.Fatalf("after the shutdown: %+v", run.History)
+	}
+
+	r.work()
+	run = r.wait(runs[0].ID, store.RunSucceeded, store.RunFailed)
+	if run.Status != store.RunSucceeded || len(run.History) != 2 {
+		t.Fatalf("run %s after %d attempts, want succeeded after 2", run.Status, len(run.History))
+	}
+	if got := keys(t, mark); len(got) != 2 || got[0] != got[1] {
+		t.Errorf("idempotency keys = %q, want the same twice", got)
+	}
+}
