@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hookd-dev/hookd/deploy"
@@ -36,6 +38,9 @@ const (
 type Config struct {
 	// Listen is the HTTP address, host:port.
 	Listen string `yaml:"listen"`
+	// PublicURL is hookd's address as users reach it (behind a proxy, say);
+	// deploy runs link to their record there. Default: http://LISTEN.
+	PublicURL string `yaml:"public_url"`
 	// DatabaseURL is a SQLite file path, or a postgres:// URL.
 	DatabaseURL  string       `yaml:"database_url"`
 	Log          Log          `yaml:"log"`
@@ -149,6 +154,14 @@ func Parse(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
+// BaseURL is PublicURL, or the listen address as a URL when unset.
+func (c *Config) BaseURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimSuffix(c.PublicURL, "/")
+	}
+	return "http://" + c.Listen
+}
+
 // LogLevel is Log.Level as a slog level.
 func (c *Config) LogLevel() slog.Level {
 	var l slog.Level
@@ -170,6 +183,11 @@ func (c *Config) check(root *tree, p *Problems) {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p.add(root.line("listen"), "listen: %q is not host:port", c.Listen)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add(root.line("public_url"), "public_url: %q is not an http(s) URL", c.PublicURL)
+		}
 	}
 	if c.DatabaseURL == "" {
 		p.add(root.line("database_url"), "database_url is empty")

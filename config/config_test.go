@@ -38,6 +38,13 @@ func TestEmptyFileIsDefaults(t *testing.T) {
 		cfg.LogLevel() != slog.LevelInfo || cfg.Retention.RawPayloads.Std() != DefaultRawPayloadRetention {
 		t.Errorf("defaults: %+v", cfg)
 	}
+	if got := cfg.BaseURL(); got != "http://"+DefaultListen {
+		t.Errorf("BaseURL without public_url = %q", got)
+	}
+	cfg, err = Parse("public", []byte("public_url: https://hookd.example.com/\n"))
+	if err != nil || cfg.BaseURL() != "https://hookd.example.com" {
+		t.Errorf("BaseURL = %q, %v", cfg.BaseURL(), err)
+	}
 }
 
 func TestFullConfig(t *testing.T) {
@@ -139,6 +146,8 @@ func TestRepositoryProblems(t *testing.T) {
 		{"repositories:\n  - github: a/b\n    secret: x\n    reconcile_interval: soon\n", 4, `"soon" is not a duration`},
 		{"repositories:\n  - github: a/b\n    secret: x\n    app:\n      app_id: one\n", 5, "cannot unmarshal"},
 		{"listen: 8080\n", 1, "not host:port"},
+		{"public_url: hookd.example.com\n", 1, "public_url: \"hookd.example.com\" is not an http(s) URL"},
+		{"public_url: ftp://hookd\n", 1, "is not an http(s) URL"},
 		{"log:\n  format: xml\n", 2, "log.format"},
 		{"listen: [\n", 1, "did not find expected node content"},
 		{"- a\n", 1, "must be a mapping"},
