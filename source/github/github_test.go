@@ -262,6 +262,32 @@ func TestRateLimitBeyondMaxWaitFailsAtOnce(t *testing.T) {
 	}
 }
 
+// TestExhaustedBudgetFailsWithoutSending spends the whole hourly budget:
+// the reset is an hour away, beyond any wait, so the next call fails at
+// once, and without a request, since GitHub would only refuse it.
+func TestExhaustedBudgetFailsWithoutSending(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{RateLimit: 2})
+	seed := newSeeder(t, gh)
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+	for _, ref := range []string{"main", "HEAD"} {
+		if c, err := r.Commit(ctx, ref); err != nil || c.Hash != seed.commit {
+			t.Fatalf("Commit(%s) = %+v, %v", ref, c, err)
+		}
+	}
+	_, err := r.ReadFile(ctx, ".gto", "")
+	var ge *Error
+	if !errors.As(err, &ge) || ge.Status != http.StatusForbidden || !strings.Contains(err.Error(), "rate limit") {
+		t.Fatalf("ReadFile with no budget left: %v; want a 403 rate-limit error", err)
+	}
+	if n := len(gh.Requests()); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+	if st := r.Stats(); st.RateRemaining != 0 || st.RateLimit != 2 {
+		t.Errorf("Stats = %+v, want 0 of 2 remaining", st)
+	}
+}
+
 func TestSecondaryRateLimitWaitsRetryAfter(t *testing.T) {
 	for _, status := range []int{http.StatusForbidden, http.StatusTooManyRequests} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
