@@ -23,6 +23,10 @@ type writeFlags struct {
 	force   bool
 	push    bool
 	delete  bool
+	// author and authorEmail name the tagger (gto's API author and
+	// author_email); git's configured identity by default.
+	author      string
+	authorEmail string
 }
 
 func (w *writeFlags) add(cmd *cobra.Command, canDelete bool) {
@@ -32,6 +36,8 @@ func (w *writeFlags) add(cmd *cobra.Command, canDelete bool) {
 	f.Var(&w.simple, "simple", "use simple notation, e.g. rf#prod instead of rf#prod#5")
 	f.BoolVar(&w.force, "force", false, "create the Git tag even if it already exists and is in effect")
 	f.BoolVar(&w.push, "push", false, "push the created Git tag to origin (ignored for a GitHub repository, where tags are created remotely)")
+	f.StringVar(&w.author, "author", "", "tagger name (default: git's configured user.name)")
+	f.StringVar(&w.authorEmail, "author-email", "", "tagger email (default: git's configured user.email)")
 	if canDelete {
 		f.BoolVarP(&w.delete, "delete", "d", false, "delete the Git tag(s) instead of creating a new one")
 	}
@@ -107,7 +113,8 @@ func (a *app) change(ctx context.Context, w *writeFlags, req request) error {
 		}
 		tags := make([]source.NewTag, len(p.Create))
 		for i, t := range p.Create {
-			tags[i] = source.NewTag{Name: t.Name, Commit: t.Commit, Message: t.Message}
+			tags[i] = source.NewTag{Name: t.Name, Commit: t.Commit, Message: t.Message,
+				Tagger: registry.Person{Name: w.author, Email: w.authorEmail}}
 			if i < len(p.Output) {
 				lines[t.Name] = p.Output[i]
 			}

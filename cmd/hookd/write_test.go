@@ -62,6 +62,12 @@ func TestRegister(t *testing.T) {
 	r.commit("fourth")
 	r.ok("register", "nn", "--simple", "false", "--ver", "v3.0.0")
 	r.checkTag("nn@v3.0.0#1", r.git("rev-parse", "HEAD"), "Registering artifact nn version v3.0.0")
+
+	r.commit("fifth")
+	r.ok("register", "nn", "--author", "CI Bot", "--author-email", "ci@example.com")
+	if got := r.tag("nn@v3.0.1").tagger; got != "CI Bot <ci@example.com>" {
+		t.Errorf("tagger %q, want the --author and --author-email given", got)
+	}
 }
 
 func TestAssign(t *testing.T) {
