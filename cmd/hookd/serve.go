@@ -122,6 +122,11 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("open the database %s: %w", redactURL(cfg.DatabaseURL), err)
 	}
+	d, err := newDaemon(logger, st, cfg)
+	if err != nil {
+		st.Close()
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg})
@@ -141,6 +146,11 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		IdleTimeout:  120 * time.Second,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	if err := d.start(ctx, cfg); err != nil {
+		ln.Close()
+		st.Close()
+		return fmt.Errorf("start the workers: %w", err)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("hookd listening", "address", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL),
@@ -154,7 +164,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		select {
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				cfg = reload(logger, f, cfg, h, &level)
+				cfg = reload(ctx, logger, f, cfg, d, h, &level)
 				retention.Store(int64(cfg.Retention.RawPayloads))
 				continue
 			}
@@ -163,10 +173,12 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 			logger.Info("shutting down", "reason", context.Cause(ctx).Error(), "deadline", f.shutdownTimeout)
 		case err := <-served:
 			stopPruning()
+			d.stopSchedule()
 			st.Close()
 			return fmt.Errorf("http server: %w", err)
 		}
 		stopPruning()
+		d.stopSchedule()
 		return shutdown(logger, srv, st, f.shutdownTimeout)
 	}
 }
@@ -226,13 +238,17 @@ func shutdown(logger *slog.Logger, srv *http.Server, st *store.Store, timeout ti
 
 // reload applies a changed configuration file. Repositories and secrets
 // switch at once; an invalid file changes nothing.
-func reload(logger *slog.Logger, f serveFlags, old *config.Config, h *handlers.Handler, level *slog.LevelVar) *config.Config {
+func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.Config, d *daemon, h *handlers.Handler, level *slog.LevelVar) *config.Config {
 	if f.config == "" {
 		logger.Warn("SIGHUP: no configuration file to reload (start with --config FILE)")
 		return old
 	}
 	cfg, err := f.load()
 	if err != nil {
+		logger.Error("config reload failed; keeping the running configuration", "file", f.config, "error", err)
+		return old
+	}
+	if err := d.reload(ctx, cfg); err != nil {
 		logger.Error("config reload failed; keeping the running configuration", "file", f.config, "error", err)
 		return old
 	}

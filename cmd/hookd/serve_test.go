@@ -28,8 +28,8 @@ import (
 // waitLimit bounds every wait on the daemon.
 const waitLimit = 30 * time.Second
 
-// daemon is `hookd serve` running as a process, logging JSON.
-type daemon struct {
+// process is `hookd serve` running as a process, logging JSON.
+type process struct {
 	t    *testing.T
 	dir  string
 	cmd  *exec.Cmd
@@ -43,9 +43,9 @@ type daemon struct {
 
 // startDaemon runs hookd serve in dir on a free 127.0.0.1 port and waits
 // until it listens.
-func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon {
+func startDaemon(t *testing.T, dir string, env []string, args ...string) *process {
 	t.Helper()
-	d := &daemon{t: t, dir: dir, done: make(chan struct{}), changed: make(chan struct{})}
+	d := &process{t: t, dir: dir, done: make(chan struct{}), changed: make(chan struct{})}
 	d.cmd = exec.Command(hookdBin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	d.cmd.Dir = dir
 	d.cmd.Env = env
@@ -82,7 +82,7 @@ func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon
 
 // waitLog waits for a log entry whose message starts with msg, logged
 // after any entry already returned for msg.
-func (d *daemon) waitLog(msg string) map[string]any {
+func (d *process) waitLog(msg string) map[string]any {
 	d.t.Helper()
 	deadline := time.After(waitLimit)
 	for {
@@ -108,7 +108,7 @@ func (d *daemon) waitLog(msg string) map[string]any {
 	}
 }
 
-func (d *daemon) logText() string {
+func (d *process) logText() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var b strings.Builder
@@ -118,7 +118,7 @@ func (d *daemon) logText() string {
 	return b.String()
 }
 
-func (d *daemon) signal(sig syscall.Signal) {
+func (d *process) signal(sig syscall.Signal) {
 	d.t.Helper()
 	if err := d.cmd.Process.Signal(sig); err != nil {
 		d.t.Fatal(err)
@@ -126,7 +126,7 @@ func (d *daemon) signal(sig syscall.Signal) {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (d *daemon) stop() {
+func (d *process) stop() {
 	d.t.Helper()
 	d.signal(syscall.SIGTERM)
 	select {
@@ -141,7 +141,7 @@ func (d *daemon) stop() {
 
 // github posts a push for repository signed with secret and returns the
 // status code.
-func (d *daemon) github(repository, secret, id string) int {
+func (d *process) github(repository, secret, id string) int {
 	d.t.Helper()
 	body := []byte(`{"ref":"refs/tags/churn#prod#1","repository":{"full_name":"` + repository + `"}}`)
 	req, _ := http.NewRequest("POST", "http://"+d.addr+"/webhooks/github", bytes.NewReader(body))
@@ -151,13 +151,13 @@ func (d *daemon) github(repository, secret, id string) int {
 	return d.request(req)
 }
 
-func (d *daemon) get(path string) int {
+func (d *process) get(path string) int {
 	d.t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+d.addr+path, nil)
 	return d.request(req)
 }
 
-func (d *daemon) request(req *http.Request) int {
+func (d *process) request(req *http.Request) int {
 	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()

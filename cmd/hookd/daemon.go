@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookd-dev/hookd/config"
+	"github.com/hookd-dev/hookd/deploy"
+	"github.com/hookd-dev/hookd/ingest"
+	"github.com/hookd-dev/hookd/registry"
+	"github.com/hookd-dev/hookd/source"
+	"github.com/hookd-dev/hookd/source/github"
+	"github.com/hookd-dev/hookd/source/gitdir"
+	"github.com/hookd-dev/hookd/store"
+)
+
+// daemon is what `hookd serve` runs besides HTTP: the store's job workers
+// (ingest turning deliveries and listings into events, deploy's engine
+// executing runs) and the reconciler's schedule. Its repositories and
+// engine are swapped whole on SIGHUP.
+type daemon struct {
+	logger *slog.Logger
+	store  *store.Store
+	proc   *ingest.Processor
+
+	repos  atomic.Pointer[repositories]
+	engine atomic.Pointer[deploy.Engine]
+
+	mu        sync.Mutex
+	schedule  context.CancelFunc // stops the reconciler's schedule
+	scheduled sync.WaitGroup
+}
+
+func newDaemon(logger *slog.Logger, st *store.Store, cfg *config.Config) (*daemon, error) {
+	d := &daemon{logger: logger, store: st}
+	if err := d.apply(cfg); err != nil {
+		return nil, err
+	}
+	d.proc = ingest.New(st, d.source, ingest.WithLogger(logger), ingest.WithDispatch(d.dispatch))
+	return d, nil
+}
+
+// apply builds the repositories and the engine of cfg and swaps them in;
+// on error nothing changes.
+func (d *daemon) apply(cfg *config.Config) error {
+	repos, err := openRepositories(cfg)
+	if err != nil {
+		return err
+	}
+	engine, err := deploy.NewEngine(cfg.Actions, d.store, deploy.Options{
+		GitHub:      repos.gitHub,
+		PublicURL:   cfg.BaseURL(),
+		Annotations: repos.annotations,
+		Logger:      d.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("deploy actions: %w", err)
+	}
+	d.repos.Store(repos)
+	d.engine.Store(engine)
+	return nil
+}
+
+func (d *daemon) source(repository string) (source.Source, error) {
+	return d.repos.Load().source(repository)
+}
+
+func (d *daemon) dispatch(ctx context.Context, e store.Event) error {
+	_, err := d.engine.Load().Dispatch(ctx, e)
+	return err
+}
+
+func (d *daemon) runAction(ctx context.Context, runID int64) error {
+	return d.engine.Load().Execute(ctx, runID)
+}
+
+// start starts the job workers and the reconciler's schedule.
+func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
+	err := d.store.StartWorkers(ctx, store.Workers{
+		ProcessDelivery:     d.proc.ProcessDelivery,
+		ReconcileRepository: d.proc.Reconcile,
+		RunAction:           d.runAction,
+	})
+	if err != nil {
+		return err
+	}
+	d.reschedule(ctx, cfg)
+	return nil
+}
+
+// reload applies a new configuration; on error the running one stays.
+func (d *daemon) reload(ctx context.Context, cfg *config.Config) error {
+	if err := d.apply(cfg); err != nil {
+		return err
+	}
+	d.reschedule(ctx, cfg)
+	return nil
+}
+
+// reschedule (re)starts the reconciler's schedule: every repository is
+// reconciled at once (that is what makes an outage harmless) and then at
+// its interval. The job is unique per repository, so replicas sharing a
+// database do not pile up reconciliations.
+func (d *daemon) reschedule(ctx context.Context, cfg *config.Config) {
+	d.stopSchedule()
+	ctx, cancel := context.WithCancel(ctx)
+	d.mu.Lock()
+	d.schedule = cancel
+	d.mu.Unlock()
+	for _, r := range cfg.Repositories {
+		name, every := r.Name(), r.ReconcileInterval.Std()
+		d.scheduled.Go(func() {
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for {
+				if err := d.store.EnqueueReconcile(ctx, name); err != nil && ctx.Err() == nil {
+					d.logger.Error("could not schedule a reconciliation; will try at the next interval",
+						"repository", name, "error", err)
+				}
+				select {
+				case <-tick.C:
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+}
+
+// stopSchedule stops the reconciler's schedule and waits for it.
+func (d *daemon) stopSchedule() {
+	d.mu.Lock()
+	cancel := d.schedule
+	d.schedule = nil
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		d.scheduled.Wait()
+	}
+}
+
+// repositories are the configured repositories by name, with what reads
+// them: a GitHub client, or a local repository opened on first use.
+type repositories struct {
+	byName map[string]*repository
+}
+
+type repository struct {
+	cfg    config.Repository
+	github *github.Repo // GitHub repositories
+
+	mu    sync.Mutex
+	local *gitdir.Repo // path repositories, once opened
+}
+
+func openRepositories(cfg *config.Config) (*repositories, error) {
+	rs := &repositories{byName: make(map[string]*repository, len(cfg.Repositories))}
+	for _, rc := range cfg.Repositories {
+		r := &repository{cfg: rc}
+		if rc.GitHub != "" {
+			owner, name, _ := strings.Cut(rc.GitHub, "/")
+			var opts []github.Option
+			switch {
+			case rc.App != nil:
+				opts = append(opts, github.WithApp(rc.App.AppID, rc.App.InstallationID, rc.App.PrivateKeyFile))
+			case rc.Token != "":
+				opts = append(opts, github.WithToken(string(rc.Token)))
+			}
+			if rc.APIURL != "" {
+				opts = append(opts, github.WithBaseURL(rc.APIURL))
+			}
+			gh, err := github.New(owner, name, opts...)
+			if err != nil {
+				return nil, fmt.Errorf("repository %s: %w", rc.GitHub, err)
+			}
+			r.github = gh
+		}
+		rs.byName[rc.Name()] = r
+	}
+	return rs, nil
+}
+
+var errNotConfigured = errors.New("repository not configured")
+
+func (rs *repositories) get(name string) (*repository, error) {
+	r, ok := rs.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", name, errNotConfigured)
+	}
+	return r, nil
+}
+
+// source is the repository's Source. A local repository that cannot be
+// opened yet (its disk not mounted, say) is tried again at the next call.
+func (rs *repositories) source(name string) (source.Source, error) {
+	r, err := rs.get(name)
+	if err != nil {
+		return nil, err
+	}
+	if r.github != nil {
+		return r.github, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.local == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if r.local, err = gitdir.Open(ctx, r.cfg.Path); err != nil {
+			return nil, err
+		}
+	}
+	return r.local, nil
+}
+
+// gitHub is the client deploy's github_* actions use.
+func (rs *repositories) gitHub(name string) (deploy.GitHubRepo, error) {
+	r, err := rs.get(name)
+	if err != nil {
+		return nil, err
+	}
+	if r.github == nil {
+		return nil, fmt.Errorf("%s is not a GitHub repository", name)
+	}
+	return r.github, nil
+}
+
+// annotations reads what the repository's artifacts index (artifacts.yaml,
+// or the file its .gto names) says of the event's artifact, at the default
+// branch, as GTO does.
+func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deploy.Annotations, error) {
+	src, err := rs.source(e.Repository)
+	if err != nil {
+		return deploy.Annotations{}, err
+	}
+	var cfg registry.Config
+	switch data, err := src.ReadFile(ctx, registry.ConfigFile, ""); {
+	case err == nil:
+		if cfg, err = registry.ParseConfig(data); err != nil {
+			return deploy.Annotations{}, err
+		}
+	case !errors.Is(err, source.ErrNotFound):
+		return deploy.Annotations{}, err
+	}
+	data, err := src.ReadFile(ctx, cfg.IndexFile(), "")
+	switch {
+	case errors.Is(err, source.ErrNotFound):
+		return deploy.Annotations{}, nil
+	case err != nil:
+		return deploy.Annotations{}, err
+	}
+	index, err := registry.ParseIndex(data)
+	if err != nil {
+		return deploy.Annotations{}, err
+	}
+	a, _ := index.Get(e.Artifact)
+	return deploy.Annotations{Type: a.Type, Path: a.Path, Description: a.Description, Labels: a.Labels}, nil
+}
