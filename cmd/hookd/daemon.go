@@ -15,8 +15,8 @@ import (
 	"github.com/hookd-dev/hookd/ingest"
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
-	"github.com/hookd-dev/hookd/source/github"
 	"github.com/hookd-dev/hookd/source/gitdir"
+	"github.com/hookd-dev/hookd/source/github"
 	"github.com/hookd-dev/hookd/store"
 )
 
