@@ -506,8 +506,11 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		var mu sync.Mutex
 		calls := map[string]int{}
 		process := func(_ context.Context, id string) error {
+			mu.Lock()
+			defer mu.Unlock()
 			calls[id]++
 			if id == "bad" {
 				return errors.New("tag not found")
