@@ -1,6 +1,7 @@
 // Package handlers owns hookd's HTTP surface: webhook ingress from GitHub
-// and from the git post-receive hook, the health and readiness probes and
-// /metrics. Ingress does as little as it safely can before answering:
+// and from the git post-receive hook, the operations API under /api/v1
+// (deliveries, events and deploy runs, with replay and retry), the health
+// and readiness probes and /metrics. Ingress does as little as it safely can before answering:
 // verify the signature, store the delivery with its processing job in one
 // transaction, answer. Everything else happens in the workers.
 //
@@ -39,6 +40,7 @@ type Pinger interface {
 type Store interface {
 	Deliveries
 	Pinger
+	Records
 }
 
 // Secrets maps a repository's identity (GitHub "owner/name", or the path
@@ -110,6 +112,7 @@ func (h *Handler) routes(reg *prometheus.Registry) {
 	})))
 	h.mux.Handle("/readyz", h.timed("readyz", http.HandlerFunc(h.ready)))
 	h.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	h.apiRoutes()
 	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
 	}))

@@ -1,0 +1,372 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookd-dev/hookd/store"
+)
+
+// Records is what the operations API reads and re-queues; *store.Store has
+// it.
+type Records interface {
+	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	Event(ctx context.Context, id int64) (store.Event, error)
+	Deliveries(ctx context.Context, f store.DeliveryFilter) ([]store.Delivery, error)
+	Delivery(ctx context.Context, id string) (store.Delivery, error)
+	Replay(ctx context.Context, id string) error
+	Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error)
+	Run(ctx context.Context, id int64) (store.Run, error)
+	RetryRun(ctx context.Context, id int64) error
+}
+
+// apiRoutes registers the operations API under /api/v1: what arrived
+// (deliveries), what it meant (events) and what hookd did about it (runs),
+// with replay and retry for the 3 a.m. cases.
+func (h *Handler) apiRoutes() {
+	h.mux.Handle("/api/v1/events", h.timed("api_events", methods{http.MethodGet: h.listEvents}))
+	h.mux.Handle("/api/v1/events/{id}", h.timed("api_event", methods{http.MethodGet: h.getEvent}))
+	h.mux.Handle("/api/v1/deliveries", h.timed("api_deliveries", methods{http.MethodGet: h.listDeliveries}))
+	h.mux.Handle("/api/v1/deliveries/{id}", h.timed("api_delivery", methods{http.MethodGet: h.getDelivery}))
+	h.mux.Handle("/api/v1/deliveries/{id}/replay", h.timed("api_replay", methods{http.MethodPost: h.replay}))
+	h.mux.Handle("/api/v1/runs", h.timed("api_runs", methods{http.MethodGet: h.listRuns}))
+	h.mux.Handle("/api/v1/runs/{id}", h.timed("api_run", methods{http.MethodGet: h.getRun}))
+	h.mux.Handle("/api/v1/runs/{id}/retry", h.timed("api_retry", methods{http.MethodPost: h.retryRun}))
+}
+
+// methods routes by method and answers others 405 with Allow and hookd's
+// error body.
+type methods map[string]http.HandlerFunc
+
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f, ok := m[r.Method]; ok {
+		f(w, r)
+		return
+	}
+	allowed := make([]string, 0, len(m))
+	for method := range m {
+		allowed = append(allowed, method)
+	}
+	slices.Sort(allowed)
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here; use "+strings.Join(allowed, " or "))
+}
+
+// query reads the filters and paging of a list request; the first invalid
+// parameter is kept in err.
+type query struct {
+	r   *http.Request
+	err error
+}
+
+func (q *query) str(name string, allowed ...string) string {
+	v := q.r.URL.Query().Get(name)
+	if v != "" && len(allowed) > 0 && !slices.Contains(allowed, v) && q.err == nil {
+		q.err = errors.New(name + " must be one of " + strings.Join(allowed, ", "))
+	}
+	return v
+}
+
+func (q *query) page() store.Page {
+	var p store.Page
+	p.Limit = q.int("limit", 1, 500)
+	p.Before = int64(q.int("before", 1, 1<<62))
+	return p
+}
+
+func (q *query) int(name string, lo, hi int) int {
+	v := q.r.URL.Query().Get(name)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if (err != nil || n < lo || n > hi) && q.err == nil {
+		q.err = errors.New(name + " must be a whole number from " + strconv.Itoa(lo) + " to " + strconv.Itoa(hi))
+	}
+	return n
+}
+
+// list answers a list request: the items and the cursor of the next page
+// (null on the last one).
+func (h *Handler) list(w http.ResponseWriter, q *query, key string, items any, n int, last int64, limit int, err error) {
+	if q.err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_parameter", q.err.Error())
+		return
+	}
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	var next *int64
+	if limit == 0 {
+		limit = 50
+	}
+	if n == limit {
+		next = &last
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: items, "next_before": next})
+}
+
+func (h *Handler) storeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, store.ErrPruned):
+		writeError(w, http.StatusConflict, "payload_pruned", "the delivery's payload was pruned by retention; it cannot be replayed")
+	case errors.Is(err, store.ErrRunState):
+		writeError(w, http.StatusConflict, "run_not_finished", "only a finished run (succeeded, failed or superseded) can be retried")
+	default:
+		h.log.Error("operations API: store error", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the database did not answer")
+	}
+}
+
+var eventTypes = []string{
+	string(store.EventRegistration), string(store.EventDeregistration), string(store.EventAssignment),
+	string(store.EventUnassignment), string(store.EventDeprecation), string(store.EventTagDeleted),
+}
+
+func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
+	q := &query{r: r}
+	f := store.EventFilter{Repository: q.str("repository"), Artifact: q.str("artifact"), Stage: q.str("stage"),
+		Type: store.EventType(q.str("type", eventTypes...)), Page: q.page()}
+	var (
+		evs []store.Event
+		err error
+	)
+	if q.err == nil {
+		evs, err = h.store.Events(r.Context(), f)
+	}
+	out := make([]apiEvent, len(evs))
+	for i, e := range evs {
+		out[i] = toAPIEvent(e)
+	}
+	h.list(w, q, "events", out, len(out), lastID(out, func(e apiEvent) int64 { return e.ID }), f.Limit, err)
+}
+
+func lastID[T any](items []T, id func(T) int64) int64 {
+	if len(items) == 0 {
+		return 0
+	}
+	return id(items[len(items)-1])
+}
+
+// pathID reads the {id} of the path as a positive integer.
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusNotFound, "not_found", "no such id: "+r.PathValue("id"))
+		return 0, false
+	}
+	return id, true
+}
+
+func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	e, err := h.store.Event(r.Context(), id)
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIEvent(e))
+}
+
+var deliveryStatuses = []string{
+	string(store.DeliveryQueued), string(store.DeliveryProcessed), string(store.DeliveryIgnored), string(store.DeliveryFailed),
+}
+
+func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	q := &query{r: r}
+	f := store.DeliveryFilter{Repository: q.str("repository"), Event: q.str("event"),
+		Status: store.DeliveryStatus(q.str("status", deliveryStatuses...)), Page: q.page()}
+	var (
+		ds  []store.Delivery
+		err error
+	)
+	if q.err == nil {
+		ds, err = h.store.Deliveries(r.Context(), f)
+	}
+	out := make([]apiDelivery, len(ds))
+	for i, d := range ds {
+		out[i] = toAPIDelivery(d)
+	}
+	h.list(w, q, "deliveries", out, len(out), lastID(ds, func(d store.Delivery) int64 { return d.Seq }), f.Limit, err)
+}
+
+func (h *Handler) getDelivery(w http.ResponseWriter, r *http.Request) {
+	d, err := h.store.Delivery(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	out := toAPIDelivery(d)
+	if json.Valid(d.Body) {
+		out.Payload = json.RawMessage(d.Body)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) replay(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := h.store.Replay(r.Context(), id); err != nil {
+		h.storeError(w, err)
+		return
+	}
+	h.log.Info("delivery replayed", "delivery", id)
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued", "delivery": id})
+}
+
+var runStatuses = []string{
+	string(store.RunQueued), string(store.RunRunning), string(store.RunSucceeded), string(store.RunFailed), string(store.RunSuperseded),
+}
+
+func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
+	q := &query{r: r}
+	f := store.RunFilter{Repository: q.str("repository"), Artifact: q.str("artifact"), Stage: q.str("stage"),
+		Action: q.str("action"), Status: store.RunStatus(q.str("status", runStatuses...)),
+		EventID: int64(q.int("event", 1, 1<<62)), Page: q.page()}
+	var (
+		runs []store.Run
+		err  error
+	)
+	if q.err == nil {
+		runs, err = h.store.Runs(r.Context(), f)
+	}
+	out := make([]apiRun, len(runs))
+	for i, run := range runs {
+		out[i] = toAPIRun(run)
+	}
+	h.list(w, q, "runs", out, len(out), lastID(out, func(r apiRun) int64 { return r.ID }), f.Limit, err)
+}
+
+func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	run, err := h.store.Run(r.Context(), id)
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIRun(run))
+}
+
+func (h *Handler) retryRun(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if err := h.store.RetryRun(r.Context(), id); err != nil {
+		h.storeError(w, err)
+		return
+	}
+	h.log.Info("run retried by hand", "run", id)
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "queued", "run": id})
+}
+
+// The API's JSON shapes: snake_case, times in RFC 3339 (tagger times with
+// the tagger's offset, as GTO prints them).
+
+type apiEvent struct {
+	ID           int64     `json:"id"`
+	Repository   string    `json:"repository"`
+	Artifact     string    `json:"artifact"`
+	Type         string    `json:"type"`
+	Version      string    `json:"version,omitempty"`
+	Stage        string    `json:"stage,omitempty"`
+	Commit       string    `json:"commit"`
+	Tag          string    `json:"tag"`
+	TagObject    string    `json:"tag_object"`
+	Tagger       apiTagger `json:"tagger"`
+	Message      string    `json:"message"`
+	DeliveryID   string    `json:"delivery_id,omitempty"`
+	ActiveBefore []string  `json:"active_before"`
+	ActiveAfter  []string  `json:"active_after"`
+	RecordedAt   time.Time `json:"recorded_at"`
+}
+
+type apiTagger struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Date  string `json:"date"`
+}
+
+func toAPIEvent(e store.Event) apiEvent {
+	return apiEvent{
+		ID: e.ID, Repository: e.Repository, Artifact: e.Artifact, Type: string(e.Type), Version: e.Version,
+		Stage: e.Stage, Commit: e.CommitSHA, Tag: e.TagName, TagObject: e.TagObjectSHA,
+		Tagger:  apiTagger{Name: e.Tagger.Name, Email: e.Tagger.Email, Date: e.Tagger.When.Format(time.RFC3339)},
+		Message: e.Message, DeliveryID: e.DeliveryID,
+		ActiveBefore: nonNil(e.ActiveBefore), ActiveAfter: nonNil(e.ActiveAfter), RecordedAt: e.RecordedAt,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+type apiDelivery struct {
+	ID         string          `json:"id"`
+	Source     string          `json:"source"`
+	Event      string          `json:"event"`
+	Repository string          `json:"repository"`
+	Status     string          `json:"status"`
+	Reason     string          `json:"reason,omitempty"`
+	ReceivedAt time.Time       `json:"received_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	Pruned     bool            `json:"payload_pruned"`
+	Payload    json.RawMessage `json:"payload,omitempty"`
+}
+
+func toAPIDelivery(d store.Delivery) apiDelivery {
+	return apiDelivery{ID: d.ID, Source: string(d.Source), Event: d.Event, Repository: d.Repository,
+		Status: string(d.Status), Reason: d.Reason, ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, Pruned: d.Pruned}
+}
+
+type apiRun struct {
+	ID             int64        `json:"id"`
+	EventID        int64        `json:"event_id"`
+	Action         string       `json:"action"`
+	Repository     string       `json:"repository"`
+	Artifact       string       `json:"artifact"`
+	Stage          string       `json:"stage,omitempty"`
+	IdempotencyKey string       `json:"idempotency_key"`
+	Status         string       `json:"status"`
+	Attempts       int          `json:"attempts"`
+	History        []apiAttempt `json:"history,omitempty"`
+	CreatedAt      time.Time    `json:"created_at"`
+	UpdatedAt      time.Time    `json:"updated_at"`
+}
+
+type apiAttempt struct {
+	Number     int        `json:"number"`
+	Holder     string     `json:"holder"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	ExitCode   *int       `json:"exit_code"`
+	OutputTail string     `json:"output_tail"`
+	Error      string     `json:"error,omitempty"`
+}
+
+func toAPIRun(r store.Run) apiRun {
+	out := apiRun{ID: r.ID, EventID: r.EventID, Action: r.Action, Repository: r.Repository, Artifact: r.Artifact,
+		Stage: r.Stage, IdempotencyKey: r.IdempotencyKey, Status: string(r.Status), Attempts: r.Attempts,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	for _, a := range r.History {
+		out.History = append(out.History, apiAttempt(a))
+	}
+	return out
+}

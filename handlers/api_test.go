@@ -1,0 +1,189 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookd-dev/hookd/store"
+)
+
+// api calls the operations API and decodes any JSON answer.
+func (f *fixture) api(method, path string) (int, http.Header, map[string]any) {
+	f.t.Helper()
+	req, err := http.NewRequestWithContext(ctx(f.t), method, f.url+path, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		f.t.Fatalf("%s %s: body %q is not JSON: %v", method, path, raw, err)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+// seedEvents records n assignment events of churn to prod.
+func (f *fixture) seedEvents(n int) []store.Event {
+	f.t.Helper()
+	var out []store.Event
+	for i := range n {
+		e, _, err := f.store.RecordEvent(ctx(f.t), store.Event{
+			Repository: repo, Artifact: "churn", Type: store.EventAssignment, Version: fmt.Sprintf("v1.0.%d", i),
+			Stage: "prod", CommitSHA: strings.Repeat("c", 40), TagName: fmt.Sprintf("churn#prod#%d", i+1),
+			TagObjectSHA: fmt.Sprintf("%040d", i), Message: "promote",
+			Tagger:       store.Tagger{Name: "T", Email: "t@example.com", When: time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("", -5*3600))},
+			ActiveAfter:  []string{fmt.Sprintf("v1.0.%d", i)},
+		})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestEventsArePagedAndFilteredNewestFirst(t *testing.T) {
+	f := newFixture(t)
+	evs := f.seedEvents(3)
+	status, _, body := f.api("GET", "/api/v1/events?repository="+repo+"&stage=prod&limit=2")
+	list, _ := body["events"].([]any)
+	if status != http.StatusOK || len(list) != 2 {
+		t.Fatalf("first page: %d %v", status, body)
+	}
+	first := list[0].(map[string]any)
+	if first["tag"] != "churn#prod#3" || first["type"] != "assignment" || first["version"] != "v1.0.2" {
+		t.Errorf("newest event first: %v", first)
+	}
+	if tagger := first["tagger"].(map[string]any); tagger["date"] != "2024-01-02T03:04:05-05:00" {
+		t.Errorf("tagger date lost its offset: %v", tagger)
+	}
+	next := body["next_before"].(float64)
+	_, _, body = f.api("GET", fmt.Sprintf("/api/v1/events?limit=2&before=%d", int64(next)))
+	if list, _ := body["events"].([]any); len(list) != 1 || body["next_before"] != nil {
+		t.Errorf("last page: %v", body)
+	}
+	_, _, body = f.api("GET", "/api/v1/events?type=deprecation")
+	if list, _ := body["events"].([]any); len(list) != 0 {
+		t.Errorf("type filter returned %v", list)
+	}
+	status, _, body = f.api("GET", fmt.Sprintf("/api/v1/events/%d", evs[0].ID))
+	if status != http.StatusOK || body["tag"] != "churn#prod#1" {
+		t.Errorf("get event: %d %v", status, body)
+	}
+}
+
+func TestAPIRejectsBadParametersAndUnknownIDs(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		path   string
+		status int
+		code   string
+	}{
+		{"/api/v1/events?type=promotion", http.StatusUnprocessableEntity, "invalid_parameter"},
+		{"/api/v1/events?limit=0", http.StatusUnprocessableEntity, "invalid_parameter"},
+		{"/api/v1/events?limit=many", http.StatusUnprocessableEntity, "invalid_parameter"},
+		{"/api/v1/deliveries?status=lost", http.StatusUnprocessableEntity, "invalid_parameter"},
+		{"/api/v1/runs?status=done", http.StatusUnprocessableEntity, "invalid_parameter"},
+		{"/api/v1/events/999", http.StatusNotFound, "not_found"},
+		{"/api/v1/events/abc", http.StatusNotFound, "not_found"},
+		{"/api/v1/runs/999", http.StatusNotFound, "not_found"},
+		{"/api/v1/deliveries/nope", http.StatusNotFound, "not_found"},
+	} {
+		status, _, body := f.api("GET", c.path)
+		if status != c.status || body["error"] != c.code || body["message"] == "" {
+			t.Errorf("GET %s = %d %v; want %d %s with a message", c.path, status, body, c.status, c.code)
+		}
+	}
+	status, header, body := f.api("DELETE", "/api/v1/events")
+	if status != http.StatusMethodNotAllowed || header.Get("Allow") != "GET" || body["error"] != "method_not_allowed" {
+		t.Errorf("DELETE /api/v1/events = %d %v %v", status, header, body)
+	}
+	status, header, _ = f.api("GET", "/api/v1/deliveries/x/replay")
+	if status != http.StatusMethodNotAllowed || header.Get("Allow") != "POST" {
+		t.Errorf("GET replay = %d, Allow %q", status, header.Get("Allow"))
+	}
+}
+
+func TestDeliveriesShowPayloadAndReplay(t *testing.T) {
+	f := newFixture(t)
+	if r := f.github("push", "d-1", pushBody(repo)); r.status != http.StatusAccepted {
+		t.Fatalf("push: %d", r.status)
+	}
+	_, _, body := f.api("GET", "/api/v1/deliveries?repository="+repo)
+	list := body["deliveries"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != "d-1" || list[0].(map[string]any)["payload"] != nil {
+		t.Fatalf("list shows %v (payloads belong to the single-delivery view)", list)
+	}
+	_, _, body = f.api("GET", "/api/v1/deliveries/d-1")
+	payload, _ := body["payload"].(map[string]any)
+	if body["status"] != "queued" || payload["ref"] != "refs/tags/churn-model#prod#3" {
+		t.Errorf("delivery = %v", body)
+	}
+	if err := f.store.MarkDelivery(ctx(t), "d-1", store.DeliveryFailed, "source unreachable"); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := f.api("POST", "/api/v1/deliveries/d-1/replay")
+	if status != http.StatusAccepted || body["status"] != "queued" {
+		t.Errorf("replay = %d %v", status, body)
+	}
+	if d, _ := f.store.Delivery(ctx(t), "d-1"); d.Status != store.DeliveryQueued || d.Reason != "" {
+		t.Errorf("after replay the delivery is %s (%q), want queued again", d.Status, d.Reason)
+	}
+	if status, _, _ := f.api("POST", "/api/v1/deliveries/nope/replay"); status != http.StatusNotFound {
+		t.Errorf("replay of an unknown delivery = %d", status)
+	}
+	if _, err := f.store.PrunePayloads(ctx(t), -time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := f.api("POST", "/api/v1/deliveries/d-1/replay"); status != http.StatusConflict || body["error"] != "payload_pruned" {
+		t.Errorf("replay of a pruned delivery = %d %v", status, body)
+	}
+}
+
+func TestRunsCanBeInspectedAndRetriedOnlyWhenFinished(t *testing.T) {
+	f := newFixture(t)
+	ev := f.seedEvents(1)[0]
+	runs, err := f.store.CreateRuns(ctx(t), ev.ID, []string{"redeploy-prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := runs[0].ID
+	if status, _, body := f.api("POST", fmt.Sprintf("/api/v1/runs/%d/retry", id)); status != http.StatusConflict || body["error"] != "run_not_finished" {
+		t.Errorf("retry of a queued run = %d %v", status, body)
+	}
+	if _, err := f.store.StartRun(ctx(t), id, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	exit := 3
+	if err := f.store.FinishRun(ctx(t), id, store.RunFailed, store.AttemptResult{ExitCode: &exit, OutputTail: "boom", Error: "exit status 3"}); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := f.api("GET", fmt.Sprintf("/api/v1/runs/%d", id))
+	history, _ := body["history"].([]any)
+	if status != http.StatusOK || body["status"] != "failed" || len(history) != 1 {
+		t.Fatalf("run = %d %v", status, body)
+	}
+	if a := history[0].(map[string]any); a["exit_code"] != float64(3) || a["output_tail"] != "boom" || a["finished_at"] == nil {
+		t.Errorf("attempt = %v", a)
+	}
+	_, _, body = f.api("GET", "/api/v1/runs?status=failed&stage=prod")
+	if list := body["runs"].([]any); len(list) != 1 {
+		t.Errorf("failed runs = %v", list)
+	}
+	if status, _, _ := f.api("POST", fmt.Sprintf("/api/v1/runs/%d/retry", id)); status != http.StatusAccepted {
+		t.Errorf("retry of a failed run = %d", status)
+	}
+	if run, _ := f.store.Run(ctx(t), id); run.Status != store.RunQueued {
+		t.Errorf("after retry the run is %s", run.Status)
+	}
+}
