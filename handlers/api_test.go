@@ -41,8 +41,8 @@ func (f *fixture) seedEvents(n int) []store.Event {
 			Repository: repo, Artifact: "churn", Type: store.EventAssignment, Version: fmt.Sprintf("v1.0.%d", i),
 			Stage: "prod", CommitSHA: strings.Repeat("c", 40), TagName: fmt.Sprintf("churn#prod#%d", i+1),
 			TagObjectSHA: fmt.Sprintf("%040d", i), Message: "promote",
-			Tagger:       store.Tagger{Name: "T", Email: "t@example.com", When: time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("", -5*3600))},
-			ActiveAfter:  []string{fmt.Sprintf("v1.0.%d", i)},
+			Tagger:      store.Tagger{Name: "T", Email: "t@example.com", When: time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("", -5*3600))},
+			ActiveAfter: []string{fmt.Sprintf("v1.0.%d", i)},
 		})
 		if err != nil {
 			f.t.Fatal(err)
