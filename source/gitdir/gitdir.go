@@ -82,10 +82,10 @@ func (r *Repo) git(ctx context.Context, env []string, stdin []byte, args ...stri
 
 // tagFormat prints one tag as NUL-separated fields. Messages are
 // multi-line and may hold any byte but NUL, which git cannot store.
-const tagFormat = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)%00" +
+const tagFormat = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)%00%(*objecttype)%00" +
 	"%(taggername)%00%(taggeremail)%00%(taggerdate:raw)%00%(contents)%00"
 
-const tagFields = 8
+const tagFields = 9
 
 // Tags lists every tag, annotated or lightweight, in one git call.
 func (r *Repo) Tags(ctx context.Context) ([]registry.Tag, error) {
@@ -102,15 +102,53 @@ func (r *Repo) tags(ctx context.Context, pattern string) ([]registry.Tag, error)
 	// start of the next record's first field and after the last one.
 	n := len(fields) / tagFields
 	tags := make([]registry.Tag, 0, n)
+	var unpeeled []int // annotated tags whose object is not a commit
 	for i := 0; i+tagFields <= len(fields); i += tagFields {
 		f := fields[i : i+tagFields]
 		t, err := parseTag(strings.TrimPrefix(f[0], "\n"), f[1:])
 		if err != nil {
 			return nil, err
 		}
+		if t.Annotated && f[4] != "commit" {
+			unpeeled = append(unpeeled, len(tags))
+		}
 		tags = append(tags, t)
 	}
+	if err := r.peel(ctx, tags, unpeeled); err != nil {
+		return nil, err
+	}
 	return tags, nil
+}
+
+// peel sets the commit of the tags at idx, whose %(*objectname) is not a
+// commit: git (2.39 at least) peels a tag of a tag by one level only. One
+// cat-file call resolves them all; a chain that ends in a tree or blob
+// has no commit.
+func (r *Repo) peel(ctx context.Context, tags []registry.Tag, idx []int) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	var in bytes.Buffer
+	for _, i := range idx {
+		// The tag object, not the ref: the ref may have moved since the listing.
+		fmt.Fprintf(&in, "%s^{commit}\n", tags[i].Object)
+	}
+	out, err := r.git(ctx, nil, in.Bytes(), "cat-file", "--batch-check=%(objectname) %(objecttype)")
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != len(idx) {
+		return fmt.Errorf("git cat-file: %d answers for %d tags", len(lines), len(idx))
+	}
+	for k, i := range idx {
+		sha, typ, _ := strings.Cut(lines[k], " ")
+		tags[i].Commit = ""
+		if typ == "commit" {
+			tags[i].Commit = sha
+		}
+	}
+	return nil
 }
 
 func parseTag(ref string, f []string) (registry.Tag, error) {
@@ -122,10 +160,10 @@ func parseTag(ref string, f []string) (registry.Tag, error) {
 		return t, nil
 	}
 	t.Annotated, t.Object, t.Commit = true, object, peeled
-	t.Tagger = registry.Person{Name: f[3], Email: strings.TrimSuffix(strings.TrimPrefix(f[4], "<"), ">")}
-	t.Message = f[6]
-	if f[5] != "" {
-		d, err := parseRawDate(f[5])
+	t.Tagger = registry.Person{Name: f[4], Email: strings.TrimSuffix(strings.TrimPrefix(f[5], "<"), ">")}
+	t.Message = f[7]
+	if f[6] != "" {
+		d, err := parseRawDate(f[6])
 		if err != nil {
 			return t, fmt.Errorf("tag %s: %w", t.Name, err)
 		}
