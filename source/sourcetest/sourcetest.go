@@ -100,7 +100,8 @@ var (
 	noNewline = "last line without newline"
 )
 
-// seededTag is a tag the suite pushes on commit "A" or "B".
+// seededTag is a tag the suite pushes on commit "A" or "B", or on an
+// earlier seeded tag's object.
 type seededTag struct {
 	registry.Tag
 	on string
@@ -117,6 +118,9 @@ var seedTags = []seededTag{
 	{registry.Tag{Name: "dir/sub=churn-model@v1.0.0-rc.1+build.5", Annotated: true, Tagger: zed,
 		Date: time.Unix(1700000300, 0).In(tz(-3, -30)), Message: noNewline}, "A"},
 	{registry.Tag{Name: "light"}, "A"},
+	// A tag of a tag: its commit is the one at the end of the chain.
+	{registry.Tag{Name: "nested", Annotated: true, Tagger: tess,
+		Date: time.Unix(1700000400, 0).In(tz(1, 0)), Message: "Tag of a tag\n"}, "churn-model@v1.2.0"},
 }
 
 // seeded is what the suite pushed.
@@ -148,7 +152,10 @@ func seed(t *testing.T, remote string) seeded {
 	commits := map[string]string{"A": a, "B": b}
 	for _, st := range seedTags {
 		tag := st.Tag
-		target := commits[st.on]
+		target, ok := commits[st.on]
+		if !ok {
+			target = "refs/tags/" + st.on
+		}
 		if tag.Annotated {
 			msgFile := filepath.Join(t.TempDir(), "msg")
 			if err := os.WriteFile(msgFile, []byte(tag.Message), 0o644); err != nil {
@@ -345,6 +352,7 @@ func (c *suite) testCommit(t *testing.T) {
 		{"churn-model#prod!#4", c.b},
 		{"dir/sub=churn-model@v1.0.0-rc.1+build.5", c.a},
 		{"light", c.a},
+		{"nested", c.a},
 		{c.b.Hash, c.b},
 		{c.a.Hash[:10], c.a},
 	}
