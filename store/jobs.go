@@ -67,7 +67,7 @@ func (runActionArgs) Kind() string                 { return "run_action" }
 func (runActionArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueActions} }
 
 // Workers are the functions that do hookd's jobs. A nil error completes the
-// job; an error retries it later with backoff (up to maxJobAttempts times);
+// job; an error retries it later with backoff (12 attempts in all);
 // a job whose context is cancelled (shutdown) is retried too.
 type Workers struct {
 	// ProcessDelivery turns a stored delivery into events. It is called only

@@ -108,7 +108,8 @@ type Option func(*Store)
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
 
 // Open connects to url and brings the schema up to date. url is a SQLite
-// path, sqlite://path or file:path, or a postgres:// URL.
+// path, sqlite://path or file:path (hookd sets the connection parameters
+// itself; any given after "?" are dropped), or a postgres:// URL.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	var (
 		db  driver.Driver
