@@ -16,6 +16,14 @@ type CommitReader interface {
 	Commits(ctx context.Context, shas []string) (registry.CommitMap, error)
 }
 
+// FileReader is a Source that reads one file at many refs in one go
+// (gitdir again). Load uses it for the artifacts index at every tagged
+// commit, whose annotations GTO attaches to each version; a source without
+// it gets the index at HEAD only, which saves a call per commit on an API.
+type FileReader interface {
+	Files(ctx context.Context, path string, refs []string) (map[string][]byte, error)
+}
+
 // HeadReader is a Source that can tell the commit of its default branch,
 // and that it has none yet (an empty repository), without an error.
 type HeadReader interface {
@@ -52,11 +60,51 @@ func Load(ctx context.Context, src Source) (*registry.Registry, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	commits, err := readCommits(ctx, src, registry.CommitsToLookUp(tags, files.head))
+	shas := registry.CommitsToLookUp(tags, files.head)
+	var (
+		commits registry.CommitMap
+		indexAt func(sha string) registry.Index
+	)
+	g, gctx = errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		commits, err = readCommits(gctx, src, shas)
+		return err
+	})
+	g.Go(func() (err error) {
+		indexAt, err = readIndexes(gctx, src, files, shas)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return registry.New(tags, registry.Options{
+		Config: files.config, Head: files.head, Index: files.index,
+		Commits: commits.Get, IndexAt: indexAt,
+	}), nil
+}
+
+// readIndexes reads the artifacts index at every commit in shas, when the
+// source can do it in one go; nil leaves the registry with the index at
+// HEAD. An index that does not parse at an older commit counts as absent:
+// HEAD's is checked, and a mistake in history must not make the registry
+// unreadable for good.
+func readIndexes(ctx context.Context, src Source, files repoFiles, shas []string) (func(string) registry.Index, error) {
+	fr, ok := src.(FileReader)
+	if !ok {
+		return nil, nil
+	}
+	data, err := fr.Files(ctx, files.config.IndexFile(), shas)
 	if err != nil {
 		return nil, err
 	}
-	return registry.New(tags, registry.Options{Config: files.config, Head: files.head, Index: files.index, Commits: commits.Get}), nil
+	indexes := make(map[string]registry.Index, len(data))
+	for sha, d := range data {
+		if idx, err := registry.ParseIndex(d); err == nil {
+			indexes[sha] = idx
+		}
+	}
+	indexes[files.head] = files.index
+	return func(sha string) registry.Index { return indexes[sha] }, nil
 }
 
 // repoFiles is what the registry reads from the default branch.
