@@ -242,6 +242,8 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		if err := p.store.SaveListing(ctx, store.Listing{Repository: c.repository}); err != nil {
 			return recorded, err
 		}
+		p.logger.Info("tags listed", "repository", c.repository, "tags", len(c.present), "new", len(fresh),
+			"deleted", len(gone), "events", len(recorded), "baseline", baseline)
 	}
 	return recorded, nil
 }

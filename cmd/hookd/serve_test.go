@@ -170,6 +170,33 @@ func (d *process) request(req *http.Request) int {
 	return resp.StatusCode
 }
 
+// postgres is one PostgreSQL server for the package's tests, started by the
+// first test that needs it and stopped by TestMain.
+var postgres struct {
+	once sync.Once
+	srv  *pgtest.Server
+	err  error
+}
+
+// postgresDatabase returns the URL of a fresh database on that server.
+func postgresDatabase(t *testing.T) string {
+	t.Helper()
+	postgres.once.Do(func() { postgres.srv, postgres.err = pgtest.Start() })
+	if errors.Is(postgres.err, pgtest.ErrNotInstalled) {
+		testenv.Missing(t, "postgres", "postgresql")
+	}
+	if postgres.err != nil {
+		t.Fatal(postgres.err)
+	}
+	return postgres.srv.Database(t)
+}
+
+func stopPostgres() {
+	if postgres.srv != nil {
+		_ = postgres.srv.Stop()
+	}
+}
+
 // storedDeliveries opens the database a stopped daemon left behind.
 func storedDeliveries(t *testing.T, url string) []store.Delivery {
 	t.Helper()
@@ -371,15 +398,7 @@ func TestConfigValidate(t *testing.T) {
 
 // --database-url postgres://... runs the daemon on PostgreSQL.
 func TestServeOnPostgreSQL(t *testing.T) {
-	pg, err := pgtest.Start()
-	if errors.Is(err, pgtest.ErrNotInstalled) {
-		testenv.Missing(t, "postgres", "postgresql")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Stop() })
-	dbURL := pg.Database(t)
+	dbURL := postgresDatabase(t)
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "hookd.yaml")

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookd-dev/hookd/internal/githubtest"
+)
+
+const pipelineSecret = "pipeline-s3cret"
+
+// pipeline is the whole path of issue 4: a working clone pushing with the
+// real git CLI to the GitHub stand-in, which sends signed webhooks to a
+// `hookd serve` process that reads tags back through the stand-in's API.
+type pipeline struct {
+	t      *testing.T
+	gh     *githubtest.Server
+	hookID int64
+	env    []string
+	clone  string
+	hookd  *process
+	config string
+}
+
+func newPipeline(t *testing.T, databaseURL string) *pipeline {
+	t.Helper()
+	p := &pipeline{t: t, env: gitEnv(t)}
+	p.gh = githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
+	dir := t.TempDir()
+	p.clone = filepath.Join(dir, "clone")
+	p.git(dir, "clone", "-q", p.gh.AuthGitURL(), p.clone)
+	p.commit("model.txt", "v1", "2024-01-01T10:00:00+00:00")
+	p.git(p.clone, "push", "-q", "origin", "HEAD:main")
+
+	p.config = filepath.Join(dir, "hookd.yaml")
+	cfg := fmt.Sprintf(`database_url: %s
+repositories:
+  - github: acme/models
+    secret: %s
+    token: %s
+    api_url: %s
+    reconcile_interval: 1h
+`, databaseURL, pipelineSecret, p.gh.Token(), p.gh.APIURL())
+	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.start()
+	return p
+}
+
+// start runs hookd and waits for the start-up listing (the baseline) to
+// finish, so that what the test pushes next is news to hookd.
+func (p *pipeline) start() {
+	p.t.Helper()
+	p.hookd = startDaemon(p.t, filepath.Dir(p.config), p.env, "--config", p.config)
+	p.hookd.waitLog("tags listed")
+	if p.hookID == 0 {
+		p.hookID = p.gh.AddHook("http://"+p.hookd.addr+"/webhooks/github", pipelineSecret)
+	}
+}
+
+func (p *pipeline) git(dir string, args ...string) string {
+	p.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir, cmd.Env = dir, p.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (p *pipeline) commit(path, content, date string) string {
+	p.t.Helper()
+	if err := os.WriteFile(filepath.Join(p.clone, path), []byte(content), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.git(p.clone, "add", path)
+	cmd := exec.Command("git", "commit", "-q", "-m", "change "+path)
+	cmd.Dir, cmd.Env = p.clone, append(slices.Clone(p.env), "GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.t.Fatalf("git commit: %v\n%s", err, out)
+	}
+	return p.git(p.clone, "rev-parse", "HEAD")
+}
+
+// tag makes an annotated tag at HEAD, tagged at date.
+func (p *pipeline) tag(name, date string) {
+	p.t.Helper()
+	cmd := exec.Command("git", "tag", "-a", "-m", "tag "+name, name)
+	cmd.Dir, cmd.Env = p.clone, append(slices.Clone(p.env), "GIT_COMMITTER_DATE="+date)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.t.Fatalf("git tag %s: %v\n%s", name, err, out)
+	}
+}
+
+// push pushes refs in one git push and waits until the stand-in has sent
+// every webhook the push caused.
+func (p *pipeline) push(refs ...string) {
+	p.t.Helper()
+	p.git(p.clone, append([]string{"push", "-q", "origin"}, refs...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := p.gh.WaitIdle(ctx); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// apiList reads a list of the operations API.
+func (p *pipeline) apiList(path, key string) []map[string]any {
+	p.t.Helper()
+	resp, err := http.Get("http://" + p.hookd.addr + path)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string][]map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		p.t.Fatal(err)
+	}
+	return body[key]
+}
+
+// events lists the events as "type artifact version stage before->after",
+// oldest first.
+func (p *pipeline) events() []string {
+	var out []string
+	for _, e := range p.apiList("/api/v1/events?limit=500", "events") {
+		out = append(out, fmt.Sprintf("%v %v %v %v %v->%v", e["type"], e["artifact"], e["version"], e["stage"],
+			e["active_before"], e["active_after"]))
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// waitEvents waits until hookd has recorded n events and returns them.
+func (p *pipeline) waitEvents(n int) []string {
+	p.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		evs := p.events()
+		if len(evs) >= n {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("hookd recorded %d events, want %d: %q\nlog:\n%s", len(evs), n, evs, p.hookd.logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitDeliveriesSettled waits until no delivery is queued.
+func (p *pipeline) waitDeliveriesSettled() []map[string]any {
+	p.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		ds := p.apiList("/api/v1/deliveries?limit=500", "deliveries")
+		if !slices.ContainsFunc(ds, func(d map[string]any) bool { return d["status"] == "queued" }) {
+			return ds
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("deliveries still queued: %v", ds)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// databases runs a test on SQLite and on PostgreSQL.
+func databases(t *testing.T, test func(t *testing.T, databaseURL string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, filepath.Join(t.TempDir(), "hookd.db")) })
+	t.Run("postgres", func(t *testing.T) { test(t, postgresDatabase(t)) })
+}
+
+func TestPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T) {
+	databases(t, testPipelineTurnsPushedTagsIntoEventsOnce)
+}
+
+func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string) {
+	p := newPipeline(t, databaseURL)
+
+	// Annotated GTO tags: one event each, with the stage's before and after.
+	p.tag("churn@v1.0.0", "2024-01-02T10:00:00+00:00")
+	p.tag("churn#prod#1", "2024-01-03T10:00:00+00:00")
+	p.push("churn@v1.0.0", "churn#prod#1")
+	want := []string{
+		"registration churn v1.0.0 <nil> []->[]",
+		"assignment churn v1.0.0 prod []->[v1.0.0]",
+	}
+	if got := p.waitEvents(2); !slices.Equal(got, want) {
+		t.Fatalf("events = %q, want %q", got, want)
+	}
+
+	// GitHub's manual redelivery, three times, and the same tags found again
+	// by a reconciliation (SIGHUP re-lists every repository): nothing new.
+	sent := p.gh.Deliveries()
+	for range 3 {
+		for _, d := range sent {
+			if d.Event == "push" {
+				if _, err := p.gh.Redeliver(p.hookID, d.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	p.hookd.signal(syscall.SIGHUP)
+	p.hookd.waitLog("tags listed")
+	p.waitDeliveriesSettled()
+	if got := p.events(); !slices.Equal(got, want) {
+		t.Fatalf("after redeliveries and a reconcile, events = %q, want still %q", got, want)
+	}
+
+	// Lightweight and non-GTO tags, and a branch push: no event, and the
+	// deliveries say why.
+	p.git(p.clone, "tag", "churn@v9.9.9")
+	p.tag("release-1", "2024-01-04T10:00:00+00:00")
+	p.commit("model.txt", "v2", "2024-01-05T10:00:00+00:00")
+	p.push("churn@v9.9.9", "release-1", "HEAD:main")
+	ds := p.waitDeliveriesSettled()
+	reasons := map[string]bool{}
+	for _, d := range ds {
+		if d["status"] == "ignored" {
+			reasons[d["reason"].(string)] = true
+		}
+	}
+	for _, why := range []string{"churn@v9.9.9: lightweight tag (GTO reads annotated tags only)", "no tag refs in this push delivery"} {
+		if !reasons[why] {
+			t.Errorf("no delivery ignored with reason %q; ignored: %v", why, reasons)
+		}
+	}
+	if !slices.ContainsFunc(slices.Collect(maps.Keys(reasons)), func(r string) bool { return strings.HasPrefix(r, "release-1: not a GTO tag") }) {
+		t.Errorf("the non-GTO tag's delivery was not ignored with its reason: %v", reasons)
+	}
+	if got := p.events(); len(got) != 2 {
+		t.Fatalf("ignored refs produced events: %q", got)
+	}
+
+	// Five tags in one push: GitHub sends nothing at all; one reconcile
+	// finds all five.
+	before := len(p.gh.Deliveries())
+	p.tag("churn@v1.1.0", "2024-01-06T10:00:00+00:00")
+	p.tag("churn#staging#2", "2024-01-06T11:00:00+00:00")
+	p.tag("churn#prod#3", "2024-01-06T12:00:00+00:00")
+	p.tag("other@v0.1.0", "2024-01-06T13:00:00+00:00")
+	p.tag("other#dev#1", "2024-01-06T14:00:00+00:00")
+	p.push("churn@v1.1.0", "churn#staging#2", "churn#prod#3", "other@v0.1.0", "other#dev#1")
+	if n := len(p.gh.Deliveries()); n != before {
+		t.Fatalf("the stand-in sent %d webhooks for a push of five tags; GitHub sends none", n-before)
+	}
+	p.hookd.signal(syscall.SIGHUP)
+	want = append(want,
+		"registration churn v1.1.0 <nil> []->[]",
+		"assignment churn v1.1.0 staging []->[v1.1.0]",
+		"assignment churn v1.1.0 prod [v1.0.0]->[v1.1.0]",
+		"registration other v0.1.0 <nil> []->[]",
+		"assignment other v0.1.0 dev []->[v0.1.0]",
+	)
+	if got := p.waitEvents(7); !slices.Equal(got, want) {
+		t.Fatalf("after one reconcile, events = %q, want %q", got, want)
+	}
+
+	// A deleted tag is recorded, and the stage falls back.
+	p.git(p.clone, "tag", "-d", "churn#prod#3")
+	p.push(":refs/tags/churn#prod#3")
+	want = append(want, "tag_deleted churn <nil> prod [v1.1.0]->[v1.0.0]")
+	if got := p.waitEvents(8); !slices.Equal(got, want) {
+		t.Fatalf("after deleting churn#prod#3, events = %q, want %q", got, want)
+	}
+	p.hookd.stop()
+}
