@@ -93,3 +93,13 @@ func backoff(ctx context.Context, attempt int) error {
 		return nil
 	}
 }
+
+// NewTags turns the tags a registry plan creates into what Write creates,
+// all by tagger (zero: the source's identity).
+func NewTags(p registry.Plan, tagger registry.Person) []NewTag {
+	tags := make([]NewTag, len(p.Create))
+	for i, t := range p.Create {
+		tags[i] = NewTag{Name: t.Name, Commit: t.Commit, Message: t.Message, Tagger: tagger}
+	}
+	return tags
+}

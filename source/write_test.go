@@ -93,11 +93,7 @@ func planOf(p registry.Plan, err error) ([]source.NewTag, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []source.NewTag
-	for _, t := range p.Create {
-		out = append(out, source.NewTag{Name: t.Name, Commit: t.Commit, Message: t.Message})
-	}
-	return out, nil
+	return source.NewTags(p, registry.Person{}), nil
 }
 
 // runWriters runs n writers at once, each with its own Source, and returns

@@ -111,15 +111,12 @@ func (a *app) change(ctx context.Context, w *writeFlags, req request) error {
 		if err != nil {
 			return nil, err
 		}
-		tags := make([]source.NewTag, len(p.Create))
 		for i, t := range p.Create {
-			tags[i] = source.NewTag{Name: t.Name, Commit: t.Commit, Message: t.Message,
-				Tagger: registry.Person{Name: w.author, Email: w.authorEmail}}
 			if i < len(p.Output) {
 				lines[t.Name] = p.Output[i]
 			}
 		}
-		return tags, nil
+		return source.NewTags(p, registry.Person{Name: w.author, Email: w.authorEmail}), nil
 	})
 	// Report what was created even when a later step failed: the tags
 	// exist and the user must know.
