@@ -23,6 +23,12 @@
 //
 // (GitHub Enterprise style works too: the API also answers under /api/v3/.)
 //
+// GraphQLURL is a GraphQL endpoint (also at /api/graphql) serving the subset
+// of GitHub's schema hookd reads git objects through: object(oid:) under
+// repository, with inline fragments on Tag and Commit. Dates keep the
+// offset git recorded, as GitHub's GitTimestamp does; queries spend points
+// from a budget of their own (Options.GraphQLRateLimit, GraphQLRateLimitUsed).
+//
 // With Options.AppID set it also plays a GitHub App installation, so
 // ghinstallation can trade a JWT signed with AppPrivateKeyPEM for the token.
 //
@@ -51,10 +57,10 @@
 // contains the default branch.
 //
 // What clients did is inspectable: Deployments, WorkflowDispatches,
-// RepositoryDispatches, Requests (with RequestCount per endpoint and
-// RateLimitUsed), Deliveries. Things can be made to go wrong:
+// RepositoryDispatches, Requests (REST and GraphQL, with RequestCount per
+// endpoint, RateLimitUsed and GraphQLRateLimitUsed), Deliveries. Things can be made to go wrong:
 // InjectDeliveryFault drops, duplicates, delays or reorders deliveries, and
-// InjectRESTFault makes REST requests fail with 5xx, hang, or hit the
-// primary or secondary rate limit. Redeliver (or the REST redelivery
+// InjectRESTFault makes REST or GraphQL requests fail with 5xx, hang, or
+// hit the primary or secondary rate limit. Redeliver (or the REST redelivery
 // endpoint) re-sends a delivery with its original GUID.
 package githubtest

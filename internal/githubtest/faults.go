@@ -39,8 +39,10 @@ func (k RESTFaultKind) String() string {
 	return "fault-" + strconv.Itoa(int(k))
 }
 
-// RESTFault makes the next Count REST requests that match go wrong.
-// Faulted requests do not count against the rate limit.
+// RESTFault makes the next Count REST or GraphQL requests that match go
+// wrong (GraphQL requests have the path "/graphql"; there a
+// PrimaryRateLimit is GitHub's 200 with a RATE_LIMITED error). Faulted
+// requests do not count against the rate limit.
 type RESTFault struct {
 	Kind RESTFaultKind
 	// Method and Path restrict the fault: Method exactly, Path as a
@@ -100,9 +102,9 @@ func (s *Server) takeRESTFault(method, path string) (RESTFault, bool) {
 	})
 }
 
-// serveFault answers a faulted request and returns the status sent
-// (0 when none was).
-func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault) int {
+// serveFault answers a faulted request with the rate-limit headers of
+// resource and returns the status sent (0 when none was).
+func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault, resource string) int {
 	switch f.Kind {
 	case Hang:
 		select {
@@ -118,7 +120,7 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault)
 		if status == 0 {
 			status = http.StatusForbidden
 		}
-		s.setRateHeaders(w)
+		s.setRateHeaders(w, resource)
 		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
 		writeJSON(w, status, errorBody{
 			Message:          "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
@@ -130,7 +132,7 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault)
 		if status == 0 {
 			status = http.StatusBadGateway
 		}
-		s.setRateHeaders(w)
+		s.setRateHeaders(w, resource)
 		writeJSON(w, status, apiError("Server Error"))
 		return status
 	}

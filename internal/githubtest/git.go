@@ -150,6 +150,11 @@ func (s *Server) readObject(kind, sha string) (gitObject, error) {
 	if err != nil {
 		return gitObject{}, err
 	}
+	return parseObject(out), nil
+}
+
+// parseObject splits the raw content of a commit or tag object.
+func parseObject(out string) gitObject {
 	head, msg, _ := strings.Cut(out, "\n\n")
 	o := gitObject{headers: map[string][]string{}, message: msg}
 	for _, line := range strings.Split(head, "\n") {
@@ -159,7 +164,7 @@ func (s *Server) readObject(kind, sha string) (gitObject, error) {
 		k, v, _ := strings.Cut(line, " ")
 		o.headers[k] = append(o.headers[k], v)
 	}
-	return o, nil
+	return o
 }
 
 func (o gitObject) header(k string) string {
@@ -184,6 +189,11 @@ func (s *Server) readTag(sha string) (tagObject, error) {
 	if err != nil {
 		return tagObject{}, err
 	}
+	return o.tag(sha)
+}
+
+func (o gitObject) tag(sha string) (tagObject, error) {
+	var err error
 	t := tagObject{SHA: sha, Name: o.header("tag"), Object: o.header("object"), ObjectType: o.header("type"), Message: o.message}
 	if tg := o.header("tagger"); tg != "" {
 		if t.Tagger, err = parseIdent(tg); err != nil {
@@ -208,6 +218,11 @@ func (s *Server) readCommit(sha string) (commitObject, error) {
 	if err != nil {
 		return commitObject{}, err
 	}
+	return o.commit(sha)
+}
+
+func (o gitObject) commit(sha string) (commitObject, error) {
+	var err error
 	c := commitObject{SHA: sha, Tree: o.header("tree"), Parents: o.headers["parent"], Message: o.message}
 	if c.Author, err = parseIdent(o.header("author")); err != nil {
 		return commitObject{}, err

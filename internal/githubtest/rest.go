@@ -143,12 +143,16 @@ func (s *Server) getRateLimit(*http.Request, map[string]string) (int, any) {
 		"remaining": max(s.opts.RateLimit-s.rateUsed, 0), "reset": s.rateReset.Unix(),
 	}
 	reset := s.rateReset.Unix()
+	graphql := map[string]any{
+		"limit": s.opts.GraphQLRateLimit, "used": s.graphqlUsed,
+		"remaining": max(s.opts.GraphQLRateLimit-s.graphqlUsed, 0), "reset": reset,
+	}
 	s.mu.Unlock()
 	return http.StatusOK, map[string]any{
 		"resources": map[string]any{
 			"core":    core,
 			"search":  map[string]any{"limit": 30, "used": 0, "remaining": 30, "reset": reset},
-			"graphql": map[string]any{"limit": 5000, "used": 0, "remaining": 5000, "reset": reset},
+			"graphql": graphql,
 		},
 		"rate": core,
 	}

@@ -35,6 +35,9 @@ type Options struct {
 	DefaultBranch string
 	// RateLimit is the hourly REST budget (default 5000, GitHub's for a token).
 	RateLimit int
+	// GraphQLRateLimit is the hourly GraphQL budget in points (default
+	// 5000), kept apart from the REST budget as on GitHub.
+	GraphQLRateLimit int
 	// RESTTagEvents makes tag refs created or deleted through the REST API
 	// emit push and create/delete webhooks as a one-ref push would. GitHub's
 	// behaviour here is unconfirmed, so tests should run both ways.
@@ -62,6 +65,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RateLimit == 0 {
 		o.RateLimit = 5000
+	}
+	if o.GraphQLRateLimit == 0 {
+		o.GraphQLRateLimit = 5000
 	}
 	if o.InstallationID == 0 {
 		o.InstallationID = 1
@@ -95,6 +101,7 @@ type Server struct {
 	mu          sync.Mutex
 	pushedAt    time.Time // last ref change through git or REST
 	rateUsed    int
+	graphqlUsed int // points
 	requests    []Request
 	restFaults  armed[RESTFault]
 	nextID      int64
@@ -190,14 +197,17 @@ func (s *Server) Token() string { return s.opts.Token }
 // FullName is "owner/name".
 func (s *Server) FullName() string { return s.opts.Owner + "/" + s.opts.Name }
 
-// ServeHTTP routes git smart HTTP to git http-backend and everything else
-// to the REST API.
+// ServeHTTP routes git smart HTTP to git http-backend, POSTs to the
+// GraphQL endpoint to it, and everything else to the REST API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/"+s.opts.Owner+"/"+s.opts.Name+".git/") {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/"+s.opts.Owner+"/"+s.opts.Name+".git/"):
 		s.serveGit(w, r)
-		return
+	case r.Method == http.MethodPost && isGraphQLPath(r.URL.Path):
+		s.serveGraphQL(w, r)
+	default:
+		s.serveREST(w, r)
 	}
-	s.serveREST(w, r)
 }
 
 // authorized checks the credential the way GitHub accepts a token: as a
@@ -245,22 +255,26 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 	s.emitRefUpdates(diffRefs(before, after), after, false)
 }
 
-// Request is one REST request as the server saw it.
+// Request is one REST or GraphQL request as the server saw it.
 type Request struct {
 	Method string
-	Path   string // escaped path without the /api/v3 prefix
+	Path   string // escaped path without the /api/v3 prefix; "/graphql" for GraphQL
 	// Endpoint is GitHub's name for the route, such as
-	// "GET /repos/{owner}/{repo}/git/matching-refs/{ref}"; empty when no
-	// route matched.
+	// "GET /repos/{owner}/{repo}/git/matching-refs/{ref}" or
+	// "POST /graphql"; empty when no route matched.
 	Endpoint string
 	Status   int
-	// Counted reports whether the request counted against the rate limit.
+	// Counted reports whether the request counted against its rate limit
+	// (REST's or GraphQL's).
 	Counted bool
 	// Fault names the injected fault that answered the request, if any.
 	Fault string
+	// Nodes is how many objects a GraphQL query named, and Cost the points
+	// it was charged.
+	Nodes, Cost int
 }
 
-// Requests returns every REST request so far, oldest first.
+// Requests returns every REST and GraphQL request so far, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -278,7 +292,7 @@ func (s *Server) RequestCount(endpoint string) int {
 	return n
 }
 
-// RateLimitUsed is how many requests counted against the rate limit.
+// RateLimitUsed is how many REST requests counted against the rate limit.
 func (s *Server) RateLimitUsed() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -342,7 +356,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	// answer writes the rate-limit headers as they stand after this
 	// request, the status and the body.
 	answer := func(status int, counted bool, raw []byte) {
-		writeRateHeaders(w, s.opts.RateLimit, record(status, counted), s.rateReset)
+		writeRateHeaders(w, "core", s.opts.RateLimit, record(status, counted), s.rateReset)
 		if raw != nil {
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		}
@@ -361,7 +375,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 	if f, ok := s.takeRESTFault(r.Method, path); ok {
 		rec.Fault = f.Kind.String()
-		record(s.serveFault(w, r, f), false)
+		record(s.serveFault(w, r, f, "core"), false)
 		return
 	}
 	// /rate_limit does not count against the limit on GitHub.
@@ -407,28 +421,31 @@ func (s *Server) remaining() int {
 	return s.opts.RateLimit - s.rateUsed
 }
 
-// setRateHeaders writes the X-RateLimit-* headers for an answer that does
-// not count against the limit.
-func (s *Server) setRateHeaders(w http.ResponseWriter) {
+// setRateHeaders writes the X-RateLimit-* headers of resource ("core",
+// REST's, or "graphql") as they stand.
+func (s *Server) setRateHeaders(w http.ResponseWriter, resource string) {
 	s.mu.Lock()
-	used := s.rateUsed
+	limit, used := s.opts.RateLimit, s.rateUsed
+	if resource == "graphql" {
+		limit, used = s.opts.GraphQLRateLimit, s.graphqlUsed
+	}
 	s.mu.Unlock()
-	writeRateHeaders(w, s.opts.RateLimit, used, s.rateReset)
+	writeRateHeaders(w, resource, limit, used, s.rateReset)
 }
 
-func writeRateHeaders(w http.ResponseWriter, limit, used int, reset time.Time) {
+func writeRateHeaders(w http.ResponseWriter, resource string, limit, used int, reset time.Time) {
 	h := w.Header()
 	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(max(limit-used, 0)))
 	h.Set("X-RateLimit-Used", strconv.Itoa(used))
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-	h.Set("X-RateLimit-Resource", "core")
+	h.Set("X-RateLimit-Resource", resource)
 }
 
 // writePrimaryRateLimit answers as GitHub does once the hourly budget is
 // gone: 403, X-RateLimit-Remaining 0, and when it comes back.
 func (s *Server) writePrimaryRateLimit(w http.ResponseWriter, reset time.Time) {
-	writeRateHeaders(w, s.opts.RateLimit, s.opts.RateLimit, reset)
+	writeRateHeaders(w, "core", s.opts.RateLimit, s.opts.RateLimit, reset)
 	writeJSON(w, http.StatusForbidden, errorBody{
 		Message:          "API rate limit exceeded for installation ID 1.",
 		DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits",
