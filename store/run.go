@@ -278,8 +278,7 @@ const runSelect = `SELECT id, event_id, action, repository, artifact, stage, ide
 func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
 	var w where
 	if f.EventID != 0 {
-		w.args = append(w.args, f.EventID)
-		w.conds = append(w.conds, "event_id = $1")
+		w.add("event_id", f.EventID)
 	}
 	w.add("repository", f.Repository)
 	w.add("artifact", f.Artifact)

@@ -276,7 +276,7 @@ type where struct {
 }
 
 // add appends "column = value" when value is not empty.
-func (w *where) add(column, value string) {
+func (w *where) add(column string, value any) {
 	if value == "" {
 		return
 	}
