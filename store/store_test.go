@@ -139,6 +139,25 @@ func TestOpenTwiceKeepsData(t *testing.T) {
 	})
 }
 
+// Replicas starting together on a new database migrate it once, without
+// tripping over each other.
+func TestOpenConcurrently(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				s, err := Open(context.Background(), url, WithLogger(quiet))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				s.Close()
+			})
+		}
+		wg.Wait()
+	})
+}
+
 // Many callers accepting overlapping ids: each id is stored once, reported
 // new exactly once, and gets exactly one job.
 func TestAcceptConcurrentIdempotent(t *testing.T) {

@@ -28,7 +28,8 @@ type Driver interface {
 	// Types names the column types the shared schema needs: an auto-increment
 	// primary key and a byte string.
 	Types() Types
-	// WithMigrationLock runs fn while no other process migrates the same database.
+	// WithMigrationLock runs fn so that processes migrating the same
+	// database at once all succeed: under a lock, or by retrying fn.
 	WithMigrationLock(ctx context.Context, fn func(context.Context) error) error
 	// NewQueue builds a River client over this database.
 	NewQueue(config *river.Config) (Queue, error)

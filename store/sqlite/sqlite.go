@@ -54,10 +54,23 @@ func (d *sqliteDriver) Types() driver.Types {
 	return driver.Types{ID: "INTEGER PRIMARY KEY AUTOINCREMENT", Bytes: "BLOB"}
 }
 
-// WithMigrationLock needs no lock: every write transaction is BEGIN IMMEDIATE,
-// which already serializes migrating processes.
+// WithMigrationLock retries instead of locking: with one connection, no lock
+// can be held across River's own migration transactions. Every migration
+// step is a transaction, so when processes starting together collide, the
+// loser's step rolls back and its retry finds the step applied.
 func (d *sqliteDriver) WithMigrationLock(ctx context.Context, fn func(context.Context) error) error {
-	return fn(ctx)
+	var err error
+	for attempt := range 5 {
+		if err = fn(ctx); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 func (d *sqliteDriver) NewQueue(config *river.Config) (driver.Queue, error) {
