@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 // gitEnv is the environment for git and hookd in tests: the developer's git
 // configuration must not leak in, so HOME is a temp dir whose .gitconfig
 // names the test identity, and system config is off.
-func gitEnv(t *testing.T) []string {
+func gitEnv(t testing.TB) []string {
 	t.Helper()
 	home := t.TempDir()
 	cfg := "[user]\n\tname = Test Tagger\n\temail = tagger@example.com\n[init]\n\tdefaultBranch = main\n"
