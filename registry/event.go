@@ -76,8 +76,9 @@ type Event struct {
 	Committer   Person
 	Annotations []Annotation
 
-	at  int64 // Time in Unix nanoseconds: what ordering compares
-	pos int   // position in the list being sorted, see oldestFirst
+	at   int64     // Time in Unix nanoseconds: what ordering compares
+	pos  int       // position in the list being sorted, see oldestFirst
+	name *nameInfo // the artifact's entry, while New indexes the event
 }
 
 // Ref is what GTO calls the event's ref: the tag, or the commit for an

@@ -317,7 +317,7 @@ func (r *Registry) Stages(allowed, used bool) []string {
 func (r *Registry) CheckRef(ref string) []EventState {
 	name := strings.TrimPrefix(ref, "refs/tags/")
 	out := []EventState{}
-	if !r.tags[name] {
+	if !r.tags()[name] {
 		return out
 	}
 	p, _ := tagparse.Parse(name)
@@ -361,12 +361,15 @@ func (r *Registry) Which(name, stage string, opts ShowOptions) ([]*VersionStage,
 // in counter notation: one more than the highest counter among all the
 // artifact's tags, whatever their action, lightweight ones included.
 func (r *Registry) NextCounter(artifact string) int {
-	return r.counters[artifact] + 1
+	if info := r.names[artifact]; info != nil {
+		return info.counter + 1
+	}
+	return 1
 }
 
 // HasTag reports whether a tag (GTO or not, annotated or not) of that name
 // exists.
 func (r *Registry) HasTag(name string) bool {
-	_, ok := r.tags[name]
+	_, ok := r.tags()[name]
 	return ok
 }

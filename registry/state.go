@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -71,12 +72,22 @@ type Registry struct {
 	// ones only annotated in artifacts.yaml.
 	artifacts []*Artifact
 	byName    map[string]*Artifact
-	// tags holds every tag name (annotated or not), mapped to whether it
-	// is a GTO tag.
-	tags map[string]bool
-	// counters holds the highest "#N" per artifact over all its tags.
-	counters map[string]int
-	mem      *memory
+	// names holds what the tags say of each artifact name, whether or not
+	// it has events.
+	names map[string]*nameInfo
+	// tags maps every tag name (annotated or not) to whether it is a GTO
+	// tag. Only check-ref and planning need it, so it is built on first
+	// use.
+	tags func() map[string]bool
+	mem  *memory
+}
+
+// nameInfo is what New learns of an artifact name from its tags.
+type nameInfo struct {
+	// counter is the highest "#N" among all the name's tags.
+	counter int
+	// artifact is set once the first of its events is indexed.
+	artifact *Artifact
 }
 
 // Artifact is everything that happened to one artifact.
@@ -88,7 +99,11 @@ type Artifact struct {
 	Versions     []*Version
 	Deprecations []*Event
 
-	byCommit map[string][]*Version
+	// explicit lists, by commit, the versions with registrations or
+	// deregistrations: the only ones GTO's version lookups match. Keeping
+	// discovered versions out keeps repeated assignments of an
+	// unregistered commit (two new versions each) from being quadratic.
+	explicit map[string][]*Version
 	events   []*Event // newest first
 	mem      *memory
 }
@@ -149,25 +164,38 @@ type VersionStage struct {
 // cannot index) are ignored; nothing in the tags makes New fail.
 func New(tags []Tag, opts Options) *Registry {
 	r := &Registry{
-		config:   opts.Config,
-		head:     opts.Head,
-		byName:   make(map[string]*Artifact),
-		tags:     make(map[string]bool, len(tags)),
-		counters: make(map[string]int),
-		mem:      new(memory),
+		config: opts.Config,
+		head:   opts.Head,
+		byName: make(map[string]*Artifact),
+		names:  make(map[string]*nameInfo),
+		mem:    new(memory),
 	}
+	names := make([]string, len(tags))
+	for i := range tags {
+		names[i] = tags[i].Name
+	}
+	r.tags = sync.OnceValue(func() map[string]bool {
+		m := make(map[string]bool, len(names))
+		for _, n := range names {
+			_, err := tagparse.Parse(n)
+			m[n] = err == nil
+		}
+		return m
+	})
 	// The events of all tags, in one allocation.
 	events := make([]Event, 0, len(tags))
 	for i := range tags {
 		t := &tags[i]
 		p, err := tagparse.Parse(t.Name)
-		r.tags[t.Name] = err == nil
 		if err != nil {
 			continue
 		}
-		if p.Counter > r.counters[p.Artifact] {
-			r.counters[p.Artifact] = p.Counter
+		info := r.names[p.Artifact]
+		if info == nil {
+			info = &nameInfo{}
+			r.names[p.Artifact] = info
 		}
+		info.counter = max(info.counter, p.Counter)
 		if t.Annotated && p.Action != tagparse.Create {
 			events = append(events, Event{
 				Kind:     kinds[p.Action],
@@ -181,22 +209,32 @@ func New(tags []Tag, opts Options) *Registry {
 				Tag:     t.Name,
 				Version: p.Version,
 				Stage:   p.Stage,
+				name:    info,
 			})
 		}
 	}
-	indexed := make([]*Event, len(events))
-	for i := range events {
-		indexed[i] = &events[i]
-	}
 	// GTO indexes tags by tagger date; ties are broken by name so the
 	// result does not depend on the order a source lists tags in. Names
-	// are unique, so the order is total and needs no stable sort.
-	slices.SortFunc(indexed, func(a, b *Event) int {
+	// are unique, so the order is total and needs no stable sort. The sort
+	// runs on compact keys, which is several times faster than on events.
+	type key struct {
+		at int64
+		i  int
+	}
+	keys := make([]key, len(events))
+	for i := range events {
+		keys[i] = key{events[i].at, i}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
 		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Tag, b.Tag)
+		return strings.Compare(events[a.i].Tag, events[b.i].Tag)
 	})
+	indexed := make([]*Event, len(events))
+	for n, k := range keys {
+		indexed[n] = &events[k.i]
+	}
 	// GTO indexes in three passes (artifact, version, then stage tags), so
 	// an assignment resolves against every registration, even later ones,
 	// and artifacts are ordered by the pass that first saw them.
@@ -228,7 +266,7 @@ func (r *Registry) artifact(name string) *Artifact {
 	if a := r.byName[name]; a != nil {
 		return a
 	}
-	a := &Artifact{Name: name, byCommit: make(map[string][]*Version), mem: r.mem}
+	a := &Artifact{Name: name, explicit: make(map[string][]*Version), mem: r.mem}
 	r.byName[name] = a
 	r.artifacts = append(r.artifacts, a)
 	return a
@@ -236,27 +274,37 @@ func (r *Registry) artifact(name string) *Artifact {
 
 // index files the event of one tag.
 func (r *Registry) index(e *Event) {
-	a := r.artifact(e.Artifact)
+	a := e.name.artifact
+	if a == nil {
+		a = r.artifact(e.Artifact)
+		e.name.artifact = a
+	}
+	e.name = nil
 	switch e.Kind {
 	case Deprecation:
 		a.Deprecations = append(a.Deprecations, e)
-		return
+	case Registration, Deregistration:
+		a.file(a.findOrCreate(e.Version, e.Commit), e)
 	case Assignment, Unassignment:
-		e.Version = a.findOrCreate("", e.Commit).Name
+		v := a.findOrCreate("", e.Commit)
+		e.Version = v.Name
+		// As in GTO, the event is then filed under the version of that
+		// name at its commit among versions that have registrations or
+		// deregistrations. A discovered version never matches, so an
+		// assignment to a commit with no registered version files itself
+		// in a second, new version of the same name.
+		if v.Discovered() {
+			v = a.create(e.Version, e.Commit)
+		}
+		a.file(v, e)
 	}
-	// As in GTO, the event is filed under the version with its name at
-	// its commit among versions that have registrations or
-	// deregistrations; a discovered version never matches, so an
-	// assignment to a commit with no registered version files itself in a
-	// second, new version of the same name.
-	a.file(a.findOrCreate(e.Version, e.Commit), e)
 }
 
 // find returns the versions matching name and commit ("" matches any),
 // excluding discovered ones unless asked for, in creation order.
 func (a *Artifact) find(name, commit string, discovered bool) []*Version {
 	var out []*Version
-	for _, v := range a.pool(name, commit) {
+	for _, v := range a.pool(commit, discovered) {
 		if v.matches(name, commit, discovered) {
 			out = append(out, v)
 		}
@@ -266,9 +314,9 @@ func (a *Artifact) find(name, commit string, discovered bool) []*Version {
 
 // pool narrows the versions find has to look at. Building the state
 // always knows the commit; only planning looks versions up by name.
-func (a *Artifact) pool(name, commit string) []*Version {
-	if commit != "" {
-		return a.byCommit[commit]
+func (a *Artifact) pool(commit string, discovered bool) []*Version {
+	if commit != "" && !discovered {
+		return a.explicit[commit]
 	}
 	return a.Versions
 }
@@ -281,7 +329,7 @@ func (v *Version) matches(name, commit string, discovered bool) bool {
 // with "many versions found" (two versions registered at one commit), the
 // most recently created one is used.
 func (a *Artifact) findOrCreate(name, commit string) *Version {
-	pool := a.pool(name, commit)
+	pool := a.pool(commit, false)
 	for i := len(pool) - 1; i >= 0; i-- {
 		if pool[i].matches(name, commit, false) {
 			return pool[i]
@@ -290,20 +338,29 @@ func (a *Artifact) findOrCreate(name, commit string) *Version {
 	if name == "" {
 		name = commit
 	}
+	return a.create(name, commit)
+}
+
+// create adds a new version.
+func (a *Artifact) create(name, commit string) *Version {
 	v := a.mem.versions.new()
 	*v = Version{Artifact: a.Name, Name: name, Commit: commit}
 	a.Versions = append(a.Versions, v)
-	a.byCommit[commit] = append(a.byCommit[commit], v)
 	return v
 }
 
 // file adds e to the version's events.
 func (a *Artifact) file(v *Version, e *Event) {
 	switch e.Kind {
-	case Registration:
-		v.Registrations = append(v.Registrations, e)
-	case Deregistration:
-		v.Deregistrations = append(v.Deregistrations, e)
+	case Registration, Deregistration:
+		if v.Discovered() {
+			a.explicit[v.Commit] = append(a.explicit[v.Commit], v)
+		}
+		if e.Kind == Registration {
+			v.Registrations = append(v.Registrations, e)
+		} else {
+			v.Deregistrations = append(v.Deregistrations, e)
+		}
 	case Enrichment:
 		v.Enrichments = append(v.Enrichments, e)
 	case Assignment, Unassignment:
