@@ -10,7 +10,8 @@ import (
 
 // benchTags is a registry at the size hookd is built for: 10,000 tags over
 // 50 artifacts, each artifact registering versions on its own commits and
-// moving them through stages, with deregistrations and unassignments.
+// moving them through stages, with deregistrations, unassignments, and
+// assignments of one unregistered commit (GTO's discovered versions).
 func benchTags() ([]registry.Tag, registry.CommitMap) {
 	const artifacts, perArtifact = 50, 200
 	var tags []registry.Tag
@@ -33,6 +34,10 @@ func benchTags() ([]registry.Tag, registry.CommitMap) {
 			case 1, 2:
 				counter++
 				tag = fmt.Sprintf("%s#%s#%d", name, stages[(v+i)%3], counter)
+				if v%7 == 0 {
+					sha = fmt.Sprintf("%02x%038x", a, 999)
+					commits[sha] = registry.Commit{Hash: sha, CommitDate: start, Message: "experiment\n"}
+				}
 			case 3:
 				counter++
 				if v%5 == 0 {
