@@ -90,9 +90,37 @@ func TestEnterpriseURLs(t *testing.T) {
 	if b, err := r.ReadFile(ctx, ".gto", ""); err != nil || string(b) != "types: [model]\n" {
 		t.Fatalf("ReadFile = %q, %v", b, err)
 	}
+	graphql := 0
 	for _, p := range rec.paths {
-		if !strings.HasPrefix(p, "/api/v3/repos/octo-org/models/") {
-			t.Errorf("request to %s, want it under /api/v3/repos/octo-org/models/", p)
+		switch {
+		case p == "/api/graphql":
+			graphql++
+		case !strings.HasPrefix(p, "/api/v3/repos/octo-org/models/"):
+			t.Errorf("request to %s, want it under /api/v3/repos/octo-org/models/ or /api/graphql", p)
+		}
+	}
+	if graphql != 1 {
+		t.Errorf("%d GraphQL requests to /api/graphql, want 1 for the tag object", graphql)
+	}
+}
+
+func TestGraphQLEndpoint(t *testing.T) {
+	for _, tt := range []struct {
+		opts []Option
+		want string
+	}{
+		{nil, "https://api.github.com/graphql"},
+		{[]Option{WithEnterprise("https://ghe.example.com/")}, "https://ghe.example.com/api/graphql"},
+		{[]Option{WithBaseURL("https://ghe.example.com/api/v3")}, "https://ghe.example.com/api/graphql"},
+		{[]Option{WithBaseURL("http://127.0.0.1:8080/")}, "http://127.0.0.1:8080/graphql"},
+		{[]Option{WithBaseURL("http://127.0.0.1:8080/"), WithGraphQLURL("http://127.0.0.1:9090/gql")}, "http://127.0.0.1:9090/gql"},
+	} {
+		r, err := New("octo-org", "models", append(tt.opts, WithToken("t"))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.graphqlURL != tt.want {
+			t.Errorf("base %s: GraphQL at %s, want %s", r.Client().BaseURL, r.graphqlURL, tt.want)
 		}
 	}
 }

@@ -110,26 +110,34 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // Stats is what a Repo has seen of GitHub, for metrics.
 type Stats struct {
-	// Requests is the number of HTTP requests sent to the API, including
-	// 304s and retries.
+	// Requests is the number of HTTP requests sent to the API, REST and
+	// GraphQL, including 304s and retries.
 	Requests int64
-	// RateLimit, RateRemaining and RateReset are the latest rate-limit
-	// headers seen; RateRemaining is -1 before the first.
+	// RateLimit, RateRemaining and RateReset are the latest REST
+	// rate-limit headers seen; RateRemaining is -1 before the first.
 	RateLimit     int
 	RateRemaining int
 	RateReset     time.Time
+	// GraphQLLimit, GraphQLRemaining and GraphQLReset are the same for
+	// GraphQL's budget of points, which is apart from REST's.
+	GraphQLLimit     int
+	GraphQLRemaining int
+	GraphQLReset     time.Time
 }
 
-// Stats returns the request count and the last seen rate limit.
+// Stats returns the request count and the last seen rate limits.
 func (r *Repo) Stats() Stats {
 	m := r.meter
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return Stats{
-		Requests:      m.requests.Load(),
-		RateLimit:     m.limit,
-		RateRemaining: m.remaining,
-		RateReset:     m.reset,
+		Requests:         m.requests.Load(),
+		RateLimit:        m.core.limit,
+		RateRemaining:    m.core.remaining,
+		RateReset:        m.core.reset,
+		GraphQLLimit:     m.graphql.limit,
+		GraphQLRemaining: m.graphql.remaining,
+		GraphQLReset:     m.graphql.reset,
 	}
 }
 
@@ -140,7 +148,12 @@ type meter struct {
 	base     http.RoundTripper
 	requests atomic.Int64
 
-	mu               sync.Mutex
+	mu            sync.Mutex
+	core, graphql budget
+}
+
+// budget is the state of one of GitHub's rate limits.
+type budget struct {
 	limit, remaining int
 	reset            time.Time
 }
@@ -157,10 +170,14 @@ func (m *meter) RoundTrip(req *http.Request) (*http.Response, error) {
 		reset, _ := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
 		at := time.Unix(reset, 0)
 		m.mu.Lock()
+		b := &m.core
+		if h.Get("X-RateLimit-Resource") == "graphql" {
+			b = &m.graphql
+		}
 		// Answers to concurrent requests arrive out of order: within one
 		// window the lowest count is the latest.
-		if m.remaining < 0 || !at.Equal(m.reset) || rem < m.remaining {
-			m.limit, m.remaining, m.reset = limit, rem, at
+		if b.remaining < 0 || !at.Equal(b.reset) || rem < b.remaining {
+			b.limit, b.remaining, b.reset = limit, rem, at
 		}
 		m.mu.Unlock()
 	}

@@ -26,6 +26,6 @@ func newRepo(t *testing.T, gh *githubtest.Server, opts ...Option) *Repo {
 func TestContract(t *testing.T) {
 	sourcetest.Run(t, func(t *testing.T) sourcetest.Fixture {
 		gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
-		return sourcetest.Fixture{Source: newRepo(t, gh), Remote: gh.AuthGitURL(), UTCDates: true}
+		return sourcetest.Fixture{Source: newRepo(t, gh), Remote: gh.AuthGitURL()}
 	})
 }

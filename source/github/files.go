@@ -3,6 +3,7 @@ package github
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/google/go-github/v60/github"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
@@ -82,88 +82,122 @@ func (r *Repo) readFile(ctx context.Context, path, ref string) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// Commit resolves ref with GET /repos/{o}/{r}/commits/{ref}, which takes
-// branches, tags and full or short shas. A full sha seen before costs
-// nothing, commits being immutable; other refs are asked conditionally.
+// Commit resolves ref: a full sha is read through GraphQL, once (commits
+// are immutable); any other ref (branch, tag, short sha) is first resolved
+// with a conditional GET /repos/{o}/{r}/commits/{ref}, a 304 while it has
+// not moved. REST's dates are in UTC, so the commit itself always comes
+// from GraphQL, whose dates keep git's offsets.
 func (r *Repo) Commit(ctx context.Context, ref string) (registry.Commit, error) {
-	rctx := ctx
-	if isSHA(ref) {
-		if c, ok := r.commits.get(ref); ok {
-			return c, nil
+	sha := ref
+	if !isSHA(ref) {
+		var err error
+		if sha, err = r.resolve(ctx, ref); err != nil {
+			return registry.Commit{}, err
 		}
-	} else {
-		// A branch moves; asking again is cheap when it did not.
-		rctx = conditionally(ctx)
 	}
+	m, err := r.Commits(ctx, []string{sha})
+	if err != nil {
+		return registry.Commit{}, fmt.Errorf("commit %s: %w", ref, err)
+	}
+	c, ok := m[sha]
+	if !ok {
+		return registry.Commit{}, fmt.Errorf("commit %s: %w", ref, source.ErrNotFound)
+	}
+	return c, nil
+}
+
+// resolve turns a ref into the sha of its commit.
+func (r *Repo) resolve(ctx context.Context, ref string) (string, error) {
 	var c *github.RepositoryCommit
 	_, err := r.call(ctx, true, func() (resp *github.Response, err error) {
-		c, resp, err = r.gh.Repositories.GetCommit(rctx, r.owner, r.name, escapePath(ref), nil)
+		c, resp, err = r.gh.Repositories.GetCommit(conditionally(ctx), r.owner, r.name, escapePath(ref), nil)
 		return resp, err
 	})
 	// GitHub answers 422 "No commit found for SHA: x" for a ref that names
 	// nothing, and 404 for some malformed ones.
 	if s := statusOf(err); s == http.StatusNotFound ||
 		(s == http.StatusUnprocessableEntity && strings.Contains(err.Error(), "No commit found")) {
-		return registry.Commit{}, fmt.Errorf("commit %s: %w", ref, source.ErrNotFound)
+		return "", fmt.Errorf("commit %s: %w", ref, source.ErrNotFound)
 	}
 	if err != nil {
-		return registry.Commit{}, fmt.Errorf("commit %s: %w", ref, err)
+		return "", fmt.Errorf("commit %s: %w", ref, err)
 	}
-	gc := c.GetCommit()
-	// The API strips the newline git ends every message with (git commit
-	// always writes one); put it back so both sources agree.
-	msg := gc.GetMessage()
-	if msg != "" && !strings.HasSuffix(msg, "\n") {
-		msg += "\n"
-	}
-	rc := registry.Commit{
-		Hash:       c.GetSHA(),
-		Author:     registry.Person{Name: gc.GetAuthor().GetName(), Email: gc.GetAuthor().GetEmail()},
-		AuthorDate: gc.GetAuthor().GetDate().Time,
-		Committer:  registry.Person{Name: gc.GetCommitter().GetName(), Email: gc.GetCommitter().GetEmail()},
-		CommitDate: gc.GetCommitter().GetDate().Time,
-		Message:    msg,
-	}
-	r.commits.put(rc)
-	return rc, nil
+	return c.GetSHA(), nil
 }
 
-// Commits reads the commits behind many tags (source.CommitReader): each
-// commit costs one request the first time and nothing after. Unknown shas
-// are left out.
+// Commits reads the commits behind many tags (source.CommitReader): the
+// ones not read before cost one GraphQL query per hundred, and nothing
+// after. Unknown shas are left out.
 func (r *Repo) Commits(ctx context.Context, shas []string) (registry.CommitMap, error) {
 	m := make(registry.CommitMap, len(shas))
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(fetchers)
+	var todo []string
+	asked := map[string]bool{}
 	for _, sha := range shas {
-		g.Go(func() error {
-			c, err := r.Commit(gctx, sha)
+		switch c, ok := r.commits.get(sha); {
+		case ok:
+			m[sha] = c
+		case !isSHA(sha):
+			// Not a full sha, so not an oid GraphQL takes: resolve it.
+			c, err := r.Commit(ctx, sha)
 			if errors.Is(err, source.ErrNotFound) {
-				return nil
+				continue
 			}
 			if err != nil {
-				return err
+				return nil, err
 			}
-			mu.Lock()
 			m[c.Hash] = c
-			mu.Unlock()
-			return nil
-		})
+		case !asked[sha]:
+			asked[sha] = true
+			todo = append(todo, sha)
+		}
 	}
-	return m, g.Wait()
+	err := r.objects(ctx, todo, commitFields, func(sha string, raw json.RawMessage) error {
+		var c struct {
+			OID       string   `json:"oid"`
+			Message   string   `json:"message"`
+			Author    gqlActor `json:"author"`
+			Committer gqlActor `json:"committer"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return err
+		}
+		if c.OID == "" {
+			return nil // not a commit: left out, like an unknown sha
+		}
+		// GitHub strips the newline git ends every message with (git
+		// commit always writes one); put it back so both sources agree.
+		msg := c.Message
+		if msg != "" && !strings.HasSuffix(msg, "\n") {
+			msg += "\n"
+		}
+		rc := registry.Commit{
+			Hash:       c.OID,
+			Author:     registry.Person{Name: c.Author.Name, Email: c.Author.Email},
+			AuthorDate: c.Author.Date,
+			Committer:  registry.Person{Name: c.Committer.Name, Email: c.Committer.Email},
+			CommitDate: c.Committer.Date,
+			Message:    msg,
+		}
+		r.commits.put(rc)
+		m[sha] = rc
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Head is the sha of the default branch's commit, "" for an empty
 // repository (source.HeadReader). GitHub answers 409 "Git Repository is
 // empty." there.
 func (r *Repo) Head(ctx context.Context) (string, error) {
-	c, err := r.Commit(ctx, "HEAD")
+	sha, err := r.resolve(ctx, "HEAD")
 	var ge *Error
 	if errors.Is(err, source.ErrNotFound) || errors.As(err, &ge) && ge.Status == http.StatusConflict {
 		return "", nil
 	}
-	return c.Hash, err
+	return sha, err
 }
 
 // commitCache holds commits by full sha.

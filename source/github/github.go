@@ -1,23 +1,24 @@
-// Package github is a source.Source over the GitHub REST API: it lists a
+// Package github is a source.Source over the GitHub API: it lists a
 // repository's tags with their tag objects, reads files, resolves commits
 // and creates annotated tags, and it offers the deployment and dispatch
 // calls that deploy actions report through.
 //
 // Reading is built for a reconciler that re-reads often: the ref listing,
-// `.gto` and branch lookups are conditional requests (an unchanged
+// `.gto` and branch lookups are conditional REST requests (an unchanged
 // repository costs 304s, which GitHub does not count against the rate
 // limit), and tag objects and commits, being immutable, are fetched once
-// per Repo. Rate limits are waited out within a bounded time, and failed
-// reads are retried with a bounded backoff.
+// per Repo, a hundred to a GraphQL query. GraphQL also keeps the UTC
+// offsets of tagger, author and committer dates, which REST drops. Rate
+// limits are waited out within a bounded time, and failed reads are
+// retried with a bounded backoff.
 //
 // What listing costs, for a repository of 10,000 annotated tags (measured
 // against the GitHub stand-in with
 // `go test ./source/github -run TestListingCost -cost-tags=10000 -v`):
-// cold, 10,001 requests (the listing and one per tag object), all counted
-// against the rate limit; warm and unchanged, one 304, not counted; warm
-// after k new tags, 1+k. A cold listing of that size is twice the hourly
-// budget of a token (5,000): it fails once the budget is spent, but keeps
-// the tag objects it read, so a later listing carries on where it stopped.
+// cold, 101 requests: the listing (one of the 5,000 REST requests an hour)
+// and 100 GraphQL queries (100 of the 5,000 GraphQL points an hour); warm
+// and unchanged, one 304, not counted; warm after k new tags, the listing
+// and ceil(k/100) queries.
 package github
 
 import (
@@ -42,6 +43,8 @@ import (
 type Repo struct {
 	owner, name string
 	gh          *github.Client
+	hc          *http.Client // gh's, for GraphQL, which go-github does not speak
+	graphqlURL  string
 	limits      Limits
 	meter       *meter
 	tags        tagCache
@@ -57,9 +60,10 @@ var (
 
 // Limits bound how long a call may wait for GitHub.
 type Limits struct {
-	// MaxWait is the longest a call waits in total for rate limits to
-	// reset (Retry-After or X-RateLimit-Reset). A call that would have to
-	// wait longer fails at once with GitHub's message. Default 1 minute.
+	// MaxWait is the longest a call waits in total for rate limits (REST's
+	// or GraphQL's) to reset (Retry-After or X-RateLimit-Reset). A call
+	// that would have to wait longer fails at once with GitHub's message.
+	// Default 1 minute.
 	MaxWait time.Duration
 	// Retries is how many times a read answered with a 5xx is retried.
 	// Default 3; negative means none.
@@ -88,6 +92,7 @@ type config struct {
 	token      string
 	app        *appAuth
 	baseURL    string
+	graphqlURL string
 	enterprise string
 	transport  http.RoundTripper
 	limits     Limits
@@ -118,6 +123,12 @@ func WithEnterprise(baseURL string) Option { return func(c *config) { c.enterpri
 // WithBaseURL sets the REST API base URL exactly as given (no "/api/v3/"
 // is added), for API-compatible servers.
 func WithBaseURL(apiURL string) Option { return func(c *config) { c.baseURL = apiURL } }
+
+// WithGraphQLURL sets the GraphQL endpoint exactly as given. By default it
+// follows the REST base URL: https://api.github.com/graphql, or
+// https://HOST/api/graphql for a base URL ending in /api/v3/, or else the
+// base URL with "graphql" added.
+func WithGraphQLURL(u string) Option { return func(c *config) { c.graphqlURL = u } }
 
 // WithTransport sets the HTTP transport under authentication
 // (http.DefaultTransport by default).
@@ -156,8 +167,10 @@ func New(owner, name string, opts ...Option) (*Repo, error) {
 	case c.token != "":
 		auth = &oauth2.Transport{Base: c.transport, Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: c.token})}
 	}
-	m := &meter{base: &revalidator{base: auth}, remaining: -1}
-	gh := github.NewClient(&http.Client{Transport: m})
+	m := &meter{base: &revalidator{base: auth}}
+	m.core.remaining, m.graphql.remaining = -1, -1
+	hc := &http.Client{Transport: m}
+	gh := github.NewClient(hc)
 
 	switch {
 	case c.baseURL != "":
@@ -179,7 +192,10 @@ func New(owner, name string, opts ...Option) (*Repo, error) {
 		// Installation tokens are minted by the same API the client talks to.
 		installation.BaseURL = strings.TrimSuffix(gh.BaseURL.String(), "/")
 	}
-	return &Repo{owner: owner, name: name, gh: gh, limits: c.limits, meter: m}, nil
+	if c.graphqlURL == "" {
+		c.graphqlURL = graphqlEndpoint(gh.BaseURL)
+	}
+	return &Repo{owner: owner, name: name, gh: gh, hc: hc, graphqlURL: c.graphqlURL, limits: c.limits, meter: m}, nil
 }
 
 // FullName is "owner/name".
@@ -191,8 +207,9 @@ func (r *Repo) Client() *github.Client { return r.gh }
 
 // Error is an error answer from GitHub. Its text is GitHub's own message,
 // e.g. "github: 422 Reference already exists"; Unwrap gives go-github's
-// error (*github.ErrorResponse, *github.RateLimitError, ...).
+// error (*github.ErrorResponse, *github.RateLimitError, ...), if any.
 type Error struct {
+	// Status is the HTTP status; 0 for GraphQL errors, which come in a 200.
 	Status  int
 	Message string
 	err     error
@@ -212,6 +229,7 @@ func (e *Error) Unwrap() error { return e.err }
 // through with a prefix.
 func apiError(err error) error {
 	var (
+		ge  *Error
 		rl  *github.RateLimitError
 		ab  *github.AbuseRateLimitError
 		er  *github.ErrorResponse
@@ -221,6 +239,8 @@ func apiError(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &ge):
+		return err // already GitHub's message
 	case errors.As(err, &rl):
 		msg, hr = rl.Message, rl.Response
 	case errors.As(err, &ab):
@@ -237,7 +257,8 @@ func apiError(err error) error {
 		return fmt.Errorf("github: %w", err)
 	}
 	e := &Error{Message: msg, err: err}
-	if hr != nil {
+	// GraphQL answers its errors with a 200, which says nothing of them.
+	if hr != nil && hr.StatusCode != http.StatusOK {
 		e.Status = hr.StatusCode
 	}
 	if e.Message == "" && hr != nil {

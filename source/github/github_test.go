@@ -23,7 +23,7 @@ var costTags = flag.Int("cost-tags", 300, "annotated tags in the repository Test
 
 const (
 	matchingRefs = "GET /repos/{owner}/{repo}/git/matching-refs/{ref}"
-	getTag       = "GET /repos/{owner}/{repo}/git/tags/{tag_sha}"
+	graphQL      = "POST /graphql"
 	getCommit    = "GET /repos/{owner}/{repo}/commits/{ref}"
 	createRef    = "POST /repos/{owner}/{repo}/git/refs"
 )
@@ -122,8 +122,13 @@ func TestTagsConditionalAndOnlyNewObjects(t *testing.T) {
 		t.Fatalf("%d tags, want 21", len(tags))
 	}
 	got := endpoints(gh.Requests())
-	if got[matchingRefs+" 200"] != 1 || got[getTag+" 200"] != 20 || len(gh.Requests()) != 21 {
-		t.Fatalf("cold listing: %v; want one listing and 20 tag objects", got)
+	if got[matchingRefs+" 200"] != 1 || got[graphQL+" 200"] != 1 || len(gh.Requests()) != 2 || gh.Requests()[1].Nodes != 20 {
+		t.Fatalf("cold listing: %+v; want one listing and one query of 20 tag objects", gh.Requests())
+	}
+	for _, tg := range tags {
+		if _, off := tg.Date.Zone(); tg.Annotated && off != 2*3600 {
+			t.Errorf("%s: date %v; want the tagger's +02:00", tg.Name, tg.Date)
+		}
 	}
 
 	// Unchanged: one 304, which does not count against the rate limit.
@@ -142,29 +147,39 @@ func TestTagsConditionalAndOnlyNewObjects(t *testing.T) {
 		t.Errorf("listing from the cache differs:\n%v\n%v", again, tags)
 	}
 
-	// Five new tags: the listing plus those five objects.
+	// Five new tags: the listing plus one query of those five objects.
 	n = len(gh.Requests())
 	seed.annotated(5)
 	if tags, err = r.Tags(ctx); err != nil || len(tags) != 26 {
 		t.Fatalf("Tags: %d, %v; want 26", len(tags), err)
 	}
-	got = endpoints(requestsSince(gh, n))
-	if got[matchingRefs+" 200"] != 1 || got[getTag+" 200"] != 5 || len(requestsSince(gh, n)) != 6 {
-		t.Errorf("listing after 5 new tags: %v; want one listing and 5 tag objects", got)
+	reqs := requestsSince(gh, n)
+	if got = endpoints(reqs); got[matchingRefs+" 200"] != 1 || got[graphQL+" 200"] != 1 || len(reqs) != 2 || reqs[1].Nodes != 5 {
+		t.Errorf("listing after 5 new tags: %+v; want one listing and one query of 5 tag objects", reqs)
 	}
-	if st := r.Stats(); st.Requests != int64(len(gh.Requests())) || st.RateRemaining != 5000-gh.RateLimitUsed() || st.RateLimit != 5000 {
+	st := r.Stats()
+	if st.Requests != int64(len(gh.Requests())) || st.RateRemaining != 5000-gh.RateLimitUsed() || st.RateLimit != 5000 {
 		t.Errorf("Stats = %+v; stand-in saw %d requests, %d counted", st, len(gh.Requests()), gh.RateLimitUsed())
+	}
+	if st.GraphQLRemaining != 5000-gh.GraphQLRateLimitUsed() || st.GraphQLLimit != 5000 || gh.GraphQLRateLimitUsed() != 2 {
+		t.Errorf("Stats = %+v; stand-in charged %d GraphQL points, want 2", st, gh.GraphQLRateLimitUsed())
 	}
 }
 
-// TestTagOfTagIsPeeledToItsCommit checks a tag whose object is another
-// tag object: its commit is the one at the end of the chain, and each tag
-// object is fetched once.
+// TestTagOfTagIsPeeledToItsCommit checks tags whose object is another tag
+// object: their commit is the one at the end of the chain, and each tag
+// object is fetched once. A chain through a tag object no ref names takes
+// a second query.
 func TestTagOfTagIsPeeledToItsCommit(t *testing.T) {
 	gh := githubtest.New(t, githubtest.Options{})
 	seed := newSeeder(t, gh)
-	inner := seed.annotated(1)[0]
-	seed.tagOfTag("outer", inner)
+	names := seed.annotated(2)
+	seed.tagOfTag("outer", names[0])
+	seed.tagOfTag("deep", "outer")
+	seed.tagOfTag("orphaned", names[1])
+	if out, err := exec.Command("git", "--git-dir", gh.BareDir(), "update-ref", "-d", "refs/tags/"+names[1]).CombinedOutput(); err != nil {
+		t.Fatalf("git update-ref: %v: %s", err, out)
+	}
 	tags, err := newRepo(t, gh).Tags(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -174,8 +189,14 @@ func TestTagOfTagIsPeeledToItsCommit(t *testing.T) {
 			t.Errorf("%+v: want an annotated tag of commit %s", tg, seed.commit)
 		}
 	}
-	if n := gh.RequestCount(getTag); n != 2 || len(tags) != 2 {
-		t.Errorf("%d tags with %d tag objects fetched; want 2 and 2", len(tags), n)
+	var nodes []int
+	for _, req := range gh.Requests() {
+		if req.Endpoint == graphQL {
+			nodes = append(nodes, req.Nodes)
+		}
+	}
+	if len(tags) != 4 || fmt.Sprint(nodes) != "[4 1]" {
+		t.Errorf("%d tags, GraphQL queries of %v objects; want 4 tags, and queries of the 4 listed then the unlisted one", len(tags), nodes)
 	}
 }
 
@@ -212,21 +233,33 @@ func TestWarmLoadCostsNoRateLimit(t *testing.T) {
 // (the same Repo, nothing changed). Run with -cost-tags=10000 for the
 // figure in the package's documentation.
 func TestListingCost(t *testing.T) {
-	gh := githubtest.New(t, githubtest.Options{RateLimit: 3 * *costTags})
+	gh := githubtest.New(t, githubtest.Options{})
 	newSeeder(t, gh).annotated(*costTags)
 	r := newRepo(t, gh)
 	ctx := testCtx(t)
+	tags, err := r.Tags(ctx)
+	if err != nil || len(tags) != *costTags {
+		t.Fatalf("Tags = %d tags, %v", len(tags), err)
+	}
+	cold, coldREST, coldPoints := len(gh.Requests()), gh.RateLimitUsed(), gh.GraphQLRateLimitUsed()
+	queries := gh.RequestCount(graphQL)
+	for _, req := range gh.Requests() {
+		if req.Endpoint == graphQL && req.Nodes > 100 {
+			t.Errorf("a query of %d objects; GitHub's node limit is 100", req.Nodes)
+		}
+	}
 	if _, err := r.Tags(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cold, coldUsed := len(gh.Requests()), gh.RateLimitUsed()
-	if _, err := r.Tags(ctx); err != nil {
-		t.Fatal(err)
-	}
-	warm, warmUsed := len(gh.Requests())-cold, gh.RateLimitUsed()-coldUsed
-	t.Logf("%d annotated tags: cold %d requests (%d counted), warm %d (%d counted)", *costTags, cold, coldUsed, warm, warmUsed)
-	if cold != *costTags+1 || warm != 1 || warmUsed != 0 {
-		t.Errorf("cold %d, warm %d (%d counted); want %d, 1 (0)", cold, warm, warmUsed, *costTags+1)
+	warm := len(gh.Requests()) - cold
+	warmREST, warmPoints := gh.RateLimitUsed()-coldREST, gh.GraphQLRateLimitUsed()-coldPoints
+	t.Logf("%d annotated tags: cold %d requests (%d REST, %d GraphQL queries; %d REST and %d GraphQL points counted), warm %d (%d REST and %d GraphQL counted)",
+		*costTags, cold, cold-queries, queries, coldREST, coldPoints, warm, warmREST, warmPoints)
+	wantQueries := (*costTags + 99) / 100
+	if cold != 1+wantQueries || queries != wantQueries || coldREST != 1 || coldPoints != wantQueries ||
+		warm != 1 || warmREST != 0 || warmPoints != 0 {
+		t.Errorf("cold %d requests (%d queries, %d REST and %d GraphQL points), warm %d (%d, %d counted); want %d (%d, 1 and %d), 1 (0, 0)",
+			cold, queries, coldREST, coldPoints, warm, warmREST, warmPoints, 1+wantQueries, wantQueries, wantQueries)
 	}
 }
 
@@ -246,10 +279,10 @@ func TestPrimaryRateLimitWaitsForReset(t *testing.T) {
 
 func TestRateLimitBeyondMaxWaitFailsAtOnce(t *testing.T) {
 	gh := githubtest.New(t, githubtest.Options{})
-	seed := newSeeder(t, gh)
+	newSeeder(t, gh)
 	r := newRepo(t, gh, WithLimits(Limits{MaxWait: 2 * time.Second}))
 	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.PrimaryRateLimit, RetryAfter: time.Hour})
-	_, err := r.Commit(testCtx(t), seed.commit)
+	_, err := r.Commit(testCtx(t), "main")
 	var ge *Error
 	if !errors.As(err, &ge) || ge.Status != http.StatusForbidden || !strings.Contains(err.Error(), "github: 403 API rate limit exceeded") {
 		t.Fatalf("Commit under an hour-long rate limit: %v; want GitHub's 403 message", err)
@@ -280,8 +313,10 @@ func TestExhaustedBudgetFailsWithoutSending(t *testing.T) {
 	if !errors.As(err, &ge) || ge.Status != http.StatusForbidden || !strings.Contains(err.Error(), "rate limit") {
 		t.Fatalf("ReadFile with no budget left: %v; want a 403 rate-limit error", err)
 	}
-	if n := len(gh.Requests()); n != 2 {
-		t.Errorf("%d requests, want 2", n)
+	// Two refs resolved through REST, and the one commit read through
+	// GraphQL, whose budget is apart.
+	if n, q := len(gh.Requests()), gh.RequestCount(graphQL); n != 3 || q != 1 {
+		t.Errorf("%d requests, %d of them GraphQL; want 3 and 1", n, q)
 	}
 	if st := r.Stats(); st.RateRemaining != 0 || st.RateLimit != 2 {
 		t.Errorf("Stats = %+v, want 0 of 2 remaining", st)
@@ -477,5 +512,132 @@ func TestDeploymentsAndDispatches(t *testing.T) {
 	}
 	if rd := gh.RepositoryDispatches(); len(rd) != 1 || rd[0].EventType != "gto-assignment" || strings.TrimSpace(string(rd[0].ClientPayload)) != `{"tag":"model#prod#1"}` {
 		t.Errorf("repository dispatches %+v", rd)
+	}
+}
+
+// TestCommitsInBatchesKeepOffsets reads 150 commits: two GraphQL queries,
+// dates in the offsets git recorded, an unknown sha left out, and nothing
+// sent the second time.
+func TestCommitsInBatchesKeepOffsets(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	var b strings.Builder
+	for i := range 150 {
+		fmt.Fprintf(&b, "commit refs/heads/many\nauthor Ana <ana@example.com> %d -0700\ncommitter Cy <cy@example.com> %d +0930\n%s",
+			1700000000+i, 1700000100+i, data(fmt.Sprintf("Commit %d\n", i)))
+		if i == 0 {
+			fmt.Fprintf(&b, "from %s\n", seed.commit)
+		}
+	}
+	seed.fastImport(b.String())
+	out, err := exec.Command("git", "--git-dir", gh.BareDir(), "rev-list", "--max-count=150", "refs/heads/many").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shas := append(strings.Fields(string(out)), strings.Repeat("0", 40))
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+	m, err := r.Commits(ctx, shas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 150 {
+		t.Fatalf("%d commits, want 150 (the unknown sha left out)", len(m))
+	}
+	for _, sha := range shas[:150] {
+		c := m[sha]
+		_, ao := c.AuthorDate.Zone()
+		_, co := c.CommitDate.Zone()
+		if c.Hash != sha || c.Author.Name != "Ana" || ao != -7*3600 || co != 9*3600+30*60 || !strings.HasPrefix(c.Message, "Commit ") {
+			t.Errorf("commit %s = %+v; want Ana's, dated -07:00 and +09:30", sha, c)
+		}
+	}
+	var nodes []int
+	for _, req := range gh.Requests() {
+		nodes = append(nodes, req.Nodes)
+	}
+	if fmt.Sprint(nodes) != "[100 51]" {
+		t.Errorf("queries of %v objects; want 100 then 51", nodes)
+	}
+	n := len(gh.Requests())
+	if again, err := r.Commits(ctx, shas[:150]); err != nil || len(again) != 150 || len(gh.Requests()) != n {
+		t.Errorf("second read: %d commits, %v, %d requests; want 150 from the cache", len(again), err, len(gh.Requests())-n)
+	}
+}
+
+func TestGraphQLRateLimitWaitsForReset(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	newSeeder(t, gh).annotated(1)
+	r := newRepo(t, gh)
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.PrimaryRateLimit, Path: "/graphql", RetryAfter: time.Second})
+	if tags, err := r.Tags(testCtx(t)); err != nil || len(tags) != 1 || tags[0].Tagger.Name != "Tess" {
+		t.Fatalf("Tags = %+v, %v; want 1 tag after waiting for the reset", tags, err)
+	}
+	var got []string
+	for _, req := range gh.Requests() {
+		got = append(got, fmt.Sprintf("%s %d %s", req.Endpoint, req.Status, req.Fault))
+	}
+	want := []string{matchingRefs + " 200 ", graphQL + " 200 primary-rate-limit", graphQL + " 200 "}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests %q; want %q", got, want)
+	}
+}
+
+// TestGraphQLRateLimitBeyondMaxWaitFailsAtOnce: GitHub's RATE_LIMITED
+// error comes in a 200; the message is GitHub's, and the REST budget is
+// left alone.
+func TestGraphQLRateLimitBeyondMaxWaitFailsAtOnce(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	newSeeder(t, gh).annotated(1)
+	r := newRepo(t, gh, WithLimits(Limits{MaxWait: 2 * time.Second}))
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.PrimaryRateLimit, Path: "/graphql", RetryAfter: time.Hour})
+	_, err := r.Tags(testCtx(t))
+	var ge *Error
+	if !errors.As(err, &ge) || !strings.Contains(err.Error(), "github: API rate limit already exceeded for installation ID 1.") {
+		t.Fatalf("Tags under an hour-long GraphQL limit: %v; want GitHub's RATE_LIMITED message", err)
+	}
+	if n := gh.RequestCount(graphQL); n != 1 {
+		t.Errorf("%d GraphQL requests; want 1: the wait is over the bound, so no retry", n)
+	}
+	if st := r.Stats(); st.GraphQLRemaining != 0 || st.RateRemaining != 5000-gh.RateLimitUsed() {
+		t.Errorf("Stats = %+v; want no GraphQL points left and REST's untouched", st)
+	}
+}
+
+func TestGraphQLServerErrorsRetried(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.ServerError, Path: "/graphql", Count: 2})
+	if c, err := r.Commit(ctx, seed.commit); err != nil || c.Hash != seed.commit {
+		t.Fatalf("Commit after two 502s = %+v, %v", c, err)
+	}
+	if n := gh.RequestCount(graphQL); n != 3 {
+		t.Errorf("%d GraphQL requests, want 3", n)
+	}
+	// Retries are bounded, and the last answer is GitHub's.
+	seed.annotated(1)
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.ServerError, Path: "/graphql", Count: 10, Status: http.StatusServiceUnavailable})
+	if _, err := r.Tags(ctx); err == nil || !strings.Contains(err.Error(), "github: 503 Server Error") {
+		t.Errorf("Tags after 503s: %v; want GitHub's 503", err)
+	}
+	if n := gh.RequestCount(graphQL); n != 3+1+testLimits.Retries {
+		t.Errorf("%d GraphQL requests, want %d", n, 3+1+testLimits.Retries)
+	}
+}
+
+// TestGraphQLErrorsCarryGitHubsMessage: an error other than a missing
+// object fails the read with what GitHub said.
+func TestGraphQLErrorsCarryGitHubsMessage(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	r, err := New("octo-org", "gone", WithBaseURL(gh.APIURL()), WithToken(gh.Token()), WithLimits(testLimits))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Commits(testCtx(t), []string{seed.commit})
+	if err == nil || !strings.Contains(err.Error(), "github: graphql: Could not resolve to a Repository with the name 'octo-org/gone'.") {
+		t.Errorf("Commits in a missing repository: %v; want GitHub's message", err)
 	}
 }

@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,16 +11,10 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 )
-
-// fetchers is how many tag objects are fetched at once on a cold listing.
-// GitHub's secondary limits punish many concurrent requests from one
-// client; a handful keeps a 10,000-tag repository from taking an age.
-const fetchers = 4
 
 // tagCache keeps every tag object read so far. Tag objects are immutable,
 // so an entry never goes stale.
@@ -54,8 +49,8 @@ func (c *tagCache) store(sha string, o tagObject) {
 }
 
 // Tags lists every tag: one conditional request for the refs (a 304 when
-// nothing changed) plus one request per annotated tag object this Repo has
-// not seen before.
+// nothing changed) plus, for the annotated tag objects this Repo has not
+// seen before, one GraphQL query per hundred.
 func (r *Repo) Tags(ctx context.Context) ([]registry.Tag, error) {
 	refs, err := r.listTagRefs(ctx)
 	if err != nil {
@@ -68,7 +63,7 @@ func (r *Repo) Tags(ctx context.Context) ([]registry.Tag, error) {
 		}
 	}
 	// Each round fetches the tag objects not cached yet; a tag of a tag
-	// adds its target to the next round.
+	// whose target is not listed itself adds it to the next round.
 	for len(pending) > 0 {
 		if pending, err = r.fetchTagObjects(ctx, pending); err != nil {
 			return nil, err
@@ -129,57 +124,51 @@ func (r *Repo) listTagRefs(ctx context.Context) ([]*github.Reference, error) {
 // returns the targets of all of them that are further tag objects (git's
 // objects cannot form a cycle, so following them ends).
 func (r *Repo) fetchTagObjects(ctx context.Context, shas []string) ([]string, error) {
-	var (
-		mu   sync.Mutex
-		next []string
-	)
-	follow := func(o tagObject) {
-		if o.targetType == "tag" {
-			mu.Lock()
-			next = append(next, o.target)
-			mu.Unlock()
-		}
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(fetchers)
+	var todo []string
+	seen := map[string]bool{}
 	for _, sha := range shas {
-		if o, ok := r.tags.object(sha); ok {
-			follow(o)
-			continue
+		if _, ok := r.tags.object(sha); !ok && !seen[sha] {
+			seen[sha] = true
+			todo = append(todo, sha)
 		}
-		g.Go(func() error {
-			o, err := r.getTagObject(gctx, sha)
-			if err == nil {
-				follow(o)
-			}
-			return err
-		})
 	}
-	return next, g.Wait()
-}
-
-func (r *Repo) getTagObject(ctx context.Context, sha string) (tagObject, error) {
-	var t *github.Tag
-	_, err := r.call(ctx, true, func() (resp *github.Response, err error) {
-		t, resp, err = r.gh.Git.GetTag(ctx, r.owner, r.name, sha)
-		return resp, err
+	err := r.objects(ctx, todo, tagFields, func(sha string, raw json.RawMessage) error {
+		var t struct {
+			OID     string    `json:"oid"`
+			Message string    `json:"message"`
+			Tagger  *gqlActor `json:"tagger"` // null in a tag object without one
+			Target  struct {
+				OID      string `json:"oid"`
+				Typename string `json:"__typename"`
+			} `json:"target"`
+		}
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return err
+		}
+		if t.OID == "" {
+			return errors.New("not a tag object")
+		}
+		o := tagObject{message: t.Message, target: t.Target.OID, targetType: strings.ToLower(t.Target.Typename)}
+		if t.Tagger != nil {
+			o.tagger, o.date = registry.Person{Name: t.Tagger.Name, Email: t.Tagger.Email}, t.Tagger.Date
+		}
+		r.tags.store(sha, o)
+		return nil
 	})
 	if err != nil {
-		return tagObject{}, fmt.Errorf("tag object %s: %w", sha, err)
+		return nil, fmt.Errorf("tag objects: %w", err)
 	}
-	o := toTagObject(t)
-	r.tags.store(sha, o)
-	return o, nil
-}
-
-func toTagObject(t *github.Tag) tagObject {
-	return tagObject{
-		tagger:     registry.Person{Name: t.GetTagger().GetName(), Email: t.GetTagger().GetEmail()},
-		date:       t.GetTagger().GetDate().Time,
-		message:    t.GetMessage(),
-		target:     t.GetObject().GetSHA(),
-		targetType: t.GetObject().GetType(),
+	var next []string
+	for _, sha := range shas {
+		o, ok := r.tags.object(sha)
+		if !ok {
+			return nil, fmt.Errorf("tag object %s: %w", sha, source.ErrNotFound)
+		}
+		if o.targetType == "tag" {
+			next = append(next, o.target)
+		}
 	}
+	return next, nil
 }
 
 // CreateTag creates the tag object, then its ref. When the ref is taken
@@ -221,16 +210,22 @@ func (r *Repo) CreateTag(ctx context.Context, nt source.NewTag) (registry.Tag, e
 		}
 		return registry.Tag{}, fmt.Errorf("create tag %s: %w", nt.Name, err)
 	}
-	o := toTagObject(created)
-	r.tags.store(created.GetSHA(), o)
+	// The answer's date is in UTC, so the tag object is not cached from
+	// it: the next listing reads it through GraphQL, with the offset it was
+	// stored with. The date returned is the one asked for, if any: the same
+	// instant, in the offset the caller chose.
+	date := nt.Date
+	if date.IsZero() {
+		date = created.GetTagger().GetDate().Time
+	}
 	return registry.Tag{
 		Name:      nt.Name,
 		Annotated: true,
 		Object:    created.GetSHA(),
-		Commit:    o.target,
-		Tagger:    o.tagger,
-		Date:      o.date,
-		Message:   o.message,
+		Commit:    created.GetObject().GetSHA(),
+		Tagger:    registry.Person{Name: created.GetTagger().GetName(), Email: created.GetTagger().GetEmail()},
+		Date:      date,
+		Message:   created.GetMessage(),
 	}, nil
 }
 
