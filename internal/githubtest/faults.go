@@ -1,6 +1,7 @@
 package githubtest
 
 import (
+	"cmp"
 	"net/http"
 	"strconv"
 	"strings"
@@ -103,37 +104,41 @@ func (s *Server) takeRESTFault(method, path string) (RESTFault, bool) {
 }
 
 // serveFault answers a faulted request with the rate-limit headers of
-// resource and returns the status sent (0 when none was).
-func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault, resource string) int {
+// resource ("core" or "graphql"). It calls record with the status first
+// (0 for a hang), so that the request is in Requests before its client
+// has the answer.
+func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault, resource string, record func(status int)) {
 	switch f.Kind {
 	case Hang:
+		record(0)
 		select {
 		case <-r.Context().Done():
 		case <-s.closing:
 		}
-		return 0
 	case PrimaryRateLimit:
-		s.writePrimaryRateLimit(w, time.Now().Add(f.RetryAfter))
-		return http.StatusForbidden
-	case SecondaryRateLimit:
-		status := f.Status
-		if status == 0 {
-			status = http.StatusForbidden
+		reset := time.Now().Add(f.RetryAfter)
+		if resource == "graphql" {
+			// GraphQL's limit comes in a 200, as a RATE_LIMITED error.
+			record(http.StatusOK)
+			writeRateHeaders(w, resource, s.opts.GraphQLRateLimit, s.opts.GraphQLRateLimit, reset)
+			writeJSON(w, http.StatusOK, gqlRateLimited)
+			return
 		}
+		record(http.StatusForbidden)
+		s.writePrimaryRateLimit(w, reset)
+	case SecondaryRateLimit:
+		status := cmp.Or(f.Status, http.StatusForbidden)
+		record(status)
 		s.setRateHeaders(w, resource)
 		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
 		writeJSON(w, status, errorBody{
 			Message:          "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
 			DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
 		})
-		return status
 	default:
-		status := f.Status
-		if status == 0 {
-			status = http.StatusBadGateway
-		}
+		status := cmp.Or(f.Status, http.StatusBadGateway)
+		record(status)
 		s.setRateHeaders(w, resource)
 		writeJSON(w, status, apiError("Server Error"))
-		return status
 	}
 }

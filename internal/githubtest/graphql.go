@@ -90,10 +90,12 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		defer s.mu.Unlock()
 		s.requests = append(s.requests, rec)
 	}
+	// The request is recorded before it is answered, so that a client
+	// that has its answer finds it in Requests.
 	answer := func(status int, body any) {
+		record(status)
 		s.setRateHeaders(w, "graphql")
 		writeJSON(w, status, body)
-		record(status)
 	}
 	if !s.authorized(r) {
 		answer(http.StatusUnauthorized, errorBody{
@@ -104,13 +106,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	if f, ok := s.takeRESTFault(r.Method, rec.Path); ok {
 		rec.Fault = f.Kind.String()
-		if f.Kind == PrimaryRateLimit {
-			writeRateHeaders(w, "graphql", s.opts.GraphQLRateLimit, s.opts.GraphQLRateLimit, time.Now().Add(f.RetryAfter))
-			writeJSON(w, http.StatusOK, gqlRateLimited)
-			record(http.StatusOK)
-			return
-		}
-		record(s.serveFault(w, r, f, "graphql"))
+		s.serveFault(w, r, f, "graphql", record)
 		return
 	}
 	var in struct {

@@ -375,7 +375,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 	if f, ok := s.takeRESTFault(r.Method, path); ok {
 		rec.Fault = f.Kind.String()
-		record(s.serveFault(w, r, f, "core"), false)
+		s.serveFault(w, r, f, "core", func(status int) { record(status, false) })
 		return
 	}
 	// /rate_limit does not count against the limit on GitHub.
