@@ -309,18 +309,21 @@ type gqlObject struct {
 
 func (x *gqlExec) selectQuery(sels []gqlSelection) map[string]any {
 	out := map[string]any{}
-	for _, sel := range sels {
-		f := sel.field // the root has only fields: validated
+	eachField("Query", sels, func(f *gqlField) {
+		if f.name == "__typename" {
+			out[f.key()] = "Query"
+			return
+		}
 		owner, _ := x.arg(f, "owner")
 		name, _ := x.arg(f, "name")
 		if !strings.EqualFold(owner, x.s.opts.Owner) || !strings.EqualFold(name, x.s.opts.Name) {
 			out[f.key()] = nil
 			x.errs = append(x.errs, gqlError{Type: "NOT_FOUND", Path: []any{f.key()}, Locations: []gqlLoc{f.at},
 				Message: fmt.Sprintf("Could not resolve to a Repository with the name '%s/%s'.", owner, name)})
-			continue
+			return
 		}
 		out[f.key()] = x.selectRepository(f)
-	}
+	})
 	return out
 }
 

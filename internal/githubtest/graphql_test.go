@@ -235,8 +235,14 @@ func TestGraphQLOutsideTheSubsetIsAnError(t *testing.T) {
 	if gh.GraphQLRateLimitUsed() != 0 {
 		t.Errorf("rejected queries cost %d points", gh.GraphQLRateLimitUsed())
 	}
+
+	// Fragments and __typename at the root are GraphQL too.
+	a := postGraphQL(t, gh.GraphQLURL(), gh.Token(), `{ __typename ... on Query { r: repository(owner: "octo-org", name: "models") { nameWithOwner } } }`)
+	if a.get("__typename") != "Query" || a.get("r.nameWithOwner") != owner+"/"+repo || len(a.Errors) > 0 {
+		t.Errorf("root fragment: %v %+v", a.Data, a.Errors)
+	}
 	// Another repository is not found, as on GitHub.
-	a := postGraphQL(t, gh.GraphQLURL(), gh.Token(), `{ repository(owner: "octo-org", name: "other") { nameWithOwner } }`)
+	a = postGraphQL(t, gh.GraphQLURL(), gh.Token(), `{ repository(owner: "octo-org", name: "other") { nameWithOwner } }`)
 	if len(a.Errors) != 1 || a.Errors[0].Type != "NOT_FOUND" || a.get("repository") != nil {
 		t.Errorf("another repository: %v %+v", a.Data, a.Errors)
 	}
