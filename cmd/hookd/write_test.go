@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -235,5 +237,37 @@ func TestStagesAllowedByConfig(t *testing.T) {
 	}
 	if got := r.ok("stages", "--allowed", "--json"); strings.Join(strings.Fields(got), "") != `["dev","prod"]` {
 		t.Errorf("stages --allowed: %s", got)
+	}
+}
+
+// TestConcurrentAssignProcesses runs hookd assign in parallel processes
+// that all want the next counter of one artifact: each must create its own
+// tag, and the counters must be 1 to N.
+func TestConcurrentAssignProcesses(t *testing.T) {
+	r := newRepo(t)
+	const n = 8
+	for i := range n {
+		r.commit(fmt.Sprintf("model %d", i))
+		r.ok("register", "nn")
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runHookd(t, r.dir, r.env, "assign", "nn", "--version", fmt.Sprintf("v0.0.%d", i+1), "--stage", "prod")
+		}()
+	}
+	wg.Wait()
+	for i, res := range results {
+		if res.code != 0 {
+			t.Errorf("writer %d: exit %d: %s", i, res.code, res.stderr)
+		}
+	}
+	for c := 1; c <= n; c++ {
+		if !slices.Contains(r.tags(), fmt.Sprintf("nn#prod#%d", c)) {
+			t.Errorf("no nn#prod#%d among %v", c, r.tags())
+		}
 	}
 }
