@@ -164,8 +164,6 @@ func (s *Store) commitAccepts(batch []*acceptRequest) {
 	}
 }
 
-const deliveryColumns = 8
-
 func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]AcceptResult, error) {
 	results := make([]AcceptResult, len(batch))
 	// A repeated id within the batch is a duplicate of its first occurrence.
@@ -184,12 +182,13 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 
 	var q strings.Builder
 	q.WriteString(`INSERT INTO hookd_delivery (id, source, event, repository, body, received_at, status, reason, updated_at) VALUES `)
-	args := make([]any, 0, len(unique)*(deliveryColumns+1))
+	args := make([]any, 0, len(unique)*8)
 	for n, i := range unique {
 		d := batch[i].delivery
 		if n > 0 {
 			q.WriteByte(',')
 		}
+		// updated_at starts as received_at and reuses its parameter.
 		p := len(args)
 		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+6)
 		args = append(args, d.ID, string(d.Source), d.Event, d.Repository, d.Body, micros(d.ReceivedAt), string(d.Status), d.Reason)
