@@ -6,6 +6,8 @@
 package config
 
 import (
+	"github.com/hookd-dev/hookd/internal/confval"
+
 	"fmt"
 	"log/slog"
 	"net"
@@ -99,25 +101,8 @@ func (r Repository) Name() string {
 	return r.Path
 }
 
-// Secret is a string that never prints: fmt and slog show it redacted, so a
-// config dumped into a log does not leak it. Convert with string(s) to use it.
-type Secret string
-
-const redacted = "[redacted]"
-
-// String hides the value.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString hides the value from %#v.
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue hides the value from log/slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+// Secret is a string that never prints (fmt and slog show it redacted).
+type Secret = confval.Secret
 
 // Default is the configuration used without a file.
 func Default() *Config {
@@ -197,9 +182,6 @@ func (c *Config) check(root *tree, p *Problems) {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		p.add(root.line("log", "format"), "log.format: %q is not text or json", c.Log.Format)
-	}
-	if c.Retention.RawPayloads < 0 {
-		p.add(root.line("retention", "raw_payloads"), "retention.raw_payloads is negative")
 	}
 	seen := map[string]int{}
 	for i := range c.Repositories {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/hookd-dev/hookd/internal/confval"
+
 	"fmt"
 	"os"
 	"reflect"
@@ -8,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -185,30 +186,5 @@ func (t *tree) line(path ...any) int {
 	return line
 }
 
-// Duration is a time.Duration written as Go writes it ("90s", "1h30m"), with
-// "d" for days ("30d") because retention is counted in days.
-type Duration time.Duration
-
-// UnmarshalYAML parses a duration scalar.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseDuration(n.Value)
-	if err != nil || n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (e.g. 90s, 1h, 30d)", n.Line, n.Value)}}
-	}
-	*d = Duration(v)
-	return nil
-}
-
-func parseDuration(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil {
-			return 0, err
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
-}
-
-// Std is d as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
+// Duration is a duration as people write it ("90s", "30d").
+type Duration = confval.Duration

@@ -1,8 +1,8 @@
 package deploy
 
 import (
-	"fmt"
-	"log/slog"
+	"github.com/hookd-dev/hookd/internal/confval"
+
 	"math/rand/v2"
 	"regexp"
 	"slices"
@@ -175,49 +175,12 @@ func (b Backoff) Delay(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Duration is a time.Duration written as Go writes it ("90s", "10m").
-type Duration time.Duration
+// Duration is a duration as people write it ("30s", "10m").
+type Duration = confval.Duration
 
-// UnmarshalYAML parses a duration scalar.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil || n.Kind != yaml.ScalarNode || v < 0 {
-		return typeError(n, fmt.Sprintf("%q is not a duration (e.g. 30s, 10m)", n.Value))
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// Std is d as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
-
-// or is d, or def when d is not set.
-func (d Duration) or(def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return time.Duration(d)
-}
-
-// Secret is a value that never prints: fmt and slog show it redacted, so an
-// action dumped into a log does not leak it.
-type Secret string
-
-// String hides the value.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString hides the value from %#v.
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue hides the value from log/slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-const redacted = "[redacted]"
+// Secret is a value that never prints (fmt and slog show it redacted), so
+// an action dumped into a log does not leak it.
+type Secret = confval.Secret
 
 // typeError reports a bad scalar the way yaml.v3 does, with its line, so
 // that config turns it into a problem at that line.

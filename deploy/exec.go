@@ -42,7 +42,7 @@ func (a *ExecAction) compile(c *compiler, secrets map[string]Secret) runner {
 	r := &execRunner{
 		env:     c.texts(a.Env, "exec", "env"),
 		dir:     c.text(a.Dir, "exec", "dir"),
-		limit:   a.Timeout.or(DefaultExecTimeout),
+		limit:   a.Timeout.Or(DefaultExecTimeout),
 		secrets: secrets,
 	}
 	for i, arg := range a.Command {

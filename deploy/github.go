@@ -31,7 +31,7 @@ type gitHubRunner struct {
 }
 
 func newGitHubRunner(c *compiler, kind, repository string, timeout Duration) gitHubRunner {
-	return gitHubRunner{repo: c.text(repository, kind, "repository"), limit: timeout.or(DefaultRequestTimeout)}
+	return gitHubRunner{repo: c.text(repository, kind, "repository"), limit: timeout.Or(DefaultRequestTimeout)}
 }
 
 func (r gitHubRunner) timeout() time.Duration { return r.limit }
@@ -203,7 +203,7 @@ func (a *DeploymentAction) compile(c *compiler) runner {
 		gitHubRunner: newGitHubRunner(c, "github_deployment", a.Repository, a.Timeout),
 		environment:  c.text(a.Environment, "github_deployment", "environment"),
 		description:  c.text(a.Description, "github_deployment", "description"),
-		follow:       a.Follow.or(DefaultFollowTimeout),
+		follow:       a.Follow.Or(DefaultFollowTimeout),
 	}
 	// The attempt lasts as long as it follows the other actions, plus the
 	// requests around that.

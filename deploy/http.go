@@ -72,7 +72,7 @@ func (a *HTTPAction) compile(c *compiler) runner {
 		url:     c.text(a.URL, "http", "url"),
 		headers: c.texts(a.Headers, "http", "headers"),
 		secret:  a.SigningSecret,
-		limit:   a.Timeout.or(DefaultRequestTimeout),
+		limit:   a.Timeout.Or(DefaultRequestTimeout),
 		accept:  a.Accept,
 		// Redirects are not followed: a 3xx is reported, not silently
 		// turned into a GET somewhere else without the body.

@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"github.com/hookd-dev/hookd/internal/confval"
+
 	"strings"
 	"testing"
 )
@@ -12,7 +14,7 @@ func TestOutputKeepsARedactedTail(t *testing.T) {
 	// The tail is cut in the middle of where the secret was.
 	o.Write([]byte(strings.Repeat("a", 3*MaxOutput)))
 	o.Write([]byte(secret))
-	o.Write([]byte(strings.Repeat("b", MaxOutput-len("\xff end\x00[redacted]\n")-len(redacted)/2)))
+	o.Write([]byte(strings.Repeat("b", MaxOutput-len("\xff end\x00[redacted]\n")-len(confval.Redacted)/2)))
 	o.Write([]byte("\xff end\x00hunter2\n"))
 
 	got := o.tail(r)

@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"github.com/hookd-dev/hookd/internal/confval"
+
 	"cmp"
 	"context"
 	"fmt"
@@ -112,7 +114,7 @@ func newRedactor(secrets []string) *redactor {
 	var pairs []string
 	for _, s := range secrets {
 		if s != "" {
-			pairs = append(pairs, s, redacted)
+			pairs = append(pairs, s, confval.Redacted)
 		}
 	}
 	return &redactor{replacer: strings.NewReplacer(pairs...)}
