@@ -207,17 +207,21 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		}
 		return nil
 	}
+	recordAll := func(evs []store.Event) error {
+		for _, e := range evs {
+			if err := record(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, name := range gone {
 		old, ok := current[name]
 		if !ok {
 			continue // a deletion of a tag hookd never stored
 		}
-		if e, ok := p.deletionEvent(current, old, c); ok {
-			if err := record(e); err != nil {
-				return recorded, err
-			}
-		} else {
-			delete(current, name)
+		if err := recordAll(c.apply(current, old, true)); err != nil {
+			return recorded, err
 		}
 		if _, err := p.store.DeleteTag(ctx, c.repository, name); err != nil {
 			return recorded, err
@@ -226,14 +230,15 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	for _, t := range fresh {
 		// A tag that moved to another object: GTO sees only the new one.
 		delete(current, t.Name)
-		if !baseline || c.announced[t.Name] {
-			for _, e := range p.tagEvents(current, t, c) {
-				if err := record(e); err != nil {
-					return recorded, err
-				}
-			}
+		var evs []store.Event
+		if baseline && !c.announced[t.Name] {
+			current[t.Name] = t // history, not news; and no registry to build
+		} else {
+			evs = c.apply(current, t, false)
 		}
-		current[t.Name] = t
+		if err := recordAll(evs); err != nil {
+			return recorded, err
+		}
 		if _, err := p.store.UpsertTag(ctx, toStore(c.repository, t)); err != nil {
 			return recorded, err
 		}
@@ -248,20 +253,32 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	return recorded, nil
 }
 
-// tagEvents are the events t adds to the registry made of current (which
-// does not hold t yet). A lightweight or non-GTO tag adds none.
-func (p *Processor) tagEvents(current map[string]registry.Tag, t registry.Tag, c change) []store.Event {
-	parsed, err := tagparse.Parse(t.Name)
-	if err != nil || !t.Annotated || parsed.Action.Event() == "" {
+// apply adds t to current (or, with deleted, removes it) and returns the
+// events that change is: for an added tag the events GTO gives it, for a
+// removed one the events it had given, as tag_deleted. Each carries the
+// stage's holders before and after. A lightweight or non-GTO tag is no
+// event.
+func (c change) apply(current map[string]registry.Tag, t registry.Tag, deleted bool) []store.Event {
+	edit := func() {
+		if deleted {
+			delete(current, t.Name)
+		} else {
+			current[t.Name] = t
+		}
+	}
+	if parsed, err := tagparse.Parse(t.Name); err != nil || !t.Annotated || parsed.Action.Event() == "" {
+		edit()
 		return nil
 	}
 	before := build(current)
-	current[t.Name] = t
+	edit()
 	after := build(current)
-	delete(current, t.Name)
-
+	holder := after
+	if deleted {
+		holder = before
+	}
 	var out []store.Event
-	for _, s := range after.CheckRef(t.Name) {
+	for _, s := range holder.CheckRef(t.Name) {
 		e := store.Event{
 			Repository:   c.repository,
 			Artifact:     s.Artifact,
@@ -274,6 +291,9 @@ func (p *Processor) tagEvents(current map[string]registry.Tag, t registry.Tag, c
 			Tagger:       store.Tagger{Name: t.Tagger.Name, Email: t.Tagger.Email, When: t.Date},
 			Message:      s.Message,
 		}
+		if deleted {
+			e.Type = store.EventTagDeleted
+		}
 		if c.announced[t.Name] {
 			e.DeliveryID = c.deliveryID
 		}
@@ -284,38 +304,6 @@ func (p *Processor) tagEvents(current map[string]registry.Tag, t registry.Tag, c
 		out = append(out, e)
 	}
 	return out
-}
-
-// deletionEvent is the event for removing old from current, which it does;
-// ok is false (and current untouched) for a tag that was no GTO event.
-func (p *Processor) deletionEvent(current map[string]registry.Tag, old registry.Tag, c change) (store.Event, bool) {
-	parsed, err := tagparse.Parse(old.Name)
-	if err != nil || !old.Annotated || parsed.Action.Event() == "" {
-		return store.Event{}, false
-	}
-	before := build(current)
-	delete(current, old.Name)
-	after := build(current)
-	e := store.Event{
-		Repository:   c.repository,
-		Artifact:     parsed.Artifact,
-		Type:         store.EventTagDeleted,
-		Version:      parsed.Version,
-		Stage:        parsed.Stage,
-		CommitSHA:    old.Commit,
-		TagName:      old.Name,
-		TagObjectSHA: objectOf(old),
-		Tagger:       store.Tagger{Name: old.Tagger.Name, Email: old.Tagger.Email, When: old.Date},
-		Message:      old.Message,
-	}
-	if c.announced[old.Name] {
-		e.DeliveryID = c.deliveryID
-	}
-	if e.Stage != "" {
-		e.ActiveBefore = activeIn(before, e.Artifact, e.Stage)
-		e.ActiveAfter = activeIn(after, e.Artifact, e.Stage)
-	}
-	return e, true
 }
 
 // build is the registry of a set of tags. Events need only the tags: the

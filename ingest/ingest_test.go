@@ -285,7 +285,7 @@ func TestDeletedTagsAreRecordedAndLeaveTheState(t *testing.T) {
 	})
 	evs := r.events()
 	last := evs[len(evs)-1]
-	assertEvents(t, evs[len(evs)-1:], "tag_deleted churn  prod [v2.0.0]->[v1.0.0]")
+	assertEvents(t, evs[len(evs)-1:], "tag_deleted churn v2.0.0 prod [v2.0.0]->[v1.0.0]")
 	if last.DeliveryID != d.ID || last.TagName != "churn#prod#2" {
 		t.Errorf("deletion event = %+v", last)
 	}

@@ -272,7 +272,7 @@ func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string)
 	// A deleted tag is recorded, and the stage falls back.
 	p.git(p.clone, "tag", "-d", "churn#prod#3")
 	p.push(":refs/tags/churn#prod#3")
-	want = append(want, "tag_deleted churn <nil> prod [v1.1.0]->[v1.0.0]")
+	want = append(want, "tag_deleted churn v1.1.0 prod [v1.1.0]->[v1.0.0]")
 	if got := p.waitEvents(8); !slices.Equal(got, want) {
 		t.Fatalf("after deleting churn#prod#3, events = %q, want %q", got, want)
 	}
