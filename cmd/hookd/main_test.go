@@ -73,22 +73,10 @@ func newRepo(t *testing.T) *repo {
 	return r
 }
 
-// referenceDir is GTO's reference output for make-repo.sh's repository,
-// in the shared folder next to the checkout.
+// referenceDir is GTO's reference output for make-repo.sh's repository.
 func referenceDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("HOOKD_GTO_REFERENCE")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "gto-reference")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "make-repo.sh")); err != nil {
-		t.Fatalf("GTO reference outputs not found (set HOOKD_GTO_REFERENCE): %v", err)
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
+	return testenv.GTOReference(t)
 }
 
 // referenceRepo builds make-repo.sh's repository in a temp dir.

@@ -70,3 +70,24 @@ func Chromium(t testing.TB) string {
 	Missing(t, "chromium", "chromium")
 	return ""
 }
+
+// GTOReference returns the folder of GTO's reference outputs
+// (testdata/gto-reference at the top of the module): what the Python gto
+// CLI printed for the repository its make-repo.sh builds.
+func GTOReference(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "testdata", "gto-reference")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testenv: no go.mod above the test's folder")
+		}
+		dir = parent
+	}
+}

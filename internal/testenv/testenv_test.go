@@ -23,3 +23,11 @@ func TestGitIsFound(t *testing.T) {
 		t.Errorf("Git() = %q, want an absolute path", p)
 	}
 }
+
+func TestGTOReferenceHoldsTheFixture(t *testing.T) {
+	for _, f := range []string{"make-repo.sh", "show.json", "check-ref.tsv", "history.json"} {
+		if _, err := os.Stat(filepath.Join(GTOReference(t), f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
