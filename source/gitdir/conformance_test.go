@@ -1,6 +1,8 @@
 package gitdir_test
 
 import (
+	"github.com/hookd-dev/hookd/internal/testenv"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -20,7 +22,7 @@ import (
 
 // referenceDir holds what GTO itself printed for the repository that its
 // make-repo.sh builds.
-const referenceDir = "/work/shared/gto-reference"
+func referenceDir(t *testing.T) string { return testenv.GTOReference(t) }
 
 // isolateGit keeps the user's and the system's git configuration out of
 // the tests.
@@ -37,7 +39,7 @@ func referenceRegistry(t *testing.T) *registry.Registry {
 	t.Helper()
 	isolateGit(t)
 	dir := filepath.Join(t.TempDir(), "repo")
-	out, err := exec.Command("bash", filepath.Join(referenceDir, "make-repo.sh"), dir).CombinedOutput()
+	out, err := exec.Command("bash", filepath.Join(referenceDir(t), "make-repo.sh"), dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("make-repo.sh: %v\n%s", err, out)
 	}
@@ -192,9 +194,9 @@ func TestConformanceWithGTO(t *testing.T) {
 		"history_nn.json":           func() any { return reg.History("nn", false) },
 		"stages.json":               func() any { return reg.Stages(false, false) },
 	}
-	files, err := filepath.Glob(filepath.Join(referenceDir, "*.json"))
+	files, err := filepath.Glob(filepath.Join(referenceDir(t), "*.json"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no reference files in %s: %v", referenceDir, err)
+		t.Fatalf("no reference files in %s: %v", referenceDir(t), err)
 	}
 	for _, f := range files {
 		name := filepath.Base(f)
@@ -214,7 +216,7 @@ func TestConformanceWithGTO(t *testing.T) {
 
 func TestConformanceCheckRef(t *testing.T) {
 	reg := referenceRegistry(t)
-	f, err := os.Open(filepath.Join(referenceDir, "check-ref.tsv"))
+	f, err := os.Open(filepath.Join(referenceDir(t), "check-ref.tsv"))
 	if err != nil {
 		t.Fatal(err)
 	}
