@@ -24,7 +24,7 @@ const pipelineSecret = "pipeline-s3cret"
 // real git CLI to the GitHub stand-in, which sends signed webhooks to a
 // `hookd serve` process that reads tags back through the stand-in's API.
 type pipeline struct {
-	t      *testing.T
+	t      testing.TB
 	gh     *githubtest.Server
 	hookID int64
 	env    []string
@@ -33,7 +33,7 @@ type pipeline struct {
 	config string
 }
 
-func newPipeline(t *testing.T, databaseURL string) *pipeline {
+func newPipeline(t testing.TB, databaseURL string) *pipeline {
 	t.Helper()
 	p := &pipeline{t: t, env: gitEnv(t)}
 	p.gh = githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
@@ -117,19 +117,37 @@ func (p *pipeline) push(refs ...string) {
 	}
 }
 
-// apiList reads a list of the operations API.
+// apiList reads every page of a list of the operations API.
 func (p *pipeline) apiList(path, key string) []map[string]any {
 	p.t.Helper()
-	resp, err := http.Get("http://" + p.hookd.addr + path)
-	if err != nil {
-		p.t.Fatal(err)
+	var all []map[string]any
+	for before := ""; ; {
+		resp, err := http.Get("http://" + p.hookd.addr + path + before)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		var page struct {
+			Next *int64 `json:"next_before"`
+		}
+		var items map[string]json.RawMessage
+		err = json.NewDecoder(resp.Body).Decode(&items)
+		resp.Body.Close()
+		if err == nil {
+			err = json.Unmarshal(items["next_before"], &page.Next)
+		}
+		var list []map[string]any
+		if err == nil {
+			err = json.Unmarshal(items[key], &list)
+		}
+		if err != nil {
+			p.t.Fatalf("GET %s: %v", path, err)
+		}
+		all = append(all, list...)
+		if page.Next == nil {
+			return all
+		}
+		before = fmt.Sprintf("&before=%d", *page.Next)
 	}
-	defer resp.Body.Close()
-	var body map[string][]map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		p.t.Fatal(err)
-	}
-	return body[key]
 }
 
 // events lists the events as "type artifact version stage before->after",
@@ -160,17 +178,19 @@ func (p *pipeline) waitEvents(n int) []string {
 	}
 }
 
-// waitDeliveriesSettled waits until no delivery is queued.
-func (p *pipeline) waitDeliveriesSettled() []map[string]any {
+// waitDeliveriesSettled waits until at least n deliveries are stored and
+// none is queued.
+func (p *pipeline) waitDeliveriesSettled(n int) []map[string]any {
 	p.t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
 		ds := p.apiList("/api/v1/deliveries?limit=500", "deliveries")
-		if !slices.ContainsFunc(ds, func(d map[string]any) bool { return d["status"] == "queued" }) {
+		queued := slices.ContainsFunc(ds, func(d map[string]any) bool { return d["status"] == "queued" })
+		if len(ds) >= n && !queued {
 			return ds
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("deliveries still queued: %v", ds)
+			p.t.Fatalf("%d deliveries stored (want %d), queued ones left: %v\nlog:\n%s", len(ds), n, queued, p.hookd.logText())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -215,7 +235,7 @@ func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string)
 	}
 	p.hookd.signal(syscall.SIGHUP)
 	p.hookd.waitLog("tags listed")
-	p.waitDeliveriesSettled()
+	p.waitDeliveriesSettled(0)
 	if got := p.events(); !slices.Equal(got, want) {
 		t.Fatalf("after redeliveries and a reconcile, events = %q, want still %q", got, want)
 	}
@@ -226,7 +246,7 @@ func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string)
 	p.tag("release-1", "2024-01-04T10:00:00+00:00")
 	p.commit("model.txt", "v2", "2024-01-05T10:00:00+00:00")
 	p.push("churn@v9.9.9", "release-1", "HEAD:main")
-	ds := p.waitDeliveriesSettled()
+	ds := p.waitDeliveriesSettled(0)
 	reasons := map[string]bool{}
 	for _, d := range ds {
 		if d["status"] == "ignored" {

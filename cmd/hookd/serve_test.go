@@ -30,7 +30,7 @@ const waitLimit = 30 * time.Second
 
 // process is `hookd serve` running as a process, logging JSON.
 type process struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	cmd  *exec.Cmd
 	addr string
@@ -43,7 +43,7 @@ type process struct {
 
 // startDaemon runs hookd serve in dir on a free 127.0.0.1 port and waits
 // until it listens.
-func startDaemon(t *testing.T, dir string, env []string, args ...string) *process {
+func startDaemon(t testing.TB, dir string, env []string, args ...string) *process {
 	t.Helper()
 	d := &process{t: t, dir: dir, done: make(chan struct{}), changed: make(chan struct{})}
 	d.cmd = exec.Command(hookdBin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
@@ -179,7 +179,7 @@ var postgres struct {
 }
 
 // postgresDatabase returns the URL of a fresh database on that server.
-func postgresDatabase(t *testing.T) string {
+func postgresDatabase(t testing.TB) string {
 	t.Helper()
 	postgres.once.Do(func() { postgres.srv, postgres.err = pgtest.Start() })
 	if errors.Is(postgres.err, pgtest.ErrNotInstalled) {
