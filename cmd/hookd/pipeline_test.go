@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hookd-dev/hookd/handlers"
 	"maps"
 	"net/http"
 	"os"
@@ -297,4 +299,37 @@ func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string)
 		t.Fatalf("after deleting churn#prod#3, events = %q, want %q", got, want)
 	}
 	p.hookd.stop()
+}
+
+// rewriteConfig appends extra to the configuration file.
+func (p *pipeline) rewriteConfig(extra string) {
+	p.t.Helper()
+	data, err := os.ReadFile(p.config)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(p.config, append(data, extra...), 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// postPush sends GitHub's push delivery for an existing annotated tag,
+// signed, under its own delivery id, and returns the status code.
+func (p *pipeline) postPush(id, tag string) int {
+	body, _ := json.Marshal(map[string]any{
+		"ref": "refs/tags/" + tag, "before": strings.Repeat("0", 40), "after": strings.Repeat("1", 40),
+		"created": true, "deleted": false, "head_commit": map[string]any{"id": strings.Repeat("2", 40)},
+		"repository": map[string]any{"full_name": "acme/models"},
+	})
+	req, _ := http.NewRequest("POST", "http://"+p.hookd.addr+"/webhooks/github", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("X-Hub-Signature-256", handlers.Sign(pipelineSecret, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
