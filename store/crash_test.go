@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"sync"
 	"testing"
+	"time"
 )
 
 // childURLEnv makes the test binary act as a hookd process that accepts
@@ -92,6 +93,113 @@ func TestAcceptedSurviveSIGKILL(t *testing.T) {
 		for id, n := range r.processed {
 			if n != 1 {
 				t.Errorf("%s processed %d times", id, n)
+			}
+		}
+	})
+}
+
+// workerURLEnv makes the test binary a hookd process whose job hangs while
+// it works a delivery, until it is killed (see TestJobsOfAKilledWorker...).
+const workerURLEnv = "HOOKD_STORE_TEST_WORKER_URL"
+
+// workUntilKilled accepts one delivery, starts working it, says so, and
+// hangs there.
+func workUntilKilled(url string) {
+	ctx := context.Background()
+	s, err := Open(ctx, url, WithLogger(quiet))
+	if err == nil {
+		_, err = s.Accept(ctx, delivery("hung"))
+	}
+	if err == nil {
+		err = s.StartWorkers(ctx, Workers{
+			ProcessDelivery: func(context.Context, string) error {
+				fmt.Println("working")
+				select {}
+			},
+			ReconcileRepository: func(context.Context, string) error { return nil },
+			RunAction:           func(context.Context, int64) error { return nil },
+		})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	select {}
+}
+
+// A job that was running when its process died is worked again within
+// seconds, long before River's own rescue (minutes) would.
+func TestJobsOfAKilledWorkerAreResumedPromptly(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		child := exec.Command(os.Args[0], "-test.run=^$")
+		child.Env = append(os.Environ(), workerURLEnv+"="+url)
+		child.Stderr = os.Stderr
+		stdout, err := child.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := child.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "working\n" {
+			child.Process.Kill()
+			t.Fatalf("child said %q", line)
+		}
+		child.Process.Kill()
+		child.Wait()
+
+		s := open(t, url)
+		r := &recorder{s: s, processed: map[string]int{}}
+		if err := s.StartWorkers(ctxT(t), r.workers()); err != nil {
+			t.Fatal(err)
+		}
+		// waitFor gives up after a minute; River alone would wait five.
+		waitFor(t, "the killed worker's delivery processed", func() bool { return r.count("hung") == 1 })
+		if err := s.StopWorkers(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A job running in a live process is never handed to another: its
+// heartbeat keeps it.
+func TestJobsOfALiveWorkerStayWithIt(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		a := open(t, url)
+		if _, err := a.Accept(ctx, delivery("long")); err != nil {
+			t.Fatal(err)
+		}
+		started, release := make(chan struct{}), make(chan struct{})
+		ra := &recorder{s: a, processed: map[string]int{}}
+		wa := ra.workers()
+		work := wa.ProcessDelivery
+		wa.ProcessDelivery = func(ctx context.Context, id string) error {
+			close(started)
+			<-release
+			return work(ctx, id)
+		}
+		if err := a.StartWorkers(ctx, wa); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+
+		b := open(t, url)
+		rb := &recorder{s: b, processed: map[string]int{}}
+		if err := b.StartWorkers(ctx, rb.workers()); err != nil {
+			t.Fatal(err)
+		}
+		// Long enough for a's heartbeat to have expired had it not been
+		// renewed, and for b to have swept several times.
+		time.Sleep(heartbeatTTL + 2*heartbeatEvery)
+		if n := rb.count("long"); n != 0 {
+			t.Fatalf("a job running in a live process was also given to another (%d times)", n)
+		}
+		close(release)
+		waitFor(t, "the delivery processed", func() bool { return ra.count("long") == 1 })
+		for _, s := range []*Store{a, b} {
+			if err := s.StopWorkers(ctx); err != nil {
+				t.Fatal(err)
 			}
 		}
 	})

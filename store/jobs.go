@@ -221,10 +221,18 @@ func (s *Store) StartWorkers(ctx context.Context, w Workers) error {
 	if err != nil {
 		return err
 	}
+	// The heartbeat is live before any job of ours runs, and jobs a
+	// crashed predecessor left running are made available first.
+	if err := s.beat(ctx); err != nil {
+		return err
+	}
 	if err := queue.Start(ctx); err != nil {
 		return err
 	}
-	s.workers = queue
+	beating, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go s.keepBeating(beating, done)
+	s.workers, s.stopBeating = queue, func() { cancel(); <-done }
 	return nil
 }
 
@@ -239,6 +247,8 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 	}
 	queue := s.workers
 	s.workers = nil
+	// The heartbeat goes last: until the jobs have stopped, they are ours.
+	defer s.stopBeating()
 	err := queue.Stop(ctx)
 	if ctx.Err() == nil {
 		return err

@@ -97,8 +97,9 @@ type Store struct {
 	accepts chan *acceptRequest
 	writers sync.WaitGroup
 
-	workersMu sync.Mutex
-	workers   driver.Queue // nil unless StartWorkers ran
+	workersMu   sync.Mutex
+	workers     driver.Queue // nil unless StartWorkers ran
+	stopBeating func()       // stops keepBeating and waits for it
 }
 
 // Option configures Open.
@@ -214,6 +215,9 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		RescueStuckJobsAfter: rescueAfter,
 	}
 	if workers != nil {
+		// Jobs record this ID as their attempter; the heartbeat under the
+		// same name tells whether that process still lives (orphans.go).
+		config.ID = s.clientID()
 		config.Queues = map[string]river.QueueConfig{
 			queueEvents:  {MaxWorkers: 4},
 			queueActions: {MaxWorkers: 4},

@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if url := os.Getenv(childURLEnv); url != "" {
 		acceptUntilKilled(url)
 	}
+	if url := os.Getenv(workerURLEnv); url != "" {
+		workUntilKilled(url)
+	}
 	os.Exit(pgtest.Main(m, &pg))
 }
 

@@ -25,8 +25,7 @@ type Driver interface {
 	Querier
 	// Begin starts a read-write transaction.
 	Begin(ctx context.Context) (Tx, error)
-	// Types names the column types the shared schema needs: an auto-increment
-	// primary key and a byte string.
+	// Types names what the shared SQL must write differently per database.
 	Types() Types
 	// WithMigrationLock runs fn so that processes migrating the same
 	// database at once all succeed: under a lock, or by retrying fn.
@@ -43,10 +42,13 @@ type Driver interface {
 	Close() error
 }
 
-// Types are the schema's column types that differ between databases.
+// Types are the pieces of SQL that differ between databases.
 type Types struct {
 	ID    string // auto-increment BIGINT primary key
 	Bytes string // raw bytes
+	// LastAttemptedBy is an expression for the ID of the River client that
+	// last attempted a river_job row (River keeps the list in attempted_by).
+	LastAttemptedBy string
 }
 
 // Querier runs SQL with $1-style placeholders.

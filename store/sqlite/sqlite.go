@@ -51,7 +51,8 @@ func (d *sqliteDriver) Begin(ctx context.Context) (driver.Tx, error) {
 }
 
 func (d *sqliteDriver) Types() driver.Types {
-	return driver.Types{ID: "INTEGER PRIMARY KEY AUTOINCREMENT", Bytes: "BLOB"}
+	return driver.Types{ID: "INTEGER PRIMARY KEY AUTOINCREMENT", Bytes: "BLOB",
+		LastAttemptedBy: "json_extract(attempted_by, '$[#-1]')"}
 }
 
 // WithMigrationLock retries instead of locking: with one connection, no lock

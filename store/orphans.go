@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Jobs orphaned by a crash.
+//
+// River rescues a job that a dead process left "running" only after
+// RescueStuckJobsAfter, which must be longer than any job may take: minutes.
+// hookd knows much sooner. Each process working jobs keeps a heartbeat
+// lease named after its River client; a running job whose last client has
+// no live heartbeat belonged to a process that is gone, and every worker
+// process makes such jobs available again within seconds. A live replica's
+// jobs are never touched, so this is safe with several processes on one
+// database.
+
+const (
+	heartbeatTTL   = 10 * time.Second
+	heartbeatEvery = 3 * time.Second
+)
+
+// clientID is the River client ID of this store's workers: its holder, in
+// the characters River's IDs use.
+func (s *Store) clientID() string {
+	id := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+			return r
+		}
+		return '_'
+	}, s.holder)
+	return id[max(0, len(id)-100):] // River's limit; the unique part is at the end
+}
+
+func heartbeatName(clientID string) string { return "worker/" + clientID }
+
+// beat renews this process's heartbeat and makes orphaned jobs available.
+func (s *Store) beat(ctx context.Context) error {
+	if _, err := acquireLease(ctx, s.db, heartbeatName(s.clientID()), s.holder, heartbeatTTL); err != nil {
+		return err
+	}
+	n, err := s.db.Exec(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'
+		AND NOT EXISTS (SELECT 1 FROM hookd_lease WHERE name = 'worker/' || `+s.db.Types().LastAttemptedBy+`
+		AND expires_at > $1)`, micros(now()))
+	if n > 0 {
+		s.logger.Warn("jobs left running by a stopped process were made available again", "jobs", n)
+	}
+	return err
+}
+
+// keepBeating calls beat until ctx ends, then gives up the heartbeat, so a
+// process stopped cleanly leaves nothing to wait for.
+func (s *Store) keepBeating(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(heartbeatEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err := s.beat(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Error("worker heartbeat failed; will retry", "error", err)
+			}
+		case <-ctx.Done():
+			release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := releaseLease(release, s.db, heartbeatName(s.clientID()), s.holder); err != nil {
+				s.logger.Warn("could not give up the worker heartbeat; it expires by itself", "error", err)
+			}
+			return
+		}
+	}
+}
