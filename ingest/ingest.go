@@ -41,6 +41,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 	"github.com/hookd-dev/hookd/store"
@@ -72,6 +74,9 @@ type Processor struct {
 
 	mu    sync.Mutex
 	repos map[string]*sync.Mutex
+
+	events  *prometheus.CounterVec
+	latency prometheus.Histogram
 }
 
 // Option configures a Processor.
@@ -89,10 +94,26 @@ func WithDispatch(f func(context.Context, store.Event) error) Option {
 	return func(p *Processor) { p.dispatch = f }
 }
 
+// WithMetrics registers the processor's metrics in reg: events recorded by
+// type, and how long deliveries took from receipt to processed.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(p *Processor) { reg.MustRegister(p.events, p.latency) }
+}
+
 // New returns a Processor that reads and writes st and lists tags through
 // sources.
 func New(st Store, sources Sources, opts ...Option) *Processor {
-	p := &Processor{store: st, sources: sources, logger: slog.Default(), repos: map[string]*sync.Mutex{}}
+	p := &Processor{store: st, sources: sources, logger: slog.Default(), repos: map[string]*sync.Mutex{},
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_events_total",
+			Help: "GTO events recorded, by type (registration, assignment, ..., tag_deleted).",
+		}, []string{"type"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookd_delivery_processing_seconds",
+			Help:    "Time from a delivery's receipt to its processing done (queue wait included).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+	}
 	for _, o := range opts {
 		o(p)
 	}
@@ -196,6 +217,7 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		}
 		if isNew {
 			recorded = append(recorded, stored)
+			p.events.WithLabelValues(string(stored.Type)).Inc()
 			p.logger.Info("event recorded", "repository", stored.Repository, "artifact", stored.Artifact,
 				"event", stored.Type, "version", stored.Version, "stage", stored.Stage, "tag", stored.TagName,
 				"delivery", stored.DeliveryID, "event_id", stored.ID)
@@ -370,11 +392,16 @@ func toStore(repository string, t registry.Tag) store.Tag {
 // ProcessDelivery turns a stored delivery into events. A delivery that
 // names no tag hookd can act on (a branch push, a non-GTO or lightweight
 // tag) is marked ignored with the reason.
-func (p *Processor) ProcessDelivery(ctx context.Context, id string) error {
+func (p *Processor) ProcessDelivery(ctx context.Context, id string) (err error) {
 	d, err := p.store.Delivery(ctx, id)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err == nil {
+			p.latency.Observe(time.Since(d.ReceivedAt).Seconds())
+		}
+	}()
 	if d.Pruned {
 		return fmt.Errorf("delivery %s: its payload was pruned", id)
 	}

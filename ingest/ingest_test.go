@@ -1,6 +1,10 @@
 package ingest_test
 
 import (
+	"maps"
+
+	"github.com/prometheus/client_golang/prometheus"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -345,5 +349,38 @@ func TestEveryEventIsDispatchedBeforeItsTagIsStored(t *testing.T) {
 	evs := r.events()
 	if len(evs) != 1 || !slices.Equal(dispatched, []int64{evs[0].ID, evs[0].ID}) {
 		t.Errorf("dispatched %v for events %q; want the one event twice (failed, then retried) and no more", dispatched, summary(evs))
+	}
+}
+
+func TestMetricsCountEventsByTypeAndTimeDeliveries(t *testing.T) {
+	r := newRig(t)
+	reg := prometheus.NewRegistry()
+	sources := func(string) (source.Source, error) { return gitdir.Open(r.ctx, r.repo.Dir) }
+	r.proc = ingest.New(r.store, sources, ingest.WithMetrics(reg))
+	r.reconcile()
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c, "2024-01-02T10:00:00+00:00", "m")
+	r.repo.Tag("churn#prod", c, "2024-01-03T10:00:00+00:00", "m")
+	r.deliver(store.SourceGitHub, "push", r.pushPayload("churn@v1.0.0"))
+	r.deliver(store.SourceGitHub, "push", r.pushPayload("churn#prod"))
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case "hookd_events_total":
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			case "hookd_delivery_processing_seconds":
+				got["timed deliveries"] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{"registration": 1, "assignment": 1, "timed deliveries": 2}
+	if !maps.Equal(got, want) {
+		t.Errorf("metrics %v, want %v", got, want)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hookd-dev/hookd/config"
 	"github.com/hookd-dev/hookd/deploy"
 	"github.com/hookd-dev/hookd/ingest"
@@ -37,12 +39,13 @@ type daemon struct {
 	scheduled sync.WaitGroup
 }
 
-func newDaemon(logger *slog.Logger, st *store.Store, cfg *config.Config) (*daemon, error) {
+func newDaemon(logger *slog.Logger, st *store.Store, cfg *config.Config, reg prometheus.Registerer) (*daemon, error) {
 	d := &daemon{logger: logger, store: st}
 	if err := d.apply(cfg); err != nil {
 		return nil, err
 	}
-	d.proc = ingest.New(st, d.source, ingest.WithLogger(logger), ingest.WithDispatch(d.dispatch))
+	d.proc = ingest.New(st, d.source, ingest.WithLogger(logger), ingest.WithDispatch(d.dispatch), ingest.WithMetrics(reg))
+	reg.MustRegister(daemonCollector{d})
 	return d, nil
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -298,7 +300,43 @@ func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string)
 	if got := p.waitEvents(8); !slices.Equal(got, want) {
 		t.Fatalf("after deleting churn#prod#3, events = %q, want %q", got, want)
 	}
+
+	// What /metrics says about all that.
+	metrics := p.metrics()
+	for _, line := range []string{
+		`hookd_events_total{type="assignment"} 4`,
+		`hookd_events_total{type="registration"} 3`,
+		`hookd_events_total{type="tag_deleted"} 1`,
+		`hookd_queue_jobs{state="available"}`,
+		`hookd_github_rate_limit_remaining{api="rest",repository="acme/models"}`,
+		`hookd_github_rate_limit_remaining{api="graphql",repository="acme/models"}`,
+		`hookd_delivery_processing_seconds_count`,
+		`hookd_webhook_deliveries_total{outcome="accepted",source="github"}`,
+	} {
+		if !strings.Contains(metrics, line) {
+			t.Errorf("/metrics has no %s", line)
+		}
+	}
+	if !strings.Contains(metrics, `hookd_github_requests_total{repository="acme/models"}`) ||
+		strings.Contains(metrics, `hookd_github_requests_total{repository="acme/models"} 0`+"\n") {
+		t.Errorf("/metrics does not count GitHub requests:\n%s", metrics)
+	}
 	p.hookd.stop()
+}
+
+// metrics scrapes /metrics.
+func (p *pipeline) metrics() string {
+	p.t.Helper()
+	resp, err := http.Get("http://" + p.hookd.addr + "/metrics")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return string(body)
 }
 
 // rewriteConfig appends extra to the configuration file.

@@ -122,13 +122,13 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("open the database %s: %w", redactURL(cfg.DatabaseURL), err)
 	}
-	d, err := newDaemon(logger, st, cfg)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d, err := newDaemon(logger, st, cfg, reg)
 	if err != nil {
 		st.Close()
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg})
 	h.SetSecrets(secretsOf(cfg))
 
