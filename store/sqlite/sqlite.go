@@ -87,10 +87,14 @@ func (d *sqliteDriver) MigrateQueue(ctx context.Context) error {
 func (d *sqliteDriver) Writers() int { return 1 }
 
 // Tune shortens River's polling: SQLite has no LISTEN/NOTIFY, and jobs
-// inserted inside a transaction are found only by the next poll.
+// inserted inside a transaction are found only by the next poll. A tag's
+// deploy waits for two polls (its delivery's job, then its run's), so the
+// interval shows twice in "tag accepted → action started": 5 ms polls
+// measured p50 44 ms / p99 60 ms there, 20 ms polls 55 ms / 105 ms. An
+// empty poll is one indexed query, a few hundred a second at most.
 func (d *sqliteDriver) Tune(config *river.Config) {
 	config.FetchCooldown = 2 * time.Millisecond
-	config.FetchPollInterval = 20 * time.Millisecond
+	config.FetchPollInterval = 5 * time.Millisecond
 }
 
 func (d *sqliteDriver) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
