@@ -7,94 +7,68 @@ import (
 
 // IsVersion reports whether v is a GTO version: "v" followed by a SemVer 2.0
 // version, pre-release and build metadata allowed ("v1.2.3-rc.1+build.5").
+// It scans v once: Parse calls it for every ref that looks like a
+// registration.
 func IsVersion(v string) bool {
 	if len(v) < 6 || v[0] != 'v' {
 		return false
 	}
-	core, pre, build := splitSemver(v[1:])
-	return isCore(core) && (pre == "" || validIdents(pre, true)) && (build == "" || validIdents(build, false))
-}
-
-// splitSemver splits "1.2.3-pre+build" into its parts. A "-" or "+" with an
-// empty part after it yields a part that fails validation ("\x00").
-func splitSemver(s string) (core, pre, build string) {
-	if i := strings.IndexByte(s, '+'); i >= 0 {
-		s, build = s[:i], s[i+1:]
-		if build == "" {
-			build = "\x00"
+	i := 1
+	for n := range 3 { // major.minor.patch: numbers without leading zeros
+		start := i
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
 		}
-	}
-	if i := strings.IndexByte(s, '-'); i >= 0 {
-		s, pre = s[:i], s[i+1:]
-		if pre == "" {
-			pre = "\x00"
-		}
-	}
-	return s, pre, build
-}
-
-func isCore(s string) bool {
-	for n := 0; n < 3; n++ {
-		end := strings.IndexByte(s, '.')
-		if n == 2 {
-			end = len(s)
-		} else if end < 0 {
-			return false
-		}
-		if !isNumericIdent(s[:end]) {
+		if i == start || (v[start] == '0' && i-start > 1) {
 			return false
 		}
 		if n < 2 {
-			s = s[end+1:]
+			if i == len(v) || v[i] != '.' {
+				return false
+			}
+			i++
 		}
 	}
-	return true
+	ok := true
+	if i < len(v) && v[i] == '-' {
+		i, ok = scanIdents(v, i+1, true)
+	}
+	if ok && i < len(v) && v[i] == '+' {
+		i, ok = scanIdents(v, i+1, false)
+	}
+	return ok && i == len(v)
 }
 
-// isNumericIdent matches 0|[1-9][0-9]*.
-func isNumericIdent(s string) bool {
-	if s == "" || (s[0] == '0' && len(s) > 1) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// validIdents checks dot-separated identifiers of [0-9A-Za-z-]; in a
-// pre-release, purely numeric identifiers may not have leading zeros.
-func validIdents(s string, pre bool) bool {
+// scanIdents scans dot-separated identifiers of [0-9A-Za-z-] from i, up to
+// a '+' or the end, and returns where it stopped. In a pre-release, a purely
+// numeric identifier may not have leading zeros.
+func scanIdents(v string, i int, pre bool) (int, bool) {
 	for {
-		end := strings.IndexByte(s, '.')
-		id := s
-		if end >= 0 {
-			id = s[:end]
-		}
-		if id == "" {
-			return false
-		}
-		numeric := true
-		for i := 0; i < len(id); i++ {
-			c := id[i]
-			switch {
+		start, numeric := i, true
+		for ; i < len(v) && v[i] != '.' && v[i] != '+'; i++ {
+			switch c := v[i]; {
 			case c >= '0' && c <= '9':
 			case isAlnum(c) || c == '-':
 				numeric = false
 			default:
-				return false
+				return i, false
 			}
 		}
-		if pre && numeric && !isNumericIdent(id) {
-			return false
+		if i == start || (pre && numeric && v[start] == '0' && i-start > 1) {
+			return i, false
 		}
-		if end < 0 {
-			return true
+		if i == len(v) || v[i] == '+' {
+			return i, true
 		}
-		s = s[end+1:]
+		i++ // the '.'
 	}
+}
+
+// splitSemver splits "1.2.3-pre+build" into its parts; v must be valid.
+func splitSemver(s string) (core, pre, build string) {
+	s, build, _ = strings.Cut(s, "+")
+	core, pre, _ = strings.Cut(s, "-")
+	return core, pre, build
 }
 
 // CompareVersions orders two valid versions by SemVer 2.0 precedence:

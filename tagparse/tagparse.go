@@ -319,7 +319,12 @@ func tagToName(a string) string {
 	if eq < 0 {
 		return a
 	}
-	return a[:eq] + ":" + a[eq+1:]
+	var b strings.Builder // one allocation; concatenation costs more here
+	b.Grow(len(a))
+	b.WriteString(a[:eq])
+	b.WriteByte(':')
+	b.WriteString(a[eq+1:])
+	return b.String()
 }
 
 func isAlnum(c byte) bool {

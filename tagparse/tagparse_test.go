@@ -2,6 +2,7 @@ package tagparse
 
 import (
 	"errors"
+	"regexp"
 	"testing"
 )
 
@@ -277,4 +278,23 @@ func BenchmarkParseValidMonorepo(b *testing.B) {
 	for b.Loop() {
 		sink, _ = Parse("models/churn=rf@v1.20.3-rc.1+build.7")
 	}
+}
+
+// semverRE is the regular expression the SemVer 2.0 spec publishes (and GTO
+// uses), with the "v" GTO requires.
+var semverRE = regexp.MustCompile(`^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+	`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
+	`(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+
+// FuzzIsVersion checks the hand-written scanner against the spec's
+// regular expression.
+func FuzzIsVersion(f *testing.F) {
+	for _, s := range []string{"v1.2.3", "v0.0.0-0", "v1.2.3-rc.01", "v1.2.3+001", "v1.2.3-a..b", "v01.2.3", "v1.2.3-+b", "v1.2.3-x-y.Z9+b-c.d", "v1.2", "v1.2.3."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if got, want := IsVersion(v), semverRE.MatchString(v); got != want {
+			t.Fatalf("IsVersion(%q) = %v, the SemVer expression says %v", v, got, want)
+		}
+	})
 }
