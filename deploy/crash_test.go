@@ -41,7 +41,7 @@ func worker() int {
 		return 1
 	}
 	err = s.StartWorkers(ctx, store.Workers{
-		ProcessDelivery:     func(context.Context, string) error { return nil },
+		ProcessDelivery:     func(context.Context, store.Delivery) (store.Outcome, error) { return store.Outcome{}, nil },
 		ReconcileRepository: func(context.Context, string) error { return nil },
 		RunAction:           e.Execute,
 	})

@@ -180,7 +180,7 @@ func newRigAt(t testing.TB, url string, actions []deploy.Action, opts deploy.Opt
 func (r *rig) work() {
 	r.t.Helper()
 	err := r.store.StartWorkers(testCtx(r.t), store.Workers{
-		ProcessDelivery:     func(context.Context, string) error { return nil },
+		ProcessDelivery:     func(context.Context, store.Delivery) (store.Outcome, error) { return store.Outcome{}, nil },
 		ReconcileRepository: func(context.Context, string) error { return nil },
 		RunAction:           r.engine.Execute,
 	})

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -129,7 +130,26 @@ func TestDeliveriesShowPayloadAndReplay(t *testing.T) {
 	if body["status"] != "queued" || payload["ref"] != "refs/tags/churn-model#prod#3" {
 		t.Errorf("delivery = %v", body)
 	}
-	if err := f.store.MarkDelivery(ctx(t), "d-1", store.DeliveryFailed, "source unreachable"); err != nil {
+	// Processing fails for good: the delivery is failed, with the reason.
+	err := f.store.StartWorkers(ctx(t), store.Workers{
+		ProcessDelivery: func(context.Context, store.Delivery) (store.Outcome, error) {
+			return store.Outcome{Status: store.DeliveryFailed, Reason: "source unreachable"}, nil
+		},
+		ReconcileRepository: func(context.Context, string) error { return nil },
+		RunAction:           func(context.Context, int64) error { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if d, _ := f.store.Delivery(ctx(t), "d-1"); d.Status == store.DeliveryFailed && d.Reason == "source unreachable" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delivery was not failed by its worker")
+		}
+	}
+	if err := f.store.StopWorkers(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	status, _, body := f.api("POST", "/api/v1/deliveries/d-1/replay")

@@ -51,8 +51,6 @@ import (
 
 // Store is what ingest needs of the store.
 type Store interface {
-	Delivery(ctx context.Context, id string) (store.Delivery, error)
-	MarkDelivery(ctx context.Context, id string, status store.DeliveryStatus, reason string) error
 	Tags(ctx context.Context, repository string, deleted bool) ([]store.Tag, error)
 	UpsertTag(ctx context.Context, t store.Tag) (bool, error)
 	DeleteTag(ctx context.Context, repository, name string) (bool, error)
@@ -389,26 +387,26 @@ func toStore(repository string, t registry.Tag) store.Tag {
 	}
 }
 
-// ProcessDelivery turns a stored delivery into events. A delivery that
-// names no tag hookd can act on (a branch push, a non-GTO or lightweight
-// tag) is marked ignored with the reason.
-func (p *Processor) ProcessDelivery(ctx context.Context, id string) (err error) {
-	d, err := p.store.Delivery(ctx, id)
-	if err != nil {
-		return err
+// ProcessDelivery turns a stored delivery into events and says what became
+// of it: processed; ignored, with the reason, when it names no tag hookd
+// can act on (a branch push, a non-GTO or lightweight tag); failed when its
+// payload can never be read. An error means "try again later".
+func (p *Processor) ProcessDelivery(ctx context.Context, d store.Delivery) (store.Outcome, error) {
+	o, err := p.process(ctx, d)
+	if err == nil {
+		p.latency.Observe(time.Since(d.ReceivedAt).Seconds())
 	}
-	defer func() {
-		if err == nil {
-			p.latency.Observe(time.Since(d.ReceivedAt).Seconds())
-		}
-	}()
+	return o, err
+}
+
+func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcome, error) {
 	if d.Pruned {
-		return fmt.Errorf("delivery %s: its payload was pruned", id)
+		return store.Outcome{Status: store.DeliveryFailed, Reason: "the payload was pruned before it was processed"}, nil
 	}
 	refs, err := decode(d)
 	if err != nil {
 		// A payload that will never decode: retrying cannot help.
-		return p.store.MarkDelivery(ctx, id, store.DeliveryFailed, err.Error())
+		return store.Outcome{Status: store.DeliveryFailed, Reason: err.Error()}, nil
 	}
 	c := change{repository: d.Repository, deliveryID: d.ID, announced: map[string]bool{}}
 	var reasons []string
@@ -429,21 +427,23 @@ func (p *Processor) ProcessDelivery(ctx context.Context, id string) (err error) 
 		if len(reasons) == 0 {
 			reasons = append(reasons, "no tag refs in this "+d.Event+" delivery")
 		}
-		return p.store.MarkDelivery(ctx, id, store.DeliveryIgnored, strings.Join(reasons, "; "))
+		return store.Outcome{Status: store.DeliveryIgnored, Reason: strings.Join(reasons, "; ")}, nil
 	}
 	if d.Source == store.SourceGitHub && len(c.present) < len(c.announced)-len(c.deleted) {
 		// GitHub's payload has no tagger or message: list the tags.
 		src, err := p.sources(d.Repository)
 		if err != nil {
-			return err
+			return store.Outcome{}, err
 		}
 		if c.present, err = src.Tags(ctx); err != nil {
-			return fmt.Errorf("list tags of %s: %w", d.Repository, err)
+			return store.Outcome{}, fmt.Errorf("list tags of %s: %w", d.Repository, err)
 		}
 		c.full, c.deleted = true, nil
 	}
-	_, err = p.sync(ctx, c)
-	return err
+	if _, err := p.sync(ctx, c); err != nil {
+		return store.Outcome{}, err
+	}
+	return store.Outcome{Status: store.DeliveryProcessed}, nil
 }
 
 // ref is one tag ref update a delivery names.

@@ -59,33 +59,33 @@ func (r *rig) reconcile() {
 	}
 }
 
-// deliver stores a delivery the way the webhook handler does and processes
-// it; it returns the delivery as stored afterwards.
-func (r *rig) deliver(src store.Source, event string, body any) store.Delivery {
-	r.t.Helper()
-	r.seq++
-	id := fmt.Sprintf("delivery-%d", r.seq)
-	return r.redeliver(id, src, event, body)
+// delivered is a stored delivery and what processing made of it.
+type delivered struct {
+	store.Delivery
+	outcome store.Outcome
 }
 
-func (r *rig) redeliver(id string, src store.Source, event string, body any) store.Delivery {
+// deliver stores a delivery the way the webhook handler does and processes
+// it as the store's job would.
+func (r *rig) deliver(src store.Source, event string, body any) delivered {
 	r.t.Helper()
+	r.seq++
 	raw, err := json.Marshal(body)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	d := store.Delivery{ID: id, Source: src, Event: event, Repository: repoName, Body: raw}
+	d := store.Delivery{ID: fmt.Sprintf("delivery-%d", r.seq), Source: src, Event: event, Repository: repoName, Body: raw}
 	if _, err := r.store.Accept(r.ctx, d); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := r.proc.ProcessDelivery(r.ctx, id); err != nil {
+	if d, err = r.store.Delivery(r.ctx, d.ID); err != nil {
 		r.t.Fatal(err)
 	}
-	got, err := r.store.Delivery(r.ctx, id)
+	o, err := r.proc.ProcessDelivery(r.ctx, d)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return got
+	return delivered{d, o}
 }
 
 // pushPayload is GitHub's push event for a created annotated tag.
@@ -191,7 +191,7 @@ func TestOneEventWhateverPathBringsTheTag(t *testing.T) {
 	first := r.deliver(store.SourceGitHub, "push", payload)
 	// GitHub's manual redelivery keeps the id; the store has it already,
 	// and processing it again must not add an event.
-	if err := r.proc.ProcessDelivery(r.ctx, first.ID); err != nil {
+	if _, err := r.proc.ProcessDelivery(r.ctx, first.Delivery); err != nil {
 		t.Fatal(err)
 	}
 	r.deliver(store.SourceGitHub, "push", payload)
@@ -204,9 +204,8 @@ func TestOneEventWhateverPathBringsTheTag(t *testing.T) {
 	if evs[0].DeliveryID != first.ID {
 		t.Errorf("event credited to delivery %q, want the first one %q", evs[0].DeliveryID, first.ID)
 	}
-	if first.Status != store.DeliveryQueued {
-		// ProcessDelivery leaves marking processed to the job runner.
-		t.Errorf("delivery status = %s", first.Status)
+	if first.outcome.Status != store.DeliveryProcessed {
+		t.Errorf("delivery outcome = %+v", first.outcome)
 	}
 }
 
@@ -255,8 +254,8 @@ func TestDeliveriesWithNothingToActOnAreIgnoredWithAReason(t *testing.T) {
 	}
 	for _, tc := range cases {
 		d := r.deliver(store.SourceGitHub, tc.event, tc.body)
-		if d.Status != store.DeliveryIgnored || !strings.Contains(d.Reason, tc.reason) {
-			t.Errorf("%s %v: status %s, reason %q; want ignored with %q", tc.event, tc.body["ref"], d.Status, d.Reason, tc.reason)
+		if d.outcome.Status != store.DeliveryIgnored || !strings.Contains(d.outcome.Reason, tc.reason) {
+			t.Errorf("%s %v: %+v; want ignored with %q", tc.event, tc.body["ref"], d.outcome, tc.reason)
 		}
 	}
 	if evs := r.events(); len(evs) != 0 {
@@ -267,8 +266,8 @@ func TestDeliveriesWithNothingToActOnAreIgnoredWithAReason(t *testing.T) {
 func TestMalformedPayloadFailsTheDeliveryWithoutRetrying(t *testing.T) {
 	r := newRig(t)
 	d := r.deliver(store.SourceGit, "push", map[string]any{"updates": "not a list"})
-	if d.Status != store.DeliveryFailed || !strings.Contains(d.Reason, "malformed git push") {
-		t.Errorf("status %s, reason %q", d.Status, d.Reason)
+	if d.outcome.Status != store.DeliveryFailed || !strings.Contains(d.outcome.Reason, "malformed git push") {
+		t.Errorf("outcome %+v", d.outcome)
 	}
 }
 

@@ -112,7 +112,7 @@ func workUntilKilled(url string) {
 	}
 	if err == nil {
 		err = s.StartWorkers(ctx, Workers{
-			ProcessDelivery: func(context.Context, string) error {
+			ProcessDelivery: func(context.Context, Delivery) (Outcome, error) {
 				fmt.Println("working")
 				select {}
 			},
@@ -174,10 +174,10 @@ func TestJobsOfALiveWorkerStayWithIt(t *testing.T) {
 		ra := &recorder{s: a, processed: map[string]int{}}
 		wa := ra.workers()
 		work := wa.ProcessDelivery
-		wa.ProcessDelivery = func(ctx context.Context, id string) error {
+		wa.ProcessDelivery = func(ctx context.Context, d Delivery) (Outcome, error) {
 			close(started)
 			<-release
-			return work(ctx, id)
+			return work(ctx, d)
 		}
 		if err := a.StartWorkers(ctx, wa); err != nil {
 			t.Fatal(err)

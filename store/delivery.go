@@ -289,20 +289,6 @@ func scanDelivery(row driver.Row, extra ...any) (Delivery, error) {
 	return d, nil
 }
 
-// MarkDelivery records the outcome of processing a delivery: processed,
-// ignored or failed (use Replay to queue it again).
-func (s *Store) MarkDelivery(ctx context.Context, id string, status DeliveryStatus, reason string) error {
-	if status != DeliveryProcessed && status != DeliveryIgnored && status != DeliveryFailed {
-		return fmt.Errorf("store: cannot mark a delivery %q", status)
-	}
-	n, err := s.db.Exec(ctx, `UPDATE hookd_delivery SET status = $2, reason = $3, updated_at = $4 WHERE id = $1`,
-		id, string(status), reason, micros(now()))
-	if err == nil && n == 0 {
-		err = ErrNotFound
-	}
-	return err
-}
-
 // Replay queues a stored delivery for processing again, whatever its status.
 func (s *Store) Replay(ctx context.Context, id string) error {
 	return inTx(ctx, s.db, func(tx driver.Tx) error {

@@ -42,16 +42,16 @@ func Example() {
 	// The worker side.
 	deployed := make(chan store.Run, 1)
 	err = s.StartWorkers(ctx, store.Workers{
-		ProcessDelivery: func(ctx context.Context, deliveryID string) error {
-			e, _, err := s.RecordEvent(ctx, store.Event{Repository: "acme/models", Artifact: "churn",
+		ProcessDelivery: func(ctx context.Context, d store.Delivery) (store.Outcome, error) {
+			e, _, err := s.RecordEvent(ctx, store.Event{Repository: d.Repository, Artifact: "churn",
 				Type: store.EventAssignment, Version: "v1.2.0", Stage: "prod", TagName: "churn#prod#1",
-				TagObjectSHA: "5e3c0a1", DeliveryID: deliveryID,
+				TagObjectSHA: "5e3c0a1", DeliveryID: d.ID,
 				Tagger: store.Tagger{Name: "Ann", When: time.Date(2024, 5, 2, 9, 0, 0, 0, time.UTC)}})
 			if err != nil {
-				return err
+				return store.Outcome{}, err
 			}
 			_, err = s.CreateRuns(ctx, e.ID, []string{"deploy"})
-			return err
+			return store.Outcome{}, err
 		},
 		ReconcileRepository: func(context.Context, string) error { return nil },
 		RunAction: func(ctx context.Context, runID int64) error {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,13 +71,13 @@ func (runActionArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Que
 // job; an error retries it later with backoff (12 attempts in all);
 // a job whose context is cancelled (shutdown) is retried too.
 type Workers struct {
-	// ProcessDelivery turns a stored delivery into events. It is called only
-	// for a delivery whose status is queued; when it returns nil the delivery
-	// is marked processed unless it marked the delivery itself (e.g.
-	// ignored). A delivery that still fails on the last attempt is marked
-	// failed with the error as reason. Calls for different deliveries run
-	// concurrently.
-	ProcessDelivery func(ctx context.Context, deliveryID string) error
+	// ProcessDelivery turns a stored delivery (payload included) into
+	// events and says what became of it. It is called only for a delivery
+	// whose status is queued; the outcomes of a job's deliveries are stored
+	// together, in one transaction. An error leaves the delivery queued for
+	// the job's retry, and on the last attempt marks it failed with the
+	// error as reason. Calls for different deliveries run concurrently.
+	ProcessDelivery func(ctx context.Context, d Delivery) (Outcome, error)
 	// ReconcileRepository re-lists a repository's tags.
 	ReconcileRepository func(ctx context.Context, repository string) error
 	// RunAction executes a deploy run (see StartRun). River sets it no
@@ -102,62 +103,86 @@ func (s *Store) enqueueDeliveries(ctx context.Context, tx driver.Tx, ids []strin
 	return s.queue.InsertTx(ctx, tx, jobs)
 }
 
-// processDeliveries runs process for each of ids still queued. A retried
-// job thereby skips what an earlier attempt finished, so each delivery is
-// processed once unless the process dies between finishing and marking it.
-func (s *Store) processDeliveries(ctx context.Context, ids []string, lastAttempt bool, process func(context.Context, string) error) error {
-	queued, err := s.queuedDeliveries(ctx, ids)
+// Outcome is what processing made of a delivery.
+type Outcome struct {
+	// Status is DeliveryProcessed (also meant by ""), DeliveryIgnored or
+	// DeliveryFailed.
+	Status DeliveryStatus
+	Reason string
+}
+
+// processDeliveries runs process for each of ids still queued, then stores
+// their outcomes in one transaction: a delivery costs the store one shared
+// read and one shared commit, not a round of its own. A retried job skips
+// what an earlier attempt settled, so each delivery is processed once
+// unless the process dies between processing and settling.
+func (s *Store) processDeliveries(ctx context.Context, ids []string, lastAttempt bool, process func(context.Context, Delivery) (Outcome, error)) error {
+	batch, err := s.queuedDeliveries(ctx, ids)
 	if err != nil {
 		return err
 	}
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, deliveryConcurrency)
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		errs    []error
+		settled = make([]settlement, 0, len(batch))
+		sem     = make(chan struct{}, deliveryConcurrency)
 	)
-	for _, id := range ids {
-		version, ok := queued[id]
-		if !ok {
-			continue
-		}
+	for _, d := range batch {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			err := process(ctx, id)
+			o, err := process(ctx, d)
+			mu.Lock()
+			defer mu.Unlock()
 			switch {
 			case err == nil:
-				err = s.settleDelivery(ctx, id, version, DeliveryProcessed, "")
+				settled = append(settled, settlement{d, o})
 			case lastAttempt && ctx.Err() == nil:
-				err = s.settleDelivery(ctx, id, version, DeliveryFailed, err.Error())
+				settled = append(settled, settlement{d, Outcome{Status: DeliveryFailed, Reason: err.Error()}})
 			default:
-				err = fmt.Errorf("delivery %s: %w", id, err)
-			}
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
+				errs = append(errs, fmt.Errorf("delivery %s: %w", d.ID, err))
 			}
 		})
 	}
 	wg.Wait()
+	if err := s.settle(ctx, settled); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
-// settleDelivery sets a delivery's outcome unless it changed since version
-// (its updated_at when processing began): the worker may have marked it
-// itself, or a Replay may have queued it again.
-func (s *Store) settleDelivery(ctx context.Context, id string, version int64, status DeliveryStatus, reason string) error {
-	_, err := s.db.Exec(ctx, `UPDATE hookd_delivery SET status = $3, reason = $4, updated_at = $5
-		WHERE id = $1 AND status = 'queued' AND updated_at = $2`, id, version, string(status), reason, micros(now()))
-	return err
+type settlement struct {
+	d       Delivery
+	outcome Outcome
 }
 
-// queuedDeliveries returns which of ids are still queued, with their
-// updated_at.
-func (s *Store) queuedDeliveries(ctx context.Context, ids []string) (map[string]int64, error) {
+// settle stores outcomes in one transaction. A delivery that changed since
+// its processing began (a Replay queued it again) keeps its new state: its
+// updated_at no longer matches.
+func (s *Store) settle(ctx context.Context, settled []settlement) error {
+	if len(settled) == 0 {
+		return nil
+	}
+	return inTx(ctx, s.db, func(tx driver.Tx) error {
+		at := micros(now())
+		for _, st := range settled {
+			status := cmp.Or(st.outcome.Status, DeliveryProcessed)
+			if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET status = $3, reason = $4, updated_at = $5
+				WHERE id = $1 AND status = 'queued' AND updated_at = $2`,
+				st.d.ID, micros(st.d.UpdatedAt), string(status), st.outcome.Reason, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// queuedDeliveries loads those of ids that are still queued, payloads
+// included, in one query.
+func (s *Store) queuedDeliveries(ctx context.Context, ids []string) ([]Delivery, error) {
 	var q strings.Builder
-	q.WriteString(`SELECT id, updated_at FROM hookd_delivery WHERE status = 'queued' AND id IN (`)
+	q.WriteString(deliverySelect + `, body FROM hookd_delivery WHERE status = 'queued' AND id IN (`)
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		if i > 0 {
@@ -172,18 +197,17 @@ func (s *Store) queuedDeliveries(ctx context.Context, ids []string) (map[string]
 		return nil, err
 	}
 	defer rows.Close()
-	queued := make(map[string]int64, len(ids))
+	var out []Delivery
 	for rows.Next() {
-		var (
-			id      string
-			version int64
-		)
-		if err := rows.Scan(&id, &version); err != nil {
+		var body []byte
+		d, err := scanDelivery(rows, &body)
+		if err != nil {
 			return nil, err
 		}
-		queued[id] = version
+		d.Body = body
+		out = append(out, d)
 	}
-	return queued, rows.Err()
+	return out, rows.Err()
 }
 
 // runActionWorker is RunAction without River's job timeout.

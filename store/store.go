@@ -20,9 +20,8 @@
 // than with connections. Deliveries hookd has no use for are stored with
 // status [DeliveryIgnored] and no job.
 //
-// [Store.Deliveries] and [Store.Delivery] list and show them,
-// [Store.MarkDelivery] records an outcome, [Store.Replay] processes one
-// again, and [Store.PrunePayloads] drops old payloads while keeping the rows.
+// [Store.Deliveries] and [Store.Delivery] list and show them (a worker's
+// [Outcome] is recorded on each), [Store.Replay] processes one again, and [Store.PrunePayloads] drops old payloads while keeping the rows.
 //
 // # Jobs
 //

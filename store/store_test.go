@@ -364,11 +364,11 @@ type recorder struct {
 
 func (r *recorder) workers() Workers {
 	return Workers{
-		ProcessDelivery: func(ctx context.Context, id string) error {
+		ProcessDelivery: func(_ context.Context, d Delivery) (Outcome, error) {
 			r.mu.Lock()
-			r.processed[id]++
+			r.processed[d.ID]++
 			r.mu.Unlock()
-			return r.s.MarkDelivery(ctx, id, DeliveryProcessed, "")
+			return Outcome{}, nil
 		},
 		ReconcileRepository: func(context.Context, string) error { return nil },
 		RunAction:           func(context.Context, int64) error { return nil },
@@ -443,10 +443,10 @@ func TestStopWorkersWaitsForRunningJob(t *testing.T) {
 		s := open(t, url)
 		started, release := make(chan struct{}), make(chan struct{})
 		w := Workers{
-			ProcessDelivery: func(ctx context.Context, id string) error {
+			ProcessDelivery: func(context.Context, Delivery) (Outcome, error) {
 				close(started)
 				<-release
-				return s.MarkDelivery(ctx, id, DeliveryProcessed, "done while stopping")
+				return Outcome{Status: DeliveryProcessed, Reason: "done while stopping"}, nil
 			},
 			ReconcileRepository: func(context.Context, string) error { return nil },
 			RunAction:           func(context.Context, int64) error { return nil },
@@ -491,9 +491,7 @@ func TestReplay(t *testing.T) {
 			d, err := s.Delivery(ctx, "d1")
 			return err == nil && d.Status == DeliveryProcessed
 		})
-		if err := s.MarkDelivery(ctx, "d1", DeliveryFailed, "source unreachable"); err != nil {
-			t.Fatal(err)
-		}
+		markFailed(t, s, "d1", "source unreachable")
 		if err := s.Replay(ctx, "d1"); err != nil {
 			t.Fatal(err)
 		}
@@ -504,9 +502,6 @@ func TestReplay(t *testing.T) {
 		})
 		if err := s.Replay(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("replay of unknown delivery: %v", err)
-		}
-		if err := s.MarkDelivery(ctx, "nope", DeliveryFailed, ""); !errors.Is(err, ErrNotFound) {
-			t.Errorf("mark of unknown delivery: %v", err)
 		}
 		if _, err := s.PrunePayloads(ctx, -time.Hour); err != nil {
 			t.Fatal(err)
@@ -523,39 +518,44 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, url string) {
 		ctx := ctxT(t)
 		s := open(t, url)
-		for _, id := range []string{"good", "bad"} {
+		for _, id := range []string{"good", "bad", "branch"} {
 			if _, err := s.Accept(ctx, delivery(id)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		var mu sync.Mutex
 		calls := map[string]int{}
-		process := func(_ context.Context, id string) error {
+		process := func(_ context.Context, d Delivery) (Outcome, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			calls[id]++
-			if id == "bad" {
-				return errors.New("tag not found")
+			calls[d.ID]++
+			if len(d.Body) == 0 {
+				return Outcome{}, errors.New("no payload handed over")
 			}
-			return nil
+			switch d.ID {
+			case "bad":
+				return Outcome{}, errors.New("tag not found")
+			case "branch":
+				return Outcome{Status: DeliveryIgnored, Reason: "branch push"}, nil
+			}
+			return Outcome{}, nil
 		}
-		ids := []string{"good", "bad"}
+		ids := []string{"good", "bad", "branch"}
 		if err := s.processDeliveries(ctx, ids, false, process); err == nil {
 			t.Fatal("a failed delivery did not fail its job")
 		}
 		if err := s.processDeliveries(ctx, ids, true, process); err != nil {
 			t.Fatal(err)
 		}
-		if calls["good"] != 1 || calls["bad"] != 2 {
+		if calls["good"] != 1 || calls["bad"] != 2 || calls["branch"] != 1 {
 			t.Errorf("calls %v: the retry must skip what succeeded", calls)
 		}
 		good, _ := s.Delivery(ctx, "good")
 		bad, _ := s.Delivery(ctx, "bad")
-		if good.Status != DeliveryProcessed || bad.Status != DeliveryFailed || bad.Reason != "tag not found" {
-			t.Errorf("good %s, bad %s (%s)", good.Status, bad.Status, bad.Reason)
-		}
-		if err := s.MarkDelivery(ctx, "good", DeliveryQueued, ""); err == nil {
-			t.Error("MarkDelivery queued a delivery; that is Replay's job")
+		branch, _ := s.Delivery(ctx, "branch")
+		if good.Status != DeliveryProcessed || bad.Status != DeliveryFailed || bad.Reason != "tag not found" ||
+			branch.Status != DeliveryIgnored || branch.Reason != "branch push" {
+			t.Errorf("good %s, bad %s (%s), branch %s (%s)", good.Status, bad.Status, bad.Reason, branch.Status, branch.Reason)
 		}
 	})
 }
@@ -573,9 +573,7 @@ func TestDeliveriesFilterAndPage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.MarkDelivery(ctx, "d-2", DeliveryFailed, "bad payload"); err != nil {
-			t.Fatal(err)
-		}
+		markFailed(t, s, "d-2", "bad payload")
 		var pages [][]string
 		for before := int64(0); ; {
 			ds, err := s.Deliveries(ctx, DeliveryFilter{Repository: "acme/models", Page: Page{Limit: 3, Before: before}})
@@ -1030,4 +1028,19 @@ func TestEnqueueReconcile(t *testing.T) {
 			t.Errorf("queue stats: %+v %v; want 2 available", st, err)
 		}
 	})
+}
+
+// markFailed records a failed outcome for a delivery, as a worker's job does.
+func markFailed(t *testing.T, s *Store, id, reason string) {
+	t.Helper()
+	d, err := s.Delivery(ctxT(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(ctxT(t), `UPDATE hookd_delivery SET status = 'queued' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.settle(ctxT(t), []settlement{{d, Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
+		t.Fatal(err)
+	}
 }
