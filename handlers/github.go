@@ -1,13 +1,13 @@
 package handlers
 
 import (
-	"encoding/json"
 	"mime"
 	"net/http"
 	"net/url"
 
 	gh "github.com/go-playground/webhooks/v6/github"
 
+	"github.com/hookd-dev/hookd/ingest"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -16,10 +16,6 @@ type github struct{}
 
 func (github) source() store.Source    { return store.SourceGitHub }
 func (github) signatureHeader() string { return "X-Hub-Signature-256" }
-
-// usedEvents are the GitHub events hookd turns into tag events; any other
-// event is stored as ignored, so the delivery log still shows it arrived.
-var usedEvents = map[gh.Event]bool{gh.PushEvent: true, gh.CreateEvent: true, gh.DeleteEvent: true}
 
 func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 	in := incoming{id: r.Header.Get("X-GitHub-Delivery"), event: r.Header.Get("X-GitHub-Event")}
@@ -36,22 +32,18 @@ func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 		}
 		in.payload = []byte(form.Get("payload"))
 	}
-	// Just enough of the payload to choose the secret; nothing else is
-	// read before the signature is verified.
-	var p struct {
-		Repository *struct {
-			FullName string `json:"full_name"`
-		} `json:"repository"`
+	// Read once, before the signature is verified, to choose the secret:
+	// nothing here is acted on until then.
+	pv, err := ingest.PreviewGitHub(in.event, in.payload)
+	if err != nil {
+		return in, fail(http.StatusBadRequest, "malformed_json", "%v", err)
 	}
-	if err := json.Unmarshal(in.payload, &p); err != nil {
-		return in, fail(http.StatusBadRequest, "malformed_json", "the payload is not valid JSON: %v", err)
-	}
-	if p.Repository == nil || p.Repository.FullName == "" {
+	if pv.Repository == "" {
 		return in, fail(http.StatusNotFound, "unknown_repository",
 			"the payload names no repository: hookd takes repository webhooks (not organization or app-wide ones)")
 	}
-	in.repository = p.Repository.FullName
+	in.repository = pv.Repository
 	in.ping = gh.Event(in.event) == gh.PingEvent
-	in.ignored = !usedEvents[gh.Event(in.event)]
+	in.ignored = pv.Ignore
 	return in, nil
 }

@@ -182,8 +182,28 @@ func TestGitHubPingAndIgnoredEvents(t *testing.T) {
 		t.Fatalf("issues: %d %v", r.status, r.body)
 	}
 	ds := f.deliveries()
-	if len(ds) != 1 || ds[0].Status != store.DeliveryIgnored || ds[0].Event != "issues" {
+	if len(ds) != 1 || ds[0].Status != store.DeliveryIgnored || ds[0].Event != "issues" ||
+		ds[0].Reason != "hookd does not act on issues events" {
 		t.Fatalf("ignored event stored as %+v", ds)
+	}
+	// A branch push is the commonest delivery and never a GTO event: it is
+	// stored as ignored at once, with no job to process it.
+	branch := []byte(`{"ref":"refs/heads/main","after":"` + strings.Repeat("1", 40) + `","repository":{"full_name":"` + repo + `"}}`)
+	if r := f.github("push", "branch-1", branch); r.status != http.StatusAccepted || r.body["status"] != "ignored" {
+		t.Fatalf("branch push: %d %v", r.status, r.body)
+	}
+	if r := f.github("push", "tag-1", pushBody(repo)); r.status != http.StatusAccepted || r.body["status"] != "accepted" {
+		t.Fatalf("tag push: %d %v", r.status, r.body)
+	}
+	got := map[string]string{}
+	for _, d := range f.deliveries() {
+		got[d.ID] = string(d.Status) + ": " + d.Reason
+	}
+	if got["branch-1"] != "ignored: no tag refs in this push delivery" || got["tag-1"] != "queued: " {
+		t.Errorf("stored %v", got)
+	}
+	if st, err := f.store.QueueStats(ctx(t)); err != nil || st.Available != 1 {
+		t.Errorf("jobs queued: %+v, %v; want one, for the tag push only", st, err)
 	}
 }
 

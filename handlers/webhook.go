@@ -35,7 +35,7 @@ type incoming struct {
 	id, event, repository string
 	payload               []byte // what is stored: the signed JSON
 	ping                  bool   // answered, not stored
-	ignored               bool   // stored, but hookd does nothing with it
+	ignored               string // why hookd does nothing with it ("" if it acts)
 }
 
 // outcome is how a delivery ended: what the client is told and what the
@@ -135,8 +135,8 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *outcome {
 	d := store.Delivery{ID: in.id, Source: src, Event: in.event, Repository: in.repository, Body: in.payload}
 	name := "accepted"
-	if in.ignored {
-		d.Status, name = store.DeliveryIgnored, "ignored"
+	if in.ignored != "" {
+		d.Status, d.Reason, name = store.DeliveryIgnored, in.ignored, "ignored"
 	}
 	// The client's disconnect must not abandon a delivery already handed
 	// to the writer; the timeout still answers before GitHub gives up.

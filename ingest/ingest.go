@@ -425,7 +425,7 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 	}
 	if len(c.announced) == 0 {
 		if len(reasons) == 0 {
-			reasons = append(reasons, "no tag refs in this "+d.Event+" delivery")
+			reasons = append(reasons, noTagRefs(d.Event))
 		}
 		return store.Outcome{Status: store.DeliveryIgnored, Reason: strings.Join(reasons, "; ")}, nil
 	}
@@ -485,38 +485,86 @@ func decode(d store.Delivery) ([]ref, error) {
 	return nil, fmt.Errorf("delivery %s: unknown source %q", d.ID, d.Source)
 }
 
+// gitHubPayload is what hookd reads of GitHub's push, create and delete
+// payloads.
+type gitHubPayload struct {
+	Ref        string `json:"ref"`
+	RefType    string `json:"ref_type"`
+	After      string `json:"after"`
+	Deleted    bool   `json:"deleted"`
+	HeadCommit *struct {
+		ID string `json:"id"`
+	} `json:"head_commit"`
+	Repository *struct {
+		FullName string `json:"full_name"`
+	} `json:"repository"`
+}
+
+// Preview is what a GitHub delivery says before any work is done: which
+// repository it is for, and whether hookd can act on it at all.
+type Preview struct {
+	// Repository is the payload's repository.full_name ("" when absent).
+	Repository string
+	// Ignore says why hookd will do nothing with the delivery ("" when it
+	// names a tag): it is then stored as ignored, with no job.
+	Ignore string
+}
+
+// gitHubEvents are the events whose payloads can name a tag.
+var gitHubEvents = map[string]bool{"push": true, "create": true, "delete": true}
+
+// PreviewGitHub reads a GitHub delivery's payload once, at ingress: its
+// repository, and whether it can be left alone (an event hookd does not
+// use, a branch push). Tags are decided later, by ProcessDelivery.
+func PreviewGitHub(event string, payload []byte) (Preview, error) {
+	var p gitHubPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return Preview{}, fmt.Errorf("the payload is not valid JSON: %w", err)
+	}
+	pv := Preview{}
+	if p.Repository != nil {
+		pv.Repository = p.Repository.FullName
+	}
+	switch {
+	case !gitHubEvents[event]:
+		pv.Ignore = "hookd does not act on " + event + " events"
+	case refsOf(event, p) == nil:
+		pv.Ignore = noTagRefs(event)
+	}
+	return pv, nil
+}
+
+func noTagRefs(event string) string { return "no tag refs in this " + event + " delivery" }
+
 // decodeGitHub reads push, create and delete events; only tag refs count.
 func decodeGitHub(event string, body []byte) ([]ref, error) {
-	var p struct {
-		Ref        string `json:"ref"`
-		RefType    string `json:"ref_type"`
-		After      string `json:"after"`
-		Deleted    bool   `json:"deleted"`
-		HeadCommit *struct {
-			ID string `json:"id"`
-		} `json:"head_commit"`
-	}
+	var p gitHubPayload
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("malformed %s payload: %w", event, err)
 	}
+	return refsOf(event, p), nil
+}
+
+// refsOf lists the tag refs a GitHub payload names.
+func refsOf(event string, p gitHubPayload) []ref {
 	switch event {
 	case "push":
 		name, ok := strings.CutPrefix(p.Ref, "refs/tags/")
 		if !ok {
-			return nil, nil
+			return nil
 		}
 		r := ref{name: name, deleted: p.Deleted || p.After == zeroSHA}
 		// An annotated tag's "after" is the tag object; a lightweight
 		// tag's is the commit itself.
 		r.lightweight = !r.deleted && p.HeadCommit != nil && p.HeadCommit.ID == p.After
-		return []ref{r}, nil
+		return []ref{r}
 	case "create", "delete":
 		if p.RefType != "tag" {
-			return nil, nil
+			return nil
 		}
-		return []ref{{name: p.Ref, deleted: event == "delete"}}, nil
+		return []ref{{name: p.Ref, deleted: event == "delete"}}
 	}
-	return nil, nil
+	return nil
 }
 
 func decodeGitPush(body []byte) ([]ref, error) {

@@ -136,22 +136,22 @@ func run(ctx context.Context, o options) (*result, error) {
 	body := payload(o.repo, o.size)
 	signature := sign(o.secret, body)
 
-	// Tickets pace the senders: one per delivery, at -rate or at once.
+	// Tickets pace the senders: one per delivery, the i-th due at
+	// start + i/rate (a ticker would drop ticks whenever this goroutine is
+	// late, quietly lowering the rate), or all at once without -rate.
 	tickets := make(chan struct{}, o.concurrency)
 	go func() {
 		defer close(tickets)
-		var tick <-chan time.Time
-		if o.rate > 0 {
-			t := time.NewTicker(time.Second / time.Duration(o.rate))
-			defer t.Stop()
-			tick = t.C
-		}
-		for range o.count {
-			if tick != nil {
-				select {
-				case <-tick:
-				case <-ctx.Done():
-					return
+		begin := time.Now()
+		for i := range o.count {
+			if o.rate > 0 {
+				due := begin.Add(time.Duration(i) * time.Second / time.Duration(o.rate))
+				if wait := time.Until(due); wait > 0 {
+					select {
+					case <-time.After(wait):
+					case <-ctx.Done():
+						return
+					}
 				}
 			}
 			select {

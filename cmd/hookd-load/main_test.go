@@ -98,3 +98,21 @@ func TestRefusesTargetsOffThisMachine(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldsTheAskedRate(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	// 400 deliveries at 2,000/s: the run cannot end before 200 ms.
+	o := options{url: srv.URL, secret: "s", repo: "acme/models", count: 400, duration: time.Minute, concurrency: 8, rate: 2000, size: 512}
+	res, err := run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() != 400 || res.elapsed < 199*time.Millisecond {
+		t.Errorf("sent %d in %s; want 400, paced over at least 200ms", n.Load(), res.elapsed)
+	}
+}
