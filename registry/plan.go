@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/hookd-dev/hookd/tagparse"
@@ -381,18 +382,11 @@ func (r *Registry) PlanUnassign(req UnassignRequest) (Plan, error) {
 		}
 		return deletePlan(evs), nil
 	}
-	tag, err := r.tagName(tagparse.Tag{Artifact: name, Action: tagparse.Unassign, Stage: stage}, req.Simple.or(false))
-	if err != nil {
-		return Plan{}, err
-	}
-	msg := req.Message
-	if msg == "" {
-		msg = fmt.Sprintf("Unassigning stage '%s' to artifact '%s' version '%s'", stage, name, v.Name)
-	}
-	return Plan{
-		Create: []PlannedTag{{Name: tag, Action: tagparse.Unassign, Commit: v.Commit, Message: msg}},
-		Output: []string{fmt.Sprintf("Created git tag '%s' that unassigns stage from version '%s'", tag, v.Name)},
-	}, nil
+	return r.onlyTag(tagparse.Tag{Artifact: name, Action: tagparse.Unassign, Stage: stage}, req.Simple.or(false), v.Commit,
+		cmp.Or(req.Message, fmt.Sprintf("Unassigning stage '%s' to artifact '%s' version '%s'", stage, name, v.Name)),
+		func(tag string) string {
+			return fmt.Sprintf("Created git tag '%s' that unassigns stage from version '%s'", tag, v.Name)
+		})
 }
 
 // PlanDeregister applies GTO's deregister (`gto deprecate NAME VERSION`).
@@ -432,18 +426,9 @@ func (r *Registry) PlanDeregister(req DeregisterRequest) (Plan, error) {
 		}
 		return deletePlan(evs), nil
 	}
-	tag, err := r.tagName(tagparse.Tag{Artifact: name, Action: tagparse.Deregister, Version: version}, req.Simple.or(true))
-	if err != nil {
-		return Plan{}, err
-	}
-	msg := req.Message
-	if msg == "" {
-		msg = fmt.Sprintf("Deregistering artifact %s version %s", name, version)
-	}
-	return Plan{
-		Create: []PlannedTag{{Name: tag, Action: tagparse.Deregister, Commit: commit, Message: msg}},
-		Output: []string{fmt.Sprintf("Created git tag '%s' that deregisters version", tag)},
-	}, nil
+	return r.onlyTag(tagparse.Tag{Artifact: name, Action: tagparse.Deregister, Version: version}, req.Simple.or(true), commit,
+		cmp.Or(req.Message, fmt.Sprintf("Deregistering artifact %s version %s", name, version)),
+		func(tag string) string { return fmt.Sprintf("Created git tag '%s' that deregisters version", tag) })
 }
 
 // PlanDeprecate applies `gto deprecate NAME`.
@@ -484,17 +469,21 @@ func (r *Registry) PlanDeprecate(req DeprecateRequest) (Plan, error) {
 	if commit == "" {
 		return Plan{}, RefNotFound("HEAD")
 	}
-	tag, err := r.tagName(tagparse.Tag{Artifact: name, Action: tagparse.Deprecate}, simple)
+	return r.onlyTag(tagparse.Tag{Artifact: name, Action: tagparse.Deprecate}, simple, commit,
+		cmp.Or(req.Message, fmt.Sprintf("Deprecating artifact '%s'", name)),
+		func(tag string) string { return fmt.Sprintf("Created git tag '%s' that deprecates artifact", tag) })
+}
+
+// onlyTag plans the one tag t at commit with message, and GTO's line that
+// reports it, which output writes for the tag's name.
+func (r *Registry) onlyTag(t tagparse.Tag, simple bool, commit, message string, output func(tag string) string) (Plan, error) {
+	tag, err := r.tagName(t, simple)
 	if err != nil {
 		return Plan{}, err
 	}
-	msg := req.Message
-	if msg == "" {
-		msg = fmt.Sprintf("Deprecating artifact '%s'", name)
-	}
 	return Plan{
-		Create: []PlannedTag{{Name: tag, Action: tagparse.Deprecate, Commit: commit, Message: msg}},
-		Output: []string{fmt.Sprintf("Created git tag '%s' that deprecates artifact", tag)},
+		Create: []PlannedTag{{Name: tag, Action: t.Action, Commit: commit, Message: message}},
+		Output: []string{output(tag)},
 	}, nil
 }
 
