@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hookd-dev/hookd/internal/gittest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hookd-dev/hookd/internal/testenv"
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 	"github.com/hookd-dev/hookd/source/gitdir"
@@ -28,15 +28,9 @@ type gitRepo struct {
 
 func newRepo(t *testing.T) *gitRepo {
 	t.Helper()
-	testenv.Git(t)
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("XDG_CONFIG_HOME", home)
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	gittest.Isolate(t)
 	r := &gitRepo{t: t, dir: t.TempDir()}
 	r.git("init", "-q", "-b", "main")
-	r.git("config", "user.name", "Test Tagger")
-	r.git("config", "user.email", "tagger@example.com")
 	return r
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/hookd-dev/hookd/internal/gittest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,24 +37,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// gitEnv is the environment for git and hookd in tests: the developer's git
-// configuration must not leak in, so HOME is a temp dir whose .gitconfig
-// names the test identity, and system config is off.
+// gitEnv is the environment for git and hookd in tests: git isolated
+// from the developer's configuration, and a fixed locale and time zone.
 func gitEnv(t testing.TB) []string {
 	t.Helper()
-	home := t.TempDir()
-	cfg := "[user]\n\tname = Test Tagger\n\temail = tagger@example.com\n[init]\n\tdefaultBranch = main\n"
-	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "GIT_") || strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C", "TZ=UTC")
+	return append(gittest.Env(t), "LC_ALL=C", "TZ=UTC")
 }
 
 // repo is a git repository in a temp dir with its isolated environment.

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hookd-dev/hookd/internal/testenv"
+	"github.com/hookd-dev/hookd/internal/gittest"
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 	"github.com/hookd-dev/hookd/source/gitdir"
@@ -16,9 +16,7 @@ import (
 // number of annotated GTO tags, counters unique per artifact, every
 // artifact known to the registry, and the same repository for the same seed.
 func TestGeneratedRegistry(t *testing.T) {
-	testenv.Git(t)
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	gittest.Isolate(t)
 	ctx := context.Background()
 	const nTags, nArtifacts = 300, 10
 	dir := filepath.Join(t.TempDir(), "registry")

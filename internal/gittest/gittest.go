@@ -19,18 +19,41 @@ const (
 	Email = "tagger@example.com"
 )
 
-// Isolate keeps the user's and the system's git configuration out of t.
+// Isolate keeps the user's and the system's git configuration out of t,
+// for git run by the test itself (see Env for programs it starts).
 func Isolate(t testing.TB) {
+	t.Helper()
+	for _, kv := range isolation(t) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
+
+// Env is the environment for programs a test starts (git, hookd): the
+// test's own, without any GIT_* setting, with git isolated as by Isolate.
+func Env(t testing.TB) []string {
+	t.Helper()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, isolation(t)...)
+}
+
+// isolation makes a fresh home whose .gitconfig names the test identity
+// (which a repository's own configuration may still override) and returns
+// the variables that point git at it.
+func isolation(t testing.TB) []string {
 	t.Helper()
 	testenv.Git(t)
 	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("XDG_CONFIG_HOME", home)
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
-	t.Setenv("GIT_AUTHOR_NAME", Name)
-	t.Setenv("GIT_AUTHOR_EMAIL", Email)
-	t.Setenv("GIT_COMMITTER_NAME", Name)
-	t.Setenv("GIT_COMMITTER_EMAIL", Email)
+	cfg := "[user]\n\tname = " + Name + "\n\temail = " + Email + "\n[init]\n\tdefaultBranch = main\n"
+	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "GIT_CONFIG_NOSYSTEM=1"}
 }
 
 // Repo is a working repository in a temporary folder.

@@ -1,6 +1,7 @@
 package gitdir_test
 
 import (
+	"github.com/hookd-dev/hookd/internal/gittest"
 	"github.com/hookd-dev/hookd/internal/testenv"
 
 	"bufio"
@@ -24,20 +25,11 @@ import (
 // make-repo.sh builds.
 func referenceDir(t *testing.T) string { return testenv.GTOReference(t) }
 
-// isolateGit keeps the user's and the system's git configuration out of
-// the tests.
-func isolateGit(t *testing.T) {
-	t.Helper()
-	t.Setenv("HOME", t.TempDir())
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
-}
-
 // referenceRegistry builds GTO's reference repository and reads it into a
 // registry the way the hookd CLI does.
 func referenceRegistry(t *testing.T) *registry.Registry {
 	t.Helper()
-	isolateGit(t)
+	gittest.Isolate(t)
 	dir := filepath.Join(t.TempDir(), "repo")
 	out, err := exec.Command("bash", filepath.Join(referenceDir(t), "make-repo.sh"), dir).CombinedOutput()
 	if err != nil {

@@ -3,6 +3,7 @@ package gitdir_test
 import (
 	"context"
 	"errors"
+	"github.com/hookd-dev/hookd/internal/gittest"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -30,7 +31,7 @@ func run(t *testing.T, dir string, env []string, args ...string) string {
 // returns it with the commit's sha.
 func newRepo(t *testing.T) (string, string) {
 	t.Helper()
-	isolateGit(t)
+	gittest.Isolate(t)
 	dir := filepath.Join(t.TempDir(), "repo")
 	run(t, ".", nil, "init", "-q", "-b", "main", dir)
 	run(t, dir, nil, "config", "user.name", "Config User")
@@ -56,7 +57,7 @@ func open(t *testing.T, dir string) *gitdir.Repo {
 }
 
 func TestOpenRejectsNonRepository(t *testing.T) {
-	isolateGit(t)
+	gittest.Isolate(t)
 	dir := t.TempDir()
 	_, err := gitdir.Open(context.Background(), dir)
 	if err == nil || err.Error() != dir+": not a git repository" {
@@ -260,7 +261,7 @@ func TestPush(t *testing.T) {
 }
 
 func TestHeadOfEmptyRepository(t *testing.T) {
-	isolateGit(t)
+	gittest.Isolate(t)
 	dir := t.TempDir()
 	run(t, dir, nil, "init", "-q")
 	r := open(t, dir)
