@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hookd-dev/hookd/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -86,31 +87,10 @@ func Start() (*Server, error) {
 }
 
 func findBinaries() (string, error) {
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		// Debian links pg_ctl onto PATH; the server binaries sit beside its target.
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
-		}
-		if dir := filepath.Dir(p); hasBinaries(dir) {
-			return dir, nil
-		}
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	for i := len(dirs) - 1; i >= 0; i-- { // the newest version sorts last
-		if hasBinaries(dirs[i]) {
-			return dirs[i], nil
-		}
+	if dir := testenv.PostgresBinDir(); dir != "" {
+		return dir, nil
 	}
 	return "", ErrNotInstalled
-}
-
-func hasBinaries(dir string) bool {
-	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Server) start() error {
@@ -194,7 +174,7 @@ func (s *Server) URL(database string) string {
 func (s *Server) Database(tb testing.TB) string {
 	tb.Helper()
 	if s == nil || s.missing != "" {
-		tb.Skip("PostgreSQL not available:", s.reason())
+		testenv.Missing(tb, "PostgreSQL ("+s.reason()+")", "postgresql")
 	}
 	name := fmt.Sprintf("test_%d_%d", os.Getpid(), s.dbs.Add(1))
 	s.admin(tb, "CREATE DATABASE "+name)
