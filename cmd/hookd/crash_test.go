@@ -123,3 +123,69 @@ func (p *pipeline) waitRunsFinished(n int) []map[string]any {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSIGKILLMidRunCompletesTheRunWithTheSameKey kills hookd while a deploy
+// action's program runs; after a restart the run is resumed and completes
+// once, with the idempotency key it had.
+func TestSIGKILLMidRunCompletesTheRunWithTheSameKey(t *testing.T) {
+	databases(t, testSIGKILLMidRun)
+}
+
+func testSIGKILLMidRun(t *testing.T, databaseURL string) {
+	p := newPipeline(t, databaseURL)
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	p.rewriteConfig(fmt.Sprintf(`actions:
+  - name: deploy
+    on: {event: [assignment]}
+    exec:
+      command: ["sh", "-c", "echo \"start $HOOKD_IDEMPOTENCY_KEY\" >> \"$1\"; sleep 2; echo \"end $HOOKD_IDEMPOTENCY_KEY\" >> \"$1\"", "deploy", %q]
+`, ledger))
+	p.hookd.signal(syscall.SIGHUP)
+	p.hookd.waitLog("config reloaded")
+
+	p.tag("churn@v1.0.0", "2024-03-01T10:00:00+00:00")
+	p.tag("churn#prod#1", "2024-03-01T11:00:00+00:00")
+	p.push("churn@v1.0.0", "churn#prod#1")
+	waitLedgerLine(t, ledger, "start ")
+	p.hookd.signal(syscall.SIGKILL)
+	<-p.hookd.done
+
+	p.start()
+	lines := waitLedgerLine(t, ledger, "end ")
+	var starts, ends []string
+	for _, l := range lines {
+		if key, ok := strings.CutPrefix(l, "start "); ok {
+			starts = append(starts, key)
+		} else if key, ok := strings.CutPrefix(l, "end "); ok {
+			ends = append(ends, key)
+		}
+	}
+	keys := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(starts), ends...))))
+	if len(starts) < 2 || len(ends) != 1 || len(keys) != 1 {
+		t.Fatalf("ledger %q: want the killed start, then a start and an end, all with one key", lines)
+	}
+	runs := p.waitRunsFinished(1)
+	if len(runs) != 1 || runs[0]["status"] != "succeeded" || runs[0]["idempotency_key"] != ends[0] {
+		t.Fatalf("runs %v", runs)
+	}
+	p.hookd.stop()
+}
+
+// waitLedgerLine waits until a line of the ledger starts with prefix and
+// returns all its lines. A resumed run waits for its predecessor's lease to
+// expire, so this waits longer than other steps.
+func waitLedgerLine(t *testing.T, path, prefix string) []string {
+	t.Helper()
+	deadline := time.Now().Add(3 * waitLimit)
+	for {
+		data, _ := os.ReadFile(path)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, prefix) }) {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q line in the ledger: %q", prefix, lines)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
