@@ -90,7 +90,7 @@ func TestCrashMidRunResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRigAt(t, db, actions, deploy.Options{LeaseTTL: time.Second}, false)
-	runs, err := r.engine.Runs(testCtx(t), store.RunFilter{})
+	runs, err := r.store.Runs(testCtx(t), store.RunFilter{})
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("runs = %v, %v; want one", runs, err)
 	}

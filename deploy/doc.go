@@ -42,10 +42,10 @@
 // holds across processes and restarts; a crashed holder's lease expires
 // and the run is resumed with the same idempotency key. A queued run for
 // a stage is superseded, not started, when the same action has a newer
-// run for that stage; without superseding, a lane's runs start in order. A failed attempt is retried with exponential backoff
-// and jitter until max_attempts, then the run is failed until
-// [Engine.Retry] queues it again. [Engine.Runs] and [Engine.Run] list and
-// show runs with their attempts for the API.
+// run for that stage; without superseding, a lane's runs start in order.
+// A failed attempt is retried with exponential backoff and jitter until
+// max_attempts, then the run is failed until it is retried by hand (the
+// store's RetryRun, behind POST /api/v1/runs/{id}/retry).
 //
 // Tag names and messages are written by anyone who can push a tag, so
 // their values reach programs only as whole arguments or environment

@@ -125,7 +125,7 @@ func (e *Engine) Match(ev *Event) []string {
 // event is recorded, every time (it is idempotent): a crash between
 // recording the event and creating its runs is healed by doing both again.
 func (e *Engine) Dispatch(ctx context.Context, ev store.Event) ([]store.Run, error) {
-	de := FromStore(ev)
+	de := fromStore(ev)
 	names := e.Match(&de)
 	if len(names) == 0 {
 		return nil, nil
@@ -133,8 +133,8 @@ func (e *Engine) Dispatch(ctx context.Context, ev store.Event) ([]store.Run, err
 	return e.runs.CreateRuns(ctx, ev.ID, names)
 }
 
-// FromStore is the event as actions see it, without annotations.
-func FromStore(ev store.Event) Event {
+// fromStore is the event as actions see it, without annotations.
+func fromStore(ev store.Event) Event {
 	e := Event{
 		EventID:    ev.ID,
 		DeliveryID: ev.DeliveryID,
@@ -355,7 +355,7 @@ func (e *Engine) context(ctx context.Context, action *compiled, run store.Run) (
 	if err != nil {
 		return nil, fmt.Errorf("load event %d: %w", run.EventID, err)
 	}
-	ev := FromStore(se)
+	ev := fromStore(se)
 	if e.opts.Annotations != nil {
 		if ev.Annotations, err = e.opts.Annotations(ctx, &ev); err != nil {
 			return nil, fmt.Errorf("read annotations of %s: %w", ev.Artifact, err)
@@ -426,23 +426,4 @@ func (e *Engine) release(runID int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.executing, runID)
-}
-
-// Retry queues a finished or superseded run again, by hand (the API's
-// POST /api/v1/runs/{id}/retry); store.ErrRunState means it is still
-// queued or running. A run of a superseding action is superseded again if
-// its stage has a newer run by then: running it would roll the stage back.
-func (e *Engine) Retry(ctx context.Context, runID int64) error {
-	return e.runs.RetryRun(ctx, runID)
-}
-
-// Runs lists runs, newest first (GET /api/v1/runs).
-func (e *Engine) Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
-	return e.runs.Runs(ctx, f)
-}
-
-// Run returns one run with its attempts, their timings and output
-// (GET /api/v1/runs/{id}).
-func (e *Engine) Run(ctx context.Context, id int64) (store.Run, error) {
-	return e.runs.Run(ctx, id)
 }

@@ -171,7 +171,7 @@ actions:
 		t.Error("an action without signing_secret signed its request")
 	}
 
-	run, err := r.engine.Run(testCtx(t), runs[0].ID)
+	run, err := r.store.Run(testCtx(t), runs[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,14 +208,14 @@ actions:
 	if err := os.WriteFile(ready, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.engine.Retry(testCtx(t), run.ID); err != nil {
+	if err := r.store.RetryRun(testCtx(t), run.ID); err != nil {
 		t.Fatal(err)
 	}
 	run = r.wait(run.ID, store.RunSucceeded, store.RunFailed)
 	if run.Status != store.RunSucceeded || len(run.History) != 4 {
 		t.Fatalf("after the retry by hand: %s after %d attempts, want succeeded after 4", run.Status, len(run.History))
 	}
-	failed, err := r.engine.Runs(testCtx(t), store.RunFilter{Status: store.RunFailed})
+	failed, err := r.store.Runs(testCtx(t), store.RunFilter{Status: store.RunFailed})
 	if err != nil || len(failed) != 0 {
 		t.Errorf("failed runs after the retry = %v, %v", failed, err)
 	}

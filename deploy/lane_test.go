@@ -65,7 +65,7 @@ actions:
 					t.Fatalf("statuses = %v, want %v", got, tc.want)
 				}
 			}
-			superseded, err := r.engine.Run(testCtx(t), second[0].ID)
+			superseded, err := r.store.Run(testCtx(t), second[0].ID)
 			if err != nil {
 				t.Fatal(err)
 			}

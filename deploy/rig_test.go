@@ -215,7 +215,7 @@ func (r *rig) wait(id int64, statuses ...store.RunStatus) store.Run {
 	r.t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		run, err := r.engine.Run(testCtx(r.t), id)
+		run, err := r.store.Run(testCtx(r.t), id)
 		if err != nil {
 			r.t.Fatal(err)
 		}

@@ -350,19 +350,6 @@ func scanRun(row driver.Row) (Run, error) {
 	return r, err
 }
 
-// AcquireLease takes the named lease for holder until ttl from now, or
-// extends it when holder already has it. It reports false while another
-// holder's lease has not expired. Expiry is what frees a lease whose holder
-// crashed.
-func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	return acquireLease(ctx, s.db, name, holder, ttl)
-}
-
-// ReleaseLease gives up holder's lease; it does nothing if holder lost it.
-func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
-	return releaseLease(ctx, s.db, name, holder)
-}
-
 func acquireLease(ctx context.Context, q driver.Querier, name, holder string, ttl time.Duration) (bool, error) {
 	t := now()
 	n, err := q.Exec(ctx, `INSERT INTO hookd_lease (name, holder, expires_at) VALUES ($1, $2, $3)

@@ -47,8 +47,9 @@
 // [Store.FinishRun]. StartRun takes a lease per (repository, artifact,
 // stage, action), so at most one run of an action per stage runs at a time
 // across all processes; the lease expires if its holder dies, and
-// [Store.ExtendRun] keeps it during long runs. [Store.AcquireLease] offers
-// the same primitive for other uses.
+// [Store.ExtendRun] keeps it during long runs. The same kind of lease keeps
+// a heartbeat per worker process, which tells a crashed process's jobs from
+// a live one's (orphans.go).
 //
 // # Drivers
 //

@@ -994,19 +994,19 @@ func TestLease(t *testing.T) {
 		s := open(t, url)
 		take := func(holder string, want bool) {
 			t.Helper()
-			ok, err := s.AcquireLease(ctx, "reconcile:acme/models", holder, time.Minute)
+			ok, err := acquireLease(ctx, s.db, "reconcile:acme/models", holder, time.Minute)
 			if err != nil || ok != want {
-				t.Fatalf("AcquireLease(%s) = %v, %v; want %v", holder, ok, err, want)
+				t.Fatalf("acquireLease(%s) = %v, %v; want %v", holder, ok, err, want)
 			}
 		}
 		take("a", true)
 		take("a", true) // renewal
 		take("b", false)
-		if err := s.ReleaseLease(ctx, "reconcile:acme/models", "b"); err != nil {
+		if err := releaseLease(ctx, s.db, "reconcile:acme/models", "b"); err != nil {
 			t.Fatal(err)
 		}
 		take("b", false) // b could not release a's lease
-		if err := s.ReleaseLease(ctx, "reconcile:acme/models", "a"); err != nil {
+		if err := releaseLease(ctx, s.db, "reconcile:acme/models", "a"); err != nil {
 			t.Fatal(err)
 		}
 		take("b", true)
