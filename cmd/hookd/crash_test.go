@@ -26,14 +26,7 @@ func testSIGKILLWithQueuedDeliveries(t *testing.T, databaseURL string) {
 	// the key reaches the program as an environment variable, never
 	// through the shell text.
 	ledger := filepath.Join(t.TempDir(), "ledger")
-	p.rewriteConfig(fmt.Sprintf(`actions:
-  - name: record
-    on: {event: [assignment]}
-    exec:
-      command: ["sh", "-c", "echo \"$HOOKD_IDEMPOTENCY_KEY\" >> \"$1\"", "record", %q]
-`, ledger))
-	p.hookd.signal(syscall.SIGHUP)
-	p.hookd.waitLog("config reloaded")
+	p.addAction("record", "sh", "-c", `echo "$HOOKD_IDEMPOTENCY_KEY" >> "$1"`, "record", ledger)
 
 	// Twenty tags in one push: GitHub announces none of them.
 	const artifacts = 10
@@ -134,14 +127,8 @@ func TestSIGKILLMidRunCompletesTheRunWithTheSameKey(t *testing.T) {
 func testSIGKILLMidRun(t *testing.T, databaseURL string) {
 	p := newPipeline(t, databaseURL)
 	ledger := filepath.Join(t.TempDir(), "ledger")
-	p.rewriteConfig(fmt.Sprintf(`actions:
-  - name: deploy
-    on: {event: [assignment]}
-    exec:
-      command: ["sh", "-c", "echo \"start $HOOKD_IDEMPOTENCY_KEY\" >> \"$1\"; sleep 2; echo \"end $HOOKD_IDEMPOTENCY_KEY\" >> \"$1\"", "deploy", %q]
-`, ledger))
-	p.hookd.signal(syscall.SIGHUP)
-	p.hookd.waitLog("config reloaded")
+	p.addAction("deploy", "sh", "-c",
+		`echo "start $HOOKD_IDEMPOTENCY_KEY" >> "$1"; sleep 2; echo "end $HOOKD_IDEMPOTENCY_KEY" >> "$1"`, "deploy", ledger)
 
 	p.tag("churn@v1.0.0", "2024-03-01T10:00:00+00:00")
 	p.tag("churn#prod#1", "2024-03-01T11:00:00+00:00")

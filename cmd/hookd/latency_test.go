@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,14 +25,7 @@ import (
 func BenchmarkTagAcceptedTo(b *testing.B) {
 	p := newPipeline(b, filepath.Join(b.TempDir(), "hookd.db"))
 	starts := filepath.Join(b.TempDir(), "starts")
-	p.rewriteConfig(fmt.Sprintf(`actions:
-  - name: deploy
-    on: {event: [assignment]}
-    exec:
-      command: ["sh", "-c", "date +%%s%%N >> \"$1\"", "deploy", %q]
-`, starts))
-	p.hookd.signal(syscall.SIGHUP)
-	p.hookd.waitLog("config reloaded")
+	p.addAction("deploy", "sh", "-c", `date +%s%N >> "$1"`, "deploy", starts)
 	repo, err := github.New("acme", "models", github.WithToken(p.gh.Token()), github.WithBaseURL(p.gh.APIURL()))
 	if err != nil {
 		b.Fatal(err)

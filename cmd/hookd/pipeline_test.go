@@ -339,16 +339,21 @@ func (p *pipeline) metrics() string {
 	return string(body)
 }
 
-// rewriteConfig appends extra to the configuration file.
-func (p *pipeline) rewriteConfig(extra string) {
+// addAction appends one exec action on assignments, running command, to
+// the configuration and has hookd reload it.
+func (p *pipeline) addAction(name string, command ...string) {
 	p.t.Helper()
 	data, err := os.ReadFile(p.config)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	if err := os.WriteFile(p.config, append(data, extra...), 0o600); err != nil {
+	argv, _ := json.Marshal(command) // a JSON list is a YAML flow sequence
+	data = fmt.Appendf(data, "actions:\n  - name: %s\n    on: {event: [assignment]}\n    exec: {command: %s}\n", name, argv)
+	if err := os.WriteFile(p.config, data, 0o600); err != nil {
 		p.t.Fatal(err)
 	}
+	p.hookd.signal(syscall.SIGHUP)
+	p.hookd.waitLog("config reloaded")
 }
 
 // postPush sends GitHub's push delivery for an existing annotated tag,
