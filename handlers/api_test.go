@@ -130,28 +130,7 @@ func TestDeliveriesShowPayloadAndReplay(t *testing.T) {
 	if body["status"] != "queued" || payload["ref"] != "refs/tags/churn-model#prod#3" {
 		t.Errorf("delivery = %v", body)
 	}
-	// Processing fails for good: the delivery is failed, with the reason.
-	err := f.store.StartWorkers(ctx(t), store.Workers{
-		ProcessDelivery: func(context.Context, store.Delivery) (store.Outcome, error) {
-			return store.Outcome{Status: store.DeliveryFailed, Reason: "source unreachable"}, nil
-		},
-		ReconcileRepository: func(context.Context, string) error { return nil },
-		RunAction:           func(context.Context, int64) error { return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if d, _ := f.store.Delivery(ctx(t), "d-1"); d.Status == store.DeliveryFailed && d.Reason == "source unreachable" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the delivery was not failed by its worker")
-		}
-	}
-	if err := f.store.StopWorkers(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
+	f.failDeliveries("d-1", "source unreachable")
 	status, _, body := f.api("POST", "/api/v1/deliveries/d-1/replay")
 	if status != http.StatusAccepted || body["status"] != "queued" {
 		t.Errorf("replay = %d %v", status, body)
@@ -162,6 +141,7 @@ func TestDeliveriesShowPayloadAndReplay(t *testing.T) {
 	if status, _, _ := f.api("POST", "/api/v1/deliveries/nope/replay"); status != http.StatusNotFound {
 		t.Errorf("replay of an unknown delivery = %d", status)
 	}
+	f.failDeliveries("d-1", "source unreachable")
 	if _, err := f.store.PrunePayloads(ctx(t), -time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +185,32 @@ func TestRunsCanBeInspectedAndRetriedOnlyWhenFinished(t *testing.T) {
 	}
 	if run, _ := f.store.Run(ctx(t), id); run.Status != store.RunQueued {
 		t.Errorf("after retry the run is %s", run.Status)
+	}
+}
+
+// failDeliveries runs workers whose processing fails for good until the
+// delivery id is failed, with the reason, then stops them.
+func (f *fixture) failDeliveries(id, reason string) {
+	f.t.Helper()
+	err := f.store.StartWorkers(ctx(f.t), store.Workers{
+		ProcessDelivery: func(context.Context, store.Delivery) (store.Outcome, error) {
+			return store.Outcome{Status: store.DeliveryFailed, Reason: reason}, nil
+		},
+		ReconcileRepository: func(context.Context, string) error { return nil },
+		RunAction:           func(context.Context, int64) error { return nil },
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if d, _ := f.store.Delivery(ctx(f.t), id); d.Status == store.DeliveryFailed && d.Reason == reason {
+			break
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("delivery %s was not failed by its worker", id)
+		}
+	}
+	if err := f.store.StopWorkers(ctx(f.t)); err != nil {
+		f.t.Fatal(err)
 	}
 }

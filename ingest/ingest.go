@@ -585,6 +585,8 @@ func decodeGitPush(body []byte) ([]ref, error) {
 			r.lightweight = true
 		case u.Tag.TargetType != "commit":
 			r.unusable = "the tag points at a " + u.Tag.TargetType + ", not a commit"
+		case u.Tag.TaggerDate == "":
+			r.unusable = "the tag object has no tagger (GTO orders events by tagger date)"
 		default:
 			when, err := time.Parse(time.RFC3339, u.Tag.TaggerDate)
 			if err != nil {

@@ -383,3 +383,20 @@ func TestMetricsCountEventsByTypeAndTimeDeliveries(t *testing.T) {
 		t.Errorf("metrics %v, want %v", got, want)
 	}
 }
+
+func TestHookDeliveryKeepsGoodTagsWhenOneCannotBeRead(t *testing.T) {
+	r := newRig(t)
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c, "2024-01-02T10:00:00+00:00", "m")
+	payload := r.hookPayload("churn@v1.0.0")
+	// A second tag object written without a tagger line (git allows it).
+	payload["updates"] = append(payload["updates"].([]map[string]any), map[string]any{
+		"ref": "refs/tags/churn@v2.0.0", "old": strings.Repeat("0", 40), "new": strings.Repeat("a", 40),
+		"tag": map[string]any{"name": "churn@v2.0.0", "target": c, "target_type": "commit", "message": "no tagger\n"},
+	})
+	d := r.deliver(store.SourceGit, "push", payload)
+	if d.outcome.Status != store.DeliveryProcessed {
+		t.Errorf("outcome %+v: one unreadable tag failed the whole delivery", d.outcome)
+	}
+	assertEvents(t, r.events(), "registration churn v1.0.0  []->[]")
+}

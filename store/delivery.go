@@ -313,6 +313,9 @@ func (s *Store) Replay(ctx context.Context, id string) error {
 // PrunePayloads drops the payloads of deliveries received more than
 // olderThan ago, keeping their rows, and returns how many it pruned.
 func (s *Store) PrunePayloads(ctx context.Context, olderThan time.Duration) (int64, error) {
-	return s.db.Exec(ctx, `UPDATE hookd_delivery SET body = NULL WHERE received_at < $1 AND body IS NOT NULL`,
+	// A queued delivery keeps its payload whatever its age: it has not been
+	// processed yet (an outage longer than the retention, say).
+	return s.db.Exec(ctx, `UPDATE hookd_delivery SET body = NULL
+		WHERE received_at < $1 AND body IS NOT NULL AND status <> 'queued'`,
 		micros(now().Add(-olderThan)))
 }

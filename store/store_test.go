@@ -618,20 +618,28 @@ func TestPrunePayloads(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, url string) {
 		ctx := ctxT(t)
 		s := open(t, url)
-		old := delivery("old")
+		old, waiting := delivery("old"), delivery("waiting")
 		old.ReceivedAt = time.Now().Add(-48 * time.Hour)
-		for _, d := range []Delivery{old, delivery("new")} {
+		waiting.ReceivedAt = old.ReceivedAt
+		for _, d := range []Delivery{old, waiting, delivery("new")} {
 			if _, err := s.Accept(ctx, d); err != nil {
 				t.Fatal(err)
 			}
 		}
+		markFailed(t, s, "old", "processed long ago")
 		n, err := s.PrunePayloads(ctx, 24*time.Hour)
 		if err != nil || n != 1 {
 			t.Fatalf("pruned %d, %v; want 1", n, err)
 		}
 		got, err := s.Delivery(ctx, "old")
-		if err != nil || got.Body != nil || !got.Pruned || got.Status != DeliveryQueued {
+		if err != nil || got.Body != nil || !got.Pruned {
 			t.Errorf("old delivery after pruning: %+v %v", got, err)
+		}
+		// Still queued (after an outage longer than the retention, say): its
+		// payload is kept, or it could never be processed.
+		got, err = s.Delivery(ctx, "waiting")
+		if err != nil || got.Body == nil || got.Pruned {
+			t.Errorf("an old but unprocessed delivery lost its payload: %+v %v", got, err)
 		}
 		got, err = s.Delivery(ctx, "new")
 		if err != nil || string(got.Body) != string(delivery("new").Body) || got.Pruned {

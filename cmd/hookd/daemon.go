@@ -85,7 +85,9 @@ func (d *daemon) runAction(ctx context.Context, runID int64) error {
 
 // start starts the job workers and the reconciler's schedule.
 func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
-	err := d.store.StartWorkers(ctx, store.Workers{
+	// Jobs must outlive ctx: shutdown stops them through StopWorkers, which
+	// lets running deploys finish within the shutdown deadline.
+	err := d.store.StartWorkers(context.WithoutCancel(ctx), store.Workers{
 		ProcessDelivery:     d.proc.ProcessDelivery,
 		ReconcileRepository: d.proc.Reconcile,
 		RunAction:           d.runAction,
