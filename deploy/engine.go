@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -61,24 +62,25 @@ type Options struct {
 // Engine turns events into runs and executes runs. It is safe for
 // concurrent use.
 type Engine struct {
-	actions []*compiled
-	byName  map[string]*compiled
-	runs    Runs
-	opts    Options
-	logger  *slog.Logger
+	set    atomic.Pointer[actionSet] // swapped whole by SetActions
+	runs   Runs
+	opts   Options
+	logger *slog.Logger
 
 	mu        sync.Mutex
 	executing map[int64]bool // runs this process is executing now
 	followers chan struct{}  // a slot per github_deployment run following
 }
 
+// actionSet is one configuration's compiled actions.
+type actionSet struct {
+	actions []*compiled
+	byName  map[string]*compiled
+}
+
 // NewEngine compiles actions and returns an engine that keeps its runs in
 // runs; a Problems error lists every mistake in actions.
 func NewEngine(actions []Action, runs Runs, opts Options) (*Engine, error) {
-	ready, problems := compile(actions)
-	if len(problems) > 0 {
-		return nil, problems
-	}
 	if opts.LeaseTTL <= 0 {
 		opts.LeaseTTL = 30 * time.Second
 	}
@@ -90,8 +92,6 @@ func NewEngine(actions []Action, runs Runs, opts Options) (*Engine, error) {
 	}
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
 	e := &Engine{
-		actions:   ready,
-		byName:    make(map[string]*compiled, len(ready)),
 		runs:      runs,
 		opts:      opts,
 		logger:    opts.Logger,
@@ -101,19 +101,36 @@ func NewEngine(actions []Action, runs Runs, opts Options) (*Engine, error) {
 	if e.logger == nil {
 		e.logger = slog.Default()
 	}
-	for _, a := range ready {
-		if strings.HasPrefix(a.kind, "github_") && opts.GitHub == nil {
-			return nil, fmt.Errorf("action %q: %s needs a GitHub client", a.Name, a.kind)
-		}
-		e.byName[a.Name] = a
+	if err := e.SetActions(actions); err != nil {
+		return nil, err
 	}
 	return e, nil
+}
+
+// SetActions replaces the engine's actions (a configuration reload). It is
+// the same engine afterwards, on purpose: the runs it is executing stay
+// known to it, so a job River hands out again while one runs is not run a
+// second time. On error the actions stay as they were.
+func (e *Engine) SetActions(actions []Action) error {
+	ready, problems := compile(actions)
+	if len(problems) > 0 {
+		return problems
+	}
+	set := &actionSet{actions: ready, byName: make(map[string]*compiled, len(ready))}
+	for _, a := range ready {
+		if strings.HasPrefix(a.kind, "github_") && e.opts.GitHub == nil {
+			return fmt.Errorf("action %q: %s needs a GitHub client", a.Name, a.kind)
+		}
+		set.byName[a.Name] = a
+	}
+	e.set.Store(set)
+	return nil
 }
 
 // Match returns the names of the actions e triggers, in configuration order.
 func (e *Engine) Match(ev *Event) []string {
 	var names []string
-	for _, a := range e.actions {
+	for _, a := range e.set.Load().actions {
 		if a.On.Matches(ev) {
 			names = append(names, a.Name)
 		}
@@ -186,7 +203,7 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 	if run.Status != store.RunQueued && run.Status != store.RunRunning {
 		return nil // finished, superseded, or done by another process
 	}
-	action := e.byName[run.Action]
+	action := e.set.Load().byName[run.Action]
 	if action != nil && run.Status == store.RunQueued {
 		if action.supersede && run.Stage != "" {
 			newer, err := e.laneRun(ctx, run, store.Page{Limit: 1}, "")

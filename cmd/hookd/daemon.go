@@ -32,7 +32,7 @@ type daemon struct {
 	proc   *ingest.Processor
 
 	repos  atomic.Pointer[repositories]
-	engine atomic.Pointer[deploy.Engine]
+	engine *deploy.Engine // one for the daemon's life; reloads swap its actions
 
 	mu        sync.Mutex
 	schedule  context.CancelFunc // stops the reconciler's schedule
@@ -41,32 +41,38 @@ type daemon struct {
 
 func newDaemon(logger *slog.Logger, st *store.Store, cfg *config.Config, reg prometheus.Registerer) (*daemon, error) {
 	d := &daemon{logger: logger, store: st}
-	if err := d.apply(cfg); err != nil {
+	repos, err := openRepositories(cfg)
+	if err != nil {
 		return nil, err
+	}
+	d.repos.Store(repos)
+	d.engine, err = deploy.NewEngine(cfg.Actions, st, deploy.Options{
+		GitHub:    func(name string) (deploy.GitHubRepo, error) { return d.repos.Load().gitHub(name) },
+		PublicURL: cfg.BaseURL(),
+		Annotations: func(ctx context.Context, e *deploy.Event) (deploy.Annotations, error) {
+			return d.repos.Load().annotations(ctx, e)
+		},
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deploy actions: %w", err)
 	}
 	d.proc = ingest.New(st, d.source, ingest.WithLogger(logger), ingest.WithDispatch(d.dispatch), ingest.WithMetrics(reg))
 	reg.MustRegister(daemonCollector{d})
 	return d, nil
 }
 
-// apply builds the repositories and the engine of cfg and swaps them in;
-// on error nothing changes.
+// apply swaps in the repositories and deploy actions of cfg; on error
+// nothing changes. public_url changes take effect at the next start.
 func (d *daemon) apply(cfg *config.Config) error {
 	repos, err := openRepositories(cfg)
 	if err != nil {
 		return err
 	}
-	engine, err := deploy.NewEngine(cfg.Actions, d.store, deploy.Options{
-		GitHub:      repos.gitHub,
-		PublicURL:   cfg.BaseURL(),
-		Annotations: repos.annotations,
-		Logger:      d.logger,
-	})
-	if err != nil {
+	if err := d.engine.SetActions(cfg.Actions); err != nil {
 		return fmt.Errorf("deploy actions: %w", err)
 	}
 	d.repos.Store(repos)
-	d.engine.Store(engine)
 	return nil
 }
 
@@ -75,12 +81,12 @@ func (d *daemon) source(repository string) (source.Source, error) {
 }
 
 func (d *daemon) dispatch(ctx context.Context, e store.Event) error {
-	_, err := d.engine.Load().Dispatch(ctx, e)
+	_, err := d.engine.Dispatch(ctx, e)
 	return err
 }
 
 func (d *daemon) runAction(ctx context.Context, runID int64) error {
-	return d.engine.Load().Execute(ctx, runID)
+	return d.engine.Execute(ctx, runID)
 }
 
 // start starts the job workers and the reconciler's schedule.
