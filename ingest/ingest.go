@@ -139,21 +139,20 @@ func (p *Processor) Reconcile(ctx context.Context, repository string) error {
 	if err != nil {
 		return err
 	}
-	tags, err := src.Tags(ctx)
-	if err != nil {
-		return fmt.Errorf("reconcile %s: %w", repository, err)
-	}
-	_, err = p.sync(ctx, change{repository: repository, present: tags, full: true})
+	_, err = p.sync(ctx, change{repository: repository, list: src.Tags})
 	return err
 }
 
 // change is what one delivery or listing saw of a repository.
 type change struct {
 	repository string
-	// present are tags that exist; with full, they are all of them, and a
-	// stored tag missing from them was deleted.
+	// list, when set, lists every tag of the repository; sync calls it
+	// while it holds the repository, so that the listing is never older
+	// than what another sync stored meanwhile, and a stored tag missing
+	// from it was deleted.
+	list func(context.Context) ([]registry.Tag, error)
+	// present are tags that exist (the listing's, or a delivery's own).
 	present []registry.Tag
-	full    bool
 	// deleted names tags the delivery reports deleted.
 	deleted []string
 	// deliveryID and announced credit events to the delivery that named
@@ -166,6 +165,14 @@ type change struct {
 // returns the events it recorded.
 func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	defer p.lock(c.repository)()
+	full := c.list != nil
+	if full {
+		tags, err := c.list(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list tags of %s: %w", c.repository, err)
+		}
+		c.present, c.deleted = tags, nil
+	}
 	stored, err := p.store.Tags(ctx, c.repository, false)
 	if err != nil {
 		return nil, err
@@ -177,7 +184,7 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		storedObject[t.Name] = t.ObjectSHA
 	}
 	baseline := false
-	if c.full {
+	if full {
 		l, err := p.store.Listing(ctx, c.repository)
 		if err != nil {
 			return nil, err
@@ -194,7 +201,7 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		}
 	}
 	gone := slices.Clone(c.deleted)
-	if c.full {
+	if full {
 		for name := range storedObject {
 			if !seen[name] {
 				gone = append(gone, name)
@@ -263,7 +270,7 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 			return recorded, err
 		}
 	}
-	if c.full {
+	if full {
 		if err := p.store.SaveListing(ctx, store.Listing{Repository: c.repository}); err != nil {
 			return recorded, err
 		}
@@ -429,16 +436,14 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 		}
 		return store.Outcome{Status: store.DeliveryIgnored, Reason: strings.Join(reasons, "; ")}, nil
 	}
-	if d.Source == store.SourceGitHub && len(c.present) < len(c.announced)-len(c.deleted) {
-		// GitHub's payload has no tagger or message: list the tags.
+	if d.Source == store.SourceGitHub {
+		// GitHub's payload has no tagger or message, and deliveries may
+		// arrive out of order: the listing is the truth, deletions included.
 		src, err := p.sources(d.Repository)
 		if err != nil {
 			return store.Outcome{}, err
 		}
-		if c.present, err = src.Tags(ctx); err != nil {
-			return store.Outcome{}, fmt.Errorf("list tags of %s: %w", d.Repository, err)
-		}
-		c.full, c.deleted = true, nil
+		c.list = src.Tags
 	}
 	if _, err := p.sync(ctx, c); err != nil {
 		return store.Outcome{}, err

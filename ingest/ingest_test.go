@@ -400,3 +400,21 @@ func TestHookDeliveryKeepsGoodTagsWhenOneCannotBeRead(t *testing.T) {
 	}
 	assertEvents(t, r.events(), "registration churn v1.0.0  []->[]")
 }
+
+// A GitHub delete delivery that arrives after the tag was pushed again
+// does not delete it: the listing, taken while the repository is held, is
+// the truth.
+func TestLateDeleteDeliveryDoesNotDeleteARecreatedTag(t *testing.T) {
+	r := newRig(t)
+	r.reconcile()
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c, "2024-01-02T10:00:00+00:00", "m")
+	r.reconcile()
+	r.deliver(store.SourceGitHub, "delete", map[string]any{"ref": "churn@v1.0.0", "ref_type": "tag"})
+	if evs := r.events(); len(evs) != 1 || evs[0].Type != store.EventRegistration {
+		t.Errorf("a stale delete delivery changed the registry: %q", summary(evs))
+	}
+	if tags, _ := r.store.Tags(r.ctx, repoName, false); len(tags) != 1 {
+		t.Errorf("stored tags: %d, want 1", len(tags))
+	}
+}
