@@ -50,7 +50,19 @@ type Config struct {
 	Repositories []Repository `yaml:"repositories"`
 	// Actions are the deploy actions events trigger (package deploy).
 	Actions []deploy.Action `yaml:"actions"`
+	// Tokens authorize the operations API under /api/v1. The file keeps
+	// only each token's SHA-256, so reading it does not give access.
+	Tokens []Token `yaml:"tokens"`
 }
+
+// Token is an API bearer token, known by the hex SHA-256 of its value
+// (printf %s "$TOKEN" | sha256sum).
+type Token struct {
+	Name   string `yaml:"name"`
+	SHA256 string `yaml:"sha256"`
+}
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 // Log configures log/slog.
 type Log struct {
@@ -163,6 +175,22 @@ var (
 // check validates what types alone cannot, fills per-repository defaults
 // and reports each problem at the line of the offending value.
 func (c *Config) check(root *tree, p *Problems) {
+	names := map[string]bool{}
+	for i := range c.Tokens {
+		tok := &c.Tokens[i]
+		at := func(keys ...any) int { return root.line(append([]any{"tokens", i}, keys...)...) }
+		switch {
+		case tok.Name == "":
+			p.add(at(), "token: name is required (it says who called, in the logs)")
+		case names[tok.Name]:
+			p.add(at("name"), "token %s is configured twice", tok.Name)
+		}
+		names[tok.Name] = true
+		if !sha256Hex.MatchString(tok.SHA256) {
+			p.add(at("sha256"), "token %s: sha256 must be the token's SHA-256 in hex (printf %%s \"$TOKEN\" | sha256sum), not the token itself", tok.Name)
+		}
+		tok.SHA256 = strings.ToLower(tok.SHA256)
+	}
 	for _, q := range deploy.Validate(c.Actions) {
 		p.add(root.line(q.Path...), "%s", q.Message)
 	}

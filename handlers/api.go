@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -30,14 +32,61 @@ type Records interface {
 // (deliveries), what it meant (events) and what hookd did about it (runs),
 // with replay and retry for the 3 a.m. cases.
 func (h *Handler) apiRoutes() {
-	h.mux.Handle("/api/v1/events", h.timed("api_events", methods{http.MethodGet: h.listEvents}))
-	h.mux.Handle("/api/v1/events/{id}", h.timed("api_event", methods{http.MethodGet: h.getEvent}))
-	h.mux.Handle("/api/v1/deliveries", h.timed("api_deliveries", methods{http.MethodGet: h.listDeliveries}))
-	h.mux.Handle("/api/v1/deliveries/{id}", h.timed("api_delivery", methods{http.MethodGet: h.getDelivery}))
-	h.mux.Handle("/api/v1/deliveries/{id}/replay", h.timed("api_replay", methods{http.MethodPost: h.replay}))
-	h.mux.Handle("/api/v1/runs", h.timed("api_runs", methods{http.MethodGet: h.listRuns}))
-	h.mux.Handle("/api/v1/runs/{id}", h.timed("api_run", methods{http.MethodGet: h.getRun}))
-	h.mux.Handle("/api/v1/runs/{id}/retry", h.timed("api_retry", methods{http.MethodPost: h.retryRun}))
+	route := func(pattern, name string, m methods) {
+		h.mux.Handle(pattern, h.timed(name, h.authorized(m)))
+	}
+	route("/api/v1/events", "api_events", methods{http.MethodGet: h.listEvents})
+	route("/api/v1/events/{id}", "api_event", methods{http.MethodGet: h.getEvent})
+	route("/api/v1/deliveries", "api_deliveries", methods{http.MethodGet: h.listDeliveries})
+	route("/api/v1/deliveries/{id}", "api_delivery", methods{http.MethodGet: h.getDelivery})
+	route("/api/v1/deliveries/{id}/replay", "api_replay", methods{http.MethodPost: h.replay})
+	route("/api/v1/runs", "api_runs", methods{http.MethodGet: h.listRuns})
+	route("/api/v1/runs/{id}", "api_run", methods{http.MethodGet: h.getRun})
+	route("/api/v1/runs/{id}/retry", "api_retry", methods{http.MethodPost: h.retryRun})
+}
+
+// Tokens maps the SHA-256 of each API bearer token to its name.
+type Tokens map[[sha256.Size]byte]string
+
+// SetTokens replaces the API's tokens at once, as SetSecrets does.
+func (h *Handler) SetTokens(t Tokens) { h.tokens.Store(&t) }
+
+// authorized lets a request through only with a configured bearer token.
+// Every configured hash is compared, in constant time, so the answer's
+// timing tells nothing about how close a guess was.
+func (h *Handler) authorized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokens := *h.tokens.Load()
+		if len(tokens) == 0 {
+			writeUnauthorized(w, "the API needs a token and none is configured: add tokens: to hookd's configuration")
+			return
+		}
+		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || bearer == "" {
+			writeUnauthorized(w, "send Authorization: Bearer TOKEN")
+			return
+		}
+		sum := sha256.Sum256([]byte(bearer))
+		name := ""
+		for hash, n := range tokens {
+			if subtle.ConstantTimeCompare(sum[:], hash[:]) == 1 {
+				name = n
+			}
+		}
+		if name == "" {
+			writeUnauthorized(w, "the token is not one of hookd's")
+			return
+		}
+		if r.Method != http.MethodGet {
+			h.log.Info("API call", "token", name, "method", r.Method, "path", r.URL.Path)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeUnauthorized(w http.ResponseWriter, message string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="hookd"`)
+	writeError(w, http.StatusUnauthorized, "unauthorized", message)
 }
 
 // methods routes by method and answers others 405 with Allow and hookd's

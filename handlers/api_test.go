@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hookd-dev/hookd/handlers"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +16,21 @@ import (
 	"github.com/hookd-dev/hookd/store"
 )
 
-// api calls the operations API and decodes any JSON answer.
+// api calls the operations API with the fixture's token and decodes any
+// JSON answer.
 func (f *fixture) api(method, path string) (int, http.Header, map[string]any) {
+	f.t.Helper()
+	return f.apiAs("Bearer "+apiToken, method, path)
+}
+
+func (f *fixture) apiAs(authorization, method, path string) (int, http.Header, map[string]any) {
 	f.t.Helper()
 	req, err := http.NewRequestWithContext(ctx(f.t), method, f.url+path, nil)
 	if err != nil {
 		f.t.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -212,5 +224,39 @@ func (f *fixture) failDeliveries(id, reason string) {
 	}
 	if err := f.store.StopWorkers(ctx(f.t)); err != nil {
 		f.t.Fatal(err)
+	}
+}
+
+func TestAPINeedsAConfiguredToken(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.store.Accept(ctx(t), store.Delivery{ID: "d-1", Source: store.SourceGitHub, Event: "push",
+		Repository: repo, Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range []string{"", "Bearer ", "Bearer wrong", "Basic " + apiToken, apiToken, "bearer " + apiToken} {
+		for _, call := range [][2]string{{"GET", "/api/v1/deliveries"}, {"POST", "/api/v1/deliveries/d-1/replay"}, {"POST", "/api/v1/runs/1/retry"}} {
+			status, header, body := f.apiAs(auth, call[0], call[1])
+			if status != http.StatusUnauthorized || body["error"] != "unauthorized" || header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s with %q: %d %v", call[0], call[1], auth, status, body)
+			}
+		}
+	}
+	if status, _, _ := f.api("GET", "/api/v1/deliveries"); status != http.StatusOK {
+		t.Errorf("with the token: %d", status)
+	}
+	// Webhooks and probes are not behind the token.
+	if r := f.do("GET", "/healthz", nil, nil); r.status != http.StatusOK {
+		t.Errorf("/healthz: %d", r.status)
+	}
+}
+
+func TestAPIWithoutTokensSaysHowToConfigureThem(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "hookd.db"))
+	srv := httptest.NewServer(handlers.New(handlers.Options{Store: s}))
+	defer srv.Close()
+	f := &fixture{t: t, url: srv.URL, store: s}
+	status, _, body := f.api("GET", "/api/v1/events")
+	if status != http.StatusUnauthorized || !strings.Contains(body["message"].(string), "add tokens:") {
+		t.Errorf("no tokens configured: %d %v", status, body)
 	}
 }

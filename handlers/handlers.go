@@ -68,6 +68,7 @@ type Handler struct {
 	log           *slog.Logger
 	acceptTimeout time.Duration
 	secrets       atomic.Pointer[Secrets]
+	tokens        atomic.Pointer[Tokens]
 	metrics       metrics
 	mux           *http.ServeMux
 }
@@ -88,6 +89,7 @@ func New(o Options) *Handler {
 	}
 	h.metrics = newMetrics(reg)
 	h.secrets.Store(&Secrets{})
+	h.tokens.Store(&Tokens{})
 	h.routes(reg)
 	return h
 }

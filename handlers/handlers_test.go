@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -19,8 +20,9 @@ import (
 )
 
 const (
-	repo   = "acme/models"
-	secret = "s3cret"
+	repo     = "acme/models"
+	secret   = "s3cret"
+	apiToken = "ops-t0ken"
 )
 
 // fixture is hookd's HTTP surface over a real SQLite store on 127.0.0.1.
@@ -37,6 +39,7 @@ func newFixture(t *testing.T) *fixture {
 	f.store = openStore(t, f.dbPath)
 	h := handlers.New(handlers.Options{Store: f.store})
 	h.SetSecrets(handlers.Secrets{repo: secret, "/srv/git/models.git": secret})
+	h.SetTokens(handlers.Tokens{sha256.Sum256([]byte(apiToken)): "ops"})
 	srv := httptest.NewServer(h) // listens on 127.0.0.1
 	t.Cleanup(srv.Close)
 	f.url = srv.URL

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"io"
 
 	"bytes"
@@ -22,7 +23,10 @@ import (
 	"github.com/hookd-dev/hookd/internal/githubtest"
 )
 
-const pipelineSecret = "pipeline-s3cret"
+const (
+	pipelineSecret = "pipeline-s3cret"
+	pipelineToken  = "pipeline-t0ken"
+)
 
 // pipeline is the whole path of issue 4: a working clone pushing with the
 // real git CLI to the GitHub stand-in, which sends signed webhooks to a
@@ -55,7 +59,10 @@ repositories:
     token: %s
     api_url: %s
     reconcile_interval: 1h
-`, databaseURL, pipelineSecret, p.gh.Token(), p.gh.APIURL())
+tokens:
+  - name: tests
+    sha256: %x
+`, databaseURL, pipelineSecret, p.gh.Token(), p.gh.APIURL(), sha256.Sum256([]byte(pipelineToken)))
 	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +133,9 @@ func (p *pipeline) apiList(path, key string) []map[string]any {
 	p.t.Helper()
 	var all []map[string]any
 	for before := ""; ; {
-		resp, err := http.Get("http://" + p.hookd.addr + path + before)
+		req, _ := http.NewRequest("GET", "http://"+p.hookd.addr+path+before, nil)
+		req.Header.Set("Authorization", "Bearer "+pipelineToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			p.t.Fatal(err)
 		}

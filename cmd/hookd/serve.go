@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,6 +91,17 @@ func (f serveFlags) load() (*config.Config, error) {
 	return cfg, nil
 }
 
+func tokensOf(cfg *config.Config) handlers.Tokens {
+	t := make(handlers.Tokens, len(cfg.Tokens))
+	for _, tok := range cfg.Tokens {
+		var hash [sha256.Size]byte
+		// config checked it is 64 hex digits.
+		_, _ = hex.Decode(hash[:], []byte(tok.SHA256))
+		t[hash] = tok.Name
+	}
+	return t
+}
+
 func secretsOf(cfg *config.Config) handlers.Secrets {
 	s := make(handlers.Secrets, len(cfg.Repositories))
 	for _, r := range cfg.Repositories {
@@ -131,6 +144,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg})
 	h.SetSecrets(secretsOf(cfg))
+	h.SetTokens(tokensOf(cfg))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -253,6 +267,7 @@ func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.
 		return old
 	}
 	h.SetSecrets(secretsOf(cfg))
+	h.SetTokens(tokensOf(cfg))
 	level.Set(cfg.LogLevel())
 	if cfg.Listen != old.Listen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
 		logger.Warn("listen, database_url and log.format changes take effect at the next restart")
