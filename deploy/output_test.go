@@ -31,3 +31,30 @@ func TestOutputKeepsARedactedTail(t *testing.T) {
 		t.Errorf("kept %d bytes, want at most %d", len(body), MaxOutput)
 	}
 }
+
+// A secret that a kept tail would cut in two is dropped whole: no part of
+// it is stored, whatever the lengths of the lines around it.
+func TestTailNeverKeepsPartOfASecret(t *testing.T) {
+	secret := "ghp_" + strings.Repeat("S", 36)
+	for pad := range 64 {
+		out := newOutput([]string{secret})
+		r := newRedactor([]string{secret})
+		line := strings.Repeat("-", pad) + "> Authorization: Bearer " + secret + "\n" // as curl -v prints
+		// Write until the buffer has just trimmed its front, where a
+		// secret may have been cut in two.
+		for {
+			before := len(out.buf)
+			out.Write([]byte(line))
+			if len(out.buf) < before {
+				break
+			}
+		}
+		tail := out.tail(r)
+		if strings.Contains(tail, "SSSS") {
+			t.Fatalf("line length %d: the stored tail keeps part of the secret: %q", len(line), tail[:min(len(tail), 120)])
+		}
+		if !strings.HasSuffix(tail, "Bearer [redacted]\n") {
+			t.Fatalf("line length %d: tail ends %q", len(line), tail[max(0, len(tail)-40):])
+		}
+	}
+}

@@ -79,18 +79,21 @@ func (o *output) Printf(format string, args ...any) {
 	fmt.Fprintf(o, format+"\n", args...)
 }
 
-// tail returns the kept output with secrets replaced, cut to MaxOutput and
-// made storable.
+// tail returns the last MaxOutput bytes written, with secrets replaced,
+// made storable. The cut is made in the raw output, past any secret it
+// would split: the bytes kept before the cut (as many as the longest
+// secret) let such a secret be found whole, so no part of one is stored.
 func (o *output) tail(r *redactor) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := r.redact(string(o.buf))
+	raw := string(o.buf)
 	dropped := o.dropped
-	if len(s) > MaxOutput {
-		dropped += int64(len(s) - MaxOutput)
-		s = s[len(s)-MaxOutput:]
+	if cut := len(raw) - MaxOutput; cut > 0 {
+		cut = r.pastSecrets(raw, cut)
+		dropped += int64(cut)
+		raw = raw[cut:]
 	}
-	s = storable(s)
+	s := r.redact(raw)
 	if dropped > 0 {
 		s = fmt.Sprintf("[%d earlier bytes dropped]\n", dropped) + s
 	}
@@ -105,7 +108,10 @@ func storable(s string) string {
 }
 
 // redactor replaces known secret values.
-type redactor struct{ replacer *strings.Replacer }
+type redactor struct {
+	secrets  []string
+	replacer *strings.Replacer
+}
 
 func newRedactor(secrets []string) *redactor {
 	// Longest first, so that a secret containing another is replaced whole.
@@ -117,7 +123,33 @@ func newRedactor(secrets []string) *redactor {
 			pairs = append(pairs, s, confval.Redacted)
 		}
 	}
-	return &redactor{replacer: strings.NewReplacer(pairs...)}
+	return &redactor{secrets: secrets, replacer: strings.NewReplacer(pairs...)}
+}
+
+// pastSecrets moves cut forward past every secret in s that straddles it.
+func (r *redactor) pastSecrets(s string, cut int) int {
+	for moved := true; moved; {
+		moved = false
+		for _, sec := range r.secrets {
+			if sec == "" {
+				continue
+			}
+			from := max(0, cut-len(sec)+1)
+			to := min(len(s), cut+len(sec)-1)
+			for i := strings.Index(s[from:to], sec); i >= 0; {
+				if start := from + i; start < cut && start+len(sec) > cut {
+					cut, moved = start+len(sec), true
+					break
+				}
+				next := strings.Index(s[from+i+1:to], sec)
+				if next < 0 {
+					break
+				}
+				i += 1 + next
+			}
+		}
+	}
+	return cut
 }
 
 // redact replaces secrets in s and makes it storable.
