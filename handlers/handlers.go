@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/hookd-dev/hookd/store"
 )
@@ -56,6 +57,9 @@ type Options struct {
 	// /metrics serves; other packages register theirs in the same registry.
 	// Default: a new registry.
 	Metrics *prometheus.Registry
+	// BodyBytes bounds the bytes of request bodies held at once while they
+	// are read and verified (default 8 × 25 MiB).
+	BodyBytes int64
 	// AcceptTimeout bounds storing one delivery; past it the answer is 503.
 	// Default 8s, under the 10s GitHub waits before it counts a delivery
 	// as failed.
@@ -67,6 +71,7 @@ type Handler struct {
 	store         Store
 	log           *slog.Logger
 	acceptTimeout time.Duration
+	bodies        *semaphore.Weighted
 	secrets       atomic.Pointer[Secrets]
 	tokens        atomic.Pointer[Tokens]
 	metrics       metrics
@@ -83,6 +88,10 @@ func New(o Options) *Handler {
 	if h.acceptTimeout == 0 {
 		h.acceptTimeout = 8 * time.Second
 	}
+	if o.BodyBytes <= 0 {
+		o.BodyBytes = 8 * MaxBodyBytes
+	}
+	h.bodies = semaphore.NewWeighted(o.BodyBytes)
 	reg := o.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()

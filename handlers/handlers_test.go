@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -376,5 +377,45 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// While bodies already being received fill the memory budget, a further
+// delivery is answered 503 (GitHub shows the failure, and it can be
+// redelivered) instead of being held in memory.
+func TestBodiesInFlightAreBounded(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "hookd.db"))
+	h := handlers.New(handlers.Options{Store: s, BodyBytes: 64 << 10})
+	h.SetSecrets(handlers.Secrets{repo: secret})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	// A delivery whose body arrives slowly holds nearly all the budget.
+	slow, w := io.Pipe()
+	req, _ := http.NewRequest("POST", srv.URL+"/webhooks/github", slow)
+	req.ContentLength = 64<<10 - 16
+	first := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	if _, err := w.Write(make([]byte, 1024)); err != nil { // the server is reading it now
+		t.Fatal(err)
+	}
+
+	body := pushBody(repo)
+	f := &fixture{t: t, url: srv.URL, store: s}
+	if r := f.do("POST", "/webhooks/github", githubHeaders("push", "second", secret, body), body); r.status != http.StatusServiceUnavailable || r.body["error"] != "busy" {
+		t.Errorf("second delivery while the budget is taken: %d %v", r.status, r.body)
+	}
+	w.CloseWithError(errors.New("sender gave up"))
+	<-first
+	if r := f.do("POST", "/webhooks/github", githubHeaders("push", "third", secret, body), body); r.status != http.StatusAccepted {
+		t.Errorf("once the budget is free again: %d %v", r.status, r.body)
 	}
 }

@@ -20,6 +20,10 @@ import (
 // larger ones); hookd refuses anything larger before reading it all.
 const MaxBodyBytes = 25 << 20
 
+// bodyWait is how long a request waits for room among the bodies being
+// read before it is answered 503.
+const bodyWait = 2 * time.Second
+
 // sender is what differs between the webhook endpoints: where a delivery's
 // id, event, repository and signature are found in the request.
 type sender interface {
@@ -100,7 +104,20 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 		w.Header().Set("Allow", http.MethodPost)
 		return incoming{}, fail(http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	// Bodies are held in memory until verified; their total is bounded, so
+	// a flood of large unsigned requests meets 503s, not an exhausted heap.
+	reserve := int64(MaxBodyBytes)
+	if r.ContentLength >= 0 && r.ContentLength < reserve {
+		reserve = r.ContentLength + 1 // +1: MaxBytesReader reads one past to detect excess
+	}
+	wait, cancel := context.WithTimeout(r.Context(), bodyWait)
+	err := h.bodies.Acquire(wait, reserve)
+	cancel()
+	if err != nil {
+		return incoming{}, fail(http.StatusServiceUnavailable, "busy", "too many deliveries are being received at once; redeliver it later")
+	}
+	defer h.bodies.Release(reserve)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, min(MaxBodyBytes, reserve)))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return incoming{}, fail(http.StatusRequestEntityTooLarge, "too_large", "body over %d bytes", MaxBodyBytes)
