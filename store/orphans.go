@@ -38,12 +38,13 @@ func heartbeatName(clientID string) string { return "worker/" + clientID }
 
 // beat renews this process's heartbeat and makes orphaned jobs available.
 func (s *Store) beat(ctx context.Context) error {
-	if _, err := acquireLease(ctx, s.db, heartbeatName(s.clientID()), s.holder, heartbeatTTL); err != nil {
+	if _, err := s.acquireLease(ctx, s.db, heartbeatName(s.clientID()), s.holder, heartbeatTTL); err != nil {
 		return err
 	}
+	types := s.db.Types()
 	n, err := s.db.Exec(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'
-		AND NOT EXISTS (SELECT 1 FROM hookd_lease WHERE name = 'worker/' || `+s.db.Types().LastAttemptedBy+`
-		AND expires_at > $1)`, micros(now()))
+		AND NOT EXISTS (SELECT 1 FROM hookd_lease WHERE name = 'worker/' || `+types.LastAttemptedBy+`
+		AND expires_at > `+types.Now+`)`)
 	if n > 0 {
 		s.logger.Warn("jobs left running by a stopped process were made available again", "jobs", n)
 	}

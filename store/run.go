@@ -149,7 +149,7 @@ func (s *Store) StartRun(ctx context.Context, runID int64, ttl time.Duration) (R
 		if r.Status != RunQueued && r.Status != RunRunning {
 			return ErrRunState
 		}
-		ok, err := acquireLease(ctx, tx, laneLease(r), s.runHolder(runID), ttl)
+		ok, err := s.acquireLease(ctx, tx, laneLease(r), s.runHolder(runID), ttl)
 		if err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (s *Store) ExtendRun(ctx context.Context, runID int64, ttl time.Duration) e
 	if err != nil {
 		return err
 	}
-	ok, err := acquireLease(ctx, s.db, laneLease(r), s.runHolder(runID), ttl)
+	ok, err := s.acquireLease(ctx, s.db, laneLease(r), s.runHolder(runID), ttl)
 	if err == nil && !ok {
 		err = ErrLeaseHeld
 	}
@@ -350,12 +350,14 @@ func scanRun(row driver.Row) (Run, error) {
 	return r, err
 }
 
-func acquireLease(ctx context.Context, q driver.Querier, name, holder string, ttl time.Duration) (bool, error) {
-	t := now()
-	n, err := q.Exec(ctx, `INSERT INTO hookd_lease (name, holder, expires_at) VALUES ($1, $2, $3)
+// acquireLease takes or renews the lease name for holder, for ttl, as the
+// database's clock tells time.
+func (s *Store) acquireLease(ctx context.Context, q driver.Querier, name, holder string, ttl time.Duration) (bool, error) {
+	types := s.db.Types()
+	n, err := q.Exec(ctx, `INSERT INTO hookd_lease (name, holder, expires_at) VALUES ($1, $2, `+types.Now+` + $3)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-		WHERE hookd_lease.holder = excluded.holder OR hookd_lease.expires_at <= $4`,
-		name, holder, micros(t.Add(ttl)), micros(t))
+		WHERE hookd_lease.holder = excluded.holder OR hookd_lease.expires_at <= `+types.Now,
+		name, holder, ttl.Microseconds())
 	return n == 1, err
 }
 

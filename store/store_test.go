@@ -1002,7 +1002,7 @@ func TestLease(t *testing.T) {
 		s := open(t, url)
 		take := func(holder string, want bool) {
 			t.Helper()
-			ok, err := acquireLease(ctx, s.db, "reconcile:acme/models", holder, time.Minute)
+			ok, err := s.acquireLease(ctx, s.db, "reconcile:acme/models", holder, time.Minute)
 			if err != nil || ok != want {
 				t.Fatalf("acquireLease(%s) = %v, %v; want %v", holder, ok, err, want)
 			}
