@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sync"
@@ -53,16 +54,7 @@ func acceptUntilKilled(url string) {
 func TestAcceptedSurviveSIGKILL(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, url string) {
 		ctx := ctxT(t)
-		child := exec.Command(os.Args[0], "-test.run=^$")
-		child.Env = append(os.Environ(), childURLEnv+"="+url)
-		child.Stderr = os.Stderr
-		stdout, err := child.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := child.Start(); err != nil {
-			t.Fatal(err)
-		}
+		child, stdout := startChild(t, childURLEnv+"="+url)
 		const acks = 1000
 		var acked []string
 		lines := bufio.NewScanner(stdout)
@@ -131,16 +123,7 @@ func workUntilKilled(url string) {
 // seconds, long before River's own rescue (minutes) would.
 func TestJobsOfAKilledWorkerAreResumedPromptly(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, url string) {
-		child := exec.Command(os.Args[0], "-test.run=^$")
-		child.Env = append(os.Environ(), workerURLEnv+"="+url)
-		child.Stderr = os.Stderr
-		stdout, err := child.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := child.Start(); err != nil {
-			t.Fatal(err)
-		}
+		child, stdout := startChild(t, workerURLEnv+"="+url)
 		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "working\n" {
 			child.Process.Kill()
 			t.Fatalf("child said %q", line)
@@ -203,4 +186,21 @@ func TestJobsOfALiveWorkerStayWithIt(t *testing.T) {
 			}
 		}
 	})
+}
+
+// startChild runs this test binary as a child process in the role env
+// selects (see TestMain), and returns it with its standard output.
+func startChild(t *testing.T, env string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), env)
+	child.Stderr = os.Stderr
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return child, stdout
 }
