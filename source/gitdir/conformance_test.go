@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -38,6 +37,8 @@ func referenceRegistry(t *testing.T) *registry.Registry {
 	return load(t, dir)
 }
 
+// load reads the repository the way the hookd CLI does, through
+// source.Load, so the conformance holds for the path users run.
 func load(t *testing.T, dir string) *registry.Registry {
 	t.Helper()
 	ctx := context.Background()
@@ -45,42 +46,11 @@ func load(t *testing.T, dir string) *registry.Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tags, err := repo.Tags(ctx)
+	reg, err := source.Load(ctx, repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := repo.Head(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var index registry.Index
-	data, err := repo.ReadFile(ctx, "artifacts.yaml", "")
-	switch {
-	case err == nil:
-		if index, err = registry.ParseIndex(data); err != nil {
-			t.Fatal(err)
-		}
-	case !errors.Is(err, source.ErrNotFound):
-		t.Fatal(err)
-	}
-	shas := registry.CommitsToLookUp(tags, head)
-	commits, err := repo.Commits(ctx, shas)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// artifacts.yaml at every commit, for the annotations of enrichments.
-	files, err := repo.Files(ctx, "artifacts.yaml", shas)
-	if err != nil {
-		t.Fatal(err)
-	}
-	indexAt := func(sha string) registry.Index {
-		idx, err := registry.ParseIndex(files[sha])
-		if err != nil {
-			t.Fatalf("artifacts.yaml at %s: %v", sha, err)
-		}
-		return idx
-	}
-	return registry.New(tags, registry.Options{Head: head, Index: index, Commits: commits.Get, IndexAt: indexAt})
+	return reg
 }
 
 // canonical re-encodes JSON compactly, keeping the order of object keys,
