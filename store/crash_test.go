@@ -68,14 +68,7 @@ func TestAcceptedSurviveSIGKILL(t *testing.T) {
 		}
 
 		s := open(t, url)
-		r := &recorder{s: s, processed: map[string]int{}}
-		if err := s.StartWorkers(ctx, r.workers()); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "all deliveries processed", func() bool { return queuedCount(t, s) == 0 })
-		if err := s.StopWorkers(ctx); err != nil {
-			t.Fatal(err)
-		}
+		r := drain(t, s)
 		for _, id := range acked {
 			d, err := s.Delivery(ctx, id)
 			if err != nil || d.Status != DeliveryProcessed || r.count(id) != 1 {

@@ -413,14 +413,7 @@ func TestJobsSurviveRestart(t *testing.T) {
 		}
 
 		s = open(t, url)
-		r := &recorder{s: s, processed: map[string]int{}}
-		if err := s.StartWorkers(ctx, r.workers()); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "all deliveries processed", func() bool { return queuedCount(t, s) == 0 })
-		if err := s.StopWorkers(ctx); err != nil {
-			t.Fatal(err)
-		}
+		r := drain(t, s)
 		for i := range n {
 			if c := r.count(fmt.Sprintf("d-%d", i)); c != 1 {
 				t.Errorf("d-%d processed %d times", i, c)
@@ -1051,4 +1044,19 @@ func markFailed(t *testing.T, s *Store, id, reason string) {
 	if err := s.settle(ctxT(t), []settlement{{d, Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// drain works every queued delivery of s with a recorder, then stops the
+// workers; the recorder tells how often each was processed.
+func drain(t *testing.T, s *Store) *recorder {
+	t.Helper()
+	r := &recorder{s: s, processed: map[string]int{}}
+	if err := s.StartWorkers(ctxT(t), r.workers()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "all deliveries processed", func() bool { return queuedCount(t, s) == 0 })
+	if err := s.StopWorkers(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
