@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"github.com/hookd-dev/hookd/internal/confval"
-
 	"math/rand/v2"
 	"regexp"
 	"slices"
@@ -11,6 +9,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hookd-dev/hookd/internal/confval"
+	"github.com/hookd-dev/hookd/internal/glob"
 )
 
 // Action is one entry of the configuration's `actions:` list: what to do
@@ -81,74 +82,18 @@ var EventTypes = []string{"registration", "deregistration", "assignment", "unass
 func (m Match) Matches(e *Event) bool {
 	// Only lifecycle events deploy: a deleted tag changes nothing GTO
 	// shows, so no action fires for it however broad its Match.
-	if !slices.Contains(EventTypes, e.Type) || !m.Repository.match(e.Repository) || !m.Artifact.match(e.Artifact) || !m.Event.match(e.Type) {
+	if !slices.Contains(EventTypes, e.Type) || !m.Repository.Match(e.Repository) || !m.Artifact.Match(e.Artifact) || !m.Event.Match(e.Type) {
 		return false
 	}
-	if len(m.Stage) > 0 && (e.Stage == "" || !m.Stage.match(e.Stage)) {
+	if len(m.Stage) > 0 && (e.Stage == "" || !m.Stage.Match(e.Stage)) {
 		return false
 	}
 	return m.Version.Matches(e.Version)
 }
 
-// Patterns are globs: '*' matches any run of characters (including '/'),
-// '?' any one character, anything else itself. In YAML it is one string or
-// a list of them.
-type Patterns []string
-
-// UnmarshalYAML accepts a scalar or a sequence of scalars.
-func (p *Patterns) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		*p = Patterns{n.Value}
-		return nil
-	case yaml.SequenceNode:
-		var list []string
-		if err := n.Decode(&list); err != nil {
-			return err
-		}
-		*p = list
-		return nil
-	}
-	return typeError(n, "expected a string or a list of strings")
-}
-
-func (p Patterns) match(s string) bool {
-	if len(p) == 0 {
-		return true
-	}
-	for _, pat := range p {
-		if glob(pat, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// glob matches s against pat with '*' and '?'. It backtracks only to the
-// last star, so it is linear in practice and never exponential.
-func glob(pat, s string) bool {
-	px, sx := 0, 0
-	star, next := -1, 0
-	for sx < len(s) {
-		switch {
-		case px < len(pat) && pat[px] == '*':
-			star, next = px, sx
-			px++
-		case px < len(pat) && (pat[px] == '?' || pat[px] == s[sx]):
-			px++
-			sx++
-		case star >= 0:
-			next++
-			px, sx = star+1, next
-		default:
-			return false
-		}
-	}
-	for px < len(pat) && pat[px] == '*' {
-		px++
-	}
-	return px == len(pat)
-}
+// Patterns are globs (see package glob): '*' matches any run of characters
+// (including '/'), '?' any one character. In YAML one string or a list.
+type Patterns = glob.Patterns
 
 // Backoff is exponential with jitter: the wait before attempt n+1 is drawn
 // from [d/2, d] with d = Initial·2^(n-1) capped at Max, so that runs failing
