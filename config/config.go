@@ -6,8 +6,6 @@
 package config
 
 import (
-	"github.com/hookd-dev/hookd/internal/confval"
-
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,7 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/deploy"
+	"github.com/hookd-dev/hookd/internal/confval"
 )
 
 // Defaults used when the file (or the whole file) leaves a setting out.
@@ -50,16 +50,47 @@ type Config struct {
 	Repositories []Repository `yaml:"repositories"`
 	// Actions are the deploy actions events trigger (package deploy).
 	Actions []deploy.Action `yaml:"actions"`
-	// Tokens authorize the operations API under /api/v1. The file keeps
-	// only each token's SHA-256, so reading it does not give access.
+	// Tokens authorize the API under /api/v1. The file keeps only each
+	// token's SHA-256, so reading it does not give access.
 	Tokens []Token `yaml:"tokens"`
+	// Chat configures chat commands (Slack's slash command).
+	Chat Chat `yaml:"chat"`
 }
 
 // Token is an API bearer token, known by the hex SHA-256 of its value
-// (printf %s "$TOKEN" | sha256sum).
+// (printf %s "$TOKEN" | sha256sum), and what it may do.
 type Token struct {
-	Name   string `yaml:"name"`
-	SHA256 string `yaml:"sha256"`
+	Name   string         `yaml:"name"`
+	SHA256 string         `yaml:"sha256"`
+	Scopes []access.Scope `yaml:"scopes"`
+}
+
+// Chat configures chat commands: `/gto assign churn-model v1.2.0 prod`.
+type Chat struct {
+	// Repository is the repository commands act on unless they name one
+	// with --repo.
+	Repository string `yaml:"repository"`
+	Slack      *Slack `yaml:"slack"`
+}
+
+// Slack configures Slack's slash command endpoint, /chat/slack.
+type Slack struct {
+	// SigningSecret is the Slack app's signing secret; every request must
+	// carry its signature.
+	SigningSecret Secret `yaml:"signing_secret"`
+	// Users are the Slack users who may run commands, each with scopes as
+	// a token has; anyone else is refused.
+	Users []ChatUser `yaml:"users"`
+}
+
+// ChatUser maps a chat account to a principal.
+type ChatUser struct {
+	// ID is the chat service's user id (Slack's user_id, e.g. U024BE7LH):
+	// display names can be changed by their owner, ids cannot.
+	ID string `yaml:"id"`
+	// Name is who the user is in hookd's audit log and tag messages.
+	Name   string         `yaml:"name"`
+	Scopes []access.Scope `yaml:"scopes"`
 }
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
@@ -85,6 +116,10 @@ type Retention struct {
 type Repository struct {
 	GitHub string `yaml:"github"`
 	Path   string `yaml:"path"`
+	// As is the owner/name the API and chat commands call a path
+	// repository by; default: the path's last two folders, without
+	// ".git" (/srv/git/acme/models.git is acme/models).
+	As string `yaml:"as"`
 	// Secret signs webhooks (GitHub's webhook secret, or the post-receive
 	// hook's). Required: hookd never accepts unsigned deliveries.
 	Secret Secret `yaml:"secret"`
@@ -96,6 +131,24 @@ type Repository struct {
 	// ReconcileInterval is how often the tags are re-listed to find those no
 	// webhook announced (GitHub sends none for a push of more than three).
 	ReconcileInterval Duration `yaml:"reconcile_interval"`
+	// Promotion is the order stages are entered in, e.g. [dev, staging,
+	// prod]: through the API a version may enter a listed stage only after
+	// it was assigned the one before (unless forced by a principal allowed
+	// to force). Stages not listed are not ordered.
+	Promotion []string `yaml:"promotion"`
+}
+
+// APIName is the owner/name the API's /repos/{owner}/{repo} and chat
+// commands call the repository by.
+func (r Repository) APIName() string {
+	switch {
+	case r.GitHub != "":
+		return r.GitHub
+	case r.As != "":
+		return r.As
+	}
+	dir, base := filepath.Split(filepath.Clean(r.Path))
+	return filepath.Base(dir) + "/" + strings.TrimSuffix(base, ".git")
 }
 
 // GitHubApp authenticates as a GitHub App installation.
@@ -190,7 +243,12 @@ func (c *Config) check(root *tree, p *Problems) {
 			p.add(at("sha256"), "token %s: sha256 must be the token's SHA-256 in hex (printf %%s \"$TOKEN\" | sha256sum), not the token itself", tok.Name)
 		}
 		tok.SHA256 = strings.ToLower(tok.SHA256)
+		if len(tok.Scopes) == 0 {
+			p.add(at(), "token %s: scopes is required, e.g. scopes: [{repositories: \"*\", operations: [read]}]", tok.Name)
+		}
+		checkScopes(tok.Scopes, "token "+tok.Name, func(j int) int { return at("scopes", j) }, p)
 	}
+	c.checkChat(root, p)
 	for _, q := range deploy.Validate(c.Actions) {
 		p.add(root.line(q.Path...), "%s", q.Message)
 	}
@@ -211,7 +269,7 @@ func (c *Config) check(root *tree, p *Problems) {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		p.add(root.line("log", "format"), "log.format: %q is not text or json", c.Log.Format)
 	}
-	seen := map[string]int{}
+	seen, apiNames := map[string]int{}, map[string]int{}
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
 		at := func(keys ...any) int { return root.line(append([]any{"repositories", i}, keys...)...) }
@@ -228,10 +286,22 @@ func (c *Config) check(root *tree, p *Problems) {
 			r.Path = filepath.Clean(r.Path)
 		}
 		name := r.Name()
-		if first, dup := seen[name]; dup && name != "" {
+		first, dup := seen[name]
+		if dup && name != "" {
 			p.add(at(), "repository %s is configured twice (first at line %d)", name, first)
 		}
 		seen[name] = at()
+		if r.GitHub != "" && r.As != "" {
+			p.add(at("as"), "repository %s: as applies to path repositories only (a GitHub repository is called by its owner/name)", name)
+		}
+		switch api := r.APIName(); {
+		case r.Path != "" && !ownerName.MatchString(api):
+			p.add(at(), "repository %s: its API name %q is not owner/name; set as: owner/name", name, api)
+		case apiNames[api] != 0 && !dup:
+			p.add(at(), "repository %s: its API name %s is taken (line %d); set as: owner/name on the path repository", name, api, apiNames[api])
+		default:
+			apiNames[api] = at()
+		}
 		// An unset ${VAR} on the secret's own line already explains why
 		// it is empty.
 		if secretLine := at("secret"); r.Secret == "" && (secretLine == at() || !p.at(secretLine)) {
@@ -246,12 +316,68 @@ func (c *Config) check(root *tree, p *Problems) {
 		if a := r.App; a != nil && (a.AppID == 0 || a.InstallationID == 0 || a.PrivateKeyFile == "") {
 			p.add(at("app"), "repository %s: app needs app_id, installation_id and private_key_file", name)
 		}
+		checkPromotion(r.Promotion, name, at, p)
 		switch {
 		case r.ReconcileInterval == 0:
 			r.ReconcileInterval = Duration(DefaultReconcileInterval)
 		case r.ReconcileInterval < Duration(time.Second):
 			p.add(at("reconcile_interval"), "repository %s: reconcile_interval must be at least 1s", name)
 		}
+	}
+}
+
+func checkScopes(scopes []access.Scope, who string, at func(j int) int, p *Problems) {
+	for j, sc := range scopes {
+		for _, msg := range sc.Problems() {
+			p.add(at(j), "%s: %s", who, msg)
+		}
+	}
+}
+
+func checkPromotion(order []string, repo string, at func(keys ...any) int, p *Problems) {
+	seen := map[string]bool{}
+	for k, stage := range order {
+		switch {
+		case !stageName.MatchString(stage):
+			p.add(at("promotion", k), "repository %s: promotion: %q is not a stage name", repo, stage)
+		case seen[stage]:
+			p.add(at("promotion", k), "repository %s: promotion lists %s twice", repo, stage)
+		}
+		seen[stage] = true
+	}
+}
+
+// stageName is GTO's rule for stage (and artifact) names.
+var stageName = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_/-]*[a-zA-Z0-9])?$`)
+
+func (c *Config) checkChat(root *tree, p *Problems) {
+	if c.Chat.Repository != "" && !slices.ContainsFunc(c.Repositories, func(r Repository) bool { return r.APIName() == c.Chat.Repository }) {
+		p.add(root.line("chat", "repository"), "chat.repository: %s is not one of the configured repositories", c.Chat.Repository)
+	}
+	sl := c.Chat.Slack
+	if sl == nil {
+		return
+	}
+	if secretLine := root.line("chat", "slack", "signing_secret"); sl.SigningSecret == "" && !p.at(secretLine) {
+		p.add(root.line("chat", "slack"), "chat.slack: signing_secret is required (the Slack app's signing secret; use ${ENV_VAR})")
+	}
+	ids := map[string]bool{}
+	for i, u := range sl.Users {
+		at := func(keys ...any) int { return root.line(append([]any{"chat", "slack", "users", i}, keys...)...) }
+		switch {
+		case u.ID == "":
+			p.add(at(), "chat.slack user: id is required (Slack's user id, e.g. U024BE7LH)")
+		case ids[u.ID]:
+			p.add(at("id"), "chat.slack user %s is configured twice", u.ID)
+		}
+		ids[u.ID] = true
+		if u.Name == "" {
+			p.add(at(), "chat.slack user %s: name is required (it says who asked, in the audit log and tag messages)", u.ID)
+		}
+		if len(u.Scopes) == 0 {
+			p.add(at(), "chat.slack user %s: scopes is required", u.ID)
+		}
+		checkScopes(u.Scopes, "chat.slack user "+u.ID, func(j int) int { return at("scopes", j) }, p)
 	}
 }
 

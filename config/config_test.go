@@ -150,6 +150,18 @@ func TestRepositoryProblems(t *testing.T) {
 		{"tokens:\n  - name: ops\n    sha256: s3cret-token\n", 3, "token ops: sha256 must be the token's SHA-256 in hex"},
 		{"tokens:\n  - sha256: " + strings.Repeat("a", 64) + "\n", 2, "name is required"},
 		{"tokens:\n  - name: a\n    sha256: " + strings.Repeat("a", 64) + "\n  - name: a\n    sha256: " + strings.Repeat("b", 64) + "\n", 4, "token a is configured twice"},
+		{"tokens:\n  - name: a\n    sha256: " + strings.Repeat("a", 64) + "\n", 2, "token a: scopes is required"},
+		{"tokens:\n  - name: a\n    sha256: " + strings.Repeat("a", 64) + "\n    scopes:\n      - operations: [asign]\n", 5, `token a: operation "asign" is none of`},
+		{"tokens:\n  - name: a\n    sha256: " + strings.Repeat("a", 64) + "\n    scopes:\n      - repositories: '*'\n        operations: [assign]\n", 5, "token a: stages is required with assign"},
+		{"repositories:\n  - github: a/b\n    secret: x\n    promotion: [dev, dev]\n", 4, "promotion lists dev twice"},
+		{"repositories:\n  - github: a/b\n    secret: x\n    promotion: [dev, 'pr od']\n", 4, `promotion: "pr od" is not a stage name`},
+		{"repositories:\n  - github: a/b\n    secret: x\n    as: c/d\n", 4, "as applies to path repositories only"},
+		{"repositories:\n  - github: a/b\n    secret: x\n  - path: /srv/a/b.git\n    secret: y\n", 4, "its API name a/b is taken (line 2)"},
+		{"repositories:\n  - path: /b.git\n    secret: y\n", 2, `its API name "//b" is not owner/name`},
+		{"chat:\n  repository: a/b\n", 2, "chat.repository: a/b is not one of the configured repositories"},
+		{"chat:\n  slack:\n    users: []\n", 2, "chat.slack: signing_secret is required"},
+		{"chat:\n  slack:\n    signing_secret: x\n    users:\n      - name: bob\n        scopes: [{repositories: '*', operations: [read]}]\n", 5, "chat.slack user: id is required"},
+		{"chat:\n  slack:\n    signing_secret: x\n    users:\n      - id: U1\n", 5, "chat.slack user U1: name is required"},
 		{"public_url: ftp://hookd\n", 1, "is not an http(s) URL"},
 		{"log:\n  format: xml\n", 2, "log.format"},
 		{"listen: [\n", 1, "did not find expected node content"},
@@ -160,7 +172,7 @@ func TestRepositoryProblems(t *testing.T) {
 }
 
 func TestExampleIsValid(t *testing.T) {
-	for _, v := range []string{"ACME_MODELS_WEBHOOK_SECRET", "GITHUB_TOKEN", "ACME_FORECASTS_WEBHOOK_SECRET", "MODELS_HOOK_SECRET"} {
+	for _, v := range []string{"ACME_MODELS_WEBHOOK_SECRET", "GITHUB_TOKEN", "ACME_FORECASTS_WEBHOOK_SECRET", "MODELS_HOOK_SECRET", "SLACK_SIGNING_SECRET"} {
 		t.Setenv(v, "x")
 	}
 	cfg, err := Load("hookd.example.yaml")
@@ -169,5 +181,27 @@ func TestExampleIsValid(t *testing.T) {
 	}
 	if len(cfg.Repositories) != 3 || cfg.Repositories[1].App == nil || cfg.Repositories[2].Name() != "/srv/git/models.git" {
 		t.Errorf("example read as %+v", cfg.Repositories)
+	}
+	if got := cfg.Repositories[2].APIName(); got != "research/models" {
+		t.Errorf("path repository's API name %q", got)
+	}
+	if len(cfg.Tokens) != 3 || len(cfg.Tokens[1].Scopes) != 1 || cfg.Chat.Slack == nil || len(cfg.Chat.Slack.Users) != 1 {
+		t.Errorf("tokens %+v, chat %+v", cfg.Tokens, cfg.Chat)
+	}
+}
+
+func TestAPIName(t *testing.T) {
+	for _, c := range []struct {
+		r    Repository
+		want string
+	}{
+		{Repository{GitHub: "acme/models"}, "acme/models"},
+		{Repository{Path: "/srv/git/acme/models.git"}, "acme/models"},
+		{Repository{Path: "/srv/git/acme/models"}, "acme/models"},
+		{Repository{Path: "/srv/git/models.git", As: "research/models"}, "research/models"},
+	} {
+		if got := c.r.APIName(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
+		}
 	}
 }

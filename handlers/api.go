@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -33,7 +34,7 @@ type Records interface {
 // with replay and retry for the 3 a.m. cases.
 func (h *Handler) apiRoutes() {
 	route := func(pattern, name string, m methods) {
-		h.mux.Handle(pattern, h.timed(name, h.authorized(m)))
+		h.mux.Handle(pattern, h.timed(name, h.authenticated(m)))
 	}
 	route("/api/v1/events", "api_events", methods{http.MethodGet: h.listEvents})
 	route("/api/v1/events/{id}", "api_event", methods{http.MethodGet: h.getEvent})
@@ -45,16 +46,62 @@ func (h *Handler) apiRoutes() {
 	route("/api/v1/runs/{id}/retry", "api_retry", methods{http.MethodPost: h.retryRun})
 }
 
-// Tokens maps the SHA-256 of each API bearer token to its name.
-type Tokens map[[sha256.Size]byte]string
+// Tokens maps the SHA-256 of each API bearer token to who holds it and
+// what it may do.
+type Tokens map[[sha256.Size]byte]access.Principal
 
 // SetTokens replaces the API's tokens at once, as SetSecrets does.
 func (h *Handler) SetTokens(t Tokens) { h.tokens.Store(&t) }
 
-// authorized lets a request through only with a configured bearer token.
-// Every configured hash is compared, in constant time, so the answer's
-// timing tells nothing about how close a guess was.
-func (h *Handler) authorized(next http.Handler) http.Handler {
+// SetRepositoryNames tells the API what each configured repository is
+// called in /repos/{owner}/{repo} and in scopes, by its identity (what
+// webhooks and records name it by: a GitHub owner/name, or a local
+// repository's path). A repository missing from it is called by its
+// identity.
+func (h *Handler) SetRepositoryNames(names map[string]string) {
+	byAPI := make(map[string]string, len(names))
+	for identity, api := range names {
+		byAPI[api] = identity
+	}
+	h.names.Store(&repositoryNames{apiName: names, identity: byAPI})
+}
+
+type repositoryNames struct {
+	apiName  map[string]string // identity → API name
+	identity map[string]string // API name → identity
+}
+
+// apiName is what scopes and the API call the repository whose identity
+// is given.
+func (h *Handler) apiName(identity string) string {
+	if n, ok := h.names.Load().apiName[identity]; ok {
+		return n
+	}
+	return identity
+}
+
+// identity is the stored name of the repository the API calls name; a
+// name that is already an identity stays.
+func (h *Handler) identity(name string) string {
+	if id, ok := h.names.Load().identity[name]; ok {
+		return id
+	}
+	return name
+}
+
+type principalKey struct{}
+
+// principal is who sent r; authenticated put it there.
+func principal(r *http.Request) access.Principal {
+	p, _ := r.Context().Value(principalKey{}).(access.Principal)
+	return p
+}
+
+// authenticated lets a request through only with a configured bearer
+// token, and tells the handler whose it is. Every configured hash is
+// compared, in constant time, so the answer's timing tells nothing about
+// how close a guess was.
+func (h *Handler) authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tokens := *h.tokens.Load()
 		if len(tokens) == 0 {
@@ -67,21 +114,48 @@ func (h *Handler) authorized(next http.Handler) http.Handler {
 			return
 		}
 		sum := sha256.Sum256([]byte(bearer))
-		name := ""
-		for hash, n := range tokens {
+		var (
+			who   access.Principal
+			found bool
+		)
+		for hash, p := range tokens {
 			if subtle.ConstantTimeCompare(sum[:], hash[:]) == 1 {
-				name = n
+				who, found = p, true
 			}
 		}
-		if name == "" {
+		if !found {
 			writeUnauthorized(w, "the token is not one of hookd's")
 			return
 		}
 		if r.Method != http.MethodGet {
-			h.log.Info("API call", "token", name, "method", r.Method, "path", r.URL.Path)
+			h.log.Info("API call", "token", who.Name, "method", r.Method, "path", r.URL.Path)
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, who)))
 	})
+}
+
+// permit reports whether the request's principal may do op on the
+// repository (by identity or API name), and answers 403 when not.
+func (h *Handler) permit(w http.ResponseWriter, r *http.Request, op access.Operation, repository string) bool {
+	err := principal(r).Check(access.Request{Repository: h.apiName(h.identity(repository)), Operation: op})
+	if err != nil {
+		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+		return false
+	}
+	return true
+}
+
+// permitList checks a list request: with ?repository= the principal must
+// read that repository; without, every repository.
+func (h *Handler) permitList(w http.ResponseWriter, r *http.Request, repository string) bool {
+	if repository != "" {
+		return h.permit(w, r, access.Read, repository)
+	}
+	if p := principal(r); !p.AllRepositories(access.Read) {
+		writeError(w, http.StatusForbidden, "forbidden", p.Name+" may read some repositories only: add ?repository=owner/name")
+		return false
+	}
+	return true
 }
 
 func writeUnauthorized(w http.ResponseWriter, message string) {
@@ -185,6 +259,10 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	f := store.EventFilter{Repository: q.str("repository"), Artifact: q.str("artifact"), Stage: q.str("stage"),
 		Type: store.EventType(q.str("type", eventTypes...)), Page: q.page()}
+	if !h.permitList(w, r, f.Repository) {
+		return
+	}
+	f.Repository = h.identity(f.Repository)
 	var (
 		evs []store.Event
 		err error
@@ -226,6 +304,9 @@ func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, err)
 		return
 	}
+	if !h.permit(w, r, access.Read, e.Repository) {
+		return
+	}
 	writeJSON(w, http.StatusOK, toAPIEvent(e))
 }
 
@@ -237,6 +318,10 @@ func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	f := store.DeliveryFilter{Repository: q.str("repository"), Event: q.str("event"),
 		Status: store.DeliveryStatus(q.str("status", deliveryStatuses...)), Page: q.page()}
+	if !h.permitList(w, r, f.Repository) {
+		return
+	}
+	f.Repository = h.identity(f.Repository)
 	var (
 		ds  []store.Delivery
 		err error
@@ -257,6 +342,9 @@ func (h *Handler) getDelivery(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, err)
 		return
 	}
+	if !h.permit(w, r, access.Read, d.Repository) {
+		return
+	}
 	out := toAPIDelivery(d)
 	if json.Valid(d.Body) {
 		out.Payload = json.RawMessage(d.Body)
@@ -266,6 +354,14 @@ func (h *Handler) getDelivery(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) replay(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	d, err := h.store.Delivery(r.Context(), id)
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	if !h.permit(w, r, access.Retry, d.Repository) {
+		return
+	}
 	if err := h.store.Replay(r.Context(), id); err != nil {
 		h.storeError(w, err)
 		return
@@ -283,6 +379,10 @@ func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
 	f := store.RunFilter{Repository: q.str("repository"), Artifact: q.str("artifact"), Stage: q.str("stage"),
 		Action: q.str("action"), Status: store.RunStatus(q.str("status", runStatuses...)),
 		EventID: int64(q.int("event", 1, 1<<62)), Page: q.page()}
+	if !h.permitList(w, r, f.Repository) {
+		return
+	}
+	f.Repository = h.identity(f.Repository)
 	var (
 		runs []store.Run
 		err  error
@@ -307,12 +407,23 @@ func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, err)
 		return
 	}
+	if !h.permit(w, r, access.Read, run.Repository) {
+		return
+	}
 	writeJSON(w, http.StatusOK, toAPIRun(run))
 }
 
 func (h *Handler) retryRun(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r)
 	if !ok {
+		return
+	}
+	run, err := h.store.Run(r.Context(), id)
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	if !h.permit(w, r, access.Retry, run.Repository) {
 		return
 	}
 	if err := h.store.RetryRun(r.Context(), id); err != nil {

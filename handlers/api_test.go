@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/hookd-dev/hookd/handlers"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd-dev/hookd/handlers"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -258,5 +258,50 @@ func TestAPIWithoutTokensSaysHowToConfigureThem(t *testing.T) {
 	status, _, body := f.api("GET", "/api/v1/events")
 	if status != http.StatusUnauthorized || !strings.Contains(body["message"].(string), "add tokens:") {
 		t.Errorf("no tokens configured: %d %v", status, body)
+	}
+}
+
+// A token reads and retries only within its scopes; a refusal is 403 and
+// changes nothing.
+func TestAPIScopes(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.store.Accept(ctx(t), store.Delivery{ID: "d-1", Source: store.SourceGitHub, Event: "push",
+		Repository: repo, Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Accept(ctx(t), store.Delivery{ID: "d-other", Source: store.SourceGitHub, Event: "push",
+		Repository: "globex/other", Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.seedEvents(1)[0]
+	reader := "Bearer " + readerToken
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/api/v1/events?repository=" + repo, http.StatusOK},
+		{"GET", fmt.Sprintf("/api/v1/events/%d", ev.ID), http.StatusOK},
+		{"GET", "/api/v1/deliveries/d-1", http.StatusOK},
+		{"GET", "/api/v1/events", http.StatusForbidden}, // every repository
+		{"GET", "/api/v1/deliveries?repository=globex/other", http.StatusForbidden},
+		{"GET", "/api/v1/runs", http.StatusForbidden},
+		{"GET", "/api/v1/deliveries/d-other", http.StatusForbidden},
+		{"POST", "/api/v1/deliveries/d-1/replay", http.StatusForbidden}, // read only
+	} {
+		status, _, body := f.apiAs(reader, c.method, c.path)
+		if status != c.want || (c.want == http.StatusForbidden && body["error"] != "forbidden") {
+			t.Errorf("reader %s %s: %d %v, want %d", c.method, c.path, status, body, c.want)
+		}
+	}
+	status, _, body := f.apiAs(reader, "GET", "/api/v1/events")
+	if msg, _ := body["message"].(string); status != http.StatusForbidden || !strings.Contains(msg, "add ?repository=owner/name") {
+		t.Errorf("unfiltered list: %d %q", status, msg)
+	}
+	d, err := f.store.Delivery(ctx(t), "d-1")
+	if err != nil || d.Status != store.DeliveryQueued {
+		t.Errorf("refused replay touched the delivery: %+v %v", d, err)
+	}
+	if status, _, _ := f.api("GET", "/api/v1/deliveries/d-other"); status != http.StatusOK {
+		t.Errorf("ops token reads every repository: %d", status)
 	}
 }

@@ -74,6 +74,7 @@ type Handler struct {
 	bodies        *semaphore.Weighted
 	secrets       atomic.Pointer[Secrets]
 	tokens        atomic.Pointer[Tokens]
+	names         atomic.Pointer[repositoryNames]
 	metrics       metrics
 	mux           *http.ServeMux
 }
@@ -99,6 +100,7 @@ func New(o Options) *Handler {
 	h.metrics = newMetrics(reg)
 	h.secrets.Store(&Secrets{})
 	h.tokens.Store(&Tokens{})
+	h.SetRepositoryNames(nil)
 	h.routes(reg)
 	return h
 }

@@ -16,15 +16,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/handlers"
 	"github.com/hookd-dev/hookd/ingest"
 	"github.com/hookd-dev/hookd/store"
 )
 
 const (
-	repo     = "acme/models"
-	secret   = "s3cret"
-	apiToken = "ops-t0ken"
+	repo        = "acme/models"
+	secret      = "s3cret"
+	apiToken    = "ops-t0ken"
+	readerToken = "reader-t0ken" // reads repo only
 )
 
 // fixture is hookd's HTTP surface over a real SQLite store on 127.0.0.1.
@@ -41,7 +43,14 @@ func newFixture(t *testing.T) *fixture {
 	f.store = openStore(t, f.dbPath)
 	h := handlers.New(handlers.Options{Store: f.store})
 	h.SetSecrets(handlers.Secrets{repo: secret, "/srv/git/models.git": secret})
-	h.SetTokens(handlers.Tokens{sha256.Sum256([]byte(apiToken)): "ops"})
+	h.SetTokens(handlers.Tokens{
+		sha256.Sum256([]byte(apiToken)): {Name: "ops", Scopes: []access.Scope{
+			{Repositories: []string{"*"}, Operations: []string{"read", "retry"}},
+		}},
+		sha256.Sum256([]byte(readerToken)): {Name: "reader", Scopes: []access.Scope{
+			{Repositories: []string{repo}, Operations: []string{"read"}},
+		}},
+	})
 	srv := httptest.NewServer(h) // listens on 127.0.0.1
 	t.Cleanup(srv.Close)
 	f.url = srv.URL

@@ -62,6 +62,10 @@ repositories:
 tokens:
   - name: tests
     sha256: %x
+    scopes:
+      - repositories: "*"
+        operations: "*"
+        stages: "*"
 `, databaseURL, pipelineSecret, p.gh.Token(), p.gh.APIURL(), sha256.Sum256([]byte(pipelineToken)))
 	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/config"
 	"github.com/hookd-dev/hookd/handlers"
 	"github.com/hookd-dev/hookd/store"
@@ -97,9 +98,18 @@ func tokensOf(cfg *config.Config) handlers.Tokens {
 		var hash [sha256.Size]byte
 		// config checked it is 64 hex digits.
 		_, _ = hex.Decode(hash[:], []byte(tok.SHA256))
-		t[hash] = tok.Name
+		t[hash] = access.Principal{Name: tok.Name, Scopes: tok.Scopes}
 	}
 	return t
+}
+
+// apiNamesOf maps each repository's identity to its name in the API.
+func apiNamesOf(cfg *config.Config) map[string]string {
+	names := make(map[string]string, len(cfg.Repositories))
+	for _, r := range cfg.Repositories {
+		names[r.Name()] = r.APIName()
+	}
+	return names
 }
 
 func secretsOf(cfg *config.Config) handlers.Secrets {
@@ -145,6 +155,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg})
 	h.SetSecrets(secretsOf(cfg))
 	h.SetTokens(tokensOf(cfg))
+	h.SetRepositoryNames(apiNamesOf(cfg))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -268,6 +279,7 @@ func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.
 	}
 	h.SetSecrets(secretsOf(cfg))
 	h.SetTokens(tokensOf(cfg))
+	h.SetRepositoryNames(apiNamesOf(cfg))
 	level.Set(cfg.LogLevel())
 	if cfg.Listen != old.Listen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
 		logger.Warn("listen, database_url and log.format changes take effect at the next restart")
