@@ -111,6 +111,33 @@ CREATE TABLE hookd_lease (
 	expires_at BIGINT NOT NULL
 );
 `,
+	// 2: the audit log of writes asked for through the API, chat or remote
+	// CLI, and the keys of signed requests already seen (replay protection).
+	`
+CREATE TABLE hookd_audit (
+	id         {{ID}},
+	at         BIGINT NOT NULL,
+	principal  TEXT NOT NULL,
+	via        TEXT NOT NULL,
+	repository TEXT NOT NULL,
+	operation  TEXT NOT NULL,
+	artifact   TEXT NOT NULL,
+	version    TEXT NOT NULL,
+	stage      TEXT NOT NULL,
+	request    TEXT NOT NULL,
+	status     INTEGER NOT NULL,
+	tags       TEXT NOT NULL,
+	error      TEXT NOT NULL
+);
+CREATE INDEX hookd_audit_repository ON hookd_audit (repository, id);
+CREATE INDEX hookd_audit_principal ON hookd_audit (principal, id);
+
+CREATE TABLE hookd_nonce (
+	key        TEXT PRIMARY KEY,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX hookd_nonce_expires ON hookd_nonce (expires_at);
+`,
 }
 
 // migrate brings River's schema and hookd's own up to date. It is safe to run

@@ -51,6 +51,13 @@
 // a heartbeat per worker process, which tells a crashed process's jobs from
 // a live one's (orphans.go).
 //
+// # Audit and replay protection
+//
+// [Store.RecordAudit] keeps who asked hookd, through its API, chat or remote
+// CLI, for which write and how it was answered; [Store.Audit] lists it.
+// [Store.ClaimNonce] spends a signed request's key once, across replicas,
+// so a captured request re-sent within its validity window is refused.
+//
 // # Drivers
 //
 // Queries and schema are written once, here; the packages sqlite and
