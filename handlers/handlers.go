@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/hookd-dev/hookd/change"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -60,6 +61,10 @@ type Options struct {
 	// BodyBytes bounds the bytes of request bodies held at once while they
 	// are read and verified (default 8 × 25 MiB).
 	BodyBytes int64
+	// Changes carries out the writes of /api/v1/repos/... and chat
+	// commands, and reads registries for them; without it those routes
+	// answer 503.
+	Changes *change.Service
 	// AcceptTimeout bounds storing one delivery; past it the answer is 503.
 	// Default 8s, under the 10s GitHub waits before it counts a delivery
 	// as failed.
@@ -69,6 +74,7 @@ type Options struct {
 // Handler is hookd's HTTP handler.
 type Handler struct {
 	store         Store
+	changes       *change.Service
 	log           *slog.Logger
 	acceptTimeout time.Duration
 	bodies        *semaphore.Weighted
@@ -82,7 +88,7 @@ type Handler struct {
 // New builds the handler. It answers 404 to every webhook until SetSecrets
 // configures a repository.
 func New(o Options) *Handler {
-	h := &Handler{store: o.Store, log: o.Logger, acceptTimeout: o.AcceptTimeout}
+	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout}
 	if h.log == nil {
 		h.log = slog.Default()
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hookd-dev/hookd/change"
 	"github.com/hookd-dev/hookd/config"
 	"github.com/hookd-dev/hookd/deploy"
 	"github.com/hookd-dev/hookd/ingest"
@@ -78,6 +79,18 @@ func (d *daemon) apply(cfg *config.Config) error {
 
 func (d *daemon) source(repository string) (source.Source, error) {
 	return d.repos.Load().source(repository)
+}
+
+// changes is the service behind the companion API's writes and chat
+// commands: it writes through the configured repositories of the moment
+// and records the events at once through the reconciler's path.
+func (d *daemon) changes() *change.Service {
+	return &change.Service{
+		Repository: func(name string) (change.Repository, error) { return d.repos.Load().forChange(name) },
+		Store:      d.store,
+		Settle:     d.proc.Reconcile,
+		Logger:     d.logger,
+	}
 }
 
 func (d *daemon) dispatch(ctx context.Context, e store.Event) error {
@@ -160,6 +173,7 @@ func (d *daemon) stopSchedule() {
 // them: a GitHub client, or a local repository opened on first use.
 type repositories struct {
 	byName map[string]*repository
+	byAPI  map[string]*repository // by the name the API calls them
 }
 
 type repository struct {
@@ -171,7 +185,7 @@ type repository struct {
 }
 
 func openRepositories(cfg *config.Config) (*repositories, error) {
-	rs := &repositories{byName: make(map[string]*repository, len(cfg.Repositories))}
+	rs := &repositories{byName: make(map[string]*repository, len(cfg.Repositories)), byAPI: make(map[string]*repository, len(cfg.Repositories))}
 	for _, rc := range cfg.Repositories {
 		r := &repository{cfg: rc}
 		if rc.GitHub != "" {
@@ -193,6 +207,7 @@ func openRepositories(cfg *config.Config) (*repositories, error) {
 			r.github = gh
 		}
 		rs.byName[rc.Name()] = r
+		rs.byAPI[rc.APIName()] = r
 	}
 	return rs, nil
 }
@@ -227,6 +242,19 @@ func (rs *repositories) source(name string) (source.Source, error) {
 		}
 	}
 	return r.local, nil
+}
+
+// forChange is the repository the API calls name, for package change.
+func (rs *repositories) forChange(name string) (change.Repository, error) {
+	r, ok := rs.byAPI[name]
+	if !ok {
+		return change.Repository{}, fmt.Errorf("%s: %w", name, change.ErrUnknownRepository)
+	}
+	src, err := rs.source(r.cfg.Name())
+	if err != nil {
+		return change.Repository{}, err
+	}
+	return change.Repository{Identity: r.cfg.Name(), Source: src, Promotion: r.cfg.Promotion}, nil
 }
 
 // gitHub is the client deploy's github_* actions use.

@@ -92,6 +92,14 @@ func (f serveFlags) load() (*config.Config, error) {
 	return cfg, nil
 }
 
+// configure gives the HTTP handler what it takes from the configuration;
+// at start and at each reload.
+func configure(h *handlers.Handler, cfg *config.Config) {
+	h.SetSecrets(secretsOf(cfg))
+	h.SetTokens(tokensOf(cfg))
+	h.SetRepositoryNames(apiNamesOf(cfg))
+}
+
 func tokensOf(cfg *config.Config) handlers.Tokens {
 	t := make(handlers.Tokens, len(cfg.Tokens))
 	for _, tok := range cfg.Tokens {
@@ -152,10 +160,8 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		st.Close()
 		return err
 	}
-	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg})
-	h.SetSecrets(secretsOf(cfg))
-	h.SetTokens(tokensOf(cfg))
-	h.SetRepositoryNames(apiNamesOf(cfg))
+	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes()})
+	configure(h, cfg)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -277,9 +283,7 @@ func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.
 		logger.Error("config reload failed; keeping the running configuration", "file", f.config, "error", err)
 		return old
 	}
-	h.SetSecrets(secretsOf(cfg))
-	h.SetTokens(tokensOf(cfg))
-	h.SetRepositoryNames(apiNamesOf(cfg))
+	configure(h, cfg)
 	level.Set(cfg.LogLevel())
 	if cfg.Listen != old.Listen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
 		logger.Warn("listen, database_url and log.format changes take effect at the next restart")
