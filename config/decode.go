@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/hookd-dev/hookd/internal/confval"
-
 	"fmt"
 	"os"
 	"reflect"
@@ -12,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hookd-dev/hookd/internal/confval"
 )
 
 // decode fills cfg from data. It works on the yaml.Node tree rather than

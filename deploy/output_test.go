@@ -1,10 +1,10 @@
 package deploy
 
 import (
-	"github.com/hookd-dev/hookd/internal/confval"
-
 	"strings"
 	"testing"
+
+	"github.com/hookd-dev/hookd/internal/confval"
 )
 
 func TestOutputKeepsARedactedTail(t *testing.T) {

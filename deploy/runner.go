@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"github.com/hookd-dev/hookd/internal/confval"
-
 	"cmp"
 	"context"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookd-dev/hookd/internal/confval"
 	"github.com/hookd-dev/hookd/store"
 )
 

@@ -1,9 +1,6 @@
 package gitdir_test
 
 import (
-	"github.com/hookd-dev/hookd/internal/gittest"
-	"github.com/hookd-dev/hookd/internal/testenv"
-
 	"bufio"
 	"bytes"
 	"context"
@@ -15,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookd-dev/hookd/internal/gittest"
+	"github.com/hookd-dev/hookd/internal/testenv"
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 	"github.com/hookd-dev/hookd/source/gitdir"
