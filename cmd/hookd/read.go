@@ -2,11 +2,10 @@ package main
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookd-dev/hookd/internal/gtotable"
 	"github.com/hookd-dev/hookd/registry"
 )
 
@@ -128,7 +127,7 @@ stage. --json prints exactly what "gto show --json" prints.`,
 				if asJSON {
 					return writeJSON(a.stdout, overview)
 				}
-				overviewTable(reg, overview).write(a.stdout, plain)
+				gtotable.Overview(reg, overview).Write(a.stdout, plain)
 				return nil
 			}
 			var commit string
@@ -144,7 +143,7 @@ stage. --json prints exactly what "gto show --json" prints.`,
 			if asJSON {
 				return writeJSON(a.stdout, versions)
 			}
-			versionsTable(reg, versions).write(a.stdout, plain)
+			gtotable.Versions(reg, versions).Write(a.stdout, plain)
 			return nil
 		}),
 	}
@@ -163,57 +162,6 @@ stage. --json prints exactly what "gto show --json" prints.`,
 	f.StringVar(&ref, "ref", "", "keep the versions at this git reference")
 	cmd.MarkFlagsMutuallyExclusive("json", "plain")
 	return cmd
-}
-
-// overviewTable is `gto show`'s table: artifacts by name, unregistered ones
-// starred, then the latest version and each stage.
-func overviewTable(reg *registry.Registry, o registry.Overview) *table {
-	stages := reg.Stages(false, false)
-	t := &table{headers: []string{"name", "latest"}}
-	for _, s := range stages {
-		t.headers = append(t.headers, "#"+s)
-	}
-	rows := slices.Clone(o)
-	slices.SortFunc(rows, func(x, y registry.KeyValue[registry.ArtifactSummary]) int { return strings.Compare(x.Key, y.Key) })
-	for _, kv := range rows {
-		name := kv.Key
-		if !kv.Value.Registered {
-			name = "*" + name
-		}
-		cells := []string{name, shortHash(deref(kv.Value.Version))}
-		for _, s := range stages {
-			v, _ := kv.Value.Stage.Get(s)
-			cells = append(cells, shortHash(deref(v)))
-		}
-		t.add(cells...)
-	}
-	return t
-}
-
-// versionsTable is `gto show NAME`'s table.
-func versionsTable(reg *registry.Registry, versions []registry.VersionState) *table {
-	t := &table{headers: []string{"artifact", "version", "stage", "created_at", "ref"}}
-	for _, v := range versions {
-		name := v.Artifact
-		if a, ok := reg.Artifact(v.Artifact); ok && !a.Registered() {
-			name = "*" + name
-		}
-		var stages []string
-		for _, s := range v.Stages {
-			if !slices.Contains(stages, s.Stage) {
-				stages = append(stages, s.Stage)
-			}
-		}
-		t.add(name, shortHash(v.Version), strings.Join(stages, ", "), deref(v.CreatedAt), shortHash(deref(v.Ref)))
-	}
-	return t
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 func (a *app) historyCmd() *cobra.Command {
@@ -242,11 +190,7 @@ or of all. --json prints exactly what "gto history --json" prints.`,
 			if asJSON {
 				return writeJSON(a.stdout, entries)
 			}
-			t := &table{headers: []string{"timestamp", "artifact", "event", "version", "stage", "commit", "ref"}}
-			for _, e := range entries {
-				t.add(e.Timestamp, e.Artifact, e.Event, shortHash(deref(e.Version)), deref(e.Stage), shortHash(e.Commit), shortHash(e.Ref))
-			}
-			t.write(a.stdout, plain)
+			gtotable.History(entries).Write(a.stdout, plain)
 			return nil
 		}),
 	}
