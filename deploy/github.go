@@ -16,6 +16,7 @@ type GitHubRepo interface {
 	DispatchWorkflow(ctx context.Context, file, ref string, inputs map[string]any) error
 	DispatchRepository(ctx context.Context, eventType string, payload any) error
 	CreateDeployment(ctx context.Context, d github.Deployment) (int64, error)
+	FindDeployment(ctx context.Context, sha, environment, key string) (int64, bool, error)
 	SetDeploymentStatus(ctx context.Context, id int64, s github.DeploymentStatus) error
 }
 
@@ -237,13 +238,23 @@ func (r *deploymentRunner) run(ctx context.Context, inv *invocation) (*int, erro
 	if err != nil {
 		return nil, err
 	}
-	id, err := gh.CreateDeployment(ctx, github.Deployment{
-		Ref: inv.ctx.Commit, Environment: env, Description: desc, Payload: json.RawMessage(payload),
-	})
+	// An earlier attempt of this run (before a crash, or one whose status
+	// update failed) may have created the deployment already: follow it.
+	id, found, err := gh.FindDeployment(ctx, inv.ctx.Commit, env, inv.ctx.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}
-	inv.out.Printf("deployment %d of %s to %s in %s", id, inv.ctx.Commit, env, repo)
+	if found {
+		inv.out.Printf("deployment %d of %s to %s in %s, created by an earlier attempt of this run", id, inv.ctx.Commit, env, repo)
+	} else {
+		id, err = gh.CreateDeployment(ctx, github.Deployment{
+			Ref: inv.ctx.Commit, Environment: env, Description: desc, Payload: json.RawMessage(payload),
+		})
+		if err != nil {
+			return nil, err
+		}
+		inv.out.Printf("deployment %d of %s to %s in %s", id, inv.ctx.Commit, env, repo)
+	}
 
 	report := func(state string, run int64, desc string) error {
 		inv.out.Printf("deployment %d: %s (%s)", id, state, desc)

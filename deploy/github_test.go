@@ -212,3 +212,43 @@ actions:
 		}
 	}
 }
+
+// An attempt that created the deployment and then failed (its status
+// update refused, or the process killed) is followed by one that reports
+// on the same deployment: one event, one deployment on GitHub.
+func TestDeploymentRepeatedAttemptKeepsOneDeployment(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
+	ev := assignment("churn", "v1.0.0", "prod")
+	ev.CommitSHA = seed(t, gh, ev.TagName)
+	repo, err := github.New("acme", "models", github.WithBaseURL(gh.APIURL()), github.WithToken(gh.Token()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := parseActions(t, `
+actions:
+  - name: environment
+    on: {event: assignment}
+    backoff: {initial: 10ms, max: 20ms}
+    github_deployment: {}
+`)
+	// The first status update fails; GitHub answers writes' 5xx once and
+	// hookd does not repeat a write on its own, so the attempt fails.
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.ServerError, Method: "POST", Path: "/statuses"})
+	r := newRig(t, actions, deploy.Options{GitHub: func(string) (deploy.GitHubRepo, error) { return repo, nil }})
+	_, runs := r.event(ev)
+	if len(runs) != 1 {
+		t.Fatalf("%d runs", len(runs))
+	}
+	got := r.wait(runs[0].ID, store.RunSucceeded, store.RunFailed)
+	if got.Status != store.RunSucceeded || len(got.History) != 2 {
+		t.Fatalf("run %s after %d attempts, want succeeded after 2: %+v", got.Status, len(got.History), got.History)
+	}
+	deps := gh.Deployments()
+	if len(deps) != 1 {
+		t.Fatalf("%d deployments for one event, want 1", len(deps))
+	}
+	assertDeployment(t, deps, 0, ev.CommitSHA, []string{"queued", "in_progress", "success"}, "")
+	if out := got.History[1].OutputTail; !strings.Contains(out, "created by an earlier attempt of this run") {
+		t.Errorf("second attempt's output does not say it followed the earlier deployment:\n%s", out)
+	}
+}

@@ -46,6 +46,33 @@ func (r *Repo) CreateDeployment(ctx context.Context, d Deployment) (int64, error
 	return dep.GetID(), nil
 }
 
+// FindDeployment returns the newest deployment of sha to environment whose
+// payload has "idempotency_key": key, so that a deploy run repeated after
+// a crash follows the deployment its first attempt created instead of
+// creating another. Only the newest page (100) is searched: a repeated run
+// comes soon after the first.
+func (r *Repo) FindDeployment(ctx context.Context, sha, environment, key string) (int64, bool, error) {
+	var deps []*github.Deployment
+	_, err := r.call(ctx, true, func() (resp *github.Response, err error) {
+		deps, resp, err = r.gh.Repositories.ListDeployments(ctx, r.owner, r.name, &github.DeploymentsListOptions{
+			SHA: sha, Environment: environment, ListOptions: github.ListOptions{PerPage: 100},
+		})
+		return resp, err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("list deployments of %s to %s: %w", sha, environment, err)
+	}
+	for _, d := range deps {
+		var p struct {
+			Key string `json:"idempotency_key"`
+		}
+		if json.Unmarshal(d.Payload, &p) == nil && p.Key == key && key != "" {
+			return d.GetID(), true, nil
+		}
+	}
+	return 0, false, nil
+}
+
 // DeploymentStatus is a state change of a deployment.
 type DeploymentStatus struct {
 	// State is one of error, failure, inactive, in_progress, queued,

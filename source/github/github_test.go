@@ -641,3 +641,34 @@ func TestGraphQLErrorsCarryGitHubsMessage(t *testing.T) {
 		t.Errorf("Commits in a missing repository: %v; want GitHub's message", err)
 	}
 }
+
+func TestFindDeploymentByIdempotencyKey(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+	var ids []int64
+	for _, key := range []string{"run-1", "run-2"} {
+		id, err := r.CreateDeployment(ctx, Deployment{Ref: seed.commit, Environment: "prod", Payload: map[string]string{"idempotency_key": key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, c := range []struct {
+		env, key string
+		id       int64
+		found    bool
+	}{
+		{"prod", "run-1", ids[0], true},
+		{"prod", "run-2", ids[1], true},
+		{"prod", "run-3", 0, false},
+		{"staging", "run-1", 0, false}, // another environment's deployment is not this run's
+		{"prod", "", 0, false},
+	} {
+		id, found, err := r.FindDeployment(ctx, seed.commit, c.env, c.key)
+		if err != nil || id != c.id || found != c.found {
+			t.Errorf("FindDeployment(%s, %q) = %d, %v, %v; want %d, %v", c.env, c.key, id, found, err, c.id, c.found)
+		}
+	}
+}
