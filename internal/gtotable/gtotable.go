@@ -108,8 +108,18 @@ func ShortHash(v string) string {
 
 // Overview is `gto show`'s table: artifacts by name, unregistered ones
 // starred, then the latest version and each stage.
-func Overview(reg *registry.Registry, o registry.Overview) *Table {
-	stages := reg.Stages(false, false)
+func Overview(reg *registry.Registry, o registry.Overview) *Table { return OverviewOf(o) }
+
+// OverviewOf is [Overview] drawn from o alone, such as a hookd server's
+// `show` answer: every artifact of o lists every stage of the registry, in
+// the registry's order.
+func OverviewOf(o registry.Overview) *Table {
+	var stages []string
+	if len(o) > 0 {
+		for _, kv := range o[0].Value.Stage {
+			stages = append(stages, kv.Key)
+		}
+	}
 	t := &Table{Headers: []string{"name", "latest"}}
 	for _, s := range stages {
 		t.Headers = append(t.Headers, "#"+s)
@@ -133,10 +143,21 @@ func Overview(reg *registry.Registry, o registry.Overview) *Table {
 
 // Versions is `gto show NAME`'s table.
 func Versions(reg *registry.Registry, versions []registry.VersionState) *Table {
+	registered := true
+	if len(versions) > 0 {
+		a, ok := reg.Artifact(versions[0].Artifact)
+		registered = !ok || a.Registered()
+	}
+	return VersionsOf(versions, registered)
+}
+
+// VersionsOf is [Versions] drawn from the versions of one artifact and
+// whether it is registered (has an event other than an annotation).
+func VersionsOf(versions []registry.VersionState, registered bool) *Table {
 	t := &Table{Headers: []string{"artifact", "version", "stage", "created_at", "ref"}}
 	for _, v := range versions {
 		name := v.Artifact
-		if a, ok := reg.Artifact(v.Artifact); ok && !a.Registered() {
+		if !registered {
 			name = "*" + name
 		}
 		var stages []string
