@@ -1,16 +1,137 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hookd-dev/hookd/internal/gtotable"
 	"github.com/hookd-dev/hookd/registry"
+	"github.com/hookd-dev/hookd/source"
 )
 
 func (a *app) addReadCommands(root *cobra.Command) {
 	root.AddCommand(a.checkRefCmd(), a.showCmd(), a.historyCmd(), a.stagesCmd())
+}
+
+// reader answers the read commands: from the repository's tags
+// (localReader) or from a hookd server (remoteReader). The commands print
+// its answers the same way whichever it is.
+type reader interface {
+	show(ctx context.Context, opts registry.ShowOptions) (answer[registry.Overview], error)
+	// showArtifact is show NAME; ref, when not "", keeps the versions at
+	// that git reference.
+	showArtifact(ctx context.Context, name, ref string, opts registry.ShowOptions) (answer[[]registry.VersionState], error)
+	// registered reports whether the artifact has an event other than an
+	// annotation (an artifact it does not know counts as registered).
+	registered(ctx context.Context, artifact string) (bool, error)
+	history(ctx context.Context, name string, ascending bool) (answer[[]registry.HistoryEntry], error)
+	stages(ctx context.Context, allowed, used bool) (answer[[]string], error)
+	checkRef(ctx context.Context, tag string) (answer[[]registry.EventState], error)
+}
+
+// answer is what a read returns: the data tables are drawn from and, from
+// a server, the JSON it was read from.
+type answer[T any] struct {
+	data T
+	raw  []byte
+}
+
+// writeJSON prints the answer as gto's --json does. A server's JSON is
+// printed as received, re-indented: it holds what the data's types would
+// not round-trip (annotations' custom values, in their order).
+func (an answer[T]) writeJSON(w io.Writer) error {
+	if an.raw != nil {
+		return writeRawJSON(w, an.raw)
+	}
+	return writeJSON(w, an.data)
+}
+
+// reader returns what answers cmd's reads: the server given with --server,
+// or the repository repo names.
+func (a *app) reader(cmd *cobra.Command, repo string) (reader, error) {
+	s, err := a.server(cmd, repo)
+	if err != nil || s != nil {
+		return remoteReader{s}, err
+	}
+	return &localReader{spec: repo}, nil
+}
+
+// localReader reads the registry from the repository's tags, once.
+type localReader struct {
+	spec string
+	src  source.Source
+	reg  *registry.Registry
+}
+
+func (l *localReader) load(ctx context.Context) (*registry.Registry, error) {
+	if l.reg == nil {
+		src, reg, err := loadRegistry(ctx, l.spec)
+		if err != nil {
+			return nil, err
+		}
+		l.src, l.reg = src, reg
+	}
+	return l.reg, nil
+}
+
+func (l *localReader) show(ctx context.Context, opts registry.ShowOptions) (answer[registry.Overview], error) {
+	reg, err := l.load(ctx)
+	if err != nil {
+		return answer[registry.Overview]{}, err
+	}
+	o, err := reg.Show(opts)
+	return answer[registry.Overview]{data: o}, err
+}
+
+func (l *localReader) showArtifact(ctx context.Context, name, ref string, opts registry.ShowOptions) (answer[[]registry.VersionState], error) {
+	reg, err := l.load(ctx)
+	if err != nil {
+		return answer[[]registry.VersionState]{}, err
+	}
+	var commit string
+	if ref != "" {
+		if commit, err = resolveRef(ctx, l.src, ref); err != nil {
+			return answer[[]registry.VersionState]{}, err
+		}
+	}
+	vs, err := reg.ShowArtifact(name, commit, opts)
+	return answer[[]registry.VersionState]{data: vs}, err
+}
+
+func (l *localReader) registered(ctx context.Context, artifact string) (bool, error) {
+	reg, err := l.load(ctx)
+	if err != nil {
+		return false, err
+	}
+	a, ok := reg.Artifact(artifact)
+	return !ok || a.Registered(), nil
+}
+
+func (l *localReader) history(ctx context.Context, name string, ascending bool) (answer[[]registry.HistoryEntry], error) {
+	reg, err := l.load(ctx)
+	if err != nil {
+		return answer[[]registry.HistoryEntry]{}, err
+	}
+	return answer[[]registry.HistoryEntry]{data: reg.History(name, ascending)}, nil
+}
+
+func (l *localReader) stages(ctx context.Context, allowed, used bool) (answer[[]string], error) {
+	reg, err := l.load(ctx)
+	if err != nil {
+		return answer[[]string]{}, err
+	}
+	return answer[[]string]{data: reg.Stages(allowed, used)}, nil
+}
+
+func (l *localReader) checkRef(ctx context.Context, tag string) (answer[[]registry.EventState], error) {
+	reg, err := l.load(ctx)
+	if err != nil {
+		return answer[[]registry.EventState]{}, err
+	}
+	return answer[[]registry.EventState]{data: reg.CheckRef(tag)}, nil
 }
 
 func (a *app) checkRefCmd() *cobra.Command {
@@ -28,15 +149,18 @@ not a GTO tag created none (--json prints []).`,
 		GroupID: groupRead,
 		Args:    cobra.ExactArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			_, reg, err := loadRegistry(cmd.Context(), repo)
+			rd, err := a.reader(cmd, repo)
 			if err != nil {
 				return err
 			}
-			events := reg.CheckRef(args[0])
-			if asJSON {
-				return writeJSON(a.stdout, events)
+			events, err := rd.checkRef(cmd.Context(), args[0])
+			if err != nil {
+				return err
 			}
-			for _, e := range events {
+			if asJSON {
+				return events.writeJSON(a.stdout)
+			}
+			for _, e := range events.data {
 				switch {
 				case name:
 					fmt.Fprintln(a.stdout, e.Artifact)
@@ -115,35 +239,36 @@ stage. --json prints exactly what "gto show --json" prints.`,
 				return usagef("--ref needs an artifact NAME")
 			}
 			ctx := cmd.Context()
-			src, reg, err := loadRegistry(ctx, repo)
+			rd, err := a.reader(cmd, repo)
 			if err != nil {
 				return err
 			}
 			if len(args) == 0 {
-				overview, err := reg.Show(opts)
+				overview, err := rd.show(ctx, opts)
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					return writeJSON(a.stdout, overview)
+					return overview.writeJSON(a.stdout)
 				}
-				gtotable.Overview(reg, overview).Write(a.stdout, plain)
+				gtotable.OverviewOf(overview.data).Write(a.stdout, plain)
 				return nil
 			}
-			var commit string
-			if ref != "" {
-				if commit, err = resolveRef(ctx, src, ref); err != nil {
-					return err
-				}
-			}
-			versions, err := reg.ShowArtifact(args[0], commit, opts)
+			versions, err := rd.showArtifact(ctx, args[0], ref, opts)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, versions)
+				return versions.writeJSON(a.stdout)
 			}
-			gtotable.Versions(reg, versions).Write(a.stdout, plain)
+			// The versions are all of one artifact.
+			registered := true
+			if len(versions.data) > 0 {
+				if registered, err = rd.registered(ctx, versions.data[0].Artifact); err != nil {
+					return err
+				}
+			}
+			gtotable.VersionsOf(versions.data, registered).Write(a.stdout, plain)
 			return nil
 		}),
 	}
@@ -178,19 +303,18 @@ or of all. --json prints exactly what "gto history --json" prints.`,
 		GroupID: groupRead,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			_, reg, err := loadRegistry(cmd.Context(), repo)
+			rd, err := a.reader(cmd, repo)
 			if err != nil {
 				return err
 			}
-			var name string
-			if len(args) == 1 {
-				name = args[0]
+			entries, err := rd.history(cmd.Context(), optionalArg(args, 0), ascending)
+			if err != nil {
+				return err
 			}
-			entries := reg.History(name, ascending)
 			if asJSON {
-				return writeJSON(a.stdout, entries)
+				return entries.writeJSON(a.stdout)
 			}
-			gtotable.History(entries).Write(a.stdout, plain)
+			gtotable.History(entries.data).Write(a.stdout, plain)
 			return nil
 		}),
 	}
@@ -217,15 +341,18 @@ some version is in.`,
 		GroupID: groupRead,
 		Args:    cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			_, reg, err := loadRegistry(cmd.Context(), repo)
+			rd, err := a.reader(cmd, repo)
 			if err != nil {
 				return err
 			}
-			stages := reg.Stages(allowed, used)
-			if asJSON {
-				return writeJSON(a.stdout, stages)
+			stages, err := rd.stages(cmd.Context(), allowed, used)
+			if err != nil {
+				return err
 			}
-			for _, s := range stages {
+			if asJSON {
+				return stages.writeJSON(a.stdout)
+			}
+			for _, s := range stages.data {
 				fmt.Fprintln(a.stdout, s)
 			}
 			return nil
