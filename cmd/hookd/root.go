@@ -34,6 +34,7 @@ type app struct {
 	// returns before that (unknown command or flag, wrong number of
 	// arguments, bad flag value) is a usage error.
 	started bool
+	remote  remoteFlags
 }
 
 // run executes the command line args and returns the process's exit code.
@@ -73,7 +74,11 @@ annotated tags such as "churn@v1.2.0" register versions and tags such as
 
 A repository is given with -r/--repo: a local path (default "."), or
 "github:owner/name" or "https://github.com/owner/name" for a repository on
-GitHub (token in GITHUB_TOKEN).`,
+GitHub (token in GITHUB_TOKEN).
+
+With --server (or HOOKD_SERVER), the registry commands ask a hookd server
+instead, for the repository -r owner/name, with the API token in
+HOOKD_TOKEN; they print what they print in local mode.`,
 		Example: `  hookd show
   hookd show churn --json
   hookd assign churn --version v1.2.0 --stage prod
@@ -88,6 +93,7 @@ GitHub (token in GITHUB_TOKEN).`,
 		&cobra.Group{ID: groupWrite, Title: "Modify artifacts:"},
 		&cobra.Group{ID: groupDaemon, Title: "Run hookd as a service:"},
 	)
+	a.addRemoteFlags(root)
 	a.addParse(root)
 	a.addReadCommands(root)
 	a.addWriteCommands(root)

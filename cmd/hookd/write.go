@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookd-dev/hookd/access"
+	"github.com/hookd-dev/hookd/change"
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 )
@@ -66,6 +68,55 @@ func (s *simpleFlag) Set(v string) error {
 }
 
 func (s *simpleFlag) Type() string { return "auto|true|false" }
+
+// write carries out one write command, given as the companion API takes
+// it: by the hookd server of --server, or on the repository itself.
+func (a *app) write(cmd *cobra.Command, w *writeFlags, op access.Operation, req change.Request) error {
+	req.Message, req.Simple, req.Force = w.message, change.Simple(w.simple), w.force
+	s, err := a.server(cmd, w.repo)
+	if err != nil {
+		return err
+	}
+	if s != nil {
+		return s.write(cmd.Context(), a.stdout, op, req)
+	}
+	return a.change(cmd.Context(), w, planOf(op, req, w.delete))
+}
+
+// planOf is how a write request plans against a local or GitHub
+// repository, its ref resolved there first, as the server plans it.
+func planOf(op access.Operation, r change.Request, del bool) request {
+	return func(ctx context.Context, src source.Source) (planner, error) {
+		commit, err := resolveIfGiven(ctx, src, r.Ref)
+		if err != nil {
+			return nil, err
+		}
+		simple := registry.Simple(r.Simple)
+		switch op {
+		case access.Register:
+			req := registry.RegisterRequest{Artifact: r.Artifact, Commit: commit, Version: r.Version,
+				BumpMajor: r.Bump == "major", BumpMinor: r.Bump == "minor", BumpPatch: r.Bump == "patch",
+				Message: r.Message, Simple: simple, Force: r.Force}
+			return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanRegister(req) }, nil
+		case access.Assign:
+			req := registry.AssignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit,
+				NameVersion: r.NameVersion, SkipRegistration: r.SkipRegistration,
+				Message: r.Message, Simple: simple, Force: r.Force}
+			return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanAssign(req) }, nil
+		case access.Unassign:
+			req := registry.UnassignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit,
+				Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
+			return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanUnassign(req) }, nil
+		case access.Deregister:
+			req := registry.DeregisterRequest{Artifact: r.Artifact, Version: r.Version, Commit: commit,
+				Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
+			return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeregister(req) }, nil
+		}
+		req := registry.DeprecateRequest{Artifact: r.Artifact, Commit: commit,
+			Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
+		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeprecate(req) }, nil
+	}
+}
 
 // planner applies one write command to the registry as it is at the time.
 type planner func(reg *registry.Registry) (registry.Plan, error)
@@ -199,22 +250,19 @@ NAME@VERSION. Without --version, the greatest registered version is bumped
 		GroupID: groupWrite,
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			ref := "HEAD"
+			req := change.Request{Artifact: args[0], Ref: "HEAD", Version: version}
 			if len(args) == 2 {
-				ref = args[1]
+				req.Ref = args[1]
 			}
-			return a.change(cmd.Context(), &w, func(ctx context.Context, src source.Source) (planner, error) {
-				commit, err := resolveRef(ctx, src, ref)
-				if err != nil {
-					return nil, err
-				}
-				req := registry.RegisterRequest{
-					Artifact: args[0], Commit: commit, Version: version,
-					BumpMajor: major, BumpMinor: minor, BumpPatch: patch,
-					Message: w.message, Simple: registry.Simple(w.simple), Force: w.force,
-				}
-				return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanRegister(req) }, nil
-			})
+			switch {
+			case major:
+				req.Bump = "major"
+			case minor:
+				req.Bump = "minor"
+			case patch:
+				req.Bump = "patch"
+			}
+			return a.write(cmd, &w, access.Register, req)
 		}),
 	}
 	w.add(cmd, false)
@@ -248,26 +296,16 @@ one is registered first (named --version when REF is given) unless
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
 			// gto's reading of REF and --version: with REF, --version names
-			// the version to register there; without, it picks one.
-			ref, assignVersion, nameVersion := "", version, ""
+			// the version to register there; without, it picks one. With
+			// neither, REF is HEAD: on a server, its default branch's head.
+			req := change.Request{Artifact: args[0], Stage: stage, Version: version, SkipRegistration: skipRegistration}
 			switch {
 			case len(args) == 2:
-				ref, assignVersion, nameVersion = args[1], "", version
+				req.Ref, req.Version, req.NameVersion = args[1], "", version
 			case version == "":
-				ref = "HEAD"
+				req.Ref = "HEAD"
 			}
-			return a.change(cmd.Context(), &w, func(ctx context.Context, src source.Source) (planner, error) {
-				commit, err := resolveIfGiven(ctx, src, ref)
-				if err != nil {
-					return nil, err
-				}
-				req := registry.AssignRequest{
-					Artifact: args[0], Stage: stage, Version: assignVersion, Commit: commit,
-					NameVersion: nameVersion, SkipRegistration: skipRegistration,
-					Message: w.message, Simple: registry.Simple(w.simple), Force: w.force,
-				}
-				return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanAssign(req) }, nil
-			})
+			return a.write(cmd, &w, access.Assign, req)
 		}),
 	}
 	w.add(cmd, false)
@@ -302,7 +340,8 @@ tag NAME#STAGE!#N; "gto deprecate NAME VERSION STAGE" does the same.`,
 		GroupID: groupWrite,
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			return a.change(cmd.Context(), &w, unassign(&w, args[0], optionalArg(args, 1), stage, ref))
+			req := change.Request{Artifact: args[0], Version: optionalArg(args, 1), Stage: stage, Ref: ref}
+			return a.write(cmd, &w, access.Unassign, req)
 		}),
 	}
 	w.add(cmd, true)
@@ -325,7 +364,8 @@ NAME@VERSION!; "gto deprecate NAME VERSION" does the same.`,
 		GroupID: groupWrite,
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			return a.change(cmd.Context(), &w, deregister(&w, args[0], optionalArg(args, 1), ref))
+			req := change.Request{Artifact: args[0], Version: optionalArg(args, 1), Ref: ref}
+			return a.write(cmd, &w, access.Deregister, req)
 		}),
 	}
 	w.add(cmd, true)
@@ -349,53 +389,18 @@ VERSION, deregister it; with VERSION and STAGE, unassign the stage.`,
 		Args:    cobra.RangeArgs(1, 3),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
 			name, version, stage := args[0], optionalArg(args, 1), optionalArg(args, 2)
-			var req request
 			switch {
 			case stage != "":
-				req = unassign(&w, name, version, stage, "")
+				return a.write(cmd, &w, access.Unassign, change.Request{Artifact: name, Version: version, Stage: stage})
 			case version != "":
-				req = deregister(&w, name, version, "")
-			default:
-				req = func(ctx context.Context, src source.Source) (planner, error) {
-					commit, err := resolveIfGiven(ctx, src, ref)
-					if err != nil {
-						return nil, err
-					}
-					r := registry.DeprecateRequest{Artifact: name, Commit: commit, Message: w.message,
-						Simple: registry.Simple(w.simple), Force: w.force, Delete: w.delete}
-					return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeprecate(r) }, nil
-				}
+				return a.write(cmd, &w, access.Deregister, change.Request{Artifact: name, Version: version})
 			}
-			return a.change(cmd.Context(), &w, req)
+			return a.write(cmd, &w, access.Deprecate, change.Request{Artifact: name, Ref: ref})
 		}),
 	}
 	w.add(cmd, true)
 	cmd.Flags().StringVar(&ref, "ref", "", "git reference for the deprecation tag (artifact deprecation only)")
 	return cmd
-}
-
-func unassign(w *writeFlags, name, version, stage, ref string) request {
-	return func(ctx context.Context, src source.Source) (planner, error) {
-		commit, err := resolveIfGiven(ctx, src, ref)
-		if err != nil {
-			return nil, err
-		}
-		r := registry.UnassignRequest{Artifact: name, Stage: stage, Version: version, Commit: commit,
-			Message: w.message, Simple: registry.Simple(w.simple), Force: w.force, Delete: w.delete}
-		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanUnassign(r) }, nil
-	}
-}
-
-func deregister(w *writeFlags, name, version, ref string) request {
-	return func(ctx context.Context, src source.Source) (planner, error) {
-		commit, err := resolveIfGiven(ctx, src, ref)
-		if err != nil {
-			return nil, err
-		}
-		r := registry.DeregisterRequest{Artifact: name, Version: version, Commit: commit,
-			Message: w.message, Simple: registry.Simple(w.simple), Force: w.force, Delete: w.delete}
-		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeregister(r) }, nil
-	}
 }
 
 func optionalArg(args []string, i int) string {
