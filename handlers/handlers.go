@@ -81,6 +81,7 @@ type Handler struct {
 	secrets       atomic.Pointer[Secrets]
 	tokens        atomic.Pointer[Tokens]
 	names         atomic.Pointer[repositoryNames]
+	chat          atomic.Pointer[Chat]
 	metrics       metrics
 	mux           *http.ServeMux
 }
@@ -132,6 +133,7 @@ func (h *Handler) routes(reg *prometheus.Registry) {
 	h.mux.Handle("/readyz", h.timed("readyz", http.HandlerFunc(h.ready)))
 	h.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	h.apiRoutes()
+	h.chatRoutes()
 	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
 	}))

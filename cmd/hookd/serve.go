@@ -98,6 +98,19 @@ func configure(h *handlers.Handler, cfg *config.Config) {
 	h.SetSecrets(secretsOf(cfg))
 	h.SetTokens(tokensOf(cfg))
 	h.SetRepositoryNames(apiNamesOf(cfg))
+	h.SetChat(chatOf(cfg))
+}
+
+// chatOf is the chat commands' configuration, Slack users as principals.
+func chatOf(cfg *config.Config) handlers.Chat {
+	c := handlers.Chat{Repository: cfg.Chat.Repository}
+	if sl := cfg.Chat.Slack; sl != nil {
+		c.Slack = &handlers.Slack{SigningSecret: string(sl.SigningSecret), Users: make(map[string]access.Principal, len(sl.Users))}
+		for _, u := range sl.Users {
+			c.Slack.Users[u.ID] = access.Principal{Name: u.Name, Scopes: u.Scopes}
+		}
+	}
+	return c
 }
 
 func tokensOf(cfg *config.Config) handlers.Tokens {
