@@ -38,8 +38,12 @@ type Request struct {
 // also takes true and false.
 type Simple registry.Simple
 
-// UnmarshalJSON accepts "auto", "true", "false", true and false.
+// UnmarshalJSON accepts "auto", "true", "false", true and false; null, as
+// for any other field, leaves the value as it is.
 func (s *Simple) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	switch strings.Trim(string(b), `"`) {
 	case "auto", "":
 		*s = Simple(registry.SimpleAuto)
@@ -117,7 +121,6 @@ func (r Request) Check(op access.Operation) error {
 	}
 	return nil
 }
-
 
 // InputError is a malformed request. An API answers it with 422.
 type InputError struct{ Msg string }

@@ -9,7 +9,8 @@
 //     repository's promotion order;
 //  3. the tags are created through package source (the GitHub API, or a
 //     local repository), re-planned with the next counter when another
-//     writer takes a name first;
+//     writer takes a name first; a repository hookd has never listed is
+//     listed first, so that the new tags are news, not history;
 //  4. the outcome is audited, whatever it is;
 //  5. the repository is re-listed through the normal event pipeline, so
 //     the events the new tags cause are recorded (and deployed) at once
@@ -53,6 +54,9 @@ var ErrUnknownRepository = errors.New("repository is not configured in hookd")
 type Store interface {
 	RecordAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	// Listing tells whether hookd has listed a repository yet (a zero
+	// ListedAt: never).
+	Listing(ctx context.Context, repository string) (store.Listing, error)
 }
 
 // Service carries out writes.
@@ -113,6 +117,9 @@ func (s *Service) do(ctx context.Context, actor Actor, repo string, op access.Op
 	}
 	plan, err := planner(ctx, r, op, req)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := s.baseline(ctx, r.Identity); err != nil {
 		return Result{}, err
 	}
 	trailer := "Requested-by: " + actor.Principal.Name
@@ -198,6 +205,37 @@ func planner(ctx context.Context, r Repository, op access.Operation, req Request
 	}
 }
 
+// baseline makes sure hookd has listed the repository before writing to
+// it. The first listing takes the tags it finds as history and records no
+// events for them; were it to happen only after the write (hookd just
+// started, or the repository was just configured), the new tags would be
+// taken for history too, and never deployed.
+func (s *Service) baseline(ctx context.Context, identity string) error {
+	if s.Settle == nil {
+		return nil
+	}
+	l, err := s.Store.Listing(ctx, identity)
+	if err != nil {
+		return err
+	}
+	if !l.ListedAt.IsZero() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.settleTimeout())
+	defer cancel()
+	if err := s.Settle(ctx, identity); err != nil {
+		return fmt.Errorf("list %s's tags before writing: %w", identity, err)
+	}
+	return nil
+}
+
+func (s *Service) settleTimeout() time.Duration {
+	if s.SettleTimeout == 0 {
+		return 10 * time.Second
+	}
+	return s.SettleTimeout
+}
+
 // settle records the events of the created tags through the pipeline and
 // returns them. Failing here fails nothing: the tags exist, and the
 // webhook or the reconciler records their events later.
@@ -205,11 +243,7 @@ func (s *Service) settle(ctx context.Context, identity string, tags []string) []
 	if s.Settle == nil || len(tags) == 0 {
 		return nil
 	}
-	timeout := s.SettleTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.settleTimeout())
 	defer cancel()
 	if err := s.Settle(ctx, identity); err != nil {
 		s.logger().Warn("tags created; their events will be recorded when the webhook or the reconciler sees them",
