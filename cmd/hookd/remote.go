@@ -36,7 +36,7 @@ const (
 	remoteTimeout = time.Minute
 	// remoteBodyLimit bounds an answer read into memory: `show --json` of
 	// a registry of tens of thousands of tags is tens of MB.
-	remoteBodyLimit = 1 << 30
+	remoteBodyLimit = 256 << 20
 )
 
 // remoteFlags are the global --server and --token.
@@ -99,10 +99,9 @@ func (a *app) server(cmd *cobra.Command, repo string) (*server, error) {
 		client: &http.Client{
 			Timeout: remoteTimeout,
 			Transport: &http.Transport{
-				Proxy:                 http.ProxyFromEnvironment,
-				DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-				TLSHandshakeTimeout:   10 * time.Second,
-				ResponseHeaderTimeout: remoteTimeout,
+				Proxy:               http.ProxyFromEnvironment,
+				DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+				TLSHandshakeTimeout: 10 * time.Second,
 			},
 		},
 	}, nil
@@ -229,16 +228,17 @@ func (s *server) write(ctx context.Context, stdout io.Writer, op access.Operatio
 // tables are drawn from.
 type remoteReader struct{ s *server }
 
-// get reads one JSON answer into v and keeps it for --json.
-func get[T any](ctx context.Context, s *server, path string, query url.Values, v *T) (answer[T], error) {
+// get reads one JSON answer, and keeps it for --json.
+func get[T any](ctx context.Context, s *server, path string, query url.Values) (answer[T], error) {
 	raw, err := s.call(ctx, http.MethodGet, path, query, nil)
 	if err != nil {
 		return answer[T]{}, err
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
 		return answer[T]{}, fmt.Errorf("the hookd server at %s answered %s with unexpected JSON: %v", s.base, path, err)
 	}
-	return answer[T]{data: *v, raw: raw}, nil
+	return answer[T]{data: v, raw: raw}, nil
 }
 
 // showQuery is show's options as query parameters, named after the
@@ -265,8 +265,7 @@ func showQuery(o registry.ShowOptions) url.Values {
 }
 
 func (r remoteReader) show(ctx context.Context, opts registry.ShowOptions) (answer[registry.Overview], error) {
-	var o overviewJSON
-	an, err := get(ctx, r.s, "/artifacts", showQuery(opts), &o)
+	an, err := get[overviewJSON](ctx, r.s, "/artifacts", showQuery(opts))
 	return answer[registry.Overview]{data: registry.Overview(an.data), raw: an.raw}, err
 }
 
@@ -275,8 +274,7 @@ func (r remoteReader) showArtifact(ctx context.Context, name, ref string, opts r
 	if ref != "" {
 		q.Set("ref", ref)
 	}
-	var vs []registry.VersionState
-	return get(ctx, r.s, "/artifacts/"+url.PathEscape(name), q, &vs)
+	return get[[]registry.VersionState](ctx, r.s, "/artifacts/"+url.PathEscape(name), q)
 }
 
 // registered asks the overview, which says for every artifact, deprecated
@@ -299,8 +297,7 @@ func (r remoteReader) history(ctx context.Context, name string, ascending bool) 
 	if ascending {
 		q.Set("ascending", "true")
 	}
-	var h []registry.HistoryEntry
-	return get(ctx, r.s, path, q, &h)
+	return get[[]registry.HistoryEntry](ctx, r.s, path, q)
 }
 
 func (r remoteReader) stages(ctx context.Context, allowed, used bool) (answer[[]string], error) {
@@ -311,13 +308,11 @@ func (r remoteReader) stages(ctx context.Context, allowed, used bool) (answer[[]
 	if used {
 		q.Set("used", "true")
 	}
-	var s []string
-	return get(ctx, r.s, "/stages", q, &s)
+	return get[[]string](ctx, r.s, "/stages", q)
 }
 
 func (r remoteReader) checkRef(ctx context.Context, tag string) (answer[[]registry.EventState], error) {
-	var evs []registry.EventState
-	return get(ctx, r.s, "/check-ref", url.Values{"tag": {tag}}, &evs)
+	return get[[]registry.EventState](ctx, r.s, "/check-ref", url.Values{"tag": {tag}})
 }
 
 // overviewJSON reads `gto show --json`, keeping the order of artifacts and
