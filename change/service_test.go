@@ -182,10 +182,6 @@ type step struct {
 	tags []wantTag
 	// events are the recorded events, in summary form.
 	events []string
-	// known, when it reports true for the events got, marks a known bug
-	// elsewhere, explained by knownWhy: the test is skipped, not failed.
-	known    func(got []string) bool
-	knownWhy string
 }
 
 type wantTag struct {
@@ -268,9 +264,8 @@ func TestEachOperationCreatesTheTagGTOWould(t *testing.T) {
 	}
 }
 
-// check makes the step's write and checks what it left behind. It returns
-// the step's knownWhy when the events show that known bug.
-func (r *rig) check(s step) string {
+// check makes the step's write and checks what it left behind.
+func (r *rig) check(s step) {
 	t := r.t
 	t.Helper()
 	before := r.tags()
@@ -301,7 +296,7 @@ func (r *rig) check(s step) string {
 	}
 	if len(res.Events) != len(s.tags) {
 		t.Errorf("%s: %d events for %d tags: %q", s.name, len(res.Events), len(s.tags), summaries(res.Events))
-		return ""
+		return
 	}
 	for i, e := range res.Events {
 		w := s.tags[i]
@@ -311,13 +306,8 @@ func (r *rig) check(s step) string {
 		}
 	}
 	if got := summaries(res.Events); !slices.Equal(got, s.events) {
-		if s.known != nil && s.known(got) {
-			t.Logf("%s: Result.Events %q, want %q", s.name, got, s.events)
-			return s.knownWhy
-		}
 		t.Errorf("%s: Result.Events\n got %q\nwant %q", s.name, got, s.events)
 	}
-	return ""
 }
 
 // Assigning a stage to a commit no version is registered at registers one
@@ -329,18 +319,10 @@ func TestAssignByRefRegistersTheVersionFirst(t *testing.T) {
 	c2 := r.repo.Commit("model.bin", "two", "2024-01-03T10:00:00+00:00")
 	c3 := r.repo.Commit("model.bin", "three", "2024-01-04T10:00:00+00:00")
 	r.baseline()
-	// ingest applies the tags of one second in name order, and '#' sorts
-	// before '@': the assignment is applied before the registration gto
-	// made with it, so its event names the commit, not the version. GTO
-	// attaches an assignment to the version registered at its commit
-	// whatever the order (and orders same-time events registration first).
-	known := func(want string) func([]string) bool {
-		return func(got []string) bool {
-			return len(got) == 2 && strings.Contains(got[1], want) && !strings.Contains(got[1], "v2.0.")
-		}
-	}
-	const why = "ingest orders tags of the same second by name, so an assignment goes before the registration made with it"
-	bug := r.check(step{
+	// gto creates the registration and the assignment within one second;
+	// the assignment's event must name the version registered with it
+	// (GTO orders events of one moment registration first).
+	r.check(step{
 		name: "naming the version",
 		op:   access.Assign, req: change.Request{Artifact: "churn", Stage: "staging", Ref: c2[:10], NameVersion: "v2.0.0"},
 		tags: []wantTag{
@@ -350,10 +332,9 @@ func TestAssignByRefRegistersTheVersionFirst(t *testing.T) {
 				"Created git tag 'churn#staging#1' that assigns stage to version 'v2.0.0'"},
 		},
 		events: []string{"registration churn v2.0.0  []->[]", "assignment churn v2.0.0 staging []->[v2.0.0]"},
-		known:  known(c2), knownWhy: why,
 	})
 	nextSecond()
-	bug += r.check(step{
+	r.check(step{
 		name: "picking the next version",
 		op:   access.Assign, req: change.Request{Artifact: "churn", Stage: "dev", Ref: "main"},
 		tags: []wantTag{
@@ -363,11 +344,7 @@ func TestAssignByRefRegistersTheVersionFirst(t *testing.T) {
 				"Created git tag 'churn#dev#2' that assigns stage to version 'v2.0.1'"},
 		},
 		events: []string{"registration churn v2.0.1  []->[]", "assignment churn v2.0.1 dev []->[v2.0.1]"},
-		known:  known(c3), knownWhy: why,
 	})
-	if bug != "" {
-		t.Skip("known bug: " + why)
-	}
 }
 
 func sameSet(a, b []string) bool {

@@ -36,6 +36,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -209,9 +210,12 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		}
 	}
 	slices.Sort(gone)
-	// GTO reads tags in tagger-date order; ties keep a stable, named order.
+	// GTO reads tags in tagger-date order, and among tags of one moment
+	// puts registrations before assignments (its event priority): `gto
+	// assign NAME REF` creates both within one second, and the assignment
+	// must find the version registered. Names break the remaining ties.
 	slices.SortStableFunc(fresh, func(a, b registry.Tag) int {
-		return cmp.Or(a.Date.Compare(b.Date), strings.Compare(a.Name, b.Name))
+		return cmp.Or(a.Date.Compare(b.Date), cmp.Compare(priority(a), priority(b)), strings.Compare(a.Name, b.Name))
 	})
 
 	var recorded []store.Event
@@ -278,6 +282,16 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 			"deleted", len(gone), "events", len(recorded), "baseline", baseline)
 	}
 	return recorded, nil
+}
+
+// priority is GTO's priority of the event t gives; tags that give none
+// come last.
+func priority(t registry.Tag) int {
+	p, err := tagparse.Parse(t.Name)
+	if err != nil || p.Action == tagparse.Create {
+		return math.MaxInt
+	}
+	return registry.KindOf(p.Action).Priority()
 }
 
 // apply adds t to current (or, with deleted, removes it) and returns the

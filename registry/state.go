@@ -261,6 +261,9 @@ var kinds = [...]EventKind{
 	tagparse.Deprecate:  Deprecation,
 }
 
+// KindOf is the event a tag of the grammar's action a gives.
+func KindOf(a tagparse.Action) EventKind { return kinds[a] }
+
 // artifact returns the named artifact, creating it at the end of the order.
 func (r *Registry) artifact(name string) *Artifact {
 	if a := r.byName[name]; a != nil {
