@@ -19,6 +19,17 @@ const (
 	SortSemVer
 )
 
+// ParseSort reads a value of `--sort`: "timestamp" or "semver".
+func ParseSort(s string) (Sort, error) {
+	switch s {
+	case "timestamp":
+		return SortTimestamp, nil
+	case "semver":
+		return SortSemVer, nil
+	}
+	return 0, inputErrorf("invalid value '%s' for sort: want timestamp or semver", s)
+}
+
 // ShowOptions are the flags of `gto show`. Start from DefaultShowOptions:
 // the zero value asks for no version per stage.
 type ShowOptions struct {
