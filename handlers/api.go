@@ -29,21 +29,67 @@ type Records interface {
 	RetryRun(ctx context.Context, id int64) error
 }
 
-// apiRoutes registers the operations API under /api/v1: what arrived
-// (deliveries), what it meant (events) and what hookd did about it (runs),
-// with replay and retry for the 3 a.m. cases.
+// apiRoute is one endpoint under /api/v1.
+type apiRoute struct {
+	pattern string // a ServeMux pattern without method, also the OpenAPI path
+	name    string // its route label in hookd_http_request_duration_seconds
+	public  bool   // answered without a token
+	methods methods
+}
+
+// api lists every endpoint under /api/v1: apiRoutes registers them,
+// APIRoutes tells them, and the OpenAPI document describes exactly them.
+//
+// The operations API: what arrived (deliveries), what it meant (events)
+// and what hookd did about it (runs), with replay and retry for the
+// 3 a.m. cases. The companion API (repos.go): registry reads and writes
+// of one repository.
+func (h *Handler) api() []apiRoute {
+	return append([]apiRoute{
+		{pattern: "/api/v1/openapi.json", name: "api_openapi", public: true, methods: methods{http.MethodGet: serveOpenAPI}},
+		{pattern: "/api/v1/events", name: "api_events", methods: methods{http.MethodGet: h.listEvents}},
+		{pattern: "/api/v1/events/{id}", name: "api_event", methods: methods{http.MethodGet: h.getEvent}},
+		{pattern: "/api/v1/deliveries", name: "api_deliveries", methods: methods{http.MethodGet: h.listDeliveries}},
+		{pattern: "/api/v1/deliveries/{id}", name: "api_delivery", methods: methods{http.MethodGet: h.getDelivery}},
+		{pattern: "/api/v1/deliveries/{id}/replay", name: "api_replay", methods: methods{http.MethodPost: h.replay}},
+		{pattern: "/api/v1/runs", name: "api_runs", methods: methods{http.MethodGet: h.listRuns}},
+		{pattern: "/api/v1/runs/{id}", name: "api_run", methods: methods{http.MethodGet: h.getRun}},
+		{pattern: "/api/v1/runs/{id}/retry", name: "api_retry", methods: methods{http.MethodPost: h.retryRun}},
+	}, h.repoRoutes()...)
+}
+
+// apiRoutes registers the endpoints of api, each behind the token unless
+// public.
 func (h *Handler) apiRoutes() {
-	route := func(pattern, name string, m methods) {
-		h.mux.Handle(pattern, h.timed(name, h.authenticated(m)))
+	for _, rt := range h.api() {
+		var next http.Handler = rt.methods
+		if !rt.public {
+			next = h.authenticated(next)
+		}
+		h.mux.Handle(rt.pattern, h.timed(rt.name, next))
 	}
-	route("/api/v1/events", "api_events", methods{http.MethodGet: h.listEvents})
-	route("/api/v1/events/{id}", "api_event", methods{http.MethodGet: h.getEvent})
-	route("/api/v1/deliveries", "api_deliveries", methods{http.MethodGet: h.listDeliveries})
-	route("/api/v1/deliveries/{id}", "api_delivery", methods{http.MethodGet: h.getDelivery})
-	route("/api/v1/deliveries/{id}/replay", "api_replay", methods{http.MethodPost: h.replay})
-	route("/api/v1/runs", "api_runs", methods{http.MethodGet: h.listRuns})
-	route("/api/v1/runs/{id}", "api_run", methods{http.MethodGet: h.getRun})
-	route("/api/v1/runs/{id}/retry", "api_retry", methods{http.MethodPost: h.retryRun})
+}
+
+// Route is an endpoint: a net/http ServeMux pattern and the methods it
+// answers.
+type Route struct {
+	Pattern string
+	Methods []string // sorted
+}
+
+// APIRoutes lists the endpoints registered under /api/v1, which the
+// OpenAPI document at /api/v1/openapi.json describes.
+func (h *Handler) APIRoutes() []Route {
+	var out []Route
+	for _, rt := range h.api() {
+		ms := make([]string, 0, len(rt.methods))
+		for m := range rt.methods {
+			ms = append(ms, m)
+		}
+		slices.Sort(ms)
+		out = append(out, Route{Pattern: rt.pattern, Methods: ms})
+	}
+	return out
 }
 
 // Tokens maps the SHA-256 of each API bearer token to who holds it and
