@@ -82,7 +82,10 @@ type Workers struct {
 	ReconcileRepository func(ctx context.Context, repository string) error
 	// RunAction executes a deploy run (see StartRun). River sets it no
 	// time limit: the action's own timeout applies, and the run's lease keeps
-	// a rescued duplicate job from running it twice.
+	// a rescued duplicate job from running it twice. When its last attempt
+	// fails (an error or a panic, not a snooze, a cancel or a shutdown),
+	// the run is marked failed, its open attempt closed with the error and
+	// its lane released, so that RetryRun can queue it again.
 	RunAction func(ctx context.Context, runID int64) error
 }
 
@@ -210,14 +213,64 @@ func (s *Store) queuedDeliveries(ctx context.Context, ids []string) ([]Delivery,
 	return out, rows.Err()
 }
 
-// runActionWorker is RunAction without River's job timeout.
+// runActionWorker is RunAction without River's job timeout. River discards
+// a job whose last attempt fails, and then nothing would ever execute its
+// run: the run would stay queued or running for good, and with it every
+// newer run waiting for its lane. So on the last attempt a failure marks
+// the run failed first, and a person can retry it like any failed run.
 type runActionWorker struct {
 	river.WorkerDefaults[runActionArgs]
+	s   *Store
 	run func(context.Context, int64) error
 }
 
 func (w *runActionWorker) Work(ctx context.Context, j *river.Job[runActionArgs]) error {
-	return w.run(ctx, j.Args.RunID)
+	if j.Attempt < j.MaxAttempts {
+		return w.run(ctx, j.Args.RunID)
+	}
+	defer func() {
+		// River turns a panic into a failed attempt too.
+		if p := recover(); p != nil {
+			w.s.giveUpRun(ctx, j.Args.RunID, j.Attempt, fmt.Errorf("panic: %v", p))
+			panic(p)
+		}
+	}()
+	err := w.run(ctx, j.Args.RunID)
+	var (
+		snooze *river.JobSnoozeError
+		cancel *river.JobCancelError
+	)
+	switch {
+	case err == nil, errors.As(err, &snooze), errors.As(err, &cancel):
+		// Snoozing spends no attempt; a cancelled job's run is the
+		// worker's business.
+		return err
+	case ctx.Err() != nil:
+		// hookd is stopping: the run did not fail on its own. A snooze
+		// keeps the job (and its last attempt) for a later start, where
+		// an error would have it discarded.
+		return river.JobSnooze(0)
+	}
+	w.s.giveUpRun(ctx, j.Args.RunID, j.Attempt, err)
+	return err
+}
+
+// giveUpRun marks a run failed because its job failed tries times and is
+// about to be discarded. It is best effort, on a context of its own (the
+// job's may be cancelled or what failed); when even this fails the run stays
+// as it is and only RetryRun can recover it, so it says so at error level.
+func (s *Store) giveUpRun(ctx context.Context, runID int64, tries int, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	reason := fmt.Sprintf("gave up after %d tries: %v", tries, cause)
+	failed, err := s.failRun(ctx, runID, reason)
+	switch {
+	case err != nil:
+		s.logger.ErrorContext(ctx, "a run's job ran out of attempts and the run could not be marked failed; retry it by hand",
+			"run", runID, "error", err, "cause", reason)
+	case failed:
+		s.logger.WarnContext(ctx, "run failed: its job ran out of attempts", "run", runID, "error", reason)
+	}
 }
 
 func (w *runActionWorker) Timeout(*river.Job[runActionArgs]) time.Duration { return -1 }
@@ -240,7 +293,7 @@ func (s *Store) StartWorkers(ctx context.Context, w Workers) error {
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[reconcileRepositoryArgs]) error {
 		return w.ReconcileRepository(ctx, j.Args.Repository)
 	}))
-	river.AddWorker(workers, &runActionWorker{run: w.RunAction})
+	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction})
 	queue, err := s.db.NewQueue(s.riverConfig(workers))
 	if err != nil {
 		return err

@@ -24,13 +24,17 @@ const (
 
 // clientID is the River client ID of this store's workers: its holder, in
 // the characters River's IDs use.
-func (s *Store) clientID() string {
+func (s *Store) clientID() string { return clientIDOf(s.holder) }
+
+// clientIDOf is the River client ID of the workers of the store whose
+// holder is holder.
+func clientIDOf(holder string) string {
 	id := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
 			return r
 		}
 		return '_'
-	}, s.holder)
+	}, holder)
 	return id[max(0, len(id)-100):] // River's limit; the unique part is at the end
 }
 

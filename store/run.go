@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -132,7 +133,9 @@ func laneLease(r Run) string {
 
 // runHolder is unique per run and process, so two runs in the same process
 // still exclude each other.
-func (s *Store) runHolder(runID int64) string { return fmt.Sprintf("%s/run/%d", s.holder, runID) }
+func (s *Store) runHolder(runID int64) string { return s.holder + runHolderSuffix(runID) }
+
+func runHolderSuffix(runID int64) string { return fmt.Sprintf("/run/%d", runID) }
 
 // StartRun claims a queued run (or a running one whose holder's lease
 // expired, i.e. a crashed process) and starts its next attempt. It holds the
@@ -222,9 +225,133 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, status RunStatus, re
 	})
 }
 
-// RetryRun queues a finished or superseded run again, by hand.
+// RetryRun queues a run again, by hand: a finished or superseded one, or a
+// queued or running one that nothing will execute any more (its job is gone
+// and no process holds its lane for it), such as a run stranded by a job
+// River discarded. Any other run is refused with ErrRunState: its job will
+// execute it.
 func (s *Store) RetryRun(ctx context.Context, runID int64) error {
-	return s.requeueRun(ctx, runID, RunSucceeded, RunFailed, RunSuperseded)
+	return inTx(ctx, s.db, func(tx driver.Tx) error {
+		r, err := scanRun(tx.QueryRow(ctx, runSelect+`WHERE id = $1`, runID))
+		if err != nil {
+			return notFound(err)
+		}
+		switch r.Status {
+		case RunSucceeded, RunFailed, RunSuperseded:
+		case RunQueued, RunRunning:
+			live, err := s.hasLiveJob(ctx, tx, runID)
+			if err != nil {
+				return err
+			}
+			holder, err := s.laneHolder(ctx, tx, r)
+			if err != nil {
+				return err
+			}
+			if live || holder != "" {
+				return ErrRunState
+			}
+		default:
+			return ErrRunState
+		}
+		// Unless the run changed since it was read: two retries at once
+		// queue it once.
+		n, err := tx.Exec(ctx, `UPDATE hookd_run SET status = 'queued', updated_at = $2
+			WHERE id = $1 AND status = $3 AND updated_at = $4`, runID, micros(now()), string(r.Status), micros(r.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrRunState
+		}
+		return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: runActionArgs{RunID: runID}}})
+	})
+}
+
+// hasLiveJob reports whether a job that will execute the run is in the
+// queue: waiting, scheduled, running or due for a retry.
+func (s *Store) hasLiveJob(ctx context.Context, q driver.Querier, runID int64) (bool, error) {
+	var n int
+	err := q.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1
+		AND state IN ('available', 'pending', 'running', 'retryable', 'scheduled') AND `+s.db.Types().JobRunID+` = $2`,
+		runActionArgs{}.Kind(), runID).Scan(&n)
+	return n > 0, err
+}
+
+// laneHolder returns who holds r's lane for r itself, as its lease says,
+// or "" when nobody does (or the lease expired): a process executing the
+// run right now.
+func (s *Store) laneHolder(ctx context.Context, q driver.Querier, r Run) (string, error) {
+	var holder string
+	err := q.QueryRow(ctx, `SELECT holder FROM hookd_lease WHERE name = $1 AND expires_at > `+s.db.Types().Now,
+		laneLease(r)).Scan(&holder)
+	switch {
+	case errors.Is(err, driver.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", err
+	case !strings.HasSuffix(holder, runHolderSuffix(r.ID)):
+		return "", nil // another run's
+	}
+	return holder, nil
+}
+
+// failRun marks a queued or running run failed for reason: its open attempt
+// is finished with reason as error (when none is open, an attempt recording
+// reason is added, so that the run's history tells why it failed) and its
+// lane released if this process holds it. A run already finished is left
+// alone, and so is one another live process is executing right now (a
+// duplicate job, as River's rescue of a long job makes): that process's own
+// job settles it. It reports whether it marked the run failed.
+func (s *Store) failRun(ctx context.Context, runID int64, reason string) (bool, error) {
+	failed := false
+	err := inTx(ctx, s.db, func(tx driver.Tx) error {
+		r, err := scanRun(tx.QueryRow(ctx, runSelect+`WHERE id = $1`, runID))
+		if err != nil {
+			return notFound(err)
+		}
+		if r.Status != RunQueued && r.Status != RunRunning {
+			return nil
+		}
+		holder, err := s.laneHolder(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		if holder != "" && holder != s.runHolder(runID) {
+			alive, err := s.processAlive(ctx, tx, strings.TrimSuffix(holder, runHolderSuffix(runID)))
+			if err != nil || alive {
+				return err
+			}
+		}
+		t := micros(now())
+		n, err := tx.Exec(ctx, `UPDATE hookd_run_attempt SET finished_at = $2, error = $3 WHERE run_id = $1 AND finished_at IS NULL`,
+			runID, t, reason)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			r.Attempts++
+			if _, err := tx.Exec(ctx, `INSERT INTO hookd_run_attempt (run_id, attempt, holder, started_at, finished_at, error)
+				VALUES ($1, $2, $3, $4, $4, $5)`, runID, r.Attempts, s.holder, t, reason); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE hookd_run SET status = 'failed', attempts = $2, updated_at = $3 WHERE id = $1`,
+			runID, r.Attempts, t); err != nil {
+			return err
+		}
+		failed = true
+		return releaseLease(ctx, tx, laneLease(r), s.runHolder(runID))
+	})
+	return failed, err
+}
+
+// processAlive reports whether the process holder (a Store's holder) keeps
+// a live worker heartbeat.
+func (s *Store) processAlive(ctx context.Context, q driver.Querier, holder string) (bool, error) {
+	var n int
+	err := q.QueryRow(ctx, `SELECT count(*) FROM hookd_lease WHERE name = $1 AND holder = $2 AND expires_at > `+s.db.Types().Now,
+		heartbeatName(clientIDOf(holder)), holder).Scan(&n)
+	return n > 0, err
 }
 
 // SupersedeRun marks a queued run moot; it will not start.
@@ -238,26 +365,6 @@ func (s *Store) SupersedeRun(ctx context.Context, runID int64) error {
 		}
 	}
 	return err
-}
-
-func (s *Store) requeueRun(ctx context.Context, runID int64, from ...RunStatus) error {
-	return inTx(ctx, s.db, func(tx driver.Tx) error {
-		var status string
-		if err := tx.QueryRow(ctx, `SELECT status FROM hookd_run WHERE id = $1`, runID).Scan(&status); err != nil {
-			return notFound(err)
-		}
-		allowed := false
-		for _, f := range from {
-			allowed = allowed || RunStatus(status) == f
-		}
-		if !allowed {
-			return ErrRunState
-		}
-		if _, err := tx.Exec(ctx, `UPDATE hookd_run SET status = 'queued', updated_at = $2 WHERE id = $1`, runID, micros(now())); err != nil {
-			return err
-		}
-		return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: runActionArgs{RunID: runID}}})
-	})
 }
 
 // RunFilter selects runs; empty fields match everything.

@@ -49,6 +49,10 @@ type Types struct {
 	// LastAttemptedBy is an expression for the ID of the River client that
 	// last attempted a river_job row (River keeps the list in attempted_by).
 	LastAttemptedBy string
+	// JobRunID is an expression for the run_id in a river_job row's args
+	// (as a BIGINT, NULL when there is none): the run a run_action job
+	// executes.
+	JobRunID string
 	// Now is an expression for the database's clock, in microseconds since
 	// the Unix epoch: leases are judged by one clock, whatever the clocks
 	// of the processes sharing the database say.

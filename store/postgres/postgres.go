@@ -79,6 +79,7 @@ func (d *pgDriver) Begin(ctx context.Context) (driver.Tx, error) {
 func (d *pgDriver) Types() driver.Types {
 	return driver.Types{ID: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", Bytes: "BYTEA",
 		LastAttemptedBy: "attempted_by[array_length(attempted_by, 1)]",
+		JobRunID:        "CAST(args->>'run_id' AS BIGINT)",
 		Now:             "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"}
 }
 

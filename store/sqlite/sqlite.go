@@ -53,7 +53,10 @@ func (d *sqliteDriver) Begin(ctx context.Context) (driver.Tx, error) {
 func (d *sqliteDriver) Types() driver.Types {
 	return driver.Types{ID: "INTEGER PRIMARY KEY AUTOINCREMENT", Bytes: "BLOB",
 		LastAttemptedBy: "json_extract(attempted_by, '$[#-1]')",
-		Now:             "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"}
+		// River stores args as JSON text in a BLOB column; JSON functions
+		// try a BLOB as SQLite's binary JSONB first, text never.
+		JobRunID: "json_extract(CAST(args AS TEXT), '$.run_id')",
+		Now:      "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"}
 }
 
 // WithMigrationLock retries instead of locking: with one connection, no lock
