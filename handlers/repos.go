@@ -187,9 +187,9 @@ func jsonKind(t reflect.Type) string {
 	return t.String()
 }
 
-// registry reads the registry of the path's repository for the request's
+// registryOf reads the registry of the path's repository for the request's
 // principal, or answers why not.
-func (h *Handler) registry(w http.ResponseWriter, r *http.Request) (*registry.Registry, bool) {
+func (h *Handler) registryOf(w http.ResponseWriter, r *http.Request) (*registry.Registry, bool) {
 	if !h.available(w) {
 		return nil, false
 	}
@@ -294,7 +294,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	if !p.ok(w) {
 		return
 	}
-	reg, ok := h.registry(w, r)
+	reg, ok := h.registryOf(w, r)
 	if !ok {
 		return
 	}
@@ -316,7 +316,7 @@ func (h *Handler) showArtifact(w http.ResponseWriter, r *http.Request) {
 	if !p.ok(w) {
 		return
 	}
-	reg, ok := h.registry(w, r)
+	reg, ok := h.registryOf(w, r)
 	if !ok {
 		return
 	}
@@ -352,7 +352,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 	if !p.ok(w) {
 		return
 	}
-	reg, ok := h.registry(w, r)
+	reg, ok := h.registryOf(w, r)
 	if !ok {
 		return
 	}
@@ -369,7 +369,7 @@ func (h *Handler) stages(w http.ResponseWriter, r *http.Request) {
 	if !p.ok(w) {
 		return
 	}
-	reg, ok := h.registry(w, r)
+	reg, ok := h.registryOf(w, r)
 	if !ok {
 		return
 	}
@@ -388,7 +388,7 @@ func (h *Handler) checkRef(w http.ResponseWriter, r *http.Request) {
 	if !p.ok(w) {
 		return
 	}
-	reg, ok := h.registry(w, r)
+	reg, ok := h.registryOf(w, r)
 	if !ok {
 		return
 	}

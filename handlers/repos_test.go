@@ -662,7 +662,7 @@ func TestWriteAuthorizationMatrix(t *testing.T) {
 		{"noforce", scope(all, all, all, false), func(_ access.Operation, _ string, force bool) bool { return !force }},
 		{"reader", scope([]string{companionRepo}, []string{"read"}, nil, false), never},
 		{"globex", scope([]string{"globex/*"}, all, all, true), never},
-		{"devs", scope([]string{"acme/*"}, []string{"assign", "unassign"}, []string{"dev", "staging"}, false),
+		{"devs", scope([]string{"acme/*"}, []string{"assign", "unassign"}, []string{"de*", "staging"}, false),
 			func(op access.Operation, stage string, force bool) bool {
 				return (op == access.Assign || op == access.Unassign) && stage == "dev" && !force
 			}},
