@@ -181,7 +181,7 @@ not a GTO tag created none (--json prints []).`,
 			return nil
 		}),
 	}
-	repoFlag(cmd, &repo)
+	a.repoFlag(cmd, &repo)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print the events as JSON")
 	f.BoolVar(&name, "name", false, "print the artifact name")
@@ -272,7 +272,7 @@ stage. --json prints exactly what "gto show --json" prints.`,
 			return nil
 		}),
 	}
-	repoFlag(cmd, &repo)
+	a.repoFlag(cmd, &repo)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print output in JSON, as gto does")
 	f.BoolVar(&plain, "plain", false, "print the table in a grep-able format")
@@ -318,7 +318,7 @@ or of all. --json prints exactly what "gto history --json" prints.`,
 			return nil
 		}),
 	}
-	repoFlag(cmd, &repo)
+	a.repoFlag(cmd, &repo)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print output in JSON, as gto does")
 	f.BoolVar(&plain, "plain", false, "print the table in a grep-able format")
@@ -358,7 +358,7 @@ some version is in.`,
 			return nil
 		}),
 	}
-	repoFlag(cmd, &repo)
+	a.repoFlag(cmd, &repo)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print output in JSON, as gto does")
 	f.BoolVar(&allowed, "allowed", false, "show the stages .gto allows")

@@ -44,8 +44,8 @@ type remoteFlags struct {
 	server, token string
 }
 
-func (a *app) addRemoteFlags(root *cobra.Command) {
-	f := root.PersistentFlags()
+func (a *app) addRemoteFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
 	f.StringVar(&a.remote.server, "server", "", "hookd server to send registry commands to, e.g. https://hookd.example.com (default $"+serverEnv+")")
 	f.StringVar(&a.remote.token, "token", "", "API token for --server; prefer $"+tokenEnv+": a command line is visible to other users")
 }

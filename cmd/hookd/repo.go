@@ -16,9 +16,11 @@ import (
 	"github.com/hookd-dev/hookd/source/github"
 )
 
-// repoFlag adds gto's -r/--repo to a command.
-func repoFlag(cmd *cobra.Command, repo *string) {
-	cmd.Flags().StringVarP(repo, "repo", "r", ".", `repository: a local path, "github:owner/name" or a GitHub URL`)
+// repoFlag adds gto's -r/--repo to a registry command, and --server and
+// --token, which send it to a hookd server instead.
+func (a *app) repoFlag(cmd *cobra.Command, repo *string) {
+	cmd.Flags().StringVarP(repo, "repo", "r", ".", `repository: a local path, "github:owner/name" or a GitHub URL; with --server, owner/name`)
+	a.addRemoteFlags(cmd)
 }
 
 // isGitHub reports whether a --repo value names a repository on GitHub

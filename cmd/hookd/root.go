@@ -93,7 +93,6 @@ HOOKD_TOKEN; they print what they print in local mode.`,
 		&cobra.Group{ID: groupWrite, Title: "Modify artifacts:"},
 		&cobra.Group{ID: groupDaemon, Title: "Run hookd as a service:"},
 	)
-	a.addRemoteFlags(root)
 	a.addParse(root)
 	a.addReadCommands(root)
 	a.addWriteCommands(root)

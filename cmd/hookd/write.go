@@ -31,8 +31,8 @@ type writeFlags struct {
 	authorEmail string
 }
 
-func (w *writeFlags) add(cmd *cobra.Command, canDelete bool) {
-	repoFlag(cmd, &w.repo)
+func (w *writeFlags) add(a *app, cmd *cobra.Command, canDelete bool) {
+	a.repoFlag(cmd, &w.repo)
 	f := cmd.Flags()
 	f.StringVarP(&w.message, "message", "m", "", "message to annotate the Git tag with")
 	f.Var(&w.simple, "simple", "use simple notation, e.g. rf#prod instead of rf#prod#5")
@@ -265,7 +265,7 @@ NAME@VERSION. Without --version, the greatest registered version is bumped
 			return a.write(cmd, &w, access.Register, req)
 		}),
 	}
-	w.add(cmd, false)
+	w.add(a, cmd, false)
 	f := cmd.Flags()
 	f.StringVar(&version, "version", "", "version name in SemVer format")
 	f.StringVar(&version, "ver", "", "same as --version")
@@ -308,7 +308,7 @@ one is registered first (named --version when REF is given) unless
 			return a.write(cmd, &w, access.Assign, req)
 		}),
 	}
-	w.add(cmd, false)
+	w.add(a, cmd, false)
 	f := cmd.Flags()
 	f.StringVar(&stage, "stage", "", "stage to assign")
 	f.StringVar(&version, "version", "", "version to assign; with REF, the name of the version to register there")
@@ -344,7 +344,7 @@ tag NAME#STAGE!#N; "gto deprecate NAME VERSION STAGE" does the same.`,
 			return a.write(cmd, &w, access.Unassign, req)
 		}),
 	}
-	w.add(cmd, true)
+	w.add(a, cmd, true)
 	cmd.Flags().StringVar(&stage, "stage", "", "stage to unassign")
 	cmd.Flags().StringVar(&ref, "ref", "", "git reference of the version, instead of VERSION")
 	_ = cmd.MarkFlagRequired("stage")
@@ -368,7 +368,7 @@ NAME@VERSION!; "gto deprecate NAME VERSION" does the same.`,
 			return a.write(cmd, &w, access.Deregister, req)
 		}),
 	}
-	w.add(cmd, true)
+	w.add(a, cmd, true)
 	cmd.Flags().StringVar(&ref, "ref", "", "git reference of the version, instead of VERSION")
 	return cmd
 }
@@ -398,7 +398,7 @@ VERSION, deregister it; with VERSION and STAGE, unassign the stage.`,
 			return a.write(cmd, &w, access.Deprecate, change.Request{Artifact: name, Ref: ref})
 		}),
 	}
-	w.add(cmd, true)
+	w.add(a, cmd, true)
 	cmd.Flags().StringVar(&ref, "ref", "", "git reference for the deprecation tag (artifact deprecation only)")
 	return cmd
 }
