@@ -106,8 +106,8 @@ type writeResult struct {
 
 // changeError answers a failed read or write with change's status and
 // code. The tags a write created before it failed, and gto's lines for
-// them, are in the body too. A 5xx is logged: the body says what failed, the log has the
-// context.
+// them, are in the body too. A 5xx is logged: the body says what failed,
+// the log has the context.
 func (h *Handler) changeError(w http.ResponseWriter, err error, res change.Result, what string, logArgs ...any) {
 	status := change.Status(err)
 	if status >= 500 {
