@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookd-dev/hookd/store/driver"
 )
@@ -51,13 +50,11 @@ type reconcileRepositoryArgs struct {
 
 func (reconcileRepositoryArgs) Kind() string { return "reconcile_repository" }
 func (reconcileRepositoryArgs) InsertOpts() river.InsertOpts {
-	// One unfinished reconciliation per repository is enough (River
-	// requires "running" among the unique states).
-	return river.InsertOpts{Queue: queueEvents, UniqueOpts: river.UniqueOpts{
-		ByArgs: true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-			rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled},
-	}}
+	// Not River-unique: River's uniqueness must include running jobs, and
+	// a request made while a listing runs must still list again after it
+	// (the running one may have listed before the tags it is asked about).
+	// EnqueueReconcile keeps one waiting job per repository instead.
+	return river.InsertOpts{Queue: queueEvents}
 }
 
 type runActionArgs struct {
@@ -336,10 +333,23 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 	return queue.StopAndCancel(cancelCtx)
 }
 
-// EnqueueReconcile asks for repository's tags to be re-listed. While one
-// request is waiting or running, further ones are dropped.
+// EnqueueReconcile asks for repository's tags to be re-listed. A request
+// made while another is waiting to start is answered by that one; a
+// request made while one is running queues one more, since the running one
+// may have listed already.
 func (s *Store) EnqueueReconcile(ctx context.Context, repository string) error {
-	return s.queue.Insert(ctx, reconcileRepositoryArgs{Repository: repository}, nil)
+	return inTx(ctx, s.db, func(tx driver.Tx) error {
+		// A reconciliation that has not started yet will list after this
+		// request, so it answers it too; one that is running may not.
+		var waiting int
+		err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = 'reconcile_repository'
+			AND state IN ('available', 'scheduled', 'pending', 'retryable') AND `+s.db.Types().JobRepository+` = $1`,
+			repository).Scan(&waiting)
+		if err != nil || waiting > 0 {
+			return err
+		}
+		return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: reconcileRepositoryArgs{Repository: repository}}})
+	})
 }
 
 // QueueStats is a snapshot of the job queue for metrics.

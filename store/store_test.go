@@ -1028,6 +1028,21 @@ func TestEnqueueReconcile(t *testing.T) {
 		if err != nil || st.Available != 2 {
 			t.Errorf("queue stats: %+v %v; want 2 available", st, err)
 		}
+		// Once acme/models' listing runs, a new request (tags pushed
+		// after it listed, say) waits for another listing.
+		if _, err := s.db.Exec(ctx, `UPDATE river_job SET state = 'running', attempted_at = CURRENT_TIMESTAMP, attempt = 1
+			WHERE kind = 'reconcile_repository' AND `+s.db.Types().JobRepository+` = 'acme/models'`); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := s.EnqueueReconcile(ctx, "acme/models"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err = s.QueueStats(ctx)
+		if err != nil || st.Available != 2 || st.Running != 1 {
+			t.Errorf("queue stats: %+v %v; want 1 running and 2 available (one per repository)", st, err)
+		}
 	})
 }
 

@@ -53,6 +53,9 @@ type Types struct {
 	// (as a BIGINT, NULL when there is none): the run a run_action job
 	// executes.
 	JobRunID string
+	// JobRepository is an expression for the repository in a river_job
+	// row's args: the repository a reconcile_repository job lists.
+	JobRepository string
 	// Now is an expression for the database's clock, in microseconds since
 	// the Unix epoch: leases are judged by one clock, whatever the clocks
 	// of the processes sharing the database say.

@@ -80,6 +80,7 @@ func (d *pgDriver) Types() driver.Types {
 	return driver.Types{ID: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", Bytes: "BYTEA",
 		LastAttemptedBy: "attempted_by[array_length(attempted_by, 1)]",
 		JobRunID:        "CAST(args->>'run_id' AS BIGINT)",
+		JobRepository:   "args->>'repository'",
 		Now:             "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"}
 }
 

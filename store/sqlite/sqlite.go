@@ -55,8 +55,9 @@ func (d *sqliteDriver) Types() driver.Types {
 		LastAttemptedBy: "json_extract(attempted_by, '$[#-1]')",
 		// River stores args as JSON text in a BLOB column; JSON functions
 		// try a BLOB as SQLite's binary JSONB first, text never.
-		JobRunID: "json_extract(CAST(args AS TEXT), '$.run_id')",
-		Now:      "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"}
+		JobRunID:      "json_extract(CAST(args AS TEXT), '$.run_id')",
+		JobRepository: "json_extract(CAST(args AS TEXT), '$.repository')",
+		Now:           "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"}
 }
 
 // WithMigrationLock retries instead of locking: with one connection, no lock
