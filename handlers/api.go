@@ -289,7 +289,7 @@ func (h *Handler) storeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, store.ErrPruned):
 		writeError(w, http.StatusConflict, "payload_pruned", "the delivery's payload was pruned by retention; it cannot be replayed")
 	case errors.Is(err, store.ErrRunState):
-		writeError(w, http.StatusConflict, "run_not_finished", "only a finished run (succeeded, failed or superseded) can be retried")
+		writeError(w, http.StatusConflict, "run_not_finished", "only a finished run (succeeded, failed or superseded), or one nothing is executing, can be retried; this one is queued or running")
 	default:
 		h.log.Error("operations API: store error", "error", err)
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the database did not answer")
