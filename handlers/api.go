@@ -27,6 +27,7 @@ type Records interface {
 	Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	Run(ctx context.Context, id int64) (store.Run, error)
 	RetryRun(ctx context.Context, id int64) error
+	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 }
 
 // apiRoute is one endpoint under /api/v1.
@@ -55,6 +56,7 @@ func (h *Handler) api() []apiRoute {
 		{pattern: "/api/v1/runs", name: "api_runs", methods: methods{http.MethodGet: h.listRuns}},
 		{pattern: "/api/v1/runs/{id}", name: "api_run", methods: methods{http.MethodGet: h.getRun}},
 		{pattern: "/api/v1/runs/{id}/retry", name: "api_retry", methods: methods{http.MethodPost: h.retryRun}},
+		{pattern: "/api/v1/audit", name: "api_audit", methods: methods{http.MethodGet: h.listAudit}},
 	}, h.repoRoutes()...)
 }
 
@@ -478,6 +480,49 @@ func (h *Handler) retryRun(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("run retried by hand", "run", id)
 	writeJSON(w, http.StatusAccepted, map[string]any{"status": "queued", "run": id})
+}
+
+// listAudit answers who asked for which write and how it ended. Entries
+// name repositories as the API does (owner/name).
+func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
+	q := &query{r: r}
+	f := store.AuditFilter{Repository: q.str("repository"), Principal: q.str("principal"), Artifact: q.str("artifact"), Page: q.page()}
+	if !h.permitList(w, r, f.Repository) {
+		return
+	}
+	var (
+		entries []store.AuditEntry
+		err     error
+	)
+	if q.err == nil {
+		entries, err = h.store.Audit(r.Context(), f)
+	}
+	out := make([]apiAuditEntry, len(entries))
+	for i, e := range entries {
+		out[i] = apiAuditEntry{ID: e.ID, At: e.At, Principal: e.Principal, Via: e.Via, Repository: e.Repository,
+			Operation: e.Operation, Artifact: e.Artifact, Version: e.Version, Stage: e.Stage,
+			Request: json.RawMessage(e.Request), Status: e.Status, Tags: nonNil(e.Tags), Error: e.Error}
+		if !json.Valid(out[i].Request) {
+			out[i].Request = json.RawMessage("null")
+		}
+	}
+	h.list(w, q, "entries", out, len(out), lastID(out, func(e apiAuditEntry) int64 { return e.ID }), f.Limit, err)
+}
+
+type apiAuditEntry struct {
+	ID         int64           `json:"id"`
+	At         time.Time       `json:"at"`
+	Principal  string          `json:"principal"`
+	Via        string          `json:"via"`
+	Repository string          `json:"repository"`
+	Operation  string          `json:"operation"`
+	Artifact   string          `json:"artifact"`
+	Version    string          `json:"version"`
+	Stage      string          `json:"stage"`
+	Request    json.RawMessage `json:"request"`
+	Status     int             `json:"status"`
+	Tags       []string        `json:"tags"`
+	Error      string          `json:"error"`
 }
 
 // The API's JSON shapes: snake_case, times in RFC 3339 (tagger times with

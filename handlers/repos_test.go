@@ -795,6 +795,52 @@ func TestWritesAreAudited(t *testing.T) {
 			t.Errorf("audit %d keeps the request %q (%v)", i, e.Request, err)
 		}
 	}
+
+	// The API serves the same log, newest first, to a token that reads the
+	// repository; filters and paging work as on the other lists.
+	var page struct {
+		Entries []struct {
+			Principal, Operation, Error string
+			Status                      int
+			Tags                        []string
+			Request                     map[string]any
+		}
+		NextBefore *int64 `json:"next_before"`
+	}
+	a := c.call("reader-t0ken", "GET", "/api/v1/audit?repository="+companionRepo+"&limit=3", nil)
+	if err := json.Unmarshal(a.raw, &page); a.status != http.StatusOK || err != nil || len(page.Entries) != 3 || page.NextBefore == nil {
+		t.Fatalf("GET /api/v1/audit: %s", a)
+	}
+	if e := page.Entries[0]; e.Principal != "admin" || e.Operation != "register" || e.Status != 422 || e.Request["version"] != "bad" {
+		t.Errorf("newest entry %+v", e)
+	}
+	a = c.call("reader-t0ken", "GET", fmt.Sprintf("/api/v1/audit?principal=admin&before=%d", *page.NextBefore), nil)
+	if err := json.Unmarshal(a.raw, &page); err != nil || len(page.Entries) != 1 || page.Entries[0].Status != 201 ||
+		!slices.Equal(page.Entries[0].Tags, []string{"churn@v1.0.0", "churn#prod#1"}) {
+		t.Errorf("second page for admin: %s", a)
+	}
+}
+
+// The audit log is read with the read operation, like the other records.
+func TestAuditNeedsRead(t *testing.T) {
+	c := newCompanion(t, companionOptions{tokens: map[string]access.Principal{
+		adminToken: admin,
+		"other-t0ken": {Name: "other", Scopes: []access.Scope{
+			{Repositories: []string{"globex/*"}, Operations: []string{"read"}},
+		}},
+	}})
+	c.write(adminToken, access.Assign, change.Request{Artifact: "churn", Ref: "HEAD", NameVersion: "v1.0.0", Stage: "prod"})
+	for _, path := range []string{"/api/v1/audit", "/api/v1/audit?repository=" + companionRepo} {
+		if a := c.call("other-t0ken", "GET", path, nil); a.status != http.StatusForbidden {
+			t.Errorf("GET %s by a token reading globex/* only: %s", path, a)
+		}
+	}
+	if a := c.call("", "GET", "/api/v1/audit", nil); a.status != http.StatusUnauthorized {
+		t.Errorf("without a token: %s", a)
+	}
+	if a := c.call(adminToken, "GET", "/api/v1/audit?limit=0", nil); a.status != http.StatusUnprocessableEntity {
+		t.Errorf("limit=0: %s", a)
+	}
 }
 
 // Twenty writers assigning versions of one artifact to one stage at once
