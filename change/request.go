@@ -130,3 +130,39 @@ func (e *InputError) Error() string { return e.Msg }
 func inputf(format string, args ...any) error {
 	return &InputError{fmt.Sprintf(format, args...)}
 }
+
+// Plan returns what plans the request (as op) against the registry as it
+// is at each attempt; commit is the full sha its ref resolved to ("" when
+// it has none). With del, unassign, deregister and deprecate plan the
+// deletion of their tags instead (gto's --delete, for a local repository).
+// The promotion order is the Service's, not the plan's.
+func (r Request) Plan(op access.Operation, commit string, del bool) func(*registry.Registry) (registry.Plan, error) {
+	simple := registry.Simple(r.Simple)
+	switch op {
+	case access.Register:
+		req := registry.RegisterRequest{Artifact: r.Artifact, Commit: commit, Version: r.Version,
+			BumpMajor: r.Bump == "major", BumpMinor: r.Bump == "minor", BumpPatch: r.Bump == "patch",
+			Message: r.Message, Simple: simple, Force: r.Force}
+		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanRegister(req) }
+	case access.Assign:
+		req := registry.AssignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit,
+			NameVersion: r.NameVersion, SkipRegistration: r.SkipRegistration,
+			Message: r.Message, Simple: simple, Force: r.Force}
+		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanAssign(req) }
+	case access.Unassign:
+		req := registry.UnassignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit,
+			Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
+		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanUnassign(req) }
+	case access.Deregister:
+		req := registry.DeregisterRequest{Artifact: r.Artifact, Version: r.Version, Commit: commit,
+			Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
+		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeregister(req) }
+	case access.Deprecate:
+		req := registry.DeprecateRequest{Artifact: r.Artifact, Commit: commit,
+			Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
+		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeprecate(req) }
+	}
+	return func(*registry.Registry) (registry.Plan, error) {
+		return registry.Plan{}, inputf("%q is not a write", op)
+	}
+}

@@ -173,36 +173,17 @@ func planner(ctx context.Context, r Repository, op access.Operation, req Request
 		}
 		commit = c.Hash
 	}
-	simple := registry.Simple(req.Simple)
-	switch op {
-	case access.Register:
-		rr := registry.RegisterRequest{Artifact: req.Artifact, Commit: commit, Version: req.Version,
-			BumpMajor: req.Bump == "major", BumpMinor: req.Bump == "minor", BumpPatch: req.Bump == "patch",
-			Message: req.Message, Simple: simple, Force: req.Force}
-		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanRegister(rr) }, nil
-	case access.Assign:
-		ar := registry.AssignRequest{Artifact: req.Artifact, Stage: req.Stage, Version: req.Version, Commit: commit,
-			NameVersion: req.NameVersion, SkipRegistration: req.SkipRegistration,
-			Message: req.Message, Simple: simple, Force: req.Force}
-		return func(reg *registry.Registry) (registry.Plan, error) {
-			p, err := reg.PlanAssign(ar)
-			if err == nil && !req.Force {
-				err = checkPromotion(reg, r.Promotion, ar)
-			}
-			return p, err
-		}, nil
-	case access.Unassign:
-		ur := registry.UnassignRequest{Artifact: req.Artifact, Stage: req.Stage, Version: req.Version, Commit: commit,
-			Message: req.Message, Simple: simple, Force: req.Force}
-		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanUnassign(ur) }, nil
-	case access.Deregister:
-		dr := registry.DeregisterRequest{Artifact: req.Artifact, Version: req.Version, Commit: commit,
-			Message: req.Message, Simple: simple, Force: req.Force}
-		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeregister(dr) }, nil
-	default: // access.Deprecate; Check refused the rest
-		dr := registry.DeprecateRequest{Artifact: req.Artifact, Commit: commit, Message: req.Message, Simple: simple, Force: req.Force}
-		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeprecate(dr) }, nil
+	plan := req.Plan(op, commit, false)
+	if op != access.Assign || req.Force {
+		return plan, nil
 	}
+	return func(reg *registry.Registry) (registry.Plan, error) {
+		p, err := plan(reg)
+		if err == nil {
+			err = checkPromotion(reg, r.Promotion, req.Artifact, req.Stage, req.Version, commit)
+		}
+		return p, err
+	}, nil
 }
 
 // baseline makes sure hookd has listed the repository before writing to
@@ -364,17 +345,16 @@ func (e *PromotionError) Error() string {
 // checkPromotion refuses an assignment to a stage of order whose version
 // was never assigned the stage before it. A version registered by the
 // assignment itself was in no stage.
-func checkPromotion(reg *registry.Registry, order []string, req registry.AssignRequest) error {
-	i := slices.Index(order, req.Stage)
+func checkPromotion(reg *registry.Registry, order []string, artifact, stage, version, commit string) error {
+	i := slices.Index(order, stage)
 	if i <= 0 {
 		return nil
 	}
 	prev := order[i-1]
-	history := reg.History(req.Artifact, true)
-	version := req.Version
+	history := reg.History(artifact, true)
 	if version == "" {
 		for _, h := range history {
-			if h.Event == "registration" && h.Commit == req.Commit && h.Version != nil {
+			if h.Event == "registration" && h.Commit == commit && h.Version != nil {
 				version = *h.Version
 			}
 		}
@@ -384,7 +364,7 @@ func checkPromotion(reg *registry.Registry, order []string, req registry.AssignR
 			return nil
 		}
 	}
-	return &PromotionError{Artifact: req.Artifact, Version: version, Stage: req.Stage, Previous: prev, Order: order}
+	return &PromotionError{Artifact: artifact, Version: version, Stage: stage, Previous: prev, Order: order}
 }
 
 // Registry is the registry of the repository the API calls repo, read

@@ -91,30 +91,7 @@ func planOf(op access.Operation, r change.Request, del bool) request {
 		if err != nil {
 			return nil, err
 		}
-		simple := registry.Simple(r.Simple)
-		switch op {
-		case access.Register:
-			req := registry.RegisterRequest{Artifact: r.Artifact, Commit: commit, Version: r.Version,
-				BumpMajor: r.Bump == "major", BumpMinor: r.Bump == "minor", BumpPatch: r.Bump == "patch",
-				Message: r.Message, Simple: simple, Force: r.Force}
-			return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanRegister(req) }, nil
-		case access.Assign:
-			req := registry.AssignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit,
-				NameVersion: r.NameVersion, SkipRegistration: r.SkipRegistration,
-				Message: r.Message, Simple: simple, Force: r.Force}
-			return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanAssign(req) }, nil
-		case access.Unassign:
-			req := registry.UnassignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit,
-				Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
-			return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanUnassign(req) }, nil
-		case access.Deregister:
-			req := registry.DeregisterRequest{Artifact: r.Artifact, Version: r.Version, Commit: commit,
-				Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
-			return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeregister(req) }, nil
-		}
-		req := registry.DeprecateRequest{Artifact: r.Artifact, Commit: commit,
-			Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
-		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeprecate(req) }, nil
+		return r.Plan(op, commit, del), nil
 	}
 }
 
