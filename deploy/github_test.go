@@ -37,14 +37,21 @@ func seed(t *testing.T, gh *githubtest.Server, tag string) string {
 	return git("", "rev-parse", "refs/heads/main")
 }
 
-func TestGitHubKinds(t *testing.T) {
+// standIn is acme/models on a GitHub stand-in, and hookd's client of it.
+func standIn(t *testing.T) (*githubtest.Server, *github.Repo) {
+	t.Helper()
 	gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
-	ev := assignment("churn", "v1.0.0", "prod")
-	ev.CommitSHA = seed(t, gh, ev.TagName)
 	repo, err := github.New("acme", "models", github.WithBaseURL(gh.APIURL()), github.WithToken(gh.Token()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return gh, repo
+}
+
+func TestGitHubKinds(t *testing.T) {
+	gh, repo := standIn(t)
+	ev := assignment("churn", "v1.0.0", "prod")
+	ev.CommitSHA = seed(t, gh, ev.TagName)
 	clients := func(name string) (deploy.GitHubRepo, error) {
 		if name != "acme/models" {
 			return nil, fmt.Errorf("no client for %s", name)
@@ -159,12 +166,8 @@ func assertDeployment(t *testing.T, deployments []githubtest.Deployment, i int, 
 // Deployments wait for their event's other runs while holding a job worker;
 // many at once must not take every worker from the runs they wait for.
 func TestManyDeploymentsDoNotStarveTheirActions(t *testing.T) {
-	gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
+	gh, repo := standIn(t)
 	commit := seed(t, gh, "unused")
-	repo, err := github.New("acme", "models", github.WithBaseURL(gh.APIURL()), github.WithToken(gh.Token()))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rc := newReceiver(t, 0)
 	actions := parseActions(t, `
 actions:
@@ -217,13 +220,9 @@ actions:
 // update refused, or the process killed) is followed by one that reports
 // on the same deployment: one event, one deployment on GitHub.
 func TestDeploymentRepeatedAttemptKeepsOneDeployment(t *testing.T) {
-	gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
+	gh, repo := standIn(t)
 	ev := assignment("churn", "v1.0.0", "prod")
 	ev.CommitSHA = seed(t, gh, ev.TagName)
-	repo, err := github.New("acme", "models", github.WithBaseURL(gh.APIURL()), github.WithToken(gh.Token()))
-	if err != nil {
-		t.Fatal(err)
-	}
 	actions := parseActions(t, `
 actions:
   - name: environment
