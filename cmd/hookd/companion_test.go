@@ -30,40 +30,14 @@ const companionToken = "companion-t0ken"
 // behaviour there is unconfirmed.
 func newCompanionPipeline(t *testing.T, databaseURL string, restTagEvents bool) *pipeline {
 	t.Helper()
-	p := &pipeline{t: t, env: gitEnv(t)}
-	p.gh = githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models", RESTTagEvents: restTagEvents})
-	dir := t.TempDir()
-	p.clone = filepath.Join(dir, "clone")
-	p.git(dir, "clone", "-q", p.gh.AuthGitURL(), p.clone)
-	p.commit("model.txt", "v1", "2024-01-01T10:00:00+00:00")
-	p.git(p.clone, "push", "-q", "origin", "HEAD:main")
-	p.config = filepath.Join(dir, "hookd.yaml")
-	cfg := fmt.Sprintf(`database_url: %s
-repositories:
-  - github: acme/models
-    secret: %s
-    token: %s
-    api_url: %s
-    reconcile_interval: 1h
-tokens:
-  - name: ci
+	return newPipelineWith(t, databaseURL, githubtest.Options{RESTTagEvents: restTagEvents}, fmt.Sprintf(`  - name: ci
     sha256: %x
     scopes:
       - repositories: "acme/*"
         operations: "*"
         stages: "*"
         force: true
-  - name: tests
-    sha256: %x
-    scopes:
-      - repositories: "*"
-        operations: [read]
-`, databaseURL, pipelineSecret, p.gh.Token(), p.gh.APIURL(), sha256.Sum256([]byte(companionToken)), sha256.Sum256([]byte(pipelineToken)))
-	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p.start()
-	return p
+`, sha256.Sum256([]byte(companionToken))))
 }
 
 // apiCall sends a JSON body (nil for none) to hookd's API with the

@@ -43,8 +43,17 @@ type pipeline struct {
 
 func newPipeline(t testing.TB, databaseURL string) *pipeline {
 	t.Helper()
+	return newPipelineWith(t, databaseURL, githubtest.Options{}, "")
+}
+
+// newPipelineWith starts a pipeline whose stand-in has the options gh
+// (its repository is always acme/models) and whose configuration lists
+// the tokens in tokensYAML (entries of tokens:) after the tests' own.
+func newPipelineWith(t testing.TB, databaseURL string, gh githubtest.Options, tokensYAML string) *pipeline {
+	t.Helper()
 	p := &pipeline{t: t, env: gitEnv(t)}
-	p.gh = githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
+	gh.Owner, gh.Name = "acme", "models"
+	p.gh = githubtest.New(t, gh)
 	dir := t.TempDir()
 	p.clone = filepath.Join(dir, "clone")
 	p.git(dir, "clone", "-q", p.gh.AuthGitURL(), p.clone)
@@ -66,7 +75,7 @@ tokens:
       - repositories: "*"
         operations: "*"
         stages: "*"
-`, databaseURL, pipelineSecret, p.gh.Token(), p.gh.APIURL(), sha256.Sum256([]byte(pipelineToken)))
+`, databaseURL, pipelineSecret, p.gh.Token(), p.gh.APIURL(), sha256.Sum256([]byte(pipelineToken))) + tokensYAML
 	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
