@@ -126,27 +126,12 @@ func (s *Service) do(ctx context.Context, actor Actor, repo string, op access.Op
 	if actor.Via != "" {
 		trailer += " via " + actor.Via
 	}
-	lines := map[string]string{}
-	created, err := source.Write(ctx, r.Source, func(reg *registry.Registry) ([]source.NewTag, error) {
-		p, err := plan(reg)
-		if err != nil {
-			return nil, err
-		}
-		for i, t := range p.Create {
-			if i < len(p.Output) {
-				lines[t.Name] = p.Output[i]
-			}
-		}
-		tags := source.NewTags(p, registry.Person{})
-		for i := range tags {
-			tags[i].Message = strings.TrimRight(tags[i].Message, "\n") + "\n\n" + trailer + "\n"
-		}
-		return tags, nil
+	created, output, err := source.WritePlan(ctx, r.Source, plan, registry.Person{}, func(t *source.NewTag) {
+		t.Message = strings.TrimRight(t.Message, "\n") + "\n\n" + trailer + "\n"
 	})
-	var res Result
+	res := Result{Output: output}
 	for _, t := range created {
 		res.Tags = append(res.Tags, t.Name)
-		res.Output = append(res.Output, lines[t.Name])
 	}
 	if err != nil {
 		return res, err

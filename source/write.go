@@ -103,3 +103,38 @@ func NewTags(p registry.Plan, tagger registry.Person) []NewTag {
 	}
 	return tags
 }
+
+// WritePlan is [Write] for GTO's plans: it creates the tags plan asks for,
+// tagged by tagger (zero: the source's identity), and returns them with
+// gto's line for each, in order, also when a later step failed (the tags
+// exist, and whoever asked must hear of them). edit, when set, may change
+// each tag before it is created.
+func WritePlan(ctx context.Context, src Source, plan func(*registry.Registry) (registry.Plan, error),
+	tagger registry.Person, edit func(*NewTag)) ([]registry.Tag, []string, error) {
+	// Every attempt's lines, by tag: a retry may create some tags in one
+	// attempt and the rest in the next.
+	lines := make(map[string]string)
+	created, err := Write(ctx, src, func(reg *registry.Registry) ([]NewTag, error) {
+		p, err := plan(reg)
+		if err != nil {
+			return nil, err
+		}
+		for i, t := range p.Create {
+			if i < len(p.Output) {
+				lines[t.Name] = p.Output[i]
+			}
+		}
+		tags := NewTags(p, tagger)
+		if edit != nil {
+			for i := range tags {
+				edit(&tags[i])
+			}
+		}
+		return tags, nil
+	})
+	output := make([]string, len(created))
+	for i, t := range created {
+		output[i] = lines[t.Name]
+	}
+	return created, output, err
+}

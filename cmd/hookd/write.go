@@ -131,25 +131,9 @@ func (a *app) change(ctx context.Context, w *writeFlags, req request) error {
 	if w.delete {
 		return a.deleteTags(ctx, w, src, plan)
 	}
-	// Every plan's lines, by tag: a retry may create some tags in one
-	// attempt and the rest in the next.
-	lines := make(map[string]string)
-	created, err := source.Write(ctx, src, func(reg *registry.Registry) ([]source.NewTag, error) {
-		p, err := plan(reg)
-		if err != nil {
-			return nil, err
-		}
-		for i, t := range p.Create {
-			if i < len(p.Output) {
-				lines[t.Name] = p.Output[i]
-			}
-		}
-		return source.NewTags(p, registry.Person{Name: w.author, Email: w.authorEmail}), nil
-	})
-	// Report what was created even when a later step failed: the tags
-	// exist and the user must know.
-	for _, t := range created {
-		fmt.Fprintln(a.stdout, lines[t.Name])
+	created, output, err := source.WritePlan(ctx, src, plan, registry.Person{Name: w.author, Email: w.authorEmail}, nil)
+	for i, t := range created {
+		fmt.Fprintln(a.stdout, output[i])
 		if perr := a.pushOrRemind(ctx, w, src, t.Name, false); perr != nil && err == nil {
 			err = perr
 		}
