@@ -34,6 +34,7 @@ import (
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 	"github.com/hookd-dev/hookd/store"
+	"github.com/hookd-dev/hookd/tagparse"
 )
 
 // Repository is a configured repository as writes need it.
@@ -119,6 +120,9 @@ func (s *Service) do(ctx context.Context, actor Actor, repo string, op access.Op
 	if err != nil {
 		return Result{}, err
 	}
+	if op == access.Assign {
+		plan = registrationAllowed(plan, actor.Principal, repo)
+	}
 	if err := s.baseline(ctx, r.Identity); err != nil {
 		return Result{}, err
 	}
@@ -169,6 +173,29 @@ func planner(ctx context.Context, r Repository, op access.Operation, req Request
 		}
 		return p, err
 	}, nil
+}
+
+// registrationAllowed refuses an assignment whose plan registers a
+// version first (gto registers one at a commit that has none) unless the
+// principal may register too: the registration is a tag and an event of
+// its own, which a scope that allows assign alone does not grant.
+func registrationAllowed(plan func(*registry.Registry) (registry.Plan, error), p access.Principal, repo string) func(*registry.Registry) (registry.Plan, error) {
+	return func(reg *registry.Registry) (registry.Plan, error) {
+		pl, err := plan(reg)
+		if err != nil {
+			return pl, err
+		}
+		for _, t := range pl.Create {
+			if t.Action != tagparse.Register {
+				continue
+			}
+			if err := p.Check(access.Request{Repository: repo, Operation: access.Register}); err != nil {
+				return registry.Plan{}, fmt.Errorf("%w: no version is registered at the commit, and assigning it a stage would register one "+
+					"(%s); assign a registered version, or skip the registration (skip_registration, or --sr on the command line)", err, t.Name)
+			}
+		}
+		return pl, nil
+	}
 }
 
 // baseline makes sure hookd has listed the repository before writing to

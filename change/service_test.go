@@ -776,3 +776,41 @@ func TestWriteRefusedWhenTheFirstListingFails(t *testing.T) {
 		t.Errorf("audit entry %+v", e)
 	}
 }
+
+// An assignment to a commit no version is registered at registers one
+// first, as gto does: that registration is a write of its own, which
+// only a principal allowed to register may cause. Assigning a registered
+// version, or skipping the registration, takes assign alone.
+func TestAssignThatRegistersNeedsRegister(t *testing.T) {
+	r, _, c2 := seeded(t)
+	c3 := r.repo.Commit("model.bin", "three", "2024-01-05T10:00:00+00:00")
+	dev := access.Principal{Name: "dev", Scopes: []access.Scope{{
+		Repositories: []string{repoName}, Operations: []string{"assign"}, Stages: []string{"dev"},
+	}}}
+	before := r.tags()
+	res, err := r.do(dev, access.Assign, change.Request{Artifact: "churn", Stage: "dev", Ref: c3, NameVersion: "v2.0.0"})
+	if change.Status(err) != 403 || !isA[*access.DeniedError](err) {
+		t.Fatalf("assign registering a version without register: %+v, %v; want 403", res, err)
+	}
+	if !strings.Contains(err.Error(), "dev may not register in acme/models") || !strings.Contains(err.Error(), "skip_registration") {
+		t.Errorf("error %q does not say what was refused and what to do", err)
+	}
+	if got := r.tags(); !slices.Equal(got, before) {
+		t.Fatalf("a refused assignment created tags: %q → %q", before, got)
+	}
+	if e := r.lastAudit(); e.Status != 403 || e.Principal != "dev" {
+		t.Errorf("audit entry %+v", e)
+	}
+	// Assign alone suffices for a registered version, by version or by ref.
+	if res, err := r.do(dev, access.Assign, change.Request{Artifact: "churn", Stage: "dev", Ref: c2}); err != nil || len(res.Tags) != 1 {
+		t.Errorf("assign by the ref of a registered version: %+v, %v", res, err)
+	}
+	// And for an assignment that skips the registration.
+	if res, err := r.do(dev, access.Assign, change.Request{Artifact: "churn", Stage: "dev", Ref: c3, SkipRegistration: true}); err != nil || len(res.Tags) != 1 {
+		t.Errorf("assign skipping the registration: %+v, %v", res, err)
+	}
+	// A principal allowed to register gets both tags.
+	if res, err := r.do(admin, access.Assign, change.Request{Artifact: "churn", Stage: "dev", Ref: c3, NameVersion: "v2.0.0", Force: true}); err != nil || len(res.Tags) != 2 {
+		t.Errorf("assign registering a version by admin: %+v, %v", res, err)
+	}
+}
