@@ -219,13 +219,16 @@ func (h *Handler) slackCommand(w http.ResponseWriter, r *http.Request) {
 
 	// The command runs on its own context: once Slack has its "working
 	// on it", the result goes to response_url, whether or not Slack still
-	// holds this request.
+	// holds this request. Shutdown waits for it (Drain), and past its
+	// deadline cancels it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), commandTimeout)
+	stop := context.AfterFunc(h.backgroundCtx, cancel)
 	done := make(chan chatops.Reply, 1)
-	go func() {
+	h.background.Go(func() {
 		defer cancel()
+		defer stop()
 		done <- runner.Run(ctx, who, text)
-	}()
+	})
 	ackAfter := chat.Slack.AckAfter
 	if ackAfter <= 0 {
 		ackAfter = DefaultSlackAckAfter
@@ -244,13 +247,13 @@ func (h *Handler) slackCommand(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 	}
 	writeSlack(w, chatops.Reply{Text: "⏳ Working on it; the answer follows here."})
-	go func() {
+	h.background.Go(func() {
 		reply := <-done
-		if err := postSlack(responseURL, reply); err != nil {
+		if err := postSlack(h.backgroundCtx, responseURL, reply); err != nil {
 			h.log.Error("Slack command: could not post its answer to response_url", "user", who.Name, "text", text,
 				"tags", reply.Tags, "error", err)
 		}
-	}()
+	})
 }
 
 // VerifySlack checks a Slack request as Slack documents it: the signature
@@ -328,12 +331,12 @@ var slackClient = &http.Client{
 }
 
 // postSlack sends a late answer to a command's response_url.
-func postSlack(responseURL string, reply chatops.Reply) error {
+func postSlack(ctx context.Context, responseURL string, reply chatops.Reply) error {
 	body, err := json.Marshal(slackResponse(reply))
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), responseURLTimeout)
+	ctx, cancel := context.WithTimeout(ctx, responseURLTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, bytes.NewReader(body))
 	if err != nil {

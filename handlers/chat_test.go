@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -366,4 +367,85 @@ func TestCommandEndpoint(t *testing.T) {
 	if got := c.tags(); got != "churn-model#dev#1\nchurn-model@v1.2.0" {
 		t.Errorf("tags %q", got)
 	}
+}
+
+// A Slack command that runs on after its acknowledgement is work in
+// flight: Drain, which shutdown calls before closing the store, waits for
+// it to finish and be audited, and past its deadline cancels it and still
+// waits for it to return.
+func TestDrainWaitsForSlackCommandsAnsweredLater(t *testing.T) {
+	slow := func(c *chatRig) {
+		c.h.SetChat(handlers.Chat{Repository: repo, Slack: &handlers.Slack{
+			SigningSecret: slackSecret, AckAfter: 50 * time.Millisecond,
+			Users: map[string]access.Principal{alice: {Name: "alice", Scopes: []access.Scope{
+				{Repositories: []string{repo}, Operations: []string{"assign"}, Stages: []string{"dev"}}}}},
+		}})
+	}
+	receiver := func(t *testing.T) (string, chan map[string]any) {
+		late := make(chan map[string]any, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var m map[string]any
+			_ = json.NewDecoder(r.Body).Decode(&m)
+			late <- m
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/commands/T1/1/x", late
+	}
+	audited := func(c *chatRig) int {
+		entries, err := c.store.Audit(ctx(c.t), store.AuditFilter{Principal: "alice"})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		return len(entries)
+	}
+
+	t.Run("finishing in time", func(t *testing.T) {
+		c := newChatRig(t)
+		c.settle = time.Second
+		slow(c)
+		url, late := receiver(t)
+		if status, body := c.slack(alice, "assign churn-model v1.2.0 dev", url); status != http.StatusOK ||
+			!strings.Contains(body["text"].(string), "Working on it") {
+			t.Fatalf("ack: %d %v", status, body)
+		}
+		dctx, cancel := context.WithTimeout(ctx(t), 30*time.Second)
+		defer cancel()
+		if err := c.h.Drain(dctx); err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+		if n := audited(c); n != 1 {
+			t.Errorf("%d audit entries once drained, want 1", n)
+		}
+		select {
+		case m := <-late:
+			if !strings.Contains(m["text"].(string), "churn-model#dev#1") {
+				t.Errorf("late answer %v", m)
+			}
+		default:
+			t.Error("Drain returned before the answer was posted to response_url")
+		}
+	})
+
+	t.Run("past the deadline", func(t *testing.T) {
+		c := newChatRig(t)
+		c.settle = time.Minute
+		slow(c)
+		url, _ := receiver(t)
+		if status, body := c.slack(alice, "assign churn-model v1.2.0 dev", url); status != http.StatusOK ||
+			!strings.Contains(body["text"].(string), "Working on it") {
+			t.Fatalf("ack: %d %v", status, body)
+		}
+		dctx, cancel := context.WithTimeout(ctx(t), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := c.h.Drain(dctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Drain: %v, want the deadline's error", err)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("Drain took %s: the command was not cancelled", d)
+		}
+		if n := audited(c); n != 1 {
+			t.Errorf("%d audit entries once drained, want 1: the cancelled command must still be audited before Drain returns", n)
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,12 +85,19 @@ type Handler struct {
 	chat          atomic.Pointer[Chat]
 	metrics       metrics
 	mux           *http.ServeMux
+	// background is work that outlives its request (a Slack command
+	// answered at its response_url); Drain waits for it, and past Drain's
+	// deadline stopBackground cancels it.
+	background     sync.WaitGroup
+	backgroundCtx  context.Context
+	stopBackground context.CancelFunc
 }
 
 // New builds the handler. It answers 404 to every webhook until SetSecrets
 // configures a repository.
 func New(o Options) *Handler {
 	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout}
+	h.backgroundCtx, h.stopBackground = context.WithCancel(context.Background())
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -119,6 +127,28 @@ func (h *Handler) SetSecrets(s Secrets) { h.secrets.Store(&s) }
 func (h *Handler) secret(repository string) (string, bool) {
 	s, ok := (*h.secrets.Load())[repository]
 	return s, ok
+}
+
+// Drain waits for the work requests left running after they were answered
+// (Slack commands that answer at their response_url) until ctx ends; then
+// it cancels that work and waits for it to return, which is quick: a
+// cancelled write stops, and is still audited. Call it once the HTTP
+// server has stopped taking requests (http.Server.Shutdown), before
+// closing the store. It returns ctx's error when it had to cancel.
+func (h *Handler) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.background.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		h.stopBackground()
+		<-done
+		return ctx.Err()
+	}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

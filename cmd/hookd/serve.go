@@ -223,7 +223,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		}
 		stopPruning()
 		d.stopSchedule()
-		return shutdown(logger, srv, st, f.shutdownTimeout)
+		return shutdown(logger, srv, h, st, f.shutdownTimeout)
 	}
 }
 
@@ -261,14 +261,18 @@ func startPruning(ctx context.Context, logger *slog.Logger, st *store.Store, ret
 }
 
 // shutdown stops accepting, lets requests in flight finish (each either
-// stored its delivery or answered an error), stops the workers and commits
-// whatever the store still holds, all within timeout.
-func shutdown(logger *slog.Logger, srv *http.Server, st *store.Store, timeout time.Duration) error {
+// stored its delivery or answered an error) and the chat commands that
+// answer later, stops the workers and commits whatever the store still
+// holds, all within timeout.
+func shutdown(logger *slog.Logger, srv *http.Server, h *handlers.Handler, st *store.Store, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	if err != nil {
 		logger.Error("requests still in flight at the shutdown deadline were cut off", "error", err)
+	}
+	if derr := h.Drain(ctx); derr != nil {
+		logger.Error("chat commands still running at the shutdown deadline were cancelled; their askers may get no answer", "error", derr)
 	}
 	if werr := st.StopWorkers(ctx); werr != nil {
 		logger.Error("jobs still running at the shutdown deadline were cancelled; they will run again", "error", werr)
