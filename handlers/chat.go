@@ -324,6 +324,15 @@ func usableResponseURL(u string) bool {
 	return err == nil && (p.Scheme == "https" || p.Scheme == "http") && p.Host != ""
 }
 
+// redactedURL is u without its path and query, for logs.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "response_url"
+	}
+	return p.Scheme + "://" + p.Host + "/…"
+}
+
 var slackClient = &http.Client{
 	Timeout: responseURLTimeout,
 	// response_url answers itself; a redirect is not followed anywhere.
@@ -345,7 +354,13 @@ func postSlack(ctx context.Context, responseURL string, reply chatops.Reply) err
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := slackClient.Do(req)
 	if err != nil {
-		return err
+		// Not the *url.Error itself: it holds the URL, which lets whoever
+		// reads the log post to the channel.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("post to %s: %w", redactedURL(responseURL), err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,11 +42,31 @@ type chatRig struct {
 	store *store.Store
 	// settle is how long recording the events of new tags takes.
 	settle time.Duration
+	// logs is what the handler logged.
+	logs *lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer for a logger that goroutines share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newChatRig(t *testing.T) *chatRig {
 	t.Helper()
-	c := &chatRig{t: t, repo: gittest.New(t)}
+	c := &chatRig{t: t, repo: gittest.New(t), logs: &lockedBuffer{}}
 	commit := c.repo.Commit("model.pkl", "weights", "2024-03-01T10:00:00Z")
 	c.repo.Tag("churn-model@v1.2.0", commit, "2024-03-01T10:00:00Z", "Registering artifact churn-model version v1.2.0")
 	src, err := gitdir.Open(ctx(t), c.repo.Dir)
@@ -69,7 +91,7 @@ func newChatRig(t *testing.T) *chatRig {
 			}
 		},
 	}
-	c.h = handlers.New(handlers.Options{Store: c.store, Changes: svc})
+	c.h = handlers.New(handlers.Options{Store: c.store, Changes: svc, Logger: slog.New(slog.NewTextHandler(c.logs, nil))})
 	deployer := []access.Scope{{Repositories: []string{repo}, Operations: []string{"read", "assign"}, Stages: []string{"dev", "staging"}}}
 	c.h.SetTokens(handlers.Tokens{sha256.Sum256([]byte(botToken)): {Name: "chat-bot", Scopes: deployer}})
 	c.h.SetChat(handlers.Chat{Repository: repo, Slack: &handlers.Slack{
@@ -448,4 +470,33 @@ func TestDrainWaitsForSlackCommandsAnsweredLater(t *testing.T) {
 			t.Errorf("%d audit entries once drained, want 1: the cancelled command must still be audited before Drain returns", n)
 		}
 	})
+}
+
+// response_url lets whoever holds it post to the channel for half an
+// hour: when posting the late answer fails, the log says why without it.
+func TestSlackResponseURLIsNotLogged(t *testing.T) {
+	c := newChatRig(t)
+	c.settle = 200 * time.Millisecond
+	c.h.SetChat(handlers.Chat{Repository: repo, Slack: &handlers.Slack{
+		SigningSecret: slackSecret, AckAfter: 10 * time.Millisecond,
+		Users: map[string]access.Principal{alice: {Name: "alice", Scopes: []access.Scope{
+			{Repositories: []string{repo}, Operations: []string{"assign"}, Stages: []string{"dev"}}}}},
+	}})
+	gone := httptest.NewServer(http.NotFoundHandler())
+	responseURL := gone.URL + "/commands/T1/1/s3cretR3sp0nse"
+	gone.Close()
+	if status, body := c.slack(alice, "assign churn-model v1.2.0 dev", responseURL); status != http.StatusOK ||
+		!strings.Contains(body["text"].(string), "Working on it") {
+		t.Fatalf("ack: %d %v", status, body)
+	}
+	if err := c.h.Drain(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	logs := c.logs.String()
+	if !strings.Contains(logs, "could not post its answer to response_url") {
+		t.Fatalf("the failed post was not logged:\n%s", logs)
+	}
+	if strings.Contains(logs, "s3cretR3sp0nse") {
+		t.Errorf("the log holds the response_url:\n%s", logs)
+	}
 }
