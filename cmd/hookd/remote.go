@@ -98,6 +98,9 @@ func (a *app) server(cmd *cobra.Command, repo string) (*server, error) {
 		token: token,
 		client: &http.Client{
 			Timeout: remoteTimeout,
+			// A redirect is reported, not followed: following it turns a
+			// POST into a GET, and drops the token on another host.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Transport: &http.Transport{
 				Proxy:               http.ProxyFromEnvironment,
 				DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
@@ -164,10 +167,42 @@ func (s *server) call(ctx context.Context, method, path string, query url.Values
 	if len(raw) > remoteBodyLimit {
 		return nil, fmt.Errorf("the hookd server at %s answered more than %d MiB", s.base, remoteBodyLimit>>20)
 	}
-	if resp.StatusCode/100 == 2 {
+	switch {
+	case method == http.MethodPost && resp.StatusCode == http.StatusCreated, method != http.MethodPost && resp.StatusCode == http.StatusOK:
 		return raw, nil
+	case resp.StatusCode/100 == 2:
+		// Not what hookd answers: a proxy's, or another service's.
+		want := "200 OK"
+		if method == http.MethodPost {
+			want = "201 Created: nothing is known to have been created"
+		}
+		return nil, fmt.Errorf("the hookd server at %s answered %s to %s %s, not %s", s.base, resp.Status, method, req.URL.Path, want)
+	case resp.StatusCode/100 == 3 && resp.Header.Get("Location") != "":
+		return nil, s.redirected(resp)
 	}
 	return raw, s.errorOf(resp, raw)
+}
+
+// redirected says where a redirect leads, and the --server that goes
+// there directly.
+func (s *server) redirected(resp *http.Response) error {
+	to, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return fmt.Errorf("the hookd server at %s answered %s with a Location that is no URL", s.base, resp.Status)
+	}
+	msg := fmt.Sprintf("the hookd server at %s redirects to %s (%s)", s.base, to.Redacted(), resp.Status)
+	// The API's path, without the --server URL's own path, is what the
+	// new base is followed by.
+	var prefix string
+	if u, err := url.Parse(s.base); err == nil {
+		prefix = u.Path
+	}
+	if base, ok := strings.CutSuffix(to.Path, strings.TrimPrefix(resp.Request.URL.Path, prefix)); ok {
+		u := *to
+		u.Path, u.RawPath, u.RawQuery, u.Fragment, u.User = base, "", "", "", nil
+		msg += "; use --server " + strings.TrimSuffix(u.String(), "/")
+	}
+	return errors.New(msg)
 }
 
 // errorOf is the error an answer that is not a success stands for.

@@ -298,3 +298,40 @@ func TestRemoteErrors(t *testing.T) {
 		t.Errorf("--server '': exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
 	}
 }
+
+// A write is done when the server says so: 201 Created. Any other success
+// (a proxy's 200, another service at that URL) is not taken for one, and
+// a redirect (http:// to https://, say) is reported with where it leads
+// rather than followed, which would turn a write into a GET.
+func TestRemoteOddAnswers(t *testing.T) {
+	r := newRepo(t)
+	s := serve(t, r)
+	env := append(slices.Clone(r.env), "HOOKD_TOKEN="+adminToken)
+	assign := []string{"register", "nn", "-r", remoteName}
+
+	notHookd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(notHookd.Close)
+	res := runHookd(t, t.TempDir(), env, append(assign, "--server", notHookd.URL)...)
+	want := "❌ the hookd server at " + notHookd.URL + " answered 200 OK to POST /api/v1/repos/acme/models/register, not 201 Created: nothing is known to have been created\n"
+	if res.code != 1 || res.stderr != want {
+		t.Errorf("a write answered 200: exit %d, stdout %q, stderr %q; want exit 1 and %q", res.code, res.stdout, res.stderr, want)
+	}
+
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, s.url+req.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	t.Cleanup(moved.Close)
+	for _, args := range [][]string{assign, {"show", "-r", remoteName}} {
+		res := runHookd(t, t.TempDir(), env, append(args, "--server", moved.URL)...)
+		if res.code != 1 || !strings.Contains(res.stderr, "redirects to "+s.url+"/api/v1/repos/acme/models/") ||
+			!strings.Contains(res.stderr, "use --server "+s.url) {
+			t.Errorf("%s through a redirect: exit %d, stdout %q, stderr %q", args[0], res.code, res.stdout, res.stderr)
+		}
+	}
+	if tags := r.tags(); len(tags) != 0 {
+		t.Errorf("tags %v", tags)
+	}
+}
