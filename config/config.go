@@ -228,7 +228,7 @@ var (
 // check validates what types alone cannot, fills per-repository defaults
 // and reports each problem at the line of the offending value.
 func (c *Config) check(root *tree, p *Problems) {
-	names := map[string]bool{}
+	names, hashes := map[string]bool{}, map[string]int{}
 	for i := range c.Tokens {
 		tok := &c.Tokens[i]
 		at := func(keys ...any) int { return root.line(append([]any{"tokens", i}, keys...)...) }
@@ -243,6 +243,13 @@ func (c *Config) check(root *tree, p *Problems) {
 			p.add(at("sha256"), "token %s: sha256 must be the token's SHA-256 in hex (printf %%s \"$TOKEN\" | sha256sum), not the token itself", tok.Name)
 		}
 		tok.SHA256 = strings.ToLower(tok.SHA256)
+		if first, ok := hashes[tok.SHA256]; ok && sha256Hex.MatchString(tok.SHA256) {
+			// The API knows a token by its hash: one of the two sets of
+			// scopes would silently win.
+			p.add(at("sha256"), "token %s: its sha256 is token %s's (line %d); each token needs its own value", tok.Name, c.Tokens[first].Name, root.line("tokens", first, "sha256"))
+		} else {
+			hashes[tok.SHA256] = i
+		}
 		if len(tok.Scopes) == 0 {
 			p.add(at(), "token %s: scopes is required, e.g. scopes: [{repositories: \"*\", operations: [read]}]", tok.Name)
 		}

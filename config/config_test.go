@@ -151,6 +151,9 @@ func TestRepositoryProblems(t *testing.T) {
 		{"tokens:\n  - sha256: " + strings.Repeat("a", 64) + "\n", 2, "name is required"},
 		{"tokens:\n  - name: a\n    sha256: " + strings.Repeat("a", 64) + "\n  - name: a\n    sha256: " + strings.Repeat("b", 64) + "\n", 4, "token a is configured twice"},
 		{"tokens:\n  - name: a\n    sha256: " + strings.Repeat("a", 64) + "\n", 2, "token a: scopes is required"},
+		// One token, two sets of scopes: whichever is read last would win.
+		{"tokens:\n  - name: a\n    sha256: " + strings.Repeat("a", 64) + "\n  - name: b\n    sha256: " + strings.Repeat("A", 64) + "\n", 5,
+			"token b: its sha256 is token a's (line 3); each token needs its own value"},
 		{"tokens:\n  - name: a\n    sha256: " + strings.Repeat("a", 64) + "\n    scopes:\n      - operations: [asign]\n", 5, `token a: operation "asign" is none of`},
 		{"tokens:\n  - name: a\n    sha256: " + strings.Repeat("a", 64) + "\n    scopes:\n      - repositories: '*'\n        operations: [assign]\n", 5, "token a: stages is required with assign"},
 		{"repositories:\n  - github: a/b\n    secret: x\n    promotion: [dev, dev]\n", 4, "promotion lists dev twice"},
