@@ -176,7 +176,8 @@ func (s *server) call(ctx context.Context, method, path string, query url.Values
 		if method == http.MethodPost {
 			want = "201 Created: nothing is known to have been created"
 		}
-		return nil, fmt.Errorf("the hookd server at %s answered %s to %s %s, not %s", s.base, resp.Status, method, req.URL.Path, want)
+		return nil, &apiError{status: resp.StatusCode, message: fmt.Sprintf("the hookd server at %s answered %s to %s %s, not %s",
+			s.base, resp.Status, method, req.URL.Path, want)}
 	case resp.StatusCode/100 == 3 && resp.Header.Get("Location") != "":
 		return nil, s.redirected(resp)
 	}
@@ -188,7 +189,7 @@ func (s *server) call(ctx context.Context, method, path string, query url.Values
 func (s *server) redirected(resp *http.Response) error {
 	to, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
 	if err != nil {
-		return fmt.Errorf("the hookd server at %s answered %s with a Location that is no URL", s.base, resp.Status)
+		return &apiError{status: resp.StatusCode, message: fmt.Sprintf("the hookd server at %s answered %s with a Location that is no URL", s.base, resp.Status)}
 	}
 	msg := fmt.Sprintf("the hookd server at %s redirects to %s (%s)", s.base, to.Redacted(), resp.Status)
 	// The API's path, without the --server URL's own path, is what the
@@ -202,7 +203,7 @@ func (s *server) redirected(resp *http.Response) error {
 		u.Path, u.RawPath, u.RawQuery, u.Fragment, u.User = base, "", "", "", nil
 		msg += "; use --server " + strings.TrimSuffix(u.String(), "/")
 	}
-	return errors.New(msg)
+	return &apiError{status: resp.StatusCode, message: msg}
 }
 
 // errorOf is the error an answer that is not a success stands for.
@@ -254,6 +255,11 @@ func (s *server) write(ctx context.Context, stdout io.Writer, op access.Operatio
 	}
 	for _, line := range res.Output {
 		fmt.Fprintln(stdout, line)
+	}
+	// Without the server's answer, whether the tags were created is not
+	// known: running the write again could create them twice.
+	if ae := (*apiError)(nil); err != nil && !errors.As(err, &ae) {
+		return fmt.Errorf("%w; the write may have been carried out: check with hookd history %s before running it again", err, req.Artifact)
 	}
 	return err
 }

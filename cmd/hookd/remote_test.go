@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -333,5 +334,30 @@ func TestRemoteOddAnswers(t *testing.T) {
 	}
 	if tags := r.tags(); len(tags) != 0 {
 		t.Errorf("tags %v", tags)
+	}
+}
+
+// A write whose answer never arrives may have been carried out: the error
+// says so, and how to find out, before anyone runs it again.
+func TestRemoteWriteWithoutAnAnswer(t *testing.T) {
+	r := newRepo(t)
+	hangUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(hangUp.Close)
+	env := append(slices.Clone(r.env), "HOOKD_TOKEN="+adminToken)
+	res := runHookd(t, t.TempDir(), env, "assign", "nn", "--version", "v0.0.1", "--stage", "dev", "--server", hangUp.URL, "-r", remoteName)
+	if res.code != 1 || !strings.Contains(res.stderr, "cannot reach the hookd server at "+hangUp.URL) ||
+		!strings.Contains(res.stderr, "the write may have been carried out: check with hookd history nn") {
+		t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+	}
+	// A read has nothing to check.
+	res = runHookd(t, t.TempDir(), env, "show", "--server", hangUp.URL, "-r", remoteName)
+	if res.code != 1 || strings.Contains(res.stderr, "carried out") {
+		t.Errorf("read: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
