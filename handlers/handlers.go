@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,7 +166,17 @@ func (h *Handler) routes(reg *prometheus.Registry) {
 	h.apiRoutes()
 	h.chatRoutes()
 	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
+		msg := "no such endpoint: " + r.URL.Path
+		// A monorepo artifact's name (models/churn:rf) is one segment of
+		// the path.
+		if _, name, ok := strings.Cut(r.URL.Path, "/artifacts/"); ok && strings.HasPrefix(r.URL.Path, "/api/v1/repos/") && strings.Contains(name, "/") {
+			name, history := strings.CutSuffix(name, "/history")
+			msg += "; send an artifact name's / as %2F: artifacts/" + strings.ReplaceAll(name, "/", "%2F")
+			if history {
+				msg += "/history"
+			}
+		}
+		writeError(w, http.StatusNotFound, "not_found", msg)
 	}))
 }
 

@@ -501,8 +501,13 @@ func TestReadErrors(t *testing.T) {
 	if a := c.call(adminToken, "GET", "artifacts/nope/history", nil); a.status != 200 || string(bytes.TrimSpace(a.raw)) != "[]" {
 		t.Errorf("history of nothing: %s", a)
 	}
-	if a := c.call(adminToken, "GET", "artifacts/models/churn:rf", nil); a.status != 404 {
+	if a := c.call(adminToken, "GET", "artifacts/models/churn:rf", nil); a.status != 404 ||
+		!strings.Contains(a.body["message"].(string), "send an artifact name's / as %2F: artifacts/models%2Fchurn:rf") {
 		t.Errorf("unescaped name: %s", a)
+	}
+	if a := c.call(adminToken, "GET", "artifacts/models/churn:rf/history", nil); a.status != 404 ||
+		!strings.Contains(a.body["message"].(string), "as %2F: artifacts/models%2Fchurn:rf/history") {
+		t.Errorf("unescaped name's history: %s", a)
 	}
 }
 
