@@ -73,6 +73,10 @@ type Processor struct {
 
 	mu    sync.Mutex
 	repos map[string]*sync.Mutex
+	// listed is, by repository, when the newest full listing applied in
+	// this process started (baselines excepted): a GitHub delivery
+	// received before it needs no listing of its own.
+	listed map[string]time.Time
 
 	events  *prometheus.CounterVec
 	latency prometheus.Histogram
@@ -102,7 +106,7 @@ func WithMetrics(reg prometheus.Registerer) Option {
 // New returns a Processor that reads and writes st and lists tags through
 // sources.
 func New(st Store, sources Sources, opts ...Option) *Processor {
-	p := &Processor{store: st, sources: sources, logger: slog.Default(), repos: map[string]*sync.Mutex{},
+	p := &Processor{store: st, sources: sources, logger: slog.Default(), repos: map[string]*sync.Mutex{}, listed: map[string]time.Time{},
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_events_total",
 			Help: "GTO events recorded, by type (registration, assignment, ..., tag_deleted).",
@@ -133,6 +137,29 @@ func (p *Processor) lock(repository string) func() {
 	return m.Unlock
 }
 
+// coveredSince reports whether a full listing of repository that started
+// after t has been applied. t is another process's clock when a replica
+// accepted the delivery, so the listing must have started a clock skew's
+// margin later: a wrong guess would leave the delivery's tags to the next
+// reconciliation.
+func (p *Processor) coveredSince(repository string, t time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.listed[repository].After(t.Add(clockSkew))
+}
+
+// clockSkew bounds how far the clocks of replicas sharing a database may
+// disagree.
+const clockSkew = time.Second
+
+func (p *Processor) markListed(repository string, started time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if started.After(p.listed[repository]) {
+		p.listed[repository] = started
+	}
+}
+
 // Reconcile re-lists repository's tags and records the events of every tag
 // hookd has not seen, and of every tag that is gone.
 func (p *Processor) Reconcile(ctx context.Context, repository string) error {
@@ -160,6 +187,11 @@ type change struct {
 	// their tags.
 	deliveryID string
 	announced  map[string]bool
+	// receivedAt is when the delivery arrived. A listing that started
+	// later saw its tags already (GitHub announces a ref once it is
+	// updated), so a burst of deliveries for one repository costs one
+	// listing, not one each.
+	receivedAt time.Time
 }
 
 // sync records the events of c and brings the stored tags up to date. It
@@ -167,6 +199,11 @@ type change struct {
 func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	defer p.lock(c.repository)()
 	full := c.list != nil
+	if full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) {
+		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
+		return nil, nil
+	}
+	started := time.Now()
 	if full {
 		tags, err := c.list(ctx)
 		if err != nil {
@@ -277,6 +314,9 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	if full {
 		if err := p.store.SaveListing(ctx, store.Listing{Repository: c.repository}); err != nil {
 			return recorded, err
+		}
+		if !baseline {
+			p.markListed(c.repository, started)
 		}
 		p.logger.Info("tags listed", "repository", c.repository, "tags", len(c.present), "new", len(fresh),
 			"deleted", len(gone), "events", len(recorded), "baseline", baseline)
@@ -429,7 +469,7 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 		// A payload that will never decode: retrying cannot help.
 		return store.Outcome{Status: store.DeliveryFailed, Reason: err.Error()}, nil
 	}
-	c := change{repository: d.Repository, deliveryID: d.ID, announced: map[string]bool{}}
+	c := change{repository: d.Repository, deliveryID: d.ID, announced: map[string]bool{}, receivedAt: d.ReceivedAt}
 	var reasons []string
 	for _, r := range refs {
 		if why := r.skip(); why != "" {

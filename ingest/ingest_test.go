@@ -1,21 +1,21 @@
 package ingest_test
 
 import (
-	"maps"
-
-	"github.com/prometheus/client_golang/prometheus"
-
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hookd-dev/hookd/ingest"
 	"github.com/hookd-dev/hookd/internal/gittest"
+	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 	"github.com/hookd-dev/hookd/source/gitdir"
 	"github.com/hookd-dev/hookd/store"
@@ -417,4 +417,72 @@ func TestLateDeleteDeliveryDoesNotDeleteARecreatedTag(t *testing.T) {
 	if tags, _ := r.store.Tags(r.ctx, repoName, false); len(tags) != 1 {
 		t.Errorf("stored tags: %d, want 1", len(tags))
 	}
+}
+
+// A burst of deliveries for one repository costs one listing, not one
+// each: a delivery received (a clock skew's margin) before a listing that
+// has been applied needs none of its own, and its tags have their events.
+func TestDeliveriesCoveredByALaterListingDoNotListAgain(t *testing.T) {
+	r := newRig(t)
+	listings := 0
+	sources := func(name string) (source.Source, error) {
+		src, err := gitdir.Open(r.ctx, r.repo.Dir)
+		return countingSource{src, &listings}, err
+	}
+	r.proc = ingest.New(r.store, sources)
+	r.reconcile() // the baseline
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c, "2024-01-02T10:00:00+00:00", "register")
+	r.repo.Tag("churn#prod#1", c, "2024-01-02T10:00:01+00:00", "promote")
+
+	// Two deliveries stored two seconds ago, processed now: the first
+	// lists, the second is covered by that listing.
+	var stored []store.Delivery
+	for i, tag := range []string{"churn@v1.0.0", "churn#prod#1"} {
+		raw, _ := json.Marshal(r.pushPayload(tag))
+		d := store.Delivery{ID: fmt.Sprintf("burst-%d", i), Source: store.SourceGitHub, Event: "push", Repository: repoName,
+			Body: raw, ReceivedAt: time.Now().Add(-2 * time.Second)}
+		if _, err := r.store.Accept(r.ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		d, err := r.store.Delivery(r.ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, d)
+	}
+	before := listings
+	for _, d := range stored {
+		o, err := r.proc.ProcessDelivery(r.ctx, d)
+		if err != nil || o.Status != store.DeliveryProcessed {
+			t.Fatalf("delivery %s: %+v %v", d.ID, o, err)
+		}
+	}
+	if got := listings - before; got != 1 {
+		t.Errorf("%d listings for two deliveries received before the first of them, want 1", got)
+	}
+	assertEvents(t, r.events(), "registration churn v1.0.0  []->[]", "assignment churn v1.0.0 prod []->[v1.0.0]")
+
+	// A delivery received just now (within the clock skew margin of the
+	// last listing) lists again: its tag may be newer than that listing.
+	r.repo.Tag("churn#dev#2", c, "2024-01-02T10:00:02+00:00", "dev")
+	before = listings
+	r.deliver(store.SourceGitHub, "push", r.pushPayload("churn#dev#2"))
+	if got := listings - before; got != 1 {
+		t.Errorf("%d listings for a fresh delivery, want 1", got)
+	}
+	if evs := r.events(); len(evs) != 3 {
+		t.Errorf("events %q, want the dev assignment too", summary(evs))
+	}
+}
+
+// countingSource counts full listings.
+type countingSource struct {
+	source.Source
+	n *int
+}
+
+func (c countingSource) Tags(ctx context.Context) ([]registry.Tag, error) {
+	*c.n++
+	return c.Source.Tags(ctx)
 }
