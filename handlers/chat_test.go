@@ -391,18 +391,27 @@ func TestCommandEndpoint(t *testing.T) {
 	}
 }
 
+// assignAckedLater has alice, who may assign dev, send a Slack assign
+// that is acknowledged after ackAfter (the rig's settle makes it slower)
+// and answered later at responseURL.
+func (c *chatRig) assignAckedLater(responseURL string, ackAfter time.Duration) {
+	c.t.Helper()
+	c.h.SetChat(handlers.Chat{Repository: repo, Slack: &handlers.Slack{
+		SigningSecret: slackSecret, AckAfter: ackAfter,
+		Users: map[string]access.Principal{alice: {Name: "alice", Scopes: []access.Scope{
+			{Repositories: []string{repo}, Operations: []string{"assign"}, Stages: []string{"dev"}}}}},
+	}})
+	if status, body := c.slack(alice, "assign churn-model v1.2.0 dev", responseURL); status != http.StatusOK ||
+		!strings.Contains(body["text"].(string), "Working on it") {
+		c.t.Fatalf("ack: %d %v", status, body)
+	}
+}
+
 // A Slack command that runs on after its acknowledgement is work in
 // flight: Drain, which shutdown calls before closing the store, waits for
 // it to finish and be audited, and past its deadline cancels it and still
 // waits for it to return.
 func TestDrainWaitsForSlackCommandsAnsweredLater(t *testing.T) {
-	slow := func(c *chatRig) {
-		c.h.SetChat(handlers.Chat{Repository: repo, Slack: &handlers.Slack{
-			SigningSecret: slackSecret, AckAfter: 50 * time.Millisecond,
-			Users: map[string]access.Principal{alice: {Name: "alice", Scopes: []access.Scope{
-				{Repositories: []string{repo}, Operations: []string{"assign"}, Stages: []string{"dev"}}}}},
-		}})
-	}
 	receiver := func(t *testing.T) (string, chan map[string]any) {
 		late := make(chan map[string]any, 1)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -424,12 +433,8 @@ func TestDrainWaitsForSlackCommandsAnsweredLater(t *testing.T) {
 	t.Run("finishing in time", func(t *testing.T) {
 		c := newChatRig(t)
 		c.settle = time.Second
-		slow(c)
 		url, late := receiver(t)
-		if status, body := c.slack(alice, "assign churn-model v1.2.0 dev", url); status != http.StatusOK ||
-			!strings.Contains(body["text"].(string), "Working on it") {
-			t.Fatalf("ack: %d %v", status, body)
-		}
+		c.assignAckedLater(url, 50*time.Millisecond)
 		dctx, cancel := context.WithTimeout(ctx(t), 30*time.Second)
 		defer cancel()
 		if err := c.h.Drain(dctx); err != nil {
@@ -451,12 +456,8 @@ func TestDrainWaitsForSlackCommandsAnsweredLater(t *testing.T) {
 	t.Run("past the deadline", func(t *testing.T) {
 		c := newChatRig(t)
 		c.settle = time.Minute
-		slow(c)
 		url, _ := receiver(t)
-		if status, body := c.slack(alice, "assign churn-model v1.2.0 dev", url); status != http.StatusOK ||
-			!strings.Contains(body["text"].(string), "Working on it") {
-			t.Fatalf("ack: %d %v", status, body)
-		}
+		c.assignAckedLater(url, 50*time.Millisecond)
 		dctx, cancel := context.WithTimeout(ctx(t), 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -477,18 +478,10 @@ func TestDrainWaitsForSlackCommandsAnsweredLater(t *testing.T) {
 func TestSlackResponseURLIsNotLogged(t *testing.T) {
 	c := newChatRig(t)
 	c.settle = 200 * time.Millisecond
-	c.h.SetChat(handlers.Chat{Repository: repo, Slack: &handlers.Slack{
-		SigningSecret: slackSecret, AckAfter: 10 * time.Millisecond,
-		Users: map[string]access.Principal{alice: {Name: "alice", Scopes: []access.Scope{
-			{Repositories: []string{repo}, Operations: []string{"assign"}, Stages: []string{"dev"}}}}},
-	}})
 	gone := httptest.NewServer(http.NotFoundHandler())
 	responseURL := gone.URL + "/commands/T1/1/s3cretR3sp0nse"
 	gone.Close()
-	if status, body := c.slack(alice, "assign churn-model v1.2.0 dev", responseURL); status != http.StatusOK ||
-		!strings.Contains(body["text"].(string), "Working on it") {
-		t.Fatalf("ack: %d %v", status, body)
-	}
+	c.assignAckedLater(responseURL, 10*time.Millisecond)
 	if err := c.h.Drain(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
