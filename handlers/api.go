@@ -193,6 +193,20 @@ func (h *Handler) permit(w http.ResponseWriter, r *http.Request, op access.Opera
 	return true
 }
 
+// permitRecord checks a request for one stored record (an event, a
+// delivery, a run) of repository: a principal that may not read the
+// repository is told the record does not exist, as a missing one is, so
+// ids cannot be probed across repositories; one that may read it but not
+// do op is refused.
+func (h *Handler) permitRecord(w http.ResponseWriter, r *http.Request, op access.Operation, repository string) bool {
+	p, name := principal(r), h.apiName(repository)
+	if !p.Allows(access.Request{Repository: name, Operation: access.Read}) {
+		h.storeError(w, store.ErrNotFound)
+		return false
+	}
+	return h.permit(w, r, op, repository)
+}
+
 // permitList checks a list request: with ?repository= the principal must
 // read that repository; without, every repository.
 func (h *Handler) permitList(w http.ResponseWriter, r *http.Request, repository string) bool {
@@ -352,7 +366,7 @@ func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, err)
 		return
 	}
-	if !h.permit(w, r, access.Read, e.Repository) {
+	if !h.permitRecord(w, r, access.Read, e.Repository) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toAPIEvent(e))
@@ -390,7 +404,7 @@ func (h *Handler) getDelivery(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, err)
 		return
 	}
-	if !h.permit(w, r, access.Read, d.Repository) {
+	if !h.permitRecord(w, r, access.Read, d.Repository) {
 		return
 	}
 	out := toAPIDelivery(d)
@@ -407,7 +421,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, err)
 		return
 	}
-	if !h.permit(w, r, access.Retry, d.Repository) {
+	if !h.permitRecord(w, r, access.Retry, d.Repository) {
 		return
 	}
 	if err := h.store.Replay(r.Context(), id); err != nil {
@@ -455,7 +469,7 @@ func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, err)
 		return
 	}
-	if !h.permit(w, r, access.Read, run.Repository) {
+	if !h.permitRecord(w, r, access.Read, run.Repository) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toAPIRun(run))
@@ -471,7 +485,7 @@ func (h *Handler) retryRun(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, err)
 		return
 	}
-	if !h.permit(w, r, access.Retry, run.Repository) {
+	if !h.permitRecord(w, r, access.Retry, run.Repository) {
 		return
 	}
 	if err := h.store.RetryRun(r.Context(), id); err != nil {

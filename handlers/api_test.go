@@ -285,13 +285,21 @@ func TestAPIScopes(t *testing.T) {
 		{"GET", "/api/v1/events", http.StatusForbidden}, // every repository
 		{"GET", "/api/v1/deliveries?repository=globex/other", http.StatusForbidden},
 		{"GET", "/api/v1/runs", http.StatusForbidden},
-		{"GET", "/api/v1/deliveries/d-other", http.StatusForbidden},
+		// Another repository's record looks like a missing one, so ids
+		// cannot be probed across repositories.
+		{"GET", "/api/v1/deliveries/d-other", http.StatusNotFound},
+		{"POST", "/api/v1/deliveries/d-other/replay", http.StatusNotFound},
 		{"POST", "/api/v1/deliveries/d-1/replay", http.StatusForbidden}, // read only
 	} {
 		status, _, body := f.apiAs(reader, c.method, c.path)
 		if status != c.want || (c.want == http.StatusForbidden && body["error"] != "forbidden") {
 			t.Errorf("reader %s %s: %d %v, want %d", c.method, c.path, status, body, c.want)
 		}
+	}
+	_, _, hidden := f.apiAs(reader, "GET", "/api/v1/deliveries/d-other")
+	_, _, missing := f.apiAs(reader, "GET", "/api/v1/deliveries/d-none")
+	if fmt.Sprint(hidden) != fmt.Sprint(missing) {
+		t.Errorf("another repository's delivery answers %v, a missing one %v: they must not differ", hidden, missing)
 	}
 	status, _, body := f.apiAs(reader, "GET", "/api/v1/events")
 	if msg, _ := body["message"].(string); status != http.StatusForbidden || !strings.Contains(msg, "add ?repository=owner/name") {
