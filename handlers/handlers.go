@@ -1,12 +1,20 @@
-// Package handlers owns hookd's HTTP surface: webhook ingress from GitHub
-// and from the git post-receive hook, the operations API under /api/v1
-// (deliveries, events and deploy runs, with replay and retry), the health
-// and readiness probes and /metrics. Ingress does as little as it safely can before answering:
-// verify the signature, store the delivery with its processing job in one
-// transaction, answer. Everything else happens in the workers.
+// Package handlers owns hookd's HTTP surface, and nothing behind it:
 //
-// The REST API, ChatOps and dashboard routes are registered on the same mux
-// (see Handler.routes) by the packages that own them.
+//   - webhook ingress from GitHub and from the git post-receive hook
+//     (webhook.go): verify the signature, store the delivery with its
+//     processing job in one transaction, answer; everything else happens in
+//     the workers;
+//   - the operations API under /api/v1 (api.go): deliveries, events, deploy
+//     runs and the audit log, with replay and retry;
+//   - the companion API (repos.go): registry reads in gto's JSON shapes and
+//     GTO writes, carried out by package change;
+//   - chat commands (chat.go): Slack's slash command and a text endpoint
+//     for other bots, parsed and answered by package chatops;
+//   - the OpenAPI document of /api/v1 (openapi.go), the health and
+//     readiness probes and /metrics.
+//
+// Every /api/v1 route but the document needs a bearer token; what the
+// token may do is package access's to decide.
 package handlers
 
 import (
