@@ -277,21 +277,34 @@ func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deplo
 	if err != nil {
 		return deploy.Annotations{}, err
 	}
+	// .gto may move the index; it seldom does, so the default index is read
+	// at the same time rather than after it: one round trip to GitHub, not
+	// two, before every deploy.
+	var (
+		gto, data       []byte
+		gtoErr, dataErr error
+		wg              sync.WaitGroup
+	)
+	wg.Go(func() { gto, gtoErr = src.ReadFile(ctx, registry.ConfigFile, "") })
+	wg.Go(func() { data, dataErr = src.ReadFile(ctx, registry.Config{}.IndexFile(), "") })
+	wg.Wait()
 	var cfg registry.Config
-	switch data, err := src.ReadFile(ctx, registry.ConfigFile, ""); {
-	case err == nil:
-		if cfg, err = registry.ParseConfig(data); err != nil {
+	switch {
+	case gtoErr == nil:
+		if cfg, err = registry.ParseConfig(gto); err != nil {
 			return deploy.Annotations{}, err
 		}
-	case !errors.Is(err, source.ErrNotFound):
-		return deploy.Annotations{}, err
+	case !errors.Is(gtoErr, source.ErrNotFound):
+		return deploy.Annotations{}, gtoErr
 	}
-	data, err := src.ReadFile(ctx, cfg.IndexFile(), "")
+	if cfg.IndexFile() != (registry.Config{}).IndexFile() {
+		data, dataErr = src.ReadFile(ctx, cfg.IndexFile(), "")
+	}
 	switch {
-	case errors.Is(err, source.ErrNotFound):
+	case errors.Is(dataErr, source.ErrNotFound):
 		return deploy.Annotations{}, nil
-	case err != nil:
-		return deploy.Annotations{}, err
+	case dataErr != nil:
+		return deploy.Annotations{}, dataErr
 	}
 	index, err := registry.ParseIndex(data)
 	if err != nil {
