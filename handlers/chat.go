@@ -54,9 +54,9 @@ const (
 	// maxCommandBody bounds a chat request's body; Slack's slash commands
 	// carry at most a few kilobytes.
 	maxCommandBody = 64 << 10
-	// commandTimeout bounds running one command: under hookd serve's 90 s
-	// write timeout, so that a command answered in its request still gets
-	// its answer through.
+	// commandTimeout bounds running one command or API write: under hookd
+	// serve's 90 s write timeout, so that one answered in its request still
+	// gets its answer through.
 	commandTimeout = 75 * time.Second
 	// responseURLTimeout bounds posting a late answer to Slack.
 	responseURLTimeout = 10 * time.Second

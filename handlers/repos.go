@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +85,13 @@ func (h *Handler) write(op access.Operation) http.HandlerFunc {
 		}
 		repo := repoName(r)
 		who := principal(r)
-		res, err := h.changes.Do(r.Context(), change.Actor{Principal: who, Via: "api"}, repo, op, req)
+		// A write, once accepted, is carried out whole even if the client
+		// goes away: stopping between a registration and its assignment
+		// would leave half of what was asked for. The bound sits under the
+		// server's write timeout.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), commandTimeout)
+		defer cancel()
+		res, err := h.changes.Do(ctx, change.Actor{Principal: who, Via: "api"}, repo, op, req)
 		if err != nil {
 			h.changeError(w, err, res, "write", "principal", who.Name, "repository", repo, "operation", op)
 			return

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -65,6 +66,8 @@ type companionOptions struct {
 	tokens    map[string]access.Principal // default: adminToken
 	// noChanges leaves the change service out.
 	noChanges bool
+	// wrap, when set, wraps the source the change service writes through.
+	wrap func(source.Source) source.Source
 }
 
 func newCompanion(t *testing.T, o companionOptions) *companion {
@@ -101,7 +104,11 @@ func newCompanion(t *testing.T, o companionOptions) *companion {
 				if name != companionRepo {
 					return change.Repository{}, fmt.Errorf("%s: %w", name, change.ErrUnknownRepository)
 				}
-				return change.Repository{Identity: identity, Source: src, Promotion: o.promotion}, nil
+				var writeTo source.Source = src
+				if o.wrap != nil {
+					writeTo = o.wrap(src)
+				}
+				return change.Repository{Identity: identity, Source: writeTo, Promotion: o.promotion}, nil
 			},
 			Store:  c.store,
 			Settle: proc.Reconcile,
@@ -954,4 +961,73 @@ func TestCommandAnswersMatchTheDocument(t *testing.T) {
 	if !slices.Contains(c.tags(), "churn#prod#1") {
 		t.Errorf("the command assigned nothing: %q", c.tags())
 	}
+}
+
+// A write the server has accepted is carried out whole even when its
+// client goes away halfway: an assignment that registers its version
+// first must not stop between the two tags.
+func TestWriteOutlivesItsClient(t *testing.T) {
+	gate := &gatedSource{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	c := newCompanion(t, companionOptions{wrap: func(src source.Source) source.Source {
+		gate.Source = src
+		return gate
+	}})
+	body, _ := json.Marshal(change.Request{Artifact: "churn", Ref: "HEAD", NameVersion: "v1.0.0", Stage: "prod"})
+	reqCtx, cancel := context.WithCancel(ctx(t))
+	req, err := http.NewRequestWithContext(reqCtx, "POST", c.url+"/api/v1/repos/"+companionRepo+"/assign", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-gate.entered // the server is creating the first tag
+	cancel()       // and the client hangs up
+	if err := <-done; err == nil {
+		t.Fatal("the request was answered before the client hung up")
+	}
+	time.Sleep(100 * time.Millisecond) // let the server notice the closed connection
+	close(gate.release)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		entries := c.audit()
+		if len(entries) == 1 {
+			if e := entries[0]; e.Status != http.StatusCreated || !slices.Equal(e.Tags, []string{"churn@v1.0.0", "churn#prod#1"}) {
+				t.Fatalf("the abandoned write ended %d with tags %q: %s", e.Status, e.Tags, e.Error)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned write was never audited")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, tag := range []string{"churn@v1.0.0", "churn#prod#1"} {
+		if c.git("tag", "-l", tag) != tag {
+			t.Errorf("tag %s missing", tag)
+		}
+	}
+}
+
+// gatedSource holds every tag creation until release is closed, and says
+// on entered when the first one starts.
+type gatedSource struct {
+	source.Source
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedSource) CreateTag(ctx context.Context, t source.NewTag) (registry.Tag, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.release
+	return g.Source.CreateTag(ctx, t)
 }
