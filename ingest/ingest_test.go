@@ -486,3 +486,18 @@ func (c countingSource) Tags(ctx context.Context) ([]registry.Tag, error) {
 	*c.n++
 	return c.Source.Tags(ctx)
 }
+
+// gto assign NAME REF creates the registration and the assignment within
+// one second; whatever their names sort as, the assignment's event names
+// the version registered with it, as GTO orders events of one moment
+// registration first.
+func TestTagsOfOneSecondApplyRegistrationFirst(t *testing.T) {
+	r := newRig(t)
+	r.reconcile()
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	// '#' sorts before '@': by name the assignment would come first.
+	r.repo.Tag("churn@v2.0.0", c, "2024-01-02T10:00:00+00:00", "register")
+	r.repo.Tag("churn#staging#1", c, "2024-01-02T10:00:00+00:00", "assign")
+	r.reconcile()
+	assertEvents(t, r.events(), "registration churn v2.0.0  []->[]", "assignment churn v2.0.0 staging []->[v2.0.0]")
+}
