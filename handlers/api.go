@@ -277,25 +277,38 @@ func (q *query) int(name string, lo, hi int) int {
 	return n
 }
 
-// list answers a list request: the items and the cursor of the next page
-// (null on the last one).
-func (h *Handler) list(w http.ResponseWriter, q *query, key string, items any, n int, last int64, limit int, err error) {
+// serveList answers a list request: the principal must read repository
+// (its API name; every repository when it is ""), the page is fetched
+// unless a parameter was invalid, and each record is shown as the API shows
+// it, with the cursor of the next page (null on the last one). id is the
+// record's paging key.
+func serveList[R, A any](h *Handler, w http.ResponseWriter, r *http.Request, q *query, key, repository string, limit int,
+	fetch func(context.Context) ([]R, error), show func(R) A, id func(R) int64) {
+	if !h.permitList(w, r, repository) {
+		return
+	}
 	if q.err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "invalid_parameter", q.err.Error())
 		return
 	}
+	records, err := fetch(r.Context())
 	if err != nil {
 		h.storeError(w, err)
 		return
 	}
-	var next *int64
+	out := make([]A, len(records))
+	for i, rec := range records {
+		out[i] = show(rec)
+	}
 	if limit == 0 {
 		limit = 50
 	}
-	if n == limit {
+	var next *int64
+	if n := len(records); n == limit {
+		last := id(records[n-1])
 		next = &last
 	}
-	writeJSON(w, http.StatusOK, map[string]any{key: items, "next_before": next})
+	writeJSON(w, http.StatusOK, map[string]any{key: out, "next_before": next})
 }
 
 func (h *Handler) storeError(w http.ResponseWriter, err error) {
@@ -319,31 +332,12 @@ var eventTypes = []string{
 
 func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
-	f := store.EventFilter{Repository: q.str("repository"), Artifact: q.str("artifact"), Stage: q.str("stage"),
+	repo := q.str("repository")
+	f := store.EventFilter{Repository: h.identity(repo), Artifact: q.str("artifact"), Stage: q.str("stage"),
 		Type: store.EventType(q.str("type", eventTypes...)), Page: q.page()}
-	if !h.permitList(w, r, f.Repository) {
-		return
-	}
-	f.Repository = h.identity(f.Repository)
-	var (
-		evs []store.Event
-		err error
-	)
-	if q.err == nil {
-		evs, err = h.store.Events(r.Context(), f)
-	}
-	out := make([]apiEvent, len(evs))
-	for i, e := range evs {
-		out[i] = toAPIEvent(e)
-	}
-	h.list(w, q, "events", out, len(out), lastID(out, func(e apiEvent) int64 { return e.ID }), f.Limit, err)
-}
-
-func lastID[T any](items []T, id func(T) int64) int64 {
-	if len(items) == 0 {
-		return 0
-	}
-	return id(items[len(items)-1])
+	serveList(h, w, r, q, "events", repo, f.Limit,
+		func(ctx context.Context) ([]store.Event, error) { return h.store.Events(ctx, f) },
+		toAPIEvent, func(e store.Event) int64 { return e.ID })
 }
 
 // pathID reads the {id} of the path as a positive integer.
@@ -378,24 +372,12 @@ var deliveryStatuses = []string{
 
 func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
-	f := store.DeliveryFilter{Repository: q.str("repository"), Event: q.str("event"),
+	repo := q.str("repository")
+	f := store.DeliveryFilter{Repository: h.identity(repo), Event: q.str("event"),
 		Status: store.DeliveryStatus(q.str("status", deliveryStatuses...)), Page: q.page()}
-	if !h.permitList(w, r, f.Repository) {
-		return
-	}
-	f.Repository = h.identity(f.Repository)
-	var (
-		ds  []store.Delivery
-		err error
-	)
-	if q.err == nil {
-		ds, err = h.store.Deliveries(r.Context(), f)
-	}
-	out := make([]apiDelivery, len(ds))
-	for i, d := range ds {
-		out[i] = toAPIDelivery(d)
-	}
-	h.list(w, q, "deliveries", out, len(out), lastID(ds, func(d store.Delivery) int64 { return d.Seq }), f.Limit, err)
+	serveList(h, w, r, q, "deliveries", repo, f.Limit,
+		func(ctx context.Context) ([]store.Delivery, error) { return h.store.Deliveries(ctx, f) },
+		toAPIDelivery, func(d store.Delivery) int64 { return d.Seq })
 }
 
 func (h *Handler) getDelivery(w http.ResponseWriter, r *http.Request) {
@@ -438,25 +420,13 @@ var runStatuses = []string{
 
 func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
-	f := store.RunFilter{Repository: q.str("repository"), Artifact: q.str("artifact"), Stage: q.str("stage"),
+	repo := q.str("repository")
+	f := store.RunFilter{Repository: h.identity(repo), Artifact: q.str("artifact"), Stage: q.str("stage"),
 		Action: q.str("action"), Status: store.RunStatus(q.str("status", runStatuses...)),
 		EventID: int64(q.int("event", 1, 1<<62)), Page: q.page()}
-	if !h.permitList(w, r, f.Repository) {
-		return
-	}
-	f.Repository = h.identity(f.Repository)
-	var (
-		runs []store.Run
-		err  error
-	)
-	if q.err == nil {
-		runs, err = h.store.Runs(r.Context(), f)
-	}
-	out := make([]apiRun, len(runs))
-	for i, run := range runs {
-		out[i] = toAPIRun(run)
-	}
-	h.list(w, q, "runs", out, len(out), lastID(out, func(r apiRun) int64 { return r.ID }), f.Limit, err)
+	serveList(h, w, r, q, "runs", repo, f.Limit,
+		func(ctx context.Context) ([]store.Run, error) { return h.store.Runs(ctx, f) },
+		toAPIRun, func(run store.Run) int64 { return run.ID })
 }
 
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) {
@@ -501,26 +471,19 @@ func (h *Handler) retryRun(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	f := store.AuditFilter{Repository: q.str("repository"), Principal: q.str("principal"), Artifact: q.str("artifact"), Page: q.page()}
-	if !h.permitList(w, r, f.Repository) {
-		return
+	serveList(h, w, r, q, "entries", f.Repository, f.Limit,
+		func(ctx context.Context) ([]store.AuditEntry, error) { return h.store.Audit(ctx, f) },
+		toAPIAuditEntry, func(e store.AuditEntry) int64 { return e.ID })
+}
+
+func toAPIAuditEntry(e store.AuditEntry) apiAuditEntry {
+	out := apiAuditEntry{ID: e.ID, At: e.At, Principal: e.Principal, Via: e.Via, Repository: e.Repository,
+		Operation: e.Operation, Artifact: e.Artifact, Version: e.Version, Stage: e.Stage,
+		Request: json.RawMessage(e.Request), Status: e.Status, Tags: nonNil(e.Tags), Error: e.Error}
+	if !json.Valid(out.Request) {
+		out.Request = json.RawMessage("null")
 	}
-	var (
-		entries []store.AuditEntry
-		err     error
-	)
-	if q.err == nil {
-		entries, err = h.store.Audit(r.Context(), f)
-	}
-	out := make([]apiAuditEntry, len(entries))
-	for i, e := range entries {
-		out[i] = apiAuditEntry{ID: e.ID, At: e.At, Principal: e.Principal, Via: e.Via, Repository: e.Repository,
-			Operation: e.Operation, Artifact: e.Artifact, Version: e.Version, Stage: e.Stage,
-			Request: json.RawMessage(e.Request), Status: e.Status, Tags: nonNil(e.Tags), Error: e.Error}
-		if !json.Valid(out[i].Request) {
-			out[i].Request = json.RawMessage("null")
-		}
-	}
-	h.list(w, q, "entries", out, len(out), lastID(out, func(e apiAuditEntry) int64 { return e.ID }), f.Limit, err)
+	return out
 }
 
 type apiAuditEntry struct {
