@@ -355,15 +355,23 @@ func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e, err := h.store.Event(r.Context(), id)
+	if e, ok := loadRecord(h, w, r, access.Read, func(ctx context.Context) (store.Event, error) { return h.store.Event(ctx, id) },
+		func(e store.Event) string { return e.Repository }); ok {
+		writeJSON(w, http.StatusOK, toAPIEvent(e))
+	}
+}
+
+// loadRecord reads one stored record with load and checks that the
+// principal may do op on the record's repository (see permitRecord). It
+// reports false when it has answered the request instead.
+func loadRecord[R any](h *Handler, w http.ResponseWriter, r *http.Request, op access.Operation,
+	load func(context.Context) (R, error), repository func(R) string) (R, bool) {
+	rec, err := load(r.Context())
 	if err != nil {
 		h.storeError(w, err)
-		return
+		return rec, false
 	}
-	if !h.permitRecord(w, r, access.Read, e.Repository) {
-		return
-	}
-	writeJSON(w, http.StatusOK, toAPIEvent(e))
+	return rec, h.permitRecord(w, r, op, repository(rec))
 }
 
 var deliveryStatuses = []string{
@@ -381,12 +389,8 @@ func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) getDelivery(w http.ResponseWriter, r *http.Request) {
-	d, err := h.store.Delivery(r.Context(), r.PathValue("id"))
-	if err != nil {
-		h.storeError(w, err)
-		return
-	}
-	if !h.permitRecord(w, r, access.Read, d.Repository) {
+	d, ok := h.loadDelivery(w, r, access.Read)
+	if !ok {
 		return
 	}
 	out := toAPIDelivery(d)
@@ -396,22 +400,22 @@ func (h *Handler) getDelivery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+func (h *Handler) loadDelivery(w http.ResponseWriter, r *http.Request, op access.Operation) (store.Delivery, bool) {
+	return loadRecord(h, w, r, op, func(ctx context.Context) (store.Delivery, error) { return h.store.Delivery(ctx, r.PathValue("id")) },
+		func(d store.Delivery) string { return d.Repository })
+}
+
 func (h *Handler) replay(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	d, err := h.store.Delivery(r.Context(), id)
-	if err != nil {
+	d, ok := h.loadDelivery(w, r, access.Retry)
+	if !ok {
+		return
+	}
+	if err := h.store.Replay(r.Context(), d.ID); err != nil {
 		h.storeError(w, err)
 		return
 	}
-	if !h.permitRecord(w, r, access.Retry, d.Repository) {
-		return
-	}
-	if err := h.store.Replay(r.Context(), id); err != nil {
-		h.storeError(w, err)
-		return
-	}
-	h.log.Info("delivery replayed", "delivery", id)
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued", "delivery": id})
+	h.log.Info("delivery replayed", "delivery", d.ID)
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued", "delivery": d.ID})
 }
 
 var runStatuses = []string{
@@ -430,40 +434,31 @@ func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) {
+	if run, ok := h.loadRun(w, r, access.Read); ok {
+		writeJSON(w, http.StatusOK, toAPIRun(run))
+	}
+}
+
+func (h *Handler) loadRun(w http.ResponseWriter, r *http.Request, op access.Operation) (store.Run, bool) {
 	id, ok := pathID(w, r)
 	if !ok {
-		return
+		return store.Run{}, false
 	}
-	run, err := h.store.Run(r.Context(), id)
-	if err != nil {
-		h.storeError(w, err)
-		return
-	}
-	if !h.permitRecord(w, r, access.Read, run.Repository) {
-		return
-	}
-	writeJSON(w, http.StatusOK, toAPIRun(run))
+	return loadRecord(h, w, r, op, func(ctx context.Context) (store.Run, error) { return h.store.Run(ctx, id) },
+		func(run store.Run) string { return run.Repository })
 }
 
 func (h *Handler) retryRun(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	run, ok := h.loadRun(w, r, access.Retry)
 	if !ok {
 		return
 	}
-	run, err := h.store.Run(r.Context(), id)
-	if err != nil {
+	if err := h.store.RetryRun(r.Context(), run.ID); err != nil {
 		h.storeError(w, err)
 		return
 	}
-	if !h.permitRecord(w, r, access.Retry, run.Repository) {
-		return
-	}
-	if err := h.store.RetryRun(r.Context(), id); err != nil {
-		h.storeError(w, err)
-		return
-	}
-	h.log.Info("run retried by hand", "run", id)
-	writeJSON(w, http.StatusAccepted, map[string]any{"status": "queued", "run": id})
+	h.log.Info("run retried by hand", "run", run.ID)
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "queued", "run": run.ID})
 }
 
 // listAudit answers who asked for which write and how it ended. Entries
