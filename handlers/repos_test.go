@@ -1031,3 +1031,29 @@ func (g *gatedSource) CreateTag(ctx context.Context, t source.NewTag) (registry.
 	<-g.release
 	return g.Source.CreateTag(ctx, t)
 }
+
+// Writes are checked against the repository's .gto on its default branch,
+// as gto checks them: a stage it does not allow is invalid input, and
+// nothing is created.
+func TestWritesFollowTheRepositorysGTOConfig(t *testing.T) {
+	c := newCompanion(t, companionOptions{})
+	if err := os.WriteFile(filepath.Join(c.dir, ".gto"), []byte("stages: [dev, staging, prod]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.git("add", ".gto")
+	c.git("commit", "-q", "-m", "allow three stages")
+	if a := c.write(adminToken, access.Register, change.Request{Artifact: "churn", Version: "v1.0.0"}); a.status != 201 {
+		t.Fatal(a)
+	}
+	tags := c.tags()
+	a := c.write(adminToken, access.Assign, change.Request{Artifact: "churn", Version: "v1.0.0", Stage: "qa"})
+	if msg, _ := a.body["message"].(string); a.status != 422 || !strings.Contains(msg, "Allowed stages are: '['dev', 'staging', 'prod']'") {
+		t.Errorf("a stage .gto does not allow: %s", a)
+	}
+	if got := c.tags(); !slices.Equal(got, tags) {
+		t.Errorf("the refused write created tags: %q", got)
+	}
+	if a := c.write(adminToken, access.Assign, change.Request{Artifact: "churn", Version: "v1.0.0", Stage: "staging"}); a.status != 201 {
+		t.Errorf("a stage .gto allows: %s", a)
+	}
+}
