@@ -69,7 +69,6 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"show", "--av", "many"},          // not a number
 		{"assign", "nn", "--simple", "x"}, // bad --simple
 		{"assign", "nn"},                  // no --stage
-		{"register", "nn", "--version", "v1.0.0", "--bump-minor"},
 	} {
 		res := runHookd(t, t.TempDir(), gitEnv(t), args...)
 		if res.code != 2 {
