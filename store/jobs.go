@@ -59,6 +59,10 @@ func (reconcileRepositoryArgs) InsertOpts() river.InsertOpts {
 
 type runActionArgs struct {
 	RunID int64 `json:"run_id"`
+	// Action names the run's action, so that the job's River timeout (and
+	// with it when River's rescuer may take the job for stuck) follows the
+	// action's own timeout.
+	Action string `json:"action,omitempty"`
 }
 
 func (runActionArgs) Kind() string                 { return "run_action" }
@@ -84,6 +88,12 @@ type Workers struct {
 	// the run is marked failed, its open attempt closed with the error and
 	// its lane released, so that RetryRun can queue it again.
 	RunAction func(ctx context.Context, runID int64) error
+	// RunTimeout is how long one job of a run of action may take: River
+	// cancels it then, and its rescuer leaves it alone until then, so a
+	// long deploy is never handed to a second worker while it runs. Zero
+	// (or no RunTimeout) means no limit, and rescue after the store's
+	// rescue interval.
+	RunTimeout func(action string) time.Duration
 }
 
 // deliveryConcurrency bounds how many deliveries of one job are processed
@@ -217,8 +227,9 @@ func (s *Store) queuedDeliveries(ctx context.Context, ids []string) ([]Delivery,
 // the run failed first, and a person can retry it like any failed run.
 type runActionWorker struct {
 	river.WorkerDefaults[runActionArgs]
-	s   *Store
-	run func(context.Context, int64) error
+	s       *Store
+	run     func(context.Context, int64) error
+	timeout func(action string) time.Duration
 }
 
 func (w *runActionWorker) Work(ctx context.Context, j *river.Job[runActionArgs]) error {
@@ -270,7 +281,17 @@ func (s *Store) giveUpRun(ctx context.Context, runID int64, tries int, cause err
 	}
 }
 
-func (w *runActionWorker) Timeout(*river.Job[runActionArgs]) time.Duration { return -1 }
+// Timeout is the action's (see Workers.RunTimeout); River reads it both to
+// cancel the job and to tell a long job from a stuck one.
+func (w *runActionWorker) Timeout(j *river.Job[runActionArgs]) time.Duration {
+	if w.timeout == nil || j.Args.Action == "" {
+		return -1
+	}
+	if d := w.timeout(j.Args.Action); d > 0 {
+		return d
+	}
+	return -1
+}
 
 // StartWorkers starts working jobs with w, in this process, until
 // StopWorkers or Close. Every Workers field must be set.
@@ -290,7 +311,7 @@ func (s *Store) StartWorkers(ctx context.Context, w Workers) error {
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[reconcileRepositoryArgs]) error {
 		return w.ReconcileRepository(ctx, j.Args.Repository)
 	}))
-	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction})
+	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction, timeout: w.RunTimeout})
 	queue, err := s.db.NewQueue(s.riverConfig(workers))
 	if err != nil {
 		return err
