@@ -235,6 +235,7 @@ func assignment(artifact, version, stage string) store.Event {
 		CommitSHA: strings.Repeat("c", 40), TagName: artifact + "#" + stage,
 		Tagger:  store.Tagger{Name: "Jane", Email: "jane@example.com", When: time.Now()},
 		Message: "assign", DeliveryID: "d-1", ActiveBefore: []string{"v0.9.0"}, ActiveAfter: []string{version},
+		Stages: []store.StageChange{{Stage: stage, Before: []string{"v0.9.0"}, After: []string{version}}},
 	}
 }
 
