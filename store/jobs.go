@@ -22,8 +22,9 @@ const (
 	queueActions = "actions"
 )
 
-// jobTimeout bounds a delivery batch or a reconciliation (RunAction has no
-// River timeout), and rescueAfter must exceed it.
+// jobTimeout bounds a delivery batch or a reconciliation (RunAction's
+// timeout is its action's, Workers.RunTimeout), and rescueAfter must exceed
+// it.
 const (
 	jobTimeout  = 2 * time.Minute
 	rescueAfter = 5 * time.Minute
@@ -81,9 +82,10 @@ type Workers struct {
 	ProcessDelivery func(ctx context.Context, d Delivery) (Outcome, error)
 	// ReconcileRepository re-lists a repository's tags.
 	ReconcileRepository func(ctx context.Context, repository string) error
-	// RunAction executes a deploy run (see StartRun). River sets it no
-	// time limit: the action's own timeout applies, and the run's lease keeps
-	// a rescued duplicate job from running it twice. When its last attempt
+	// RunAction executes the next attempt in a deploy run's lane (see
+	// StartLane). Its River timeout is RunTimeout's; a second job for a
+	// lane that is being deployed to finds the lane's lease held and
+	// leaves the lane to its holder. When its last attempt
 	// fails (an error or a panic, not a snooze, a cancel or a shutdown),
 	// the run is marked failed, its open attempt closed with the error and
 	// its lane released, so that RetryRun can queue it again.
@@ -220,7 +222,7 @@ func (s *Store) queuedDeliveries(ctx context.Context, ids []string) ([]Delivery,
 	return out, rows.Err()
 }
 
-// runActionWorker is RunAction without River's job timeout. River discards
+// runActionWorker is RunAction with its action's timeout. River discards
 // a job whose last attempt fails, and then nothing would ever execute its
 // run: the run would stay queued or running for good, and with it every
 // newer run waiting for its lane. So on the last attempt a failure marks

@@ -240,7 +240,8 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		SkipUnknownJobCheck: workers == nil,
 		Workers:             workers,
 		MaxAttempts:         maxJobAttempts,
-		JobTimeout:          jobTimeout,
+		// River wants the rescue interval to be at least the timeout.
+		JobTimeout: min(jobTimeout, cmp.Or(s.rescueAfter, rescueAfter)),
 		// A job still "running" this long after it started belonged to a
 		// process that died; River then runs it again.
 		RescueStuckJobsAfter: cmp.Or(s.rescueAfter, rescueAfter),
