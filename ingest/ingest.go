@@ -32,8 +32,9 @@
 // The first listing of a repository hookd has never listed is a baseline:
 // its existing tags are stored without events, so that pointing hookd at a
 // registry with years of history does not replay every old assignment into
-// deploy actions. Tags that the delivery being processed announced still get
-// their events.
+// deploy actions. Tags that a delivery announced still get their events:
+// the delivery being processed, and every one of the repository's
+// deliveries still queued, which were accepted before the baseline ran.
 package ingest
 
 import (
@@ -64,6 +65,9 @@ type Store interface {
 	RecordEvent(ctx context.Context, e store.Event) (store.Event, bool, error)
 	Listing(ctx context.Context, repository string) (store.Listing, error)
 	SaveListing(ctx context.Context, l store.Listing) error
+	// QueuedDeliveries calls fn with each still-queued delivery of a
+	// repository, payload included.
+	QueuedDeliveries(ctx context.Context, repository string, fn func(store.Delivery) error) error
 	// HoldRepository gives one sync at a time a repository, across
 	// processes (see store.Store.HoldRepository).
 	HoldRepository(ctx context.Context, repository string) (context.Context, func(), error)
@@ -265,6 +269,11 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		}
 		baseline = l.ListedAt.IsZero()
 	}
+	if baseline {
+		if err := p.announceQueued(ctx, &c); err != nil {
+			return nil, err
+		}
+	}
 
 	var fresh []registry.Tag
 	seen := make(map[string]bool, len(c.present))
@@ -358,6 +367,33 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 			"deleted", len(gone), "events", len(recorded), "baseline", baseline)
 	}
 	return recorded, nil
+}
+
+// announceQueued adds to what c announces the tags named by deliveries of
+// its repository that are still queued. A baseline stores the tags it
+// finds as history; a delivery accepted before it but processed after
+// would then find its tag stored and give it no event, and an accepted
+// delivery must never be swallowed so.
+func (p *Processor) announceQueued(ctx context.Context, c *change) error {
+	if c.announced == nil {
+		c.announced = map[string]bool{}
+	}
+	err := p.store.QueuedDeliveries(ctx, c.repository, func(d store.Delivery) error {
+		refs, err := decode(d)
+		if err != nil {
+			return nil // its own processing fails it, saying why
+		}
+		for _, r := range refs {
+			if !r.deleted && r.skip() == "" {
+				c.announced[r.name] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the queued deliveries of %s: %w", c.repository, err)
+	}
+	return nil
 }
 
 // priority is GTO's priority of the event t gives; tags that give none

@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -61,24 +60,10 @@ func newReplica(t *testing.T, url string, repo *gittest.Repo, logger *slog.Logge
 	return &replica{rig: &rig{t: t, ctx: ctx, repo: repo, store: st, proc: ingest.New(st, sources, ingest.WithLogger(logger))}, pause: pause}
 }
 
-// accept stores a delivery as the webhook handler does; it is safe to call
-// from any goroutine.
-func (r *replica) accept(src store.Source, event string, body any) (store.Delivery, error) {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return store.Delivery{}, err
-	}
-	d := store.Delivery{ID: fmt.Sprintf("replicated-%d", deliveryIDs.Add(1)), Source: src, Event: event, Repository: repoName, Body: raw}
-	if _, err := r.store.Accept(r.ctx, d); err != nil {
-		return d, err
-	}
-	return r.store.Delivery(r.ctx, d.ID)
-}
-
 // process accepts and processes a delivery as the store's job would, from
 // any goroutine.
 func (r *replica) process(src store.Source, event string, body any) error {
-	d, err := r.accept(src, event, body)
+	d, err := r.accept(fmt.Sprintf("replicated-%d", deliveryIDs.Add(1)), src, event, body)
 	if err != nil {
 		return err
 	}

@@ -289,6 +289,45 @@ func scanDelivery(row driver.Row, extra ...any) (Delivery, error) {
 	return d, nil
 }
 
+// QueuedDeliveries calls fn with each delivery of repository that is still
+// queued, payload included, oldest first; an error from fn stops it. The
+// deliveries are read a page at a time, so a long backlog is never held
+// in memory at once.
+func (s *Store) QueuedDeliveries(ctx context.Context, repository string, fn func(Delivery) error) error {
+	const page = 100
+	for after := int64(0); ; {
+		rows, err := s.db.Query(ctx, deliverySelect+`, body FROM hookd_delivery
+			WHERE repository = $1 AND status = 'queued' AND seq > $2 ORDER BY seq LIMIT $3`, repository, after, page)
+		if err != nil {
+			return err
+		}
+		var batch []Delivery
+		for rows.Next() {
+			var body []byte
+			d, err := scanDelivery(rows, &body)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			d.Body = body
+			batch = append(batch, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range batch {
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+		if len(batch) < page {
+			return nil
+		}
+		after = batch[len(batch)-1].Seq
+	}
+}
+
 // Replay queues a stored delivery for processing again, whatever its status.
 func (s *Store) Replay(ctx context.Context, id string) error {
 	return inTx(ctx, s.db, func(tx driver.Tx) error {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -602,6 +603,51 @@ func TestDeliveriesFilterAndPage(t *testing.T) {
 		}
 		if _, err := s.Delivery(ctx, "missing"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("missing delivery: %v", err)
+		}
+	})
+}
+
+// QueuedDeliveries reads every queued delivery of one repository, with its
+// payload, oldest first, past the size of one page.
+func TestQueuedDeliveries(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		s := open(t, url)
+		var want []string
+		for i := range 230 {
+			d := delivery(fmt.Sprintf("q-%03d", i))
+			switch {
+			case i%7 == 3:
+				d.Repository = "acme/other"
+			case i%7 == 5:
+				d.Status, d.Reason = DeliveryIgnored, "branch push"
+			default:
+				want = append(want, d.ID)
+			}
+			if _, err := s.Accept(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		markFailed(t, s, "q-000", "settled")
+		want = want[1:]
+		var got []string
+		err := s.QueuedDeliveries(ctx, "acme/models", func(d Delivery) error {
+			if string(d.Body) != `{"ref":"refs/tags/churn@v1.0.0"}` {
+				t.Errorf("delivery %s without its payload: %q", d.ID, d.Body)
+			}
+			got = append(got, d.ID)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("queued deliveries %v, want %v", got, want)
+		}
+		stop := errors.New("enough")
+		n := 0
+		if err := s.QueuedDeliveries(ctx, "acme/models", func(Delivery) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+			t.Errorf("an error from fn: %v after %d calls, want it back after 1", err, n)
 		}
 	})
 }
