@@ -138,6 +138,13 @@ CREATE TABLE hookd_nonce (
 );
 CREATE INDEX hookd_nonce_expires ON hookd_nonce (expires_at);
 `,
+	// 3: why a delivery waits: its processing attempts so far, the last
+	// one's error and when the next is due (NULL: none is).
+	`
+ALTER TABLE hookd_delivery ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hookd_delivery ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE hookd_delivery ADD COLUMN next_attempt_at BIGINT;
+`,
 }
 
 // migrate brings River's schema and hookd's own up to date. It is safe to run

@@ -535,10 +535,21 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 			return Outcome{}, nil
 		}
 		ids := []string{"good", "bad", "branch"}
-		if err := s.processDeliveries(ctx, ids, false, process); err == nil {
+		first := &deliveryAttempt{number: 1, retryIn: 16 * time.Second}
+		if err := s.processDeliveries(ctx, ids, first, process); err == nil {
 			t.Fatal("a failed delivery did not fail its job")
 		}
-		if err := s.processDeliveries(ctx, ids, true, process); err != nil {
+		// The failed one says why it waits, and until when.
+		waiting, _ := s.Delivery(ctx, "bad")
+		if waiting.Status != DeliveryQueued || waiting.Attempts != 1 || waiting.LastError != "tag not found" ||
+			waiting.NextAttemptAt == nil || !waiting.NextAttemptAt.Equal(first.next.Truncate(time.Microsecond)) ||
+			time.Until(*waiting.NextAttemptAt) < 10*time.Second {
+			t.Errorf("a delivery waiting for its next attempt: %+v (next attempt %v)", waiting, first.next)
+		}
+		if good, _ := s.Delivery(ctx, "good"); good.Attempts != 1 || good.LastError != "" || good.NextAttemptAt != nil {
+			t.Errorf("a delivery processed at once: %+v", good)
+		}
+		if err := s.processDeliveries(ctx, ids, &deliveryAttempt{number: 2, last: true}, process); err != nil {
 			t.Fatal(err)
 		}
 		if calls["good"] != 1 || calls["bad"] != 2 || calls["branch"] != 1 {
@@ -547,6 +558,9 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 		good, _ := s.Delivery(ctx, "good")
 		bad, _ := s.Delivery(ctx, "bad")
 		branch, _ := s.Delivery(ctx, "branch")
+		if bad.Attempts != 2 || bad.LastError != "tag not found" || bad.NextAttemptAt != nil {
+			t.Errorf("a delivery failed for good: %+v", bad)
+		}
 		if good.Status != DeliveryProcessed || bad.Status != DeliveryFailed || bad.Reason != "tag not found" ||
 			branch.Status != DeliveryIgnored || branch.Reason != "branch push" {
 			t.Errorf("good %s, bad %s (%s), branch %s (%s)", good.Status, bad.Status, bad.Reason, branch.Status, branch.Reason)
@@ -1102,7 +1116,7 @@ func markFailed(t *testing.T, s *Store, id, reason string) {
 	if _, err := s.db.Exec(ctxT(t), `UPDATE hookd_delivery SET status = 'queued' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.settle(ctxT(t), []settlement{{d, Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
+	if err := s.settle(ctxT(t), &deliveryAttempt{number: 1}, []settlement{{d: d, outcome: Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
 		t.Fatal(err)
 	}
 }
