@@ -601,21 +601,27 @@ func nonNil(s []string) []string {
 }
 
 type apiDelivery struct {
-	ID         string          `json:"id"`
-	Source     string          `json:"source"`
-	Event      string          `json:"event"`
-	Repository string          `json:"repository"`
-	Status     string          `json:"status"`
-	Reason     string          `json:"reason,omitempty"`
-	ReceivedAt time.Time       `json:"received_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	Pruned     bool            `json:"payload_pruned"`
-	Payload    json.RawMessage `json:"payload,omitempty"`
+	ID         string    `json:"id"`
+	Source     string    `json:"source"`
+	Event      string    `json:"event"`
+	Repository string    `json:"repository"`
+	Status     string    `json:"status"`
+	Reason     string    `json:"reason,omitempty"`
+	ReceivedAt time.Time `json:"received_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	Pruned     bool      `json:"payload_pruned"`
+	// Attempts, LastError and NextAttemptAt say why a queued delivery
+	// waits (GitHub unreachable, rate limited) and until when.
+	Attempts      int             `json:"attempts"`
+	LastError     string          `json:"last_error,omitempty"`
+	NextAttemptAt *time.Time      `json:"next_attempt_at"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
 }
 
 func toAPIDelivery(d store.Delivery) apiDelivery {
 	return apiDelivery{ID: d.ID, Source: string(d.Source), Event: d.Event, Repository: d.Repository,
-		Status: string(d.Status), Reason: d.Reason, ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, Pruned: d.Pruned}
+		Status: string(d.Status), Reason: d.Reason, ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, Pruned: d.Pruned,
+		Attempts: d.Attempts, LastError: d.LastError, NextAttemptAt: d.NextAttemptAt}
 }
 
 type apiRun struct {

@@ -174,6 +174,13 @@ CREATE TABLE hookd_lane (
 	PRIMARY KEY (repository, artifact, stage, action)
 );
 `,
+	// 4: why a delivery waits: its processing attempts so far, the last
+	// one's error and when the next is due (NULL: none is).
+	`
+ALTER TABLE hookd_delivery ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hookd_delivery ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE hookd_delivery ADD COLUMN next_attempt_at BIGINT;
+`,
 }
 
 // dialectSteps run before the shared step of the same number, on the one

@@ -38,7 +38,9 @@
 // registry is rebuilt from, and [Store.Listing]/[Store.SaveListing] the
 // reconciler's conditional-request state. [Store.RecordEvent] stores the
 // lifecycle event a tag object means, at most once per (repository, tag
-// object, event type) however many paths bring it.
+// object, event type) however many paths bring it. [Store.HoldRepository]
+// lets one sync of a repository at a time decide its events, across
+// processes (hold.go).
 //
 // # Runs and lanes
 //
@@ -106,6 +108,8 @@ type Store struct {
 	queue  driver.Queue // inserts jobs; the worker-side client is separate
 	logger *slog.Logger
 	holder string // names this process in leases and run attempts
+	// holdTTL is how long a repository hold lasts unrenewed (hold.go).
+	holdTTL time.Duration
 
 	// Group commit (see Accept): callers hand requests to one writer.
 	mu      sync.RWMutex
@@ -177,6 +181,7 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 		db:      db,
 		logger:  slog.Default(),
 		holder:  newHolder(),
+		holdTTL: holdTTL,
 		accepts: make(chan *acceptRequest, maxBatch),
 	}
 	// Trusted from the start: a process that just opened the database

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -534,10 +535,21 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 			return Outcome{}, nil
 		}
 		ids := []string{"good", "bad", "branch"}
-		if err := s.processDeliveries(ctx, ids, false, process); err == nil {
+		first := &deliveryAttempt{number: 1, retryIn: 16 * time.Second}
+		if err := s.processDeliveries(ctx, ids, first, process); err == nil {
 			t.Fatal("a failed delivery did not fail its job")
 		}
-		if err := s.processDeliveries(ctx, ids, true, process); err != nil {
+		// The failed one says why it waits, and until when.
+		waiting, _ := s.Delivery(ctx, "bad")
+		if waiting.Status != DeliveryQueued || waiting.Attempts != 1 || waiting.LastError != "tag not found" ||
+			waiting.NextAttemptAt == nil || !waiting.NextAttemptAt.Equal(first.next.Truncate(time.Microsecond)) ||
+			time.Until(*waiting.NextAttemptAt) < 10*time.Second {
+			t.Errorf("a delivery waiting for its next attempt: %+v (next attempt %v)", waiting, first.next)
+		}
+		if good, _ := s.Delivery(ctx, "good"); good.Attempts != 1 || good.LastError != "" || good.NextAttemptAt != nil {
+			t.Errorf("a delivery processed at once: %+v", good)
+		}
+		if err := s.processDeliveries(ctx, ids, &deliveryAttempt{number: 2, last: true}, process); err != nil {
 			t.Fatal(err)
 		}
 		if calls["good"] != 1 || calls["bad"] != 2 || calls["branch"] != 1 {
@@ -546,6 +558,9 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 		good, _ := s.Delivery(ctx, "good")
 		bad, _ := s.Delivery(ctx, "bad")
 		branch, _ := s.Delivery(ctx, "branch")
+		if bad.Attempts != 2 || bad.LastError != "tag not found" || bad.NextAttemptAt != nil {
+			t.Errorf("a delivery failed for good: %+v", bad)
+		}
 		if good.Status != DeliveryProcessed || bad.Status != DeliveryFailed || bad.Reason != "tag not found" ||
 			branch.Status != DeliveryIgnored || branch.Reason != "branch push" {
 			t.Errorf("good %s, bad %s (%s), branch %s (%s)", good.Status, bad.Status, bad.Reason, branch.Status, branch.Reason)
@@ -602,6 +617,51 @@ func TestDeliveriesFilterAndPage(t *testing.T) {
 		}
 		if _, err := s.Delivery(ctx, "missing"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("missing delivery: %v", err)
+		}
+	})
+}
+
+// QueuedDeliveries reads every queued delivery of one repository, with its
+// payload, oldest first, past the size of one page.
+func TestQueuedDeliveries(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		s := open(t, url)
+		var want []string
+		for i := range 230 {
+			d := delivery(fmt.Sprintf("q-%03d", i))
+			switch {
+			case i%7 == 3:
+				d.Repository = "acme/other"
+			case i%7 == 5:
+				d.Status, d.Reason = DeliveryIgnored, "branch push"
+			default:
+				want = append(want, d.ID)
+			}
+			if _, err := s.Accept(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		markFailed(t, s, "q-000", "settled")
+		want = want[1:]
+		var got []string
+		err := s.QueuedDeliveries(ctx, "acme/models", func(d Delivery) error {
+			if string(d.Body) != `{"ref":"refs/tags/churn@v1.0.0"}` {
+				t.Errorf("delivery %s without its payload: %q", d.ID, d.Body)
+			}
+			got = append(got, d.ID)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("queued deliveries %v, want %v", got, want)
+		}
+		stop := errors.New("enough")
+		n := 0
+		if err := s.QueuedDeliveries(ctx, "acme/models", func(Delivery) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+			t.Errorf("an error from fn: %v after %d calls, want it back after 1", err, n)
 		}
 	})
 }
@@ -1050,7 +1110,7 @@ func markFailed(t *testing.T, s *Store, id, reason string) {
 	if _, err := s.db.Exec(ctxT(t), `UPDATE hookd_delivery SET status = 'queued' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.settle(ctxT(t), []settlement{{d, Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
+	if err := s.settle(ctxT(t), &deliveryAttempt{number: 1}, []settlement{{d: d, outcome: Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
 		t.Fatal(err)
 	}
 }
