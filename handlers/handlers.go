@@ -18,6 +18,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -68,9 +69,22 @@ type Options struct {
 	// /metrics serves; other packages register theirs in the same registry.
 	// Default: a new registry.
 	Metrics *prometheus.Registry
-	// BodyBytes bounds the bytes of request bodies held at once while they
-	// are read and verified (default 8 × 25 MiB).
+	// BodyBytes bounds the bytes of webhook bodies held at once while they
+	// are read and verified (default 8 × 25 MiB). A body takes its share
+	// as its bytes arrive, not as its Content-Length announces.
 	BodyBytes int64
+	// BodyTimeout bounds how long a webhook's body may take to arrive
+	// (default 10s, as long as GitHub waits for an answer); a slower one
+	// is answered 408.
+	BodyTimeout time.Duration
+	// SlowUpload is how long a webhook body may take before it counts as
+	// a slow upload (default 2s), and SlowUploadsPerClient how many slow
+	// uploads one client address may have at once (default 4); a further
+	// one is cut off with 429, so that a few clients sending slowly cannot
+	// hold the bodies' budget. Deliveries that arrive at once are never
+	// counted, however many a client sends.
+	SlowUpload           time.Duration
+	SlowUploadsPerClient int
 	// Changes carries out the writes of /api/v1/repos/... and chat
 	// commands, and reads registries for them; without it those routes
 	// answer 503.
@@ -88,6 +102,10 @@ type Handler struct {
 	log           *slog.Logger
 	acceptTimeout time.Duration
 	bodies        *semaphore.Weighted
+	bodyTimeout   time.Duration
+	slowUpload    time.Duration
+	slowPerClient int
+	uploads       slowUploads
 	secrets       atomic.Pointer[Secrets]
 	tokens        atomic.Pointer[Tokens]
 	names         atomic.Pointer[repositoryNames]
@@ -102,10 +120,12 @@ type Handler struct {
 	stopBackground context.CancelFunc
 }
 
-// New builds the handler. It answers 404 to every webhook until SetSecrets
+// New builds the handler. It answers 401 to every webhook until SetSecrets
 // configures a repository.
 func New(o Options) *Handler {
-	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout}
+	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout,
+		bodyTimeout: cmp.Or(o.BodyTimeout, defaultBodyTimeout), slowUpload: cmp.Or(o.SlowUpload, defaultSlowUpload),
+		slowPerClient: cmp.Or(o.SlowUploadsPerClient, defaultSlowUploadsPerClient)}
 	h.backgroundCtx, h.stopBackground = context.WithCancel(context.Background())
 	if h.log == nil {
 		h.log = slog.Default()
@@ -241,6 +261,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (webhooks set
+// their body's read deadline through it).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
