@@ -138,6 +138,11 @@ CREATE TABLE hookd_nonce (
 );
 CREATE INDEX hookd_nonce_expires ON hookd_nonce (expires_at);
 `,
+	// 3: the deliveries whose payloads are still kept, oldest first: pruning
+	// reads only them, a batch at a time, however many were pruned before.
+	`
+CREATE INDEX hookd_delivery_unpruned ON hookd_delivery (received_at) WHERE body IS NOT NULL;
+`,
 }
 
 // migrate brings River's schema and hookd's own up to date. It is safe to run

@@ -1088,3 +1088,56 @@ func drain(t *testing.T, s *Store) *recorder {
 	}
 	return r
 }
+
+// Pruning a large backlog of payloads (the first pruning after retention
+// is turned on, say) never holds up the deliveries being accepted: it works
+// in batches, which acceptance interleaves with. SQLite is where it would:
+// a statement there holds the only connection (PostgreSQL's writers insert
+// other rows beside a long update).
+func TestPruningDoesNotHoldUpAcceptance(t *testing.T) {
+	ctx := ctxT(t)
+	s := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	const backlog = 20_000
+	// Processed long ago; written in one statement, as fast as it goes.
+	if _, err := s.db.Exec(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+		INSERT INTO hookd_delivery (id, source, event, repository, body, received_at, status, reason, updated_at)
+		SELECT 'old-' || CAST(i AS TEXT), 'github', 'push', 'acme/models', $2, $3, 'ignored', 'branch push', $3 FROM n`,
+		backlog, make([]byte, 1024), micros(time.Now().Add(-48*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	var (
+		pruned    int64
+		pruneErr  error
+		pruneTook time.Duration
+		done      = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		pruned, pruneErr = s.PrunePayloads(ctx, time.Hour)
+		pruneTook = time.Since(start)
+	}()
+	var worst time.Duration
+	accepted := 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		t0 := time.Now()
+		if _, err := s.Accept(ctx, delivery(fmt.Sprintf("new-%d", accepted))); err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, time.Since(t0))
+		accepted++
+	}
+	if pruneErr != nil || pruned != backlog {
+		t.Fatalf("pruned %d, %v; want %d", pruned, pruneErr, backlog)
+	}
+	t.Logf("pruning %d payloads took %v; %d deliveries accepted meanwhile, the slowest in %v", backlog, pruneTook, accepted, worst)
+	if worst > pruneTook/4 {
+		t.Errorf("a delivery waited %v for its acceptance while pruning took %v: pruning held acceptance up", worst, pruneTook)
+	}
+}
