@@ -191,7 +191,7 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 		// updated_at starts as received_at and reuses its parameter.
 		p := len(args)
 		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+6)
-		args = append(args, d.ID, string(d.Source), d.Event, d.Repository, d.Body, micros(d.ReceivedAt), string(d.Status), d.Reason)
+		args = append(args, d.ID, string(d.Source), d.Event, d.Repository, d.Body, micros(d.ReceivedAt), string(d.Status), toText(d.Reason))
 	}
 	q.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
 
@@ -284,7 +284,7 @@ func scanDelivery(row driver.Row, extra ...any) (Delivery, error) {
 	if err := row.Scan(dest...); err != nil {
 		return Delivery{}, err
 	}
-	d.Source, d.Status = Source(source), DeliveryStatus(status)
+	d.Source, d.Status, d.Reason = Source(source), DeliveryStatus(status), fromText(d.Reason)
 	d.ReceivedAt, d.UpdatedAt = fromMicros(received), fromMicros(updatedAt)
 	return d, nil
 }

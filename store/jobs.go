@@ -170,7 +170,7 @@ func (s *Store) settle(ctx context.Context, settled []settlement) error {
 			status := cmp.Or(st.outcome.Status, DeliveryProcessed)
 			if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET status = $3, reason = $4, updated_at = $5
 				WHERE id = $1 AND status = 'queued' AND updated_at = $2`,
-				st.d.ID, micros(st.d.UpdatedAt), string(status), st.outcome.Reason, at); err != nil {
+				st.d.ID, micros(st.d.UpdatedAt), string(status), toText(st.outcome.Reason), at); err != nil {
 				return err
 			}
 		}
