@@ -140,8 +140,14 @@ CREATE INDEX hookd_nonce_expires ON hookd_nonce (expires_at);
 `,
 	// 3: the deliveries whose payloads are still kept, oldest first: pruning
 	// reads only them, a batch at a time, however many were pruned before.
+	// And the rows readiness probes write (see Ready).
 	`
 CREATE INDEX hookd_delivery_unpruned ON hookd_delivery (received_at) WHERE body IS NOT NULL;
+
+CREATE TABLE hookd_probe (
+	holder TEXT PRIMARY KEY,
+	pad    {{BYTES}} NOT NULL
+);
 `,
 }
 

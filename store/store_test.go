@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 	if url := os.Getenv(workerURLEnv); url != "" {
 		workUntilKilled(url)
 	}
+	if path := os.Getenv(fullDiskEnv); path != "" {
+		fillDisk(path)
+	}
 	os.Exit(pgtest.Main(m, &pg))
 }
 
