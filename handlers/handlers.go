@@ -43,16 +43,17 @@ type Deliveries interface {
 	Accept(ctx context.Context, d store.Delivery) (store.AcceptResult, error)
 }
 
-// Pinger backs the readiness probe; *store.Store satisfies it (an open store
-// has already applied its migrations).
-type Pinger interface {
-	Ping(ctx context.Context) error
+// Readiness backs the readiness probe; *store.Store satisfies it (an open
+// store has already applied its migrations). Ready fails while the store
+// cannot store deliveries: unreachable, or refusing writes.
+type Readiness interface {
+	Ready(ctx context.Context) error
 }
 
 // Store is what the handlers need from the store.
 type Store interface {
 	Deliveries
-	Pinger
+	Readiness
 	Records
 }
 
@@ -211,9 +212,9 @@ func (h *Handler) routes(reg *prometheus.Registry) {
 func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := h.store.Ping(ctx); err != nil {
-		h.log.Warn("readiness: store unreachable", "error", err)
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the database does not answer")
+	if err := h.store.Ready(ctx); err != nil {
+		h.log.Warn("readiness: the store cannot store deliveries", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the database does not answer or does not take writes")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

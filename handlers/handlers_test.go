@@ -246,6 +246,10 @@ func TestGitHubRejections(t *testing.T) {
 	noSig := githubHeaders("push", "d", secret, body)
 	delete(noSig, "X-Hub-Signature-256")
 	noID := githubHeaders("push", "", secret, body)
+	// Signed as GitHub would, but with headers PostgreSQL cannot store.
+	latin1ID := githubHeaders("push", "caf\xe9", secret, body)
+	latin1Event := githubHeaders("p\xfcsh", "d", secret, body)
+	longID := githubHeaders("push", strings.Repeat("d", 300), secret, body)
 
 	for _, c := range []struct {
 		name   string
@@ -262,6 +266,9 @@ func TestGitHubRejections(t *testing.T) {
 		{"sha-1 signature only", "POST", sha1Only, body, 401, "missing_signature"},
 		{"malformed JSON", "POST", githubHeaders("push", "d", secret, []byte(`{"repository":`)), []byte(`{"repository":`), 400, "malformed_json"},
 		{"missing delivery id", "POST", noID, body, 400, "missing_header"},
+		{"delivery id not UTF-8", "POST", latin1ID, body, 400, "bad_header"},
+		{"event not UTF-8", "POST", latin1Event, body, 400, "bad_header"},
+		{"delivery id of 300 bytes", "POST", longID, body, 400, "bad_header"},
 		{"over 25 MiB", "POST", githubHeaders("push", "d", secret, big), big, 413, "too_large"},
 		{"GET", "GET", nil, nil, 405, "method_not_allowed"},
 		{"PUT", "PUT", githubHeaders("push", "d", secret, body), body, 405, "method_not_allowed"},
@@ -336,6 +343,7 @@ func TestGitHookEndpoint(t *testing.T) {
 		{gitHeaders("git-2", secret, []byte("nope")), []byte("nope"), 400},
 		{gitHeaders("git-2", secret, gitPush("/srv/git/other.git")), gitPush("/srv/git/other.git"), 401},
 		{gitHeaders("", secret, body), body, 400},
+		{gitHeaders("git-\xff", secret, body), body, 400},
 	} {
 		if r := f.do("POST", "/webhooks/git", c.header, c.body); r.status != c.status {
 			t.Errorf("got %d %v, want %d", r.status, r.body, c.status)

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hookd-dev/hookd/store"
 )
@@ -47,6 +49,23 @@ type outcome struct {
 
 func fail(status int, code, format string, args ...any) *outcome {
 	return &outcome{status: status, name: code, message: fmt.Sprintf(format, args...)}
+}
+
+// maxHeaderValue bounds the headers a delivery is stored under (GitHub's
+// delivery ids are 36-character GUIDs).
+const maxHeaderValue = 256
+
+// checkHeaders refuses a delivery whose named headers the store could not
+// keep as text: not UTF-8 (PostgreSQL would refuse it on every
+// redelivery), control characters, or overly long.
+func checkHeaders(r *http.Request, names ...string) *outcome {
+	for _, name := range names {
+		v := r.Header.Get(name)
+		if len(v) > maxHeaderValue || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+			return fail(http.StatusBadRequest, "bad_header", "%s must be printable UTF-8 of at most %d bytes", name, maxHeaderValue)
+		}
+	}
+	return nil
 }
 
 // webhook is the ingress flow shared by every sender: bounded read, parse,

@@ -413,6 +413,11 @@ func TestServeOnPostgreSQL(t *testing.T) {
 	if got := d.github("acme/models", "s3cret", "pg-1"); got != http.StatusOK {
 		t.Fatalf("redelivery: %d", got)
 	}
+	// A delivery id PostgreSQL cannot store is the sender's mistake, not
+	// an outage that a redelivery would get past.
+	if got := d.github("acme/models", "s3cret", "caf\xe9"); got != http.StatusBadRequest {
+		t.Errorf("delivery id that is not UTF-8: %d, want 400", got)
+	}
 	d.stop()
 	if _, err := os.Stat(filepath.Join(dir, "hookd.db")); !os.IsNotExist(err) {
 		t.Errorf("a SQLite file was created although PostgreSQL was selected: %v", err)
