@@ -22,6 +22,9 @@ func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 	if in.id == "" || in.event == "" {
 		return in, fail(http.StatusBadRequest, "missing_header", "X-GitHub-Delivery and X-GitHub-Event are required")
 	}
+	if out := checkHeaders(r, "X-GitHub-Delivery", "X-GitHub-Event"); out != nil {
+		return incoming{}, out
+	}
 	// A hook created with content type "application/x-www-form-urlencoded"
 	// signs the form body and carries the JSON in its payload field.
 	in.payload = body

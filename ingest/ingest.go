@@ -637,6 +637,13 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 			c.present = append(c.present, *r.tag)
 		}
 	}
+	if d.Source == store.SourceGit {
+		refused, err := p.checkGitPush(ctx, &c)
+		if err != nil {
+			return store.Outcome{}, err
+		}
+		reasons = append(reasons, refused...)
+	}
 	if len(c.announced) == 0 {
 		if len(reasons) == 0 {
 			reasons = append(reasons, noTagRefs(d.Event))
@@ -655,7 +662,8 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 	if _, err := p.sync(ctx, c); err != nil {
 		return store.Outcome{}, err
 	}
-	return store.Outcome{Status: store.DeliveryProcessed}, nil
+	// What it named besides the tags it carried, hookd ignored, and says why.
+	return store.Outcome{Status: store.DeliveryProcessed, Reason: strings.Join(reasons, "; ")}, nil
 }
 
 // ref is one tag ref update a delivery names.

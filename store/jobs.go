@@ -279,12 +279,12 @@ func (s *Store) settle(ctx context.Context, at *deliveryAttempt, settled []settl
 			if status == DeliveryQueued {
 				_, err = tx.Exec(ctx, `UPDATE hookd_delivery SET attempts = $3, last_error = $4, next_attempt_at = $5, updated_at = $6
 					WHERE id = $1 AND status = 'queued' AND updated_at = $2`,
-					st.d.ID, micros(st.d.UpdatedAt), at.number, st.lastError, micros(at.next), t)
+					st.d.ID, micros(st.d.UpdatedAt), at.number, toText(st.lastError), micros(at.next), t)
 			} else {
 				_, err = tx.Exec(ctx, `UPDATE hookd_delivery SET status = $3, reason = $4, attempts = $5,
 					last_error = CASE WHEN $6 = '' THEN last_error ELSE $6 END, next_attempt_at = NULL, updated_at = $7
 					WHERE id = $1 AND status = 'queued' AND updated_at = $2`,
-					st.d.ID, micros(st.d.UpdatedAt), string(status), st.outcome.Reason, at.number, st.lastError, t)
+					st.d.ID, micros(st.d.UpdatedAt), string(status), toText(st.outcome.Reason), at.number, toText(st.lastError), t)
 			}
 			if err != nil {
 				return err
