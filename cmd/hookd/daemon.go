@@ -314,7 +314,7 @@ func (rs *repositories) gitHub(name string) (deploy.GitHubRepo, error) {
 
 // annotations reads what the repository's artifacts index (artifacts.yaml,
 // or the file its .gto names) says of the event's artifact, at the default
-// branch, as GTO does.
+// branch, as GTO does; .gto is read where GTO reads it (source.ConfigFile).
 func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deploy.Annotations, error) {
 	src, err := rs.source(e.Repository)
 	if err != nil {
@@ -328,7 +328,7 @@ func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deplo
 		gtoErr, dataErr error
 		wg              sync.WaitGroup
 	)
-	wg.Go(func() { gto, gtoErr = src.ReadFile(ctx, registry.ConfigFile, "") })
+	wg.Go(func() { gto, gtoErr = source.ConfigFile(ctx, src) })
 	wg.Go(func() { data, dataErr = src.ReadFile(ctx, registry.Config{}.IndexFile(), "") })
 	wg.Wait()
 	var cfg registry.Config

@@ -464,11 +464,5 @@ func writeRawJSON(w io.Writer, raw []byte) error {
 			compact.WriteString("null")
 		}
 	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, compact.Bytes(), "", "    "); err != nil {
-		return err
-	}
-	out.WriteByte('\n')
-	_, err := w.Write(out.Bytes())
-	return err
+	return registry.IndentJSON(w, compact.Bytes())
 }

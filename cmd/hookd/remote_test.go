@@ -227,7 +227,8 @@ func TestRemoteErrors(t *testing.T) {
 		{adminToken, []string{"assign", "nn", "--version", "v0.0.1", "--stage", "dev"}, "Version 'v0.0.1' is already in stage 'dev'"},
 		{devToken, []string{"assign", "nn", "--version", "v0.0.1", "--stage", "prod"}, "was never in stage 'staging', which comes before 'prod'"},
 		{adminToken, []string{"unassign", "missing", "v0.0.1", "--stage", "prod"}, "Cannot find artifact 'missing'"},
-		{adminToken, []string{"register", "nn", "no-such-ref"}, "Ref 'no-such-ref' was not found in the repository history"},
+		{adminToken, []string{"register", "nn", "no-such-ref"}, "unknown Git revision 'no-such-ref'"},
+		{adminToken, []string{"register", "nn", "no-such-ref", "--bump-major", "--bump-minor"}, "Need to specify either version or single bump argument"},
 		{adminToken, []string{"deregister", "nn"}, "give version or ref, one of them"},
 	} {
 		before := r.tags()
