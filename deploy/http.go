@@ -63,10 +63,10 @@ func VerifySignature(secret, body []byte, header string) bool {
 }
 
 type httpRunner struct {
-	method  string
-	url     text
-	headers map[string]text
-	body    *text // nil: the event as JSON
+	method   string
+	url      text
+	headers  map[string]text
+	body     *text // nil: the event as JSON
 	secret   Secret
 	standard *standardSigner // signature: standard
 	limit    time.Duration
