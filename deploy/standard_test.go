@@ -189,7 +189,7 @@ type statusReceiver struct {
 }
 
 type statusRequest struct {
-	Path       string
+	Path, URI  string
 	Header     http.Header
 	Body       []byte
 	Start, End time.Time
@@ -210,7 +210,7 @@ func (rc *statusReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	i := min(len(rc.got), len(rc.statuses)-1)
 	status, header := rc.statuses[i], rc.header
-	rc.got = append(rc.got, statusRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Start: start, End: time.Now()})
+	rc.got = append(rc.got, statusRequest{Path: r.URL.Path, URI: r.RequestURI, Header: r.Header.Clone(), Body: body, Start: start, End: time.Now()})
 	rc.mu.Unlock()
 	if header != nil {
 		header(i, w.Header())
