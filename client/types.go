@@ -88,15 +88,15 @@ type Run struct {
 
 // AuditEntry is one write someone asked for, and how it ended.
 type AuditEntry struct {
-	ID         int64  `json:"id"`
+	ID         int64     `json:"id"`
 	At         time.Time `json:"at"`
-	Principal  string `json:"principal"`
-	Via        string `json:"via"` // api, slack or command
-	Repository string `json:"repository"`
-	Operation  string `json:"operation"`
-	Artifact   string `json:"artifact"`
-	Version    string `json:"version"`
-	Stage      string `json:"stage"`
+	Principal  string    `json:"principal"`
+	Via        string    `json:"via"` // api, slack or command
+	Repository string    `json:"repository"`
+	Operation  string    `json:"operation"`
+	Artifact   string    `json:"artifact"`
+	Version    string    `json:"version"`
+	Stage      string    `json:"stage"`
 	// Request is the request as received (null if it was not JSON).
 	Request json.RawMessage `json:"request"`
 	Status  int             `json:"status"`
