@@ -136,16 +136,22 @@ func (l *localReader) checkRef(ctx context.Context, tag string) (answer[[]regist
 
 func (a *app) checkRefCmd() *cobra.Command {
 	var repo string
-	var asJSON, name, version, event, stage bool
+	var asJSON, name, version, event, stage, githubOutput bool
 	cmd := &cobra.Command{
 		Use:   "check-ref TAG",
 		Short: "Find out the artifact version registered/assigned with a tag",
 		Long: `Print the event a tag created: a registration, deregistration, assignment,
 unassignment or deprecation. A tag that does not exist, is lightweight or is
-not a GTO tag created none (--json prints []).`,
+not a GTO tag created none (--json prints []).
+
+--github-output writes what iterative/gto-action outputs, for the tag a
+workflow runs for: event, name, version, stage (for an assignment), and
+the artifact's type, path and description from the artifacts index; to
+$GITHUB_OUTPUT in GitHub Actions, else to stdout.`,
 		Example: `  hookd check-ref nn@v1.0.0
   hookd check-ref 'nn#prod#3' --json
-  hookd check-ref refs/tags/nn@v1.0.0 --version`,
+  hookd check-ref refs/tags/nn@v1.0.0 --version
+  hookd check-ref "$GITHUB_REF" --github-output`,
 		GroupID: groupRead,
 		Args:    cobra.ExactArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
@@ -156,6 +162,13 @@ not a GTO tag created none (--json prints []).`,
 			events, err := rd.checkRef(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if githubOutput {
+				local, ok := rd.(*localReader)
+				if !ok {
+					return usagef("--github-output reads the artifacts index of a checkout: run it without --server")
+				}
+				return a.writeGitHubOutput(cmd.Context(), local, events.data)
 			}
 			if asJSON {
 				return events.writeJSON(a.stdout)
@@ -188,7 +201,8 @@ not a GTO tag created none (--json prints []).`,
 	f.BoolVar(&version, "version", false, "print the version")
 	f.BoolVar(&event, "event", false, "print the event")
 	f.BoolVar(&stage, "stage", false, "print the stage")
-	cmd.MarkFlagsMutuallyExclusive("json", "name", "version", "event", "stage")
+	f.BoolVar(&githubOutput, "github-output", false, "write gto-action's outputs (to $GITHUB_OUTPUT in GitHub Actions)")
+	cmd.MarkFlagsMutuallyExclusive("json", "name", "version", "event", "stage", "github-output")
 	return cmd
 }
 
