@@ -29,13 +29,20 @@ func TestValidateRefusesTemplatesTagTextCanBend(t *testing.T) {
 		{"values as arguments", `exec: {command: [sh, -c, 'deploy "$1"', sh, "{{.Artifact}}"]}`, ""},
 		{"no shell", `exec: {command: [./deploy.sh, -c, "{{.Artifact}}"]}`, ""},
 	} {
-		problems := deploy.Validate(parseActions(t, "actions: [{name: a, "+tc.action+"}]"))
-		switch {
-		case tc.want == "" && len(problems) > 0:
-			t.Errorf("%s: problems %q, want none", tc.name, problems)
-		case tc.want != "" && (len(problems) != 1 || !strings.Contains(problems[0].Message, tc.want)):
-			t.Errorf("%s: problems %q, want one with %q", tc.name, problems, tc.want)
-		}
+		wantProblem(t, tc.action, tc.want)
+	}
+}
+
+// wantProblem validates the action a (its keys after name) and fails
+// unless it has the one problem want ("": none).
+func wantProblem(t *testing.T, a, want string) {
+	t.Helper()
+	problems := deploy.Validate(parseActions(t, "actions: [{name: a, "+a+"}]"))
+	switch {
+	case want == "" && len(problems) > 0:
+		t.Errorf("%s: problems %q, want none", a, problems)
+	case want != "" && (len(problems) != 1 || !strings.Contains(problems[0].Message, want)):
+		t.Errorf("%s: problems %q, want one with %q", a, problems, want)
 	}
 }
 

@@ -221,9 +221,6 @@ func TestSlackConfigProblems(t *testing.T) {
 		{`{webhook_url: "https://hooks.slack.com/x", blocks: '{"type": "section"}'}`, "must render to a JSON array"},
 		{`{webhook_url: "https://hooks.slack.com/x", blocks: '[{"type": "section", "text": {"type": "mrkdwn", "text": "{{.Message}}"}}]'}`, "tag text breaks the JSON"},
 	} {
-		problems := deploy.Validate(parseActions(t, "actions: [{name: a, slack: "+tc.slack+"}]"))
-		if len(problems) != 1 || !strings.Contains(problems[0].Message, tc.want) {
-			t.Errorf("%s: problems %q, want one with %q", tc.slack, problems, tc.want)
-		}
+		wantProblem(t, "slack: "+tc.slack, tc.want)
 	}
 }

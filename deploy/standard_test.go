@@ -169,11 +169,7 @@ func TestStandardWebhooksConfigProblems(t *testing.T) {
 		{`{url: "http://x", signature: github}`, `"github" is not hookd or standard`},
 		{`{url: "http://x", signing_secret: a, signing_secrets: [b]}`, "signing_secrets needs signature: standard"},
 	} {
-		actions := parseActions(t, "actions: [{name: a, http: "+tc.http+"}]")
-		problems := deploy.Validate(actions)
-		if len(problems) != 1 || !strings.Contains(problems[0].Message, tc.want) {
-			t.Errorf("%s: problems %q, want one with %q", tc.http, problems, tc.want)
-		}
+		wantProblem(t, "http: "+tc.http, tc.want)
 	}
 }
 
