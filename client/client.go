@@ -75,9 +75,6 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// BaseURL is the server's URL as the client uses it.
-func (c *Client) BaseURL() string { return c.base }
-
 // Error is an answer that is not a success. For hookd's own refusals
 // Code is its stable error code ("forbidden", "not_found", "conflict",
 // ...) and Message its words: for a rule GTO enforces, GTO's own. Other
