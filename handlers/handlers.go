@@ -3,7 +3,8 @@
 //   - webhook ingress from GitHub and from the git post-receive hook
 //     (webhook.go): verify the signature, store the delivery with its
 //     processing job in one transaction, answer; everything else happens in
-//     the workers;
+//     the workers (a GitHub ping is recorded too, as an ignored delivery,
+//     so that whoever set the hook up sees it arrive);
 //   - the operations API under /api/v1 (api.go): deliveries, events, deploy
 //     runs and the audit log, with replay and retry;
 //   - the companion API (repos.go): registry reads in gto's JSON shapes and
@@ -14,7 +15,8 @@
 //     readiness probes and /metrics.
 //
 // Every /api/v1 route but the document needs a bearer token; what the
-// token may do is package access's to decide.
+// token may do is package access's to decide. The API's JSON shapes are
+// package client's types, which the client and this package share.
 package handlers
 
 import (

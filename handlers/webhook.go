@@ -34,7 +34,7 @@ type sender interface {
 type incoming struct {
 	id, event, repository string
 	payload               []byte // what is stored: the signed JSON
-	ping                  bool   // answered, not stored
+	ping                  bool   // GitHub's hook check: stored as ignored, answered 200
 	ignored               string // why hookd does nothing with it ("" if it acts)
 }
 
@@ -143,9 +143,6 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 		}
 		return in, out
 	}
-	if in.ping {
-		return in, &outcome{status: http.StatusOK, name: "ping"}
-	}
 	return in, h.accept(r.Context(), s.source(), in)
 }
 
@@ -167,6 +164,10 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 			message: "the delivery could not be stored; redeliver it later", err: err}
 	case res.Duplicate:
 		return &outcome{status: http.StatusOK, name: "duplicate"}
+	case in.ping:
+		// Recorded like any delivery, so that whoever set the hook up sees
+		// it arrived; answered 200 as a ping always was.
+		return &outcome{status: http.StatusOK, name: "ping"}
 	}
 	return &outcome{status: http.StatusAccepted, name: name}
 }

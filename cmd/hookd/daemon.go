@@ -312,14 +312,22 @@ func (rs *repositories) gitHub(name string) (deploy.GitHubRepo, error) {
 	return r.github, nil
 }
 
-// annotations reads what the repository's artifacts index (artifacts.yaml,
-// or the file its .gto names) says of the event's artifact, at the default
-// branch, as GTO does; .gto is read where GTO reads it (source.ConfigFile).
+// annotations reads what the repository's artifacts index says of the
+// event's artifact (see readAnnotation); .gto is read where GTO reads it
+// (source.ConfigFile).
 func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deploy.Annotations, error) {
 	src, err := rs.source(e.Repository)
 	if err != nil {
 		return deploy.Annotations{}, err
 	}
+	a, err := readAnnotation(ctx, src, e.Artifact)
+	return deploy.Annotations{Type: a.Type, Path: a.Path, Description: a.Description, Labels: a.Labels}, err
+}
+
+// readAnnotation reads what the repository's artifacts index
+// (artifacts.yaml, or the file its .gto names) says of artifact, at the
+// default branch, as GTO does.
+func readAnnotation(ctx context.Context, src source.Source, artifact string) (registry.Annotation, error) {
 	// .gto may move the index; it seldom does, so the default index is read
 	// at the same time rather than after it: one round trip to GitHub, not
 	// two, before every deploy.
@@ -334,25 +342,26 @@ func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deplo
 	var cfg registry.Config
 	switch {
 	case gtoErr == nil:
+		var err error
 		if cfg, err = registry.ParseConfig(gto); err != nil {
-			return deploy.Annotations{}, err
+			return registry.Annotation{}, err
 		}
 	case !errors.Is(gtoErr, source.ErrNotFound):
-		return deploy.Annotations{}, gtoErr
+		return registry.Annotation{}, gtoErr
 	}
 	if cfg.IndexFile() != (registry.Config{}).IndexFile() {
 		data, dataErr = src.ReadFile(ctx, cfg.IndexFile(), "")
 	}
 	switch {
 	case errors.Is(dataErr, source.ErrNotFound):
-		return deploy.Annotations{}, nil
+		return registry.Annotation{}, nil
 	case dataErr != nil:
-		return deploy.Annotations{}, dataErr
+		return registry.Annotation{}, dataErr
 	}
 	index, err := registry.ParseIndex(data)
 	if err != nil {
-		return deploy.Annotations{}, err
+		return registry.Annotation{}, err
 	}
-	a, _ := index.Get(e.Artifact)
-	return deploy.Annotations{Type: a.Type, Path: a.Path, Description: a.Description, Labels: a.Labels}, nil
+	a, _ := index.Get(artifact)
+	return a, nil
 }
