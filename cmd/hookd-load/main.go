@@ -70,6 +70,9 @@ type options struct {
 	pids        []int
 	ids         string // file of acknowledged delivery ids
 	verifyOnly  string // an -ids file to verify, sending nothing
+	// onAck, if set, is told the count of acknowledged deliveries after
+	// each one (fault tests strike mid-load with it).
+	onAck func(acked int)
 
 	// Verification, from the API.
 	token  string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -63,7 +64,9 @@ type rig struct {
 	t        *testing.T
 	gh       *githubtest.Server
 	gitDir   string // the path: repository
-	config   string
+	config   string // the configuration; {{replica}} is the replica's number
+	dir      string
+	recorder *recorder // between hookd and the stand-in, if asked for
 	env      []string
 	ledger   string
 	replicas []*replica
@@ -73,8 +76,10 @@ type rigOptions struct {
 	replicas int
 	// actions are extra entries of actions:, in YAML.
 	actions string
-	// repoYAML is added to the GitHub repository's entry.
-	repoYAML string
+	// reconcile is both repositories' reconcile_interval (default 1h).
+	reconcile string
+	// recorder puts a recorder between hookd and the GitHub stand-in.
+	recorder bool
 }
 
 func newRig(t *testing.T, databaseURL string, o rigOptions) *rig {
@@ -91,31 +96,33 @@ func newRig(t *testing.T, databaseURL string, o rigOptions) *rig {
 	r.commitIn(r.gitDir)
 
 	r.ledger = filepath.Join(dir, "ledger")
-	r.config = filepath.Join(dir, "hookd.yaml")
-	cfg := fmt.Sprintf(`database_url: %s
+	r.dir = dir
+	apiURL := r.gh.APIURL()
+	if o.recorder {
+		r.recorder = newRecorder(t, r.gh)
+		apiURL = r.recorder.srv.URL + "/r{{replica}}/"
+	}
+	r.config = fmt.Sprintf(`database_url: %s
 repositories:
   - github: acme/models
     secret: %s
     token: %s
     api_url: %s
-    reconcile_interval: 1h
-%s  - path: %s
-    secret: %s
-    reconcile_interval: 1h
+    reconcile_interval: %[7]s
+  - path: %[5]s
+    secret: %[2]s
+    reconcile_interval: %[7]s
 tokens:
   - name: load
-    sha256: %x
+    sha256: %[6]x
     scopes:
       - {repositories: "*", operations: "*", stages: "*"}
 actions:
   - name: deploy
     on: {event: [assignment]}
-    exec: {command: [sh, -c, 'echo "$HOOKD_IDEMPOTENCY_KEY" >> "$1"', deploy, %s], timeout: 30s}
-%s`, databaseURL, rigSecret, r.gh.Token(), r.gh.APIURL(), o.repoYAML, r.gitDir, rigSecret,
-		sha256.Sum256([]byte(rigToken)), r.ledger, o.actions)
-	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+    exec: {command: [sh, -c, 'echo "$HOOKD_IDEMPOTENCY_KEY" >> "$1"', deploy, %[8]s], timeout: 30s}
+%[9]s`, databaseURL, rigSecret, r.gh.Token(), apiURL, r.gitDir,
+		sha256.Sum256([]byte(rigToken)), cmp.Or(o.reconcile, "1h"), r.ledger, o.actions)
 	for range max(o.replicas, 1) {
 		r.start()
 	}
@@ -146,7 +153,12 @@ func (r *rig) commitIn(dir string) {
 // answered by another's.)
 func (r *rig) start() *replica {
 	r.t.Helper()
-	p := startReplica(r.t, r.env, r.config)
+	n := len(r.replicas)
+	config := filepath.Join(r.dir, fmt.Sprintf("hookd-%d.yaml", n))
+	if err := os.WriteFile(config, []byte(strings.ReplaceAll(r.config, "{{replica}}", fmt.Sprint(n))), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	p := startReplica(r.t, r.env, config)
 	if len(r.replicas) == 0 {
 		p.waitLog("tags listed")
 		p.waitLog("tags listed")

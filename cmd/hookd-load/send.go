@@ -192,6 +192,9 @@ func run(ctx context.Context, o options) (*result, error) {
 					if ids != nil {
 						fmt.Fprintln(ids, d.ackLine())
 					}
+					if o.onAck != nil {
+						o.onAck(len(res.acked))
+					}
 				default:
 					res.failed++
 					res.statuses[status]++
