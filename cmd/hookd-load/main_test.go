@@ -156,7 +156,9 @@ func TestMixIsLaidOutInItsProportions(t *testing.T) {
 	}
 }
 
-func equalKinds(a, b []kind) bool { return strings.Join(kindStrings(a), ",") == strings.Join(kindStrings(b), ",") }
+func equalKinds(a, b []kind) bool {
+	return strings.Join(kindStrings(a), ",") == strings.Join(kindStrings(b), ",")
+}
 
 func kindStrings(ks []kind) []string {
 	out := make([]string, len(ks))
@@ -181,14 +183,14 @@ func TestRefusesTargetsOffThisMachine(t *testing.T) {
 
 func TestFlagsSayWhatAMixNeeds(t *testing.T) {
 	for args, want := range map[string]string{
-		"-mix gto=1 -secret s":             "-github-dir",
-		"-mix hook=1":                      "-git-dir",
-		"-mix branch=1":                    "-secret",
-		"-mix hook=1 -git-dir /tmp/r":      "-git-secret",
-		"-secret s -ledger l":              "-action",
-		"-secret s -pid x":                 "process id",
-		"-secret s -mix redeliver=3":       "need something else",
-		"-secret s -count 0":               "-count",
+		"-mix gto=1 -secret s":              "-github-dir",
+		"-mix hook=1":                       "-git-dir",
+		"-mix branch=1":                     "-secret",
+		"-mix hook=1 -git-dir /tmp/r":       "-git-secret",
+		"-secret s -ledger l":               "-action",
+		"-secret s -pid x":                  "process id",
+		"-secret s -mix redeliver=3":        "need something else",
+		"-secret s -count 0":                "-count",
 		"-secret s -url http://127.0.0.1 x": "unexpected",
 	} {
 		if _, err := parseFlags(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), want) {

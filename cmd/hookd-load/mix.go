@@ -2,10 +2,10 @@ package main
 
 import (
 	"bufio"
-	"io"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -111,6 +111,7 @@ type delivery struct {
 	// event; nonGTO the tags that must not become any.
 	gto, nonGTO []string
 	redelivery  bool
+	orig        *delivery // a redelivery's original, whose body it sends
 }
 
 // ackLine is how an acknowledged delivery is written to -ids.

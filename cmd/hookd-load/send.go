@@ -46,83 +46,89 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// plan makes the run's deliveries, creating the tags they announce.
-func plan(ctx context.Context, o options) ([]*delivery, error) {
+// plan lays out the run's deliveries. Their tags are made later, a batch
+// at a time just ahead of sending (see prepare), as a busy repository gets
+// them: made all at once, they would be one huge listing for hookd, not a
+// stream of pushes.
+func plan(o options) []*delivery {
 	run := fmt.Sprintf("%s%d-", loadPrefix, runs.Add(1))
-	schedule := o.mix.schedule(o.count, o.seed)
-	// GitHub tags in the order the schedule announces them: a GTO tag
-	// (every fourth a registration, the rest assignments, each of its own
-	// artifact, so that every assignment is a lane of its own and deploys
-	// once however the engine orders lanes), or a tag that is none.
-	var ghNames, gitNames []string
-	for i, k := range schedule {
-		switch {
-		case k == other:
-			ghNames = append(ghNames, fmt.Sprintf("%sother-%d", run, i))
-		case k == gto && i%4 == 0:
-			ghNames = append(ghNames, fmt.Sprintf("%sg%d@v1.0.0", run, i))
-		case k == gto:
-			ghNames = append(ghNames, fmt.Sprintf("%sg%d#prod#1", run, i))
-		case k == hook: // a registration and an assignment, in one push
-			gitNames = append(gitNames, fmt.Sprintf("%sh%d@v1.0.0", run, i), fmt.Sprintf("%sh%d#prod#1", run, i))
-		}
-	}
-	githubTags, err := createTags(ctx, o.githubDir, ghNames)
-	if err != nil {
-		return nil, err
-	}
-	gitTags, err := createTags(ctx, o.gitDir, gitNames)
-	if err != nil {
-		return nil, err
-	}
-
 	branchBody := gitHubPush(o.repo, "refs/heads/main", strings.Repeat("b", 40), "", o.size)
 	pick := rand.New(rand.NewPCG(o.seed, 2))
-	out := make([]*delivery, len(schedule))
-	var nextGitHub, nextGit int
-	for i, k := range schedule {
+	var originals []*delivery
+	out := make([]*delivery, 0, o.count)
+	for i, k := range o.mix.schedule(o.count, o.seed) {
 		d := &delivery{id: fmt.Sprintf("%s%06d", run, i), kind: k, source: "github", event: "push"}
-		switch k {
-		case branch:
+		// A GTO tag (every fourth a registration, the rest assignments,
+		// each of its own artifact, so that every assignment is a lane of
+		// its own and deploys once however the engine orders lanes), or a
+		// tag that is none.
+		switch {
+		case k == branch:
 			d.body = branchBody
-		case gto, other:
-			t := githubTags[ghNames[nextGitHub]]
-			nextGitHub++
-			d.body = gitHubPush(o.repo, "refs/tags/"+t.name, t.sha, t.object.Target, 0)
-			if k == gto {
-				d.gto = []string{t.name}
-			} else {
-				d.nonGTO = []string{t.name}
-			}
-		case hook:
-			pair := []createdTag{gitTags[gitNames[nextGit]], gitTags[gitNames[nextGit+1]]}
-			nextGit += 2
-			d.source, d.body = "git", postReceive(o.gitRepo, pair)
-			d.gto = []string{pair[0].name, pair[1].name}
-		case redeliver:
+		case k == other:
+			d.nonGTO = []string{fmt.Sprintf("%sother-%d", run, i)}
+		case k == gto && i%4 == 0:
+			d.gto = []string{fmt.Sprintf("%sg%d@v1.0.0", run, i)}
+		case k == gto:
+			d.gto = []string{fmt.Sprintf("%sg%d#prod#1", run, i)}
+		case k == hook: // a registration and an assignment, in one push
+			d.source = "git"
+			d.gto = []string{fmt.Sprintf("%sh%d@v1.0.0", run, i), fmt.Sprintf("%sh%d#prod#1", run, i)}
+		case k == redeliver:
 			// Of any delivery planned before it: GitHub redelivers what it
 			// sent, acknowledged or not.
-			var earlier []*delivery
-			for _, e := range out[:i] {
-				if !e.redelivery {
-					earlier = append(earlier, e)
-				}
-			}
-			orig := earlier[pick.IntN(len(earlier))]
+			orig := originals[pick.IntN(len(originals))]
 			copied := *orig
-			copied.redelivery = true
+			copied.redelivery, copied.orig = true, orig
 			d = &copied
 		}
-		out[i] = d
+		if k != redeliver {
+			originals = append(originals, d)
+		}
+		out = append(out, d)
 	}
-	return out, nil
+	return out
+}
+
+// tagBatch is how many deliveries' tags prepare makes in one go.
+const tagBatch = 64
+
+// prepare makes the tags of deliveries in their repositories and
+// gives those deliveries their bodies, which name the tag objects.
+func prepare(ctx context.Context, o options, deliveries []*delivery) error {
+	var github, git []string
+	for _, d := range deliveries {
+		switch {
+		case d.redelivery:
+		case d.source == "git":
+			git = append(git, d.gto...)
+		default:
+			github = append(github, append(slices.Clone(d.gto), d.nonGTO...)...)
+		}
+	}
+	githubTags, err := createTags(ctx, o.githubDir, github)
+	if err != nil {
+		return err
+	}
+	gitTags, err := createTags(ctx, o.gitDir, git)
+	if err != nil {
+		return err
+	}
+	for _, d := range deliveries {
+		switch {
+		case d.redelivery, d.kind == branch:
+		case d.source == "git":
+			d.body = postReceive(o.gitRepo, []createdTag{gitTags[d.gto[0]], gitTags[d.gto[1]]})
+		default:
+			t := githubTags[append(slices.Clone(d.gto), d.nonGTO...)[0]]
+			d.body = gitHubPush(o.repo, "refs/tags/"+t.name, t.sha, t.object.Target, 0)
+		}
+	}
+	return nil
 }
 
 func run(ctx context.Context, o options) (*result, error) {
-	deliveries, err := plan(ctx, o)
-	if err != nil {
-		return nil, err
-	}
+	deliveries := plan(o)
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	client := &http.Client{
@@ -143,11 +149,18 @@ func run(ctx context.Context, o options) (*result, error) {
 	// Tickets pace the senders: one per delivery, the i-th due at
 	// start + i/rate (a ticker would drop ticks whenever this goroutine is
 	// late, quietly lowering the rate), or all at once without -rate.
+	// They also make each batch of tags before its first delivery is sent.
 	tickets := make(chan int, o.concurrency)
+	var prepErr error
 	go func() {
 		defer close(tickets)
 		begin := time.Now()
 		for i := range deliveries {
+			if i%tagBatch == 0 {
+				if prepErr = prepare(ctx, o, deliveries[i:min(i+tagBatch, len(deliveries))]); prepErr != nil {
+					return
+				}
+			}
 			if o.rate > 0 {
 				due := begin.Add(time.Duration(i) * time.Second / time.Duration(o.rate))
 				if wait := time.Until(due); wait > 0 {
@@ -205,6 +218,9 @@ func run(ctx context.Context, o options) (*result, error) {
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	if prepErr != nil && ctx.Err() == nil {
+		return res, prepErr
+	}
 	for _, pid := range o.pids {
 		res.peakRSS[pid] = peakRSS(pid)
 	}
@@ -221,20 +237,24 @@ func send(ctx context.Context, client *http.Client, base string, d *delivery, o 
 	if d.source == "git" {
 		path, secret = "/webhooks/git", o.gitSecret
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(d.body))
+	body := d.body
+	if d.orig != nil {
+		body = d.orig.body
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if d.source == "git" {
 		req.Header.Set(handlers.GitDeliveryHeader, d.id)
-		req.Header.Set(handlers.GitSignatureHeader, handlers.Sign(secret, d.body))
+		req.Header.Set(handlers.GitSignatureHeader, handlers.Sign(secret, body))
 	} else {
 		req.Header.Set("User-Agent", "GitHub-Hookshot/hookd-load")
 		req.Header.Set("X-GitHub-Event", d.event)
 		req.Header.Set("X-GitHub-Delivery", d.id)
 		req.Header.Set("X-GitHub-Hook-ID", "1")
-		req.Header.Set("X-Hub-Signature-256", handlers.Sign(secret, d.body))
+		req.Header.Set("X-Hub-Signature-256", handlers.Sign(secret, body))
 	}
 	start := time.Now()
 	resp, err := client.Do(req)
