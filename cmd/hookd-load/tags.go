@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -53,23 +52,24 @@ func createTags(ctx context.Context, gitDir string, names []string) (map[string]
 	if _, err := gitOut(ctx, gitDir, &stream, "fast-import", "--quiet", "--done"); err != nil {
 		return nil, err
 	}
-	// The tag objects' names, for the post-receive lines and GitHub's "after".
-	listing, err := gitOut(ctx, gitDir, nil, "for-each-ref", "--format=%(objectname) %(refname:strip=2)", "refs/tags/"+loadPrefix+"*")
+	// The tag objects' names, for the post-receive lines and GitHub's
+	// "after": rev-parse prints one per ref, in order.
+	refs := make([]string, len(names))
+	for i, n := range names {
+		refs[i] = "refs/tags/" + n
+	}
+	shas, err := gitOut(ctx, gitDir, nil, append([]string{"rev-parse"}, refs...)...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("git fast-import did not create the tags in %s: %w", gitDir, err)
 	}
-	sc := bufio.NewScanner(strings.NewReader(listing))
-	for sc.Scan() {
-		sha, name, _ := strings.Cut(sc.Text(), " ")
-		if t, ok := out[name]; ok {
-			t.sha = sha
-			out[name] = t
-		}
+	lines := strings.Fields(shas)
+	if len(lines) != len(names) {
+		return nil, fmt.Errorf("git rev-parse named %d of %d tags in %s", len(lines), len(names), gitDir)
 	}
-	for n, t := range out {
-		if t.sha == "" {
-			return nil, fmt.Errorf("git fast-import did not create tag %s in %s", n, gitDir)
-		}
+	for i, n := range names {
+		t := out[n]
+		t.sha = lines[i]
+		out[n] = t
 	}
 	return out, nil
 }
