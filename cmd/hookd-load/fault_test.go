@@ -392,7 +392,7 @@ func TestFaultReconcileRunsOnOneReplicaAtATime(t *testing.T) {
 	var victim int
 	waitFor(t, "a listing in progress", func() bool {
 		for i := range r.replicas {
-			if inFlight(rec, fmt.Sprint(i)) {
+			if inFlight(rec, fmt.Sprintf("r%d", i)) {
 				victim = i
 				return true
 			}
