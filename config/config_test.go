@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,7 +177,8 @@ func TestRepositoryProblems(t *testing.T) {
 }
 
 func TestExampleIsValid(t *testing.T) {
-	for _, v := range []string{"ACME_MODELS_WEBHOOK_SECRET", "GITHUB_TOKEN", "ACME_FORECASTS_WEBHOOK_SECRET", "MODELS_HOOK_SECRET", "SLACK_SIGNING_SECRET"} {
+	for _, v := range []string{"ACME_MODELS_WEBHOOK_SECRET", "GITHUB_TOKEN", "ACME_FORECASTS_WEBHOOK_SECRET", "MODELS_HOOK_SECRET",
+		"SLACK_SIGNING_SECRET", "DEPLOY_TOKEN", "NOTIFY_TOKEN", "NOTIFY_SIGNING_SECRET"} {
 		t.Setenv(v, "x")
 	}
 	cfg, err := Load("hookd.example.yaml")
@@ -190,6 +193,17 @@ func TestExampleIsValid(t *testing.T) {
 	}
 	if len(cfg.Tokens) != 3 || len(cfg.Tokens[1].Scopes) != 1 || cfg.Chat.Slack == nil || len(cfg.Chat.Slack.Users) != 1 {
 		t.Errorf("tokens %+v, chat %+v", cfg.Tokens, cfg.Chat)
+	}
+	// The example shows every kind of action.
+	kinds := map[string]bool{}
+	for _, a := range cfg.Actions {
+		for kind, set := range map[string]bool{"exec": a.Exec != nil, "http": a.HTTP != nil, "github_workflow": a.GitHubWorkflow != nil,
+			"github_dispatch": a.GitHubDispatch != nil, "github_deployment": a.GitHubDeployment != nil} {
+			kinds[kind] = kinds[kind] || set
+		}
+	}
+	if len(kinds) != 5 || slices.Contains(slices.Collect(maps.Values(kinds)), false) {
+		t.Errorf("the example's actions show the kinds %v, want all five", kinds)
 	}
 }
 

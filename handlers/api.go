@@ -27,6 +27,7 @@ type Records interface {
 	Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	Run(ctx context.Context, id int64) (store.Run, error)
 	RetryRun(ctx context.Context, id int64) error
+	Lanes(ctx context.Context, f store.LaneFilter) ([]store.Lane, error)
 	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 }
 
@@ -56,6 +57,7 @@ func (h *Handler) api() []apiRoute {
 		{pattern: "/api/v1/runs", name: "api_runs", methods: methods{http.MethodGet: h.listRuns}},
 		{pattern: "/api/v1/runs/{id}", name: "api_run", methods: methods{http.MethodGet: h.getRun}},
 		{pattern: "/api/v1/runs/{id}/retry", name: "api_retry", methods: methods{http.MethodPost: h.retryRun}},
+		{pattern: "/api/v1/lanes", name: "api_lanes", methods: methods{http.MethodGet: h.listLanes}},
 		{pattern: "/api/v1/audit", name: "api_audit", methods: methods{http.MethodGet: h.listAudit}},
 	}, h.repoRoutes()...)
 }
@@ -433,6 +435,51 @@ func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
 		toAPIRun, func(run store.Run) int64 { return run.ID })
 }
 
+// listLanes answers what each environment should run (what GTO shows for
+// its stage) beside what it last deployed. Lanes are few (artifacts ×
+// stages × actions), so they come in one answer.
+func (h *Handler) listLanes(w http.ResponseWriter, r *http.Request) {
+	q := &query{r: r}
+	repo := q.str("repository")
+	f := store.LaneFilter{Repository: h.identity(repo), Artifact: q.str("artifact"), Stage: q.str("stage"), Action: q.str("action")}
+	if !h.permitList(w, r, repo) {
+		return
+	}
+	if q.err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_parameter", q.err.Error())
+		return
+	}
+	lanes, err := h.store.Lanes(r.Context(), f)
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	out := make([]apiLane, len(lanes))
+	for i, l := range lanes {
+		out[i] = apiLane{Repository: l.Repository, Artifact: l.Artifact, Stage: l.Stage, Action: l.Action,
+			Desired: nonNil(l.Desired), DesiredEventID: l.DesiredEventID, Deployed: nonNil(l.Deployed),
+			DeployedRunID: l.DeployedRunID, InSync: l.InSync(), UpdatedAt: l.UpdatedAt}
+		if !l.DeployedAt.IsZero() {
+			out[i].DeployedAt = &l.DeployedAt
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lanes": out})
+}
+
+type apiLane struct {
+	Repository     string     `json:"repository"`
+	Artifact       string     `json:"artifact"`
+	Stage          string     `json:"stage"`
+	Action         string     `json:"action"`
+	Desired        []string   `json:"desired"`
+	DesiredEventID int64      `json:"desired_event_id"`
+	Deployed       []string   `json:"deployed"`
+	DeployedRunID  int64      `json:"deployed_run_id,omitempty"`
+	DeployedAt     *time.Time `json:"deployed_at,omitempty"`
+	InSync         bool       `json:"in_sync"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+}
+
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) {
 	if run, ok := h.loadRun(w, r, access.Read); ok {
 		writeJSON(w, http.StatusOK, toAPIRun(run))
@@ -501,21 +548,28 @@ type apiAuditEntry struct {
 // the tagger's offset, as GTO prints them).
 
 type apiEvent struct {
-	ID           int64     `json:"id"`
-	Repository   string    `json:"repository"`
-	Artifact     string    `json:"artifact"`
-	Type         string    `json:"type"`
-	Version      string    `json:"version,omitempty"`
-	Stage        string    `json:"stage,omitempty"`
-	Commit       string    `json:"commit"`
-	Tag          string    `json:"tag"`
-	TagObject    string    `json:"tag_object"`
-	Tagger       apiTagger `json:"tagger"`
-	Message      string    `json:"message"`
-	DeliveryID   string    `json:"delivery_id,omitempty"`
-	ActiveBefore []string  `json:"active_before"`
-	ActiveAfter  []string  `json:"active_after"`
-	RecordedAt   time.Time `json:"recorded_at"`
+	ID           int64            `json:"id"`
+	Repository   string           `json:"repository"`
+	Artifact     string           `json:"artifact"`
+	Type         string           `json:"type"`
+	Version      string           `json:"version,omitempty"`
+	Stage        string           `json:"stage,omitempty"`
+	Commit       string           `json:"commit"`
+	Tag          string           `json:"tag"`
+	TagObject    string           `json:"tag_object"`
+	Tagger       apiTagger        `json:"tagger"`
+	Message      string           `json:"message"`
+	DeliveryID   string           `json:"delivery_id,omitempty"`
+	ActiveBefore []string         `json:"active_before"`
+	ActiveAfter  []string         `json:"active_after"`
+	Stages       []apiStageChange `json:"stages"`
+	RecordedAt   time.Time        `json:"recorded_at"`
+}
+
+type apiStageChange struct {
+	Stage  string   `json:"stage"`
+	Before []string `json:"before"`
+	After  []string `json:"after"`
 }
 
 type apiTagger struct {
@@ -525,13 +579,18 @@ type apiTagger struct {
 }
 
 func toAPIEvent(e store.Event) apiEvent {
-	return apiEvent{
+	out := apiEvent{
 		ID: e.ID, Repository: e.Repository, Artifact: e.Artifact, Type: string(e.Type), Version: e.Version,
 		Stage: e.Stage, Commit: e.CommitSHA, Tag: e.TagName, TagObject: e.TagObjectSHA,
 		Tagger:  apiTagger{Name: e.Tagger.Name, Email: e.Tagger.Email, Date: e.Tagger.When.Format(time.RFC3339)},
 		Message: e.Message, DeliveryID: e.DeliveryID,
 		ActiveBefore: nonNil(e.ActiveBefore), ActiveAfter: nonNil(e.ActiveAfter), RecordedAt: e.RecordedAt,
+		Stages: []apiStageChange{},
 	}
+	for _, sc := range e.Stages {
+		out.Stages = append(out.Stages, apiStageChange{Stage: sc.Stage, Before: nonNil(sc.Before), After: nonNil(sc.After)})
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -572,6 +631,16 @@ type apiRun struct {
 	History        []apiAttempt `json:"history,omitempty"`
 	CreatedAt      time.Time    `json:"created_at"`
 	UpdatedAt      time.Time    `json:"updated_at"`
+	// A lane run's change (see store.Run).
+	Trigger        string   `json:"trigger,omitempty"`
+	Version        string   `json:"version,omitempty"`
+	DesiredBefore  []string `json:"desired_before,omitempty"`
+	Desired        []string `json:"desired,omitempty"`
+	DeployedBefore []string `json:"deployed_before,omitempty"`
+	Direction      string   `json:"direction,omitempty"`
+	Redeploy       bool     `json:"redeploy,omitempty"`
+	SupersededBy   int64    `json:"superseded_by,omitempty"`
+	Note           string   `json:"note,omitempty"`
 }
 
 type apiAttempt struct {
@@ -587,7 +656,14 @@ type apiAttempt struct {
 func toAPIRun(r store.Run) apiRun {
 	out := apiRun{ID: r.ID, EventID: r.EventID, Action: r.Action, Repository: r.Repository, Artifact: r.Artifact,
 		Stage: r.Stage, IdempotencyKey: r.IdempotencyKey, Status: string(r.Status), Attempts: r.Attempts,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Trigger: string(r.Trigger), Version: r.Version,
+		DesiredBefore: r.DesiredBefore, Desired: r.Desired, DeployedBefore: r.DeployedBefore, Direction: r.Direction,
+		Redeploy: r.Redeploy, SupersededBy: r.SupersededBy, Note: r.Note}
+	if r.Stage != "" && r.Trigger != "" {
+		// What a lane run converges to is part of it even when empty
+		// (an unassignment that leaves the stage empty).
+		out.DesiredBefore, out.Desired, out.DeployedBefore = nonNil(r.DesiredBefore), nonNil(r.Desired), nonNil(r.DeployedBefore)
+	}
 	for _, a := range r.History {
 		out.History = append(out.History, apiAttempt(a))
 	}

@@ -118,10 +118,35 @@ func clientIDOf(holder string) string {
 
 func heartbeatName(clientID string) string { return "worker/" + clientID }
 
+// trustsPeers reports whether this process may take an expired lease or
+// heartbeat for a sign that its owner is gone. After an outage of the
+// database every lease has expired, the owners' as much as this process's
+// own; until this process has reached the database again for a whole
+// heartbeat TTL, a live owner may simply not have had its turn to renew.
+func (s *Store) trustsPeers() bool {
+	since := s.reachableSince.Load()
+	return since != 0 && time.Since(time.Unix(0, since)) >= heartbeatTTL
+}
+
+// reached records whether the database answered this process just now.
+func (s *Store) reached(ok bool) {
+	switch {
+	case !ok:
+		s.reachableSince.Store(0)
+	case s.reachableSince.Load() == 0:
+		s.reachableSince.Store(time.Now().UnixNano())
+	}
+}
+
 // beat renews this process's heartbeat and makes orphaned jobs available.
 func (s *Store) beat(ctx context.Context) error {
-	if _, err := s.acquireLease(ctx, s.db, heartbeatName(s.clientID()), s.holder, heartbeatTTL); err != nil {
+	_, err := s.acquireLease(ctx, s.db, heartbeatName(s.clientID()), s.holder, heartbeatTTL)
+	s.reached(err == nil)
+	if err != nil {
 		return err
+	}
+	if !s.trustsPeers() {
+		return nil
 	}
 	types := s.db.Types()
 	n, err := s.db.Exec(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'
@@ -176,11 +201,17 @@ func (s *Store) keepBeating(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	tick := time.NewTicker(heartbeatEvery)
 	defer tick.Stop()
+	sweep := time.NewTicker(sweepEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-tick.C:
 			if err := s.beat(ctx); err != nil && ctx.Err() == nil {
 				s.logger.Error("worker heartbeat failed; will retry", "error", err)
+			}
+		case <-sweep.C:
+			if err := s.sweepLanes(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Warn("looking for lanes left waiting failed; will retry", "error", err)
 			}
 		case <-ctx.Done():
 			release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

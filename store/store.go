@@ -40,16 +40,23 @@
 // lifecycle event a tag object means, at most once per (repository, tag
 // object, event type) however many paths bring it.
 //
-// # Runs
+// # Runs and lanes
 //
-// [Store.CreateRuns] creates the deploy runs of an event and queues them;
-// the RunAction worker brackets each attempt with [Store.StartRun] and
-// [Store.FinishRun]. StartRun takes a lease per (repository, artifact,
-// stage, action), so at most one run of an action per stage runs at a time
-// across all processes; the lease expires if its holder dies, and
-// [Store.ExtendRun] keeps it during long runs. The same kind of lease keeps
-// a heartbeat per worker process, which tells a crashed process's jobs from
-// a live one's (orphans.go).
+// [Store.CreateRuns] creates the runs of an event without a stage, and
+// [Store.Converge] records what an event did to lanes (one action deploying
+// one artifact's stage): each lane's desired state follows, and a change the
+// action asks for gets a queued run, with its job, in the same transaction.
+// The RunAction worker brackets each attempt with [Store.StartLane], which
+// picks the lane's next run (a resumed one, else the newest queued, the
+// older ones superseded) under a lease per (repository, artifact, stage,
+// action), so one run at a time per lane across all processes, and
+// [Store.FinishRun], fenced by attempt and holder, which records what the
+// lane deployed and wakes the lane's next run. [Store.ExtendRun] keeps the
+// lease during long runs; a crashed holder's lease expires. [Store.Lanes]
+// lists desired beside deployed. The same kind of lease keeps a heartbeat
+// per worker process, which tells a crashed process's jobs from a live
+// one's (orphans.go), and a sweep wakes a lane left with nothing to start
+// it (lane.go).
 //
 // # Audit and replay protection
 //
@@ -66,6 +73,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -75,6 +83,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -105,6 +114,13 @@ type Store struct {
 	accepts chan *acceptRequest
 	writers sync.WaitGroup
 
+	// reachableSince is when this process last started reaching the
+	// database without failure (UnixNano; 0 while it fails). See
+	// trustsPeers.
+	reachableSince atomic.Int64
+	// rescueAfter is River's RescueStuckJobsAfter (a test may shorten it).
+	rescueAfter time.Duration
+
 	workersMu   sync.Mutex
 	workers     driver.Queue // nil unless StartWorkers ran
 	stopBeating func()       // stops keepBeating and waits for it
@@ -116,6 +132,11 @@ type Option func(*Store)
 
 // WithLogger sets the logger River and the store write to (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
+
+// WithRescueAfter sets how long a job may run before River's rescuer takes
+// it for stuck (default 5 minutes). Runs of actions are exempt until their
+// action's timeout has passed (see Workers.RunTimeout).
+func WithRescueAfter(d time.Duration) Option { return func(s *Store) { s.rescueAfter = d } }
 
 // Open connects to url and brings the schema up to date. url is a SQLite
 // path, sqlite://path or file:path (hookd sets the connection parameters
@@ -161,6 +182,9 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 		accepts: make(chan *acceptRequest, maxBatch),
 		working: working{running: map[int64]bool{}, ended: map[int64]time.Time{}, suspect: map[int64]time.Time{}},
 	}
+	// Trusted from the start: a process that just opened the database
+	// lived through no outage of its own.
+	s.reachableSince.Store(time.Now().Add(-heartbeatTTL).UnixNano())
 	for _, o := range opts {
 		o(s)
 	}
@@ -219,10 +243,11 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		SkipUnknownJobCheck: workers == nil,
 		Workers:             workers,
 		MaxAttempts:         maxJobAttempts,
-		JobTimeout:          jobTimeout,
+		// River wants the rescue interval to be at least the timeout.
+		JobTimeout: min(jobTimeout, cmp.Or(s.rescueAfter, rescueAfter)),
 		// A job still "running" this long after it started belonged to a
 		// process that died; River then runs it again.
-		RescueStuckJobsAfter: rescueAfter,
+		RescueStuckJobsAfter: cmp.Or(s.rescueAfter, rescueAfter),
 	}
 	if workers != nil {
 		// Jobs record this ID as their attempter; the heartbeat under the

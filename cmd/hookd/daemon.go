@@ -110,6 +110,7 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
 		ProcessDelivery:     d.proc.ProcessDelivery,
 		ReconcileRepository: d.proc.Reconcile,
 		RunAction:           d.runAction,
+		RunTimeout:          d.engine.RunTimeout,
 	})
 	if err != nil {
 		return err

@@ -158,8 +158,8 @@ func (p *pipeline) apiList(path, key string) []map[string]any {
 		var items map[string]json.RawMessage
 		err = json.NewDecoder(resp.Body).Decode(&items)
 		resp.Body.Close()
-		if err == nil {
-			err = json.Unmarshal(items["next_before"], &page.Next)
+		if next, ok := items["next_before"]; ok && err == nil { // lists that are not paged have none
+			err = json.Unmarshal(next, &page.Next)
 		}
 		var list []map[string]any
 		if err == nil {

@@ -57,7 +57,8 @@ func (d *sqliteDriver) Types() driver.Types {
 		// try a BLOB as SQLite's binary JSONB first, text never.
 		JobRunID:      "json_extract(CAST(args AS TEXT), '$.run_id')",
 		JobRepository: "json_extract(CAST(args AS TEXT), '$.repository')",
-		Now:           "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"}
+		Now:           "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)",
+		Dialect:       "sqlite"}
 }
 
 // WithMigrationLock retries instead of locking: with one connection, no lock
