@@ -33,11 +33,11 @@ const (
 // heartbeat protects, until River's rescuer steps in after rescueAfter
 // (minutes). Each process knows which of its jobs it is still executing, so
 // the heartbeat also makes available again a job the database says this
-// process runs but which it ended at least strandedAfter ago (or never
+// process runs but which it ended at least unrecordedAfter ago (or never
 // started: a fetch whose answer was lost). A job ending is idempotent here
 // (a delivery already settled is skipped, a finished run is not started
 // again), so a job whose completion merely arrives late costs nothing.
-const strandedAfter = 15 * time.Second
+const unrecordedAfter = 15 * time.Second
 
 // working is the set of jobs this process's workers are executing, and
 // when each of the others ended lately.
@@ -63,7 +63,7 @@ func (w *working) track(ctx context.Context, job *rivertype.JobRow, work func(co
 }
 
 // stranded returns which of ids (jobs the database says this process is
-// running) have not been executing here for strandedAfter, and forgets
+// running) have not been executing here for unrecordedAfter, and forgets
 // what it no longer needs to remember.
 func (w *working) stranded(ids []int64, now time.Time) []int64 {
 	w.mu.Lock()
@@ -83,12 +83,12 @@ func (w *working) stranded(ids []int64, now time.Time) []int64 {
 				w.suspect[id] = now
 			}
 		}
-		if now.Sub(since) >= strandedAfter {
+		if now.Sub(since) >= unrecordedAfter {
 			out = append(out, id)
 		}
 	}
 	for id, at := range w.ended {
-		if !inDB[id] && now.Sub(at) >= strandedAfter {
+		if !inDB[id] && now.Sub(at) >= unrecordedAfter {
 			delete(w.ended, id)
 		}
 	}
@@ -162,7 +162,7 @@ func (s *Store) beat(ctx context.Context) error {
 }
 
 // releaseStranded makes available again the jobs of this process that the
-// database still calls running although they ended here (see strandedAfter).
+// database still calls running although they ended here (see unrecordedAfter).
 func (s *Store) releaseStranded(ctx context.Context) error {
 	rows, err := s.db.Query(ctx, `SELECT id FROM river_job WHERE state = 'running' AND `+s.db.Types().LastAttemptedBy+` = $1`, s.clientID())
 	if err != nil {

@@ -111,10 +111,10 @@ func TestFaultPostgreSQLDownForTenSeconds(t *testing.T) {
 	o := r.options(5000)
 	o.rate, o.duration = 80, 20*time.Second
 	wait, acked := loadCounting(t, o, 200)
-	if err := pg.Halt(); err != nil {
+	if err := pg.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	halted := time.Now()
+	paused := time.Now()
 	resumed := false
 	resume := func() {
 		if !resumed {
@@ -128,7 +128,7 @@ func TestFaultPostgreSQLDownForTenSeconds(t *testing.T) {
 	for _, p := range r.replicas {
 		waitStatus(t, p, "/readyz", http.StatusServiceUnavailable)
 	}
-	time.Sleep(time.Until(halted.Add(10 * time.Second))) // the outage itself
+	time.Sleep(time.Until(paused.Add(10 * time.Second))) // the outage itself
 	duringOutage := acked()
 	resume()
 	back := time.Now()

@@ -115,40 +115,17 @@ func (s *Server) start() error {
 		if err != nil {
 			return err
 		}
-		if lastErr = s.launch(port); lastErr == nil {
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", port, s.dir)
+		out, err := s.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "start")
+		if err == nil {
 			s.port = port
 			return nil
 		}
+		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+		lastErr = fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
 	}
 	return lastErr
 }
-
-// launch runs the server on port.
-func (s *Server) launch(port int) error {
-	data := filepath.Join(s.dir, "data")
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", port, s.dir)
-	out, err := s.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "start")
-	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
-		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
-	}
-	return nil
-}
-
-// Halt stops the server the way an outage does: at once, cutting every
-// connection (pg_ctl's fast mode), but keeping its data and its port, so
-// that Resume brings the same server back. Tests of what a client does
-// while its database is away use it; the server must not be shared with
-// tests that run at the same time.
-func (s *Server) Halt() error {
-	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "stop"); err != nil {
-		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
-	}
-	return nil
-}
-
-// Resume starts a halted server again, on the same port with the same data.
-func (s *Server) Resume() error { return s.launch(s.port) }
 
 // unprivileged picks the user to run the server as when we are root.
 func unprivileged() (*syscall.Credential, error) {

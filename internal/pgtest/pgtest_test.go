@@ -41,9 +41,9 @@ func TestDatabase(t *testing.T) {
 	}
 }
 
-// A halted server refuses connections; resumed, it has its data back on
+// A paused server refuses connections; resumed, it has its data back on
 // the same URL.
-func TestHaltAndResume(t *testing.T) {
+func TestPauseAndResume(t *testing.T) {
 	ctx := context.Background()
 	url := pg.Database(t)
 	conn, err := pgx.Connect(ctx, url)
@@ -53,15 +53,15 @@ func TestHaltAndResume(t *testing.T) {
 	if _, err := conn.Exec(ctx, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)"); err != nil {
 		t.Fatal(err)
 	}
-	if err := pg.Halt(); err != nil {
+	if err := pg.Pause(); err != nil {
 		t.Fatal(err)
 	}
 	if conn.Ping(ctx) == nil {
-		t.Error("a connection made before the halt still answers")
+		t.Error("a connection made before the pause still answers")
 	}
 	if c, err := pgx.Connect(ctx, url); err == nil {
 		c.Close(ctx)
-		t.Fatal("a halted server accepted a connection")
+		t.Fatal("a paused server accepted a connection")
 	}
 	if err := pg.Resume(); err != nil {
 		t.Fatal(err)
