@@ -311,7 +311,7 @@ func (s *Store) StartWorkers(ctx context.Context, w Workers) error {
 		return s.processDeliveries(ctx, j.Args.DeliveryIDs, j.Attempt >= j.MaxAttempts, w.ProcessDelivery)
 	}))
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[reconcileRepositoryArgs]) error {
-		return w.ReconcileRepository(ctx, j.Args.Repository)
+		return s.listAlone(ctx, j.Args.Repository, j.ID, w.ReconcileRepository)
 	}))
 	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction, timeout: w.RunTimeout})
 	queue, err := s.db.NewQueue(s.riverConfig(workers))
