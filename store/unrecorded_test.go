@@ -14,8 +14,8 @@ func TestStrandedJobsAreThoseEndedOrNeverStartedLongEnough(t *testing.T) {
 	w := working{running: map[int64]bool{1: true}, ended: map[int64]time.Time{}, suspect: map[int64]time.Time{}}
 	t0 := time.Now()
 	w.ended[2] = t0.Add(-unrecordedAfter - time.Second) // ended long ago: its end never reached the database
-	w.ended[3] = t0.Add(-time.Second)                 // ended a second ago
-	w.ended[9] = t0.Add(-time.Hour)                   // ended and completed: forgotten
+	w.ended[3] = t0.Add(-time.Second)                   // ended a second ago
+	w.ended[9] = t0.Add(-time.Hour)                     // ended and completed: forgotten
 	if got := w.stranded([]int64{1, 2, 3, 4}, t0); !slices.Equal(got, []int64{2}) {
 		t.Fatalf("stranded = %v, want [2]", got)
 	}
