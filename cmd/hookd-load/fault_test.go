@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hookd-dev/hookd/internal/githubtest"
+	"github.com/hookd-dev/hookd/internal/hookdtest"
 )
 
 // loadUntil starts the load in the background and returns once n
@@ -78,7 +79,7 @@ func TestFaultSIGKILLOneOfThreeReplicas(t *testing.T) {
 	o := r.options(600)
 	o.rate = 200
 	wait := loadUntil(t, o, 200)
-	r.replicas[1].kill()
+	r.replicas[1].Kill()
 	res := wait()
 	logFigures(t, o, res)
 	if len(res.acked) < 400 {
@@ -95,7 +96,7 @@ func TestFaultSIGKILLTheSQLiteProcess(t *testing.T) {
 	o := r.options(400)
 	o.rate = 200
 	wait := loadUntil(t, o, 150)
-	r.replicas[0].kill()
+	r.replicas[0].Kill()
 	res := wait() // the rest is refused: nobody listens
 	logFigures(t, o, res)
 	r.start()
@@ -153,11 +154,11 @@ func TestFaultPostgreSQLDownForTenSeconds(t *testing.T) {
 }
 
 // waitStatus polls GET path until it answers want.
-func waitStatus(t *testing.T, p *replica, path string, want int) {
+func waitStatus(t *testing.T, p *hookdtest.Process, path string, want int) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		got := p.get(path)
+		got, _ := p.Get(path)
 		if got == want {
 			return
 		}
@@ -311,7 +312,7 @@ func TestFaultHangingDeployTarget(t *testing.T) {
 	for i, name := range []string{"stuck-a#prod#1", "stuck-b#prod#1"} {
 		d := &delivery{id: fmt.Sprintf("stuck-%d", i), kind: gto, source: "github", event: "push", gto: []string{name},
 			body: gitHubPush("acme/models", "refs/tags/"+name, stuck[name].sha, stuck[name].object.Target, 0)}
-		_, status, err := send(context.Background(), http.DefaultClient, r.replicas[0].url(), d, r.options(1))
+		_, status, err := send(context.Background(), http.DefaultClient, r.replicas[0].URL(), d, r.options(1))
 		if err != nil || status/100 != 2 {
 			t.Fatalf("announcing %s: %d %v", name, status, err)
 		}
@@ -325,7 +326,7 @@ func TestFaultHangingDeployTarget(t *testing.T) {
 	}
 	r.verifyClean(o, append(first, res.acked...))
 
-	api := &apiClient{bases: []string{r.replicas[0].url()}, token: rigToken, http: http.DefaultClient}
+	api := &apiClient{bases: []string{r.replicas[0].URL()}, token: rigToken, http: http.DefaultClient}
 	for _, artifact := range []string{"stuck-a", "stuck-b"} {
 		var runs []apiRun
 		waitFor(t, fmt.Sprintf("the notify run of %s to end", artifact), func() bool {
@@ -399,12 +400,12 @@ func TestFaultReconcileRunsOnOneReplicaAtATime(t *testing.T) {
 		}
 		return false
 	})
-	r.replicas[victim].kill()
+	r.replicas[victim].Kill()
 	if _, err := createTags(context.Background(), r.gh.BareDir(), []string{"quiet@v1.0.0"}); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	api := &apiClient{bases: []string{r.replicas[(victim+1)%3].url()}, token: rigToken, http: http.DefaultClient}
+	api := &apiClient{bases: []string{r.replicas[(victim+1)%3].URL()}, token: rigToken, http: http.DefaultClient}
 	waitFor(t, "the tag pushed without a webhook to be found", func() bool {
 		var evs []struct{ Tag string }
 		if err := api.list(context.Background(), "/api/v1/events", nil, "events", &evs); err != nil {

@@ -244,7 +244,7 @@ func (r *rig) cliArgs(urls string, count int, ids string) []string {
 func TestCLIVerifiesACleanRunAndExitsZero(t *testing.T) {
 	r := newRig(t, filepath.Join(t.TempDir(), "hookd.db"), rigOptions{})
 	ids := filepath.Join(t.TempDir(), "ids")
-	out, code := loadCLI(t, r.cliArgs(r.replicas[0].url(), 300, ids)...)
+	out, code := loadCLI(t, r.cliArgs(r.replicas[0].URL(), 300, ids)...)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
@@ -264,7 +264,7 @@ func TestCLIVerifiesACleanRunAndExitsZero(t *testing.T) {
 // hookd acknowledging before storing would): the tool reports them lost.
 func TestCLIExitsNonZeroWhenDeliveriesAreLost(t *testing.T) {
 	r := newRig(t, filepath.Join(t.TempDir(), "hookd.db"), rigOptions{})
-	target, _ := url.Parse(r.replicas[0].url())
+	target, _ := url.Parse(r.replicas[0].URL())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var n atomic.Int64
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -290,10 +290,10 @@ func TestCLIExitsNonZeroWhenATagHasTwoEvents(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "hookd.db")
 	r := newRig(t, db, rigOptions{})
 	ids := filepath.Join(t.TempDir(), "ids")
-	if out, code := loadCLI(t, r.cliArgs(r.replicas[0].url(), 100, ids)...); code != 0 {
+	if out, code := loadCLI(t, r.cliArgs(r.replicas[0].URL(), 100, ids)...); code != 0 {
 		t.Fatalf("the clean run exited %d:\n%s", code, out)
 	}
-	r.replicas[0].stop()
+	r.replicas[0].Stop()
 	st, err := store.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ func TestCLIExitsNonZeroWhenATagHasTwoEvents(t *testing.T) {
 	r.replicas = nil
 	r.start()
 
-	out, code := loadCLI(t, "-url", r.replicas[0].url(), "-verify", ids, "-token", rigToken, "-settle", "10s")
+	out, code := loadCLI(t, "-url", r.replicas[0].URL(), "-verify", ids, "-token", rigToken, "-settle", "10s")
 	if code != 1 || !strings.Contains(out, "duplicated    1") || !strings.Contains(out, twin.TagName) {
 		t.Fatalf("exit %d, want 1 with the doubled tag %s:\n%s", code, twin.TagName, out)
 	}

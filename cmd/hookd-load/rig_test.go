@@ -1,23 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hookd-dev/hookd/internal/githubtest"
+	"github.com/hookd-dev/hookd/internal/hookdtest"
 	"github.com/hookd-dev/hookd/internal/gittest"
 	"github.com/hookd-dev/hookd/internal/pgtest"
 )
@@ -35,15 +31,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	hookdBin, loadBin = filepath.Join(dir, "hookd"), filepath.Join(dir, "hookd-load")
-	for bin, pkg := range map[string]string{hookdBin: "../hookd", loadBin: "."} {
-		build := exec.Command("go", "build", "-o", bin, pkg)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building", pkg, ":", err)
-			os.Exit(1)
-		}
+	bins, err := hookdtest.Build(dir, "cmd/hookd", "cmd/hookd-load")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	hookdBin, loadBin = bins[0], bins[1]
 	code := pgtest.Main(m, &pg)
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -53,7 +46,7 @@ const (
 	rigSecret = "load-s3cret"
 	rigToken  = "load-t0ken"
 	// waitLimit bounds every wait on a replica.
-	waitLimit = 60 * time.Second
+	waitLimit = hookdtest.WaitLimit
 )
 
 // rig is hookd as the load tool meets it: replicas of `hookd serve` on one
@@ -69,7 +62,7 @@ type rig struct {
 	recorder *recorder // between hookd and the stand-in, if asked for
 	env      []string
 	ledger   string
-	replicas []*replica
+	replicas []*hookdtest.Process
 }
 
 type rigOptions struct {
@@ -151,17 +144,17 @@ func (r *rig) commitIn(dir string) {
 // both repositories: those listings are the baseline, and what the load
 // creates afterwards is news. (A later replica's own listings may be
 // answered by another's.)
-func (r *rig) start() *replica {
+func (r *rig) start() *hookdtest.Process {
 	r.t.Helper()
 	n := len(r.replicas)
 	config := filepath.Join(r.dir, fmt.Sprintf("hookd-%d.yaml", n))
 	if err := os.WriteFile(config, []byte(strings.ReplaceAll(r.config, "{{replica}}", fmt.Sprint(n))), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
-	p := startReplica(r.t, r.env, config)
+	p := hookdtest.Serve(r.t, hookdBin, r.env, "--config", config)
 	if len(r.replicas) == 0 {
-		p.waitLog("tags listed")
-		p.waitLog("tags listed")
+		p.WaitLog("tags listed")
+		p.WaitLog("tags listed")
 	}
 	r.replicas = append(r.replicas, p)
 	return p
@@ -173,10 +166,8 @@ func (r *rig) start() *replica {
 func (r *rig) options(count int) options {
 	var urls []string
 	for _, p := range r.replicas {
-		select {
-		case <-p.done:
-		default:
-			urls = append(urls, p.url())
+		if p.Alive() {
+			urls = append(urls, p.URL())
 		}
 	}
 	m, err := parseMix("branch=50,gto=20,other=5,hook=15,redeliver=10")
@@ -191,159 +182,14 @@ func (r *rig) options(count int) options {
 	}
 }
 
-// replica is one `hookd serve` process, logging JSON.
-type replica struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
-
-	mu   sync.Mutex
-	logs []map[string]any
-	seen map[int]bool // log entries waitLog returned
-	more *sync.Cond
-}
-
-func startReplica(t *testing.T, env []string, config string) *replica {
-	t.Helper()
-	p := &replica{t: t, done: make(chan struct{}), seen: map[int]bool{}}
-	p.more = sync.NewCond(&p.mu)
-	p.cmd = exec.Command(hookdBin, "serve", "--config", config, "--listen", "127.0.0.1:0", "--log-format", "json")
-	p.cmd.Env = env
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			entry := map[string]any{}
-			if json.Unmarshal(sc.Bytes(), &entry) != nil {
-				entry["msg"] = sc.Text()
-			}
-			p.mu.Lock()
-			p.logs = append(p.logs, entry)
-			p.more.Broadcast()
-			p.mu.Unlock()
-		}
-		_ = p.cmd.Wait()
-		close(p.done)
-		p.mu.Lock()
-		p.more.Broadcast()
-		p.mu.Unlock()
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	})
-	p.addr = p.waitLog("hookd listening")["address"].(string)
-	return p
-}
-
-func (p *replica) url() string { return "http://" + p.addr }
-
-// waitLog returns the first entry whose message starts with msg that it
-// has not returned before, waiting for it if need be.
-func (p *replica) waitLog(msg string) map[string]any {
-	p.t.Helper()
-	expired := make(chan struct{})
-	timer := time.AfterFunc(waitLimit, func() {
-		close(expired)
-		p.mu.Lock()
-		p.more.Broadcast()
-		p.mu.Unlock()
-	})
-	defer timer.Stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for {
-		for i, e := range p.logs {
-			if m, _ := e["msg"].(string); !p.seen[i] && strings.HasPrefix(m, msg) {
-				p.seen[i] = true
-				return e
-			}
-		}
-		select {
-		case <-p.done:
-			p.t.Fatalf("hookd exited before logging %q:\n%s", msg, p.logTextLocked())
-		case <-expired:
-			p.t.Fatalf("hookd did not log %q within %s:\n%s", msg, waitLimit, p.logTextLocked())
-		default:
-		}
-		p.more.Wait()
-	}
-}
-
-// logged counts the entries whose message starts with msg.
-func (p *replica) logged(msg string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, e := range p.logs {
-		if m, _ := e["msg"].(string); strings.HasPrefix(m, msg) {
-			n++
-		}
-	}
-	return n
-}
-
-func (p *replica) logTextLocked() string {
-	var b strings.Builder
-	for _, e := range p.logs[max(0, len(p.logs)-60):] {
-		fmt.Fprintln(&b, e)
-	}
-	return b.String()
-}
-
-// kill ends the replica with SIGKILL: no drain, no goodbye.
-func (p *replica) kill() {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		p.t.Fatal(err)
-	}
-	<-p.done
-}
-
-// stop ends the replica with SIGTERM and waits for its clean exit.
-func (p *replica) stop() {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(waitLimit):
-		p.t.Fatalf("hookd did not stop after SIGTERM")
-	}
-}
-
-// get answers the status of GET path on the replica.
-func (p *replica) get(path string) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url()+path, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 // verifyClean runs the load tool's verifier and fails the test unless it
 // found nothing lost, doubled, overlapping or left undone.
 func (r *rig) verifyClean(o options, acked []*delivery) *report {
 	r.t.Helper()
 	o.urls = nil
 	for _, p := range r.replicas {
-		select {
-		case <-p.done:
-		default:
-			o.urls = append(o.urls, p.url())
+		if p.Alive() {
+			o.urls = append(o.urls, p.URL())
 		}
 	}
 	rep, err := verify(context.Background(), o, acked)
