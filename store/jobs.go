@@ -413,7 +413,7 @@ func (s *Store) StartWorkers(ctx context.Context, w Workers) error {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliveriesWorker{s: s, process: w.ProcessDelivery})
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[reconcileRepositoryArgs]) error {
-		return w.ReconcileRepository(ctx, j.Args.Repository)
+		return s.listAlone(ctx, j.Args.Repository, j.ID, w.ReconcileRepository)
 	}))
 	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction, timeout: w.RunTimeout})
 	queue, err := s.db.NewQueue(s.riverConfig(workers))

@@ -90,6 +90,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookd-dev/hookd/store/driver"
 	"github.com/hookd-dev/hookd/store/postgres"
@@ -128,6 +129,7 @@ type Store struct {
 	workersMu   sync.Mutex
 	workers     driver.Queue // nil unless StartWorkers ran
 	stopBeating func()       // stops keepBeating and waits for it
+	working     working      // the jobs this process's workers execute
 }
 
 // Option configures Open.
@@ -184,6 +186,7 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 		holder:  newHolder(),
 		holdTTL: holdTTL,
 		accepts: make(chan *acceptRequest, maxBatch),
+		working: working{running: map[int64]bool{}, ended: map[int64]time.Time{}, suspect: map[int64]time.Time{}},
 	}
 	// Trusted from the start: a process that just opened the database
 	// lived through no outage of its own.
@@ -279,6 +282,7 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 			queueEvents:  {MaxWorkers: 4},
 			queueActions: {MaxWorkers: 4},
 		}
+		config.Middleware = []rivertype.Middleware{river.WorkerMiddlewareFunc(s.working.track)}
 	}
 	s.db.Tune(config)
 	return config
