@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/change"
+	"github.com/hookd-dev/hookd/client"
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 )
@@ -105,11 +106,7 @@ func (h *Handler) write(op access.Operation) http.HandlerFunc {
 	}
 }
 
-type writeResult struct {
-	Tags   []string   `json:"tags"`
-	Output []string   `json:"output"`
-	Events []apiEvent `json:"events"`
-}
+type writeResult = client.WriteResult
 
 // changeError answers a failed read or write with change's status and
 // code. The tags a write created before it failed, and gto's lines for

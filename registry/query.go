@@ -369,6 +369,20 @@ func (r *Registry) Which(name, stage string, opts ShowOptions) ([]*VersionStage,
 	return vs, nil
 }
 
+// StageVersions is what `gto show NAME` lists for each stage: every stage
+// an active version of the artifact is in, with the versions it holds, as
+// Which gives them one stage at a time.
+func (r *Registry) StageVersions(name string, opts ShowOptions) (OrderedMap[[]*VersionStage], error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	a, err := r.find(name)
+	if err != nil {
+		return nil, err
+	}
+	return a.stages(opts.RegisteredOnly, opts.AssignmentsPerVersion, opts.VersionsPerStage, opts.Sort), nil
+}
+
 // NextCounter is the "#N" GTO gives the next tag of the artifact it writes
 // in counter notation, in digits: one more than the highest counter among
 // all the artifact's tags, whatever their action, lightweight ones included

@@ -15,7 +15,7 @@ import (
 func TestAnnotationsFollowTheIndexGTOReads(t *testing.T) {
 	repo := gittest.New(t)
 	repo.Commit("artifacts.yaml", "churn:\n  type: model\n  path: models/churn.pkl\n  description: Churn, the stale index\n", "2024-01-01T10:00:00+00:00")
-	rs, err := openRepositories(&config.Config{Repositories: []config.Repository{{Path: repo.Dir}}})
+	rs, err := openRepositories(&config.Config{Repositories: []config.Repository{{Path: repo.Dir}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,7 +181,7 @@ func (l *localReader) checkRef(ctx context.Context, tag string) (answer[[]regist
 
 func (a *app) checkRefCmd() *cobra.Command {
 	var repo string
-	var asJSON, name, version, event, stage bool
+	var asJSON, name, version, event, stage, githubOutput bool
 	cmd := &cobra.Command{
 		Use:   "check-ref TAG",
 		Short: "Find out the artifact version registered/assigned with a tag",
@@ -189,14 +189,20 @@ func (a *app) checkRefCmd() *cobra.Command {
 unassignment or deprecation; --json prints it as one JSON object, exactly as
 "gto check-ref --json" does. A tag that does not exist, is lightweight or is
 not a GTO tag created none, and nothing is printed. A tag that created more
-than one event (two tag objects of one name) is refused, as gto refuses it.`,
+than one event (two tag objects of one name) is refused, as gto refuses it.
+
+--github-output writes what iterative/gto-action outputs, for the tag a
+workflow runs for: event, name, version, stage (for an assignment), and
+the artifact's type, path and description from the artifacts index; to
+$GITHUB_OUTPUT in GitHub Actions, else to stdout.`,
 		Example: `  hookd check-ref nn@v1.0.0
   hookd check-ref 'nn#prod#3' --json
-  hookd check-ref refs/tags/nn@v1.0.0 --version`,
+  hookd check-ref refs/tags/nn@v1.0.0 --version
+  hookd check-ref "$GITHUB_REF" --github-output`,
 		GroupID: groupRead,
 		Args:    cobra.ExactArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			if count(asJSON, name, version, event, stage) > 1 {
+			if count(asJSON, name, version, event, stage, githubOutput) > 1 {
 				return gtoWords("Only one output formatting flags is allowed")
 			}
 			rd, err := a.reader(cmd, repo)
@@ -206,6 +212,13 @@ than one event (two tag objects of one name) is refused, as gto refuses it.`,
 			events, err := rd.checkRef(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if githubOutput {
+				local, ok := rd.(*localReader)
+				if !ok {
+					return usagef("--github-output reads the artifacts index of a checkout: run it without --server")
+				}
+				return a.writeGitHubOutput(cmd.Context(), local, events.data)
 			}
 			switch {
 			case len(events.data) > 1:
@@ -247,6 +260,7 @@ than one event (two tag objects of one name) is refused, as gto refuses it.`,
 	f.BoolVar(&version, "version", false, "print the version")
 	f.BoolVar(&event, "event", false, "print the event")
 	f.BoolVar(&stage, "stage", false, "print the stage")
+	f.BoolVar(&githubOutput, "github-output", false, "write gto-action's outputs (to $GITHUB_OUTPUT in GitHub Actions)")
 	return cmd
 }
 
