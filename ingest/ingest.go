@@ -234,13 +234,20 @@ type change struct {
 // sync records the events of c and brings the stored tags up to date. It
 // returns the events it recorded.
 func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
+	full := c.list != nil
+	covered := func() bool { return full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) }
+	if covered() {
+		// Known without the hold: a burst of deliveries for one
+		// repository costs no round trips to the database each.
+		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
+		return nil, nil
+	}
 	ctx, release, err := p.hold(ctx, c.repository)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	full := c.list != nil
-	if full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) {
+	if covered() { // a listing applied while this sync waited for the hold
 		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
 		return nil, nil
 	}
