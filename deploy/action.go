@@ -61,6 +61,8 @@ const (
 // match (a list matches when any of its entries does); an empty Match
 // matches every lifecycle event of every repository.
 type Match struct {
+	// Repository matches the repository's name, as the API and the records
+	// call it: a GitHub owner/name, or a path repository's as:.
 	Repository Patterns `yaml:"repo"`
 	Artifact   Patterns `yaml:"artifact"`
 	// Stage patterns match assignments and unassignments only: other

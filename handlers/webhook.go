@@ -128,6 +128,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 	if out != nil {
 		return in, out
 	}
+	in.repository = h.repositoryName(in.repository)
 	secret, ok := h.secret(in.repository)
 	if !ok {
 		return in, fail(http.StatusNotFound, "unknown_repository",

@@ -14,13 +14,13 @@ import (
 func TestAnnotationsFollowTheIndexGTOReads(t *testing.T) {
 	repo := gittest.New(t)
 	repo.Commit("artifacts.yaml", "churn:\n  type: model\n  path: models/churn.pkl\n  description: Churn, the stale index\n", "2024-01-01T10:00:00+00:00")
-	rs, err := openRepositories(&config.Config{Repositories: []config.Repository{{Path: repo.Dir}}})
+	rs, err := openRepositories(&config.Config{Repositories: []config.Repository{{Path: repo.Dir, As: "research/models"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	annotations := func(artifact string) deploy.Annotations {
 		t.Helper()
-		a, err := rs.annotations(context.Background(), &deploy.Event{Repository: repo.Dir, Artifact: artifact})
+		a, err := rs.annotations(context.Background(), &deploy.Event{Repository: "research/models", Artifact: artifact})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +47,7 @@ func TestAnnotationsFollowTheIndexGTOReads(t *testing.T) {
 	}
 	// A malformed .gto is an error the run reports, not silence.
 	repo.Commit(".gto", "stages: [dev\n", "2024-01-05T10:00:00+00:00")
-	if _, err := rs.annotations(context.Background(), &deploy.Event{Repository: repo.Dir, Artifact: "churn"}); err == nil {
+	if _, err := rs.annotations(context.Background(), &deploy.Event{Repository: "research/models", Artifact: "churn"}); err == nil {
 		t.Error("a malformed .gto gave no error")
 	}
 }
