@@ -255,3 +255,20 @@ actions:
 		t.Errorf("problems %+v", p)
 	}
 }
+
+// An action's secrets come from the environment, written as deploy's
+// documentation shows them.
+func TestActionSecretsAsDocumented(t *testing.T) {
+	t.Setenv("DEPLOY_TOKEN", "hunter2")
+	cfg, err := Parse("hookd.yaml", []byte(`actions:
+  - name: deploy
+    secrets: {DEPLOY_TOKEN: "${DEPLOY_TOKEN}"}
+    exec: {command: [./deploy.sh]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(cfg.Actions[0].Secrets["DEPLOY_TOKEN"]); got != "hunter2" {
+		t.Errorf("secret %q", got)
+	}
+}

@@ -29,8 +29,9 @@ type Action struct {
 	GitHubDeployment *DeploymentAction `yaml:"github_deployment"`
 
 	// Secrets are values the action needs but nobody may read: write them
-	// as secrets: {DEPLOY_TOKEN: ${DEPLOY_TOKEN}} so that they come from
-	// hookd's environment. An exec action gets each as an environment
+	// as secrets: {DEPLOY_TOKEN: "${DEPLOY_TOKEN}"} (quoted: in a flow
+	// mapping YAML reads the braces of ${...} as its own) so that they
+	// come from hookd's environment. An exec action gets each as an environment
 	// variable of that name, templates read them with {{.Secret "NAME"}},
 	// and their values are replaced by [redacted] in every output and
 	// error a run records.

@@ -83,8 +83,12 @@ type Workers struct {
 	// ReconcileRepository re-lists a repository's tags.
 	ReconcileRepository func(ctx context.Context, repository string) error
 	// RunAction executes a deploy run (see StartRun). River sets it no
-	// time limit: the action's own timeout applies, and the run's lease keeps
-	// a rescued duplicate job from running it twice. When its last attempt
+	// time limit: the action's own timeout applies. River rescues a job
+	// still running after rescueAfter and runs it again; the run's lane
+	// lease keeps that duplicate out in another process (StartRun answers
+	// ErrLeaseHeld), but the lease's holder is per process, so within the
+	// same one it is the worker's to refuse a run it is executing already
+	// (deploy's Engine keeps a claim per run). When its last attempt
 	// fails (an error or a panic, not a snooze, a cancel or a shutdown),
 	// the run is marked failed, its open attempt closed with the error and
 	// its lane released, so that RetryRun can queue it again.

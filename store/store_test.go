@@ -772,17 +772,17 @@ func TestTags(t *testing.T) {
 		upsert(moved, true)
 
 		l, err := s.Listing(ctx, "acme/models")
-		if err != nil || l.ETag != "" || !l.ListedAt.IsZero() {
+		if err != nil || !l.ListedAt.IsZero() {
 			t.Fatalf("listing before any: %+v %v", l, err)
 		}
-		at := time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)
-		for _, etag := range []string{`W/"1"`, `W/"2"`} {
-			if err := s.SaveListing(ctx, Listing{Repository: "acme/models", ETag: etag, ListedAt: at}); err != nil {
+		first, at := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)
+		for _, when := range []time.Time{first, at} {
+			if err := s.SaveListing(ctx, Listing{Repository: "acme/models", ListedAt: when}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		l, err = s.Listing(ctx, "acme/models")
-		if err != nil || l.ETag != `W/"2"` || !l.ListedAt.Equal(at) {
+		if err != nil || !l.ListedAt.Equal(at) {
 			t.Errorf("listing: %+v %v", l, err)
 		}
 	})

@@ -300,7 +300,19 @@ func (rs *repositories) gitHub(name string) (deploy.GitHubRepo, error) {
 	if r.github == nil {
 		return nil, fmt.Errorf("%s is not a GitHub repository", name)
 	}
-	return r.github, nil
+	return deployClient{r.github}, nil
+}
+
+// deployClient is a GitHub client as deploy sees it: the same deployment
+// fields, in deploy's types.
+type deployClient struct{ *github.Repo }
+
+func (c deployClient) CreateDeployment(ctx context.Context, d deploy.Deployment) (int64, error) {
+	return c.Repo.CreateDeployment(ctx, github.Deployment(d))
+}
+
+func (c deployClient) SetDeploymentStatus(ctx context.Context, id int64, s deploy.DeploymentStatus) error {
+	return c.Repo.SetDeploymentStatus(ctx, id, github.DeploymentStatus(s))
 }
 
 // annotations reads what the repository's artifacts index (artifacts.yaml,

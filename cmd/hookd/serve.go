@@ -319,7 +319,7 @@ func explain(logger *slog.Logger, file string, cfg *config.Config) {
 	}
 	if len(cfg.Repositories) == 0 {
 		logger.Warn("no repositories configured: every webhook is answered 404; add one to the configuration file " +
-			"(repositories: [{github: owner/name, secret: ${WEBHOOK_SECRET}}], or path: /srv/git/repo.git for a post-receive hook) " +
+			"(repositories: [{github: owner/name, secret: \"${WEBHOOK_SECRET}\"}], or path: /srv/git/repo.git for a post-receive hook) " +
 			"and reload with SIGHUP")
 	}
 	for _, r := range cfg.Repositories {
