@@ -59,9 +59,9 @@ type Store interface {
 	Records
 }
 
-// Secrets maps a repository's identity (GitHub "owner/name", or the path
-// the post-receive hook reports) to the secret its deliveries are signed
-// with. A repository that is not in the map is not configured.
+// Secrets maps a repository's name (owner/name) to the secret its
+// deliveries are signed with. A repository that is not in the map is not
+// configured.
 type Secrets map[string]string
 
 // Options configures New.
@@ -111,7 +111,7 @@ type Handler struct {
 	uploads       slowUploads
 	secrets       atomic.Pointer[Secrets]
 	tokens        atomic.Pointer[Tokens]
-	names         atomic.Pointer[repositoryNames]
+	paths         atomic.Pointer[map[string]string] // path repository → name
 	chat          atomic.Pointer[Chat]
 	metrics       metrics
 	mux           *http.ServeMux
@@ -147,7 +147,7 @@ func New(o Options) *Handler {
 	h.metrics = newMetrics(reg)
 	h.secrets.Store(&Secrets{})
 	h.tokens.Store(&Tokens{})
-	h.SetRepositoryNames(nil)
+	h.SetRepositoryPaths(nil)
 	h.routes(reg)
 	return h
 }

@@ -86,15 +86,14 @@ func newCompanion(t *testing.T, o companionOptions) *companion {
 	}
 	c.src = src
 	c.store = openStore(t, filepath.Join(t.TempDir(), "hookd.db"))
-	identity := c.dir
 	proc := ingest.New(c.store, func(repository string) (source.Source, error) {
-		if repository != identity {
+		if repository != companionRepo {
 			return nil, fmt.Errorf("%s is not configured", repository)
 		}
 		return src, nil
 	})
 	// The first listing is the baseline: later tags are events.
-	if err := proc.Reconcile(ctx(t), identity); err != nil {
+	if err := proc.Reconcile(ctx(t), companionRepo); err != nil {
 		t.Fatal(err)
 	}
 	opts := handlers.Options{Store: c.store}
@@ -108,7 +107,7 @@ func newCompanion(t *testing.T, o companionOptions) *companion {
 				if o.wrap != nil {
 					writeTo = o.wrap(src)
 				}
-				return change.Repository{Identity: identity, Source: writeTo, Promotion: o.promotion}, nil
+				return change.Repository{Source: writeTo, Promotion: o.promotion}, nil
 			},
 			Store:  c.store,
 			Settle: proc.Reconcile,
@@ -123,7 +122,6 @@ func newCompanion(t *testing.T, o companionOptions) *companion {
 		tokens[sha256.Sum256([]byte(token))] = p
 	}
 	h.SetTokens(tokens)
-	h.SetRepositoryNames(map[string]string{identity: companionRepo})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	c.url = srv.URL

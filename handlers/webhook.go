@@ -126,6 +126,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 	if out != nil {
 		return in, out
 	}
+	in.repository = h.repositoryName(in.repository)
 	sig := r.Header.Get(s.signatureHeader())
 	if sig == "" {
 		return in, fail(http.StatusUnauthorized, "missing_signature",

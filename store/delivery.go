@@ -84,10 +84,11 @@ type acceptAnswer struct {
 // reported as Duplicate and changes nothing. ReceivedAt defaults to now.
 //
 // Concurrent callers share transactions: one writer commits whatever has
-// queued up while the previous commit ran, with one job for the whole batch,
-// which is where throughput comes from (a River job per delivery costs more
-// than the delivery itself on SQLite). If ctx ends first, Accept returns its error, and d may or may not
-// have been stored.
+// queued up while the previous commit ran, with one job per 32 of its
+// deliveries (deliveriesPerJob), which is where throughput comes from (a
+// River job per delivery costs more than the delivery itself on SQLite).
+// If ctx ends first, Accept returns its error, and d may or may not have
+// been stored.
 func (s *Store) Accept(ctx context.Context, d Delivery) (AcceptResult, error) {
 	if d.ID == "" || d.Repository == "" {
 		return AcceptResult{}, errors.New("store: delivery needs an ID and a repository")

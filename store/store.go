@@ -36,8 +36,8 @@
 // # Tags and events
 //
 // [Store.UpsertTag], [Store.DeleteTag] and [Store.Tags] keep the tags the
-// registry is rebuilt from, and [Store.Listing]/[Store.SaveListing] the
-// reconciler's conditional-request state. [Store.RecordEvent] stores the
+// registry is rebuilt from, and [Store.Listing]/[Store.SaveListing] whether
+// a repository has been listed yet (its first listing is a baseline). [Store.RecordEvent] stores the
 // lifecycle event a tag object means, at most once per (repository, tag
 // object, event type) however many paths bring it. [Store.HoldRepository]
 // lets one sync of a repository at a time decide its events, across

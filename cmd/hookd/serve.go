@@ -102,7 +102,7 @@ func (f serveFlags) load() (*config.Config, error) {
 func configure(h *handlers.Handler, cfg *config.Config) {
 	h.SetSecrets(secretsOf(cfg))
 	h.SetTokens(tokensOf(cfg))
-	h.SetRepositoryNames(apiNamesOf(cfg))
+	h.SetRepositoryPaths(pathsOf(cfg))
 	h.SetChat(chatOf(cfg))
 }
 
@@ -129,13 +129,15 @@ func tokensOf(cfg *config.Config) handlers.Tokens {
 	return t
 }
 
-// apiNamesOf maps each repository's identity to its name in the API.
-func apiNamesOf(cfg *config.Config) map[string]string {
-	names := make(map[string]string, len(cfg.Repositories))
+// pathsOf maps each path repository's path to its name.
+func pathsOf(cfg *config.Config) map[string]string {
+	paths := map[string]string{}
 	for _, r := range cfg.Repositories {
-		names[r.Name()] = r.APIName()
+		if r.Path != "" {
+			paths[r.Path] = r.Name()
+		}
 	}
-	return names
+	return paths
 }
 
 func secretsOf(cfg *config.Config) handlers.Secrets {
@@ -323,15 +325,18 @@ func explain(logger *slog.Logger, file string, cfg *config.Config) {
 	}
 	if len(cfg.Repositories) == 0 {
 		logger.Warn("no repositories configured: every webhook is answered 401; add one to the configuration file " +
-			"(repositories: [{github: owner/name, secret: ${WEBHOOK_SECRET}}], or path: /srv/git/repo.git for a post-receive hook) " +
+			"(repositories: [{github: owner/name, secret: \"${WEBHOOK_SECRET}\"}], or path: /srv/git/repo.git for a post-receive hook) " +
 			"and reload with SIGHUP")
 	}
 	for _, r := range cfg.Repositories {
-		kind := "github"
+		attrs := []any{"repository", r.Name(), "source", "github"}
 		if r.Path != "" {
-			kind = "git"
+			attrs = []any{"repository", r.Name(), "source", "git", "path", r.Path}
 		}
-		logger.Info("repository configured", "repository", r.Name(), "source", kind, "reconcile_interval", r.ReconcileInterval.Std())
+		logger.Info("repository configured", append(attrs, "reconcile_interval", r.ReconcileInterval.Std())...)
+	}
+	for _, w := range cfg.Warnings {
+		logger.Warn("configuration: "+w.Message, "file", file, "line", w.Line)
 	}
 }
 
