@@ -231,7 +231,7 @@ func (s *Store) Close() error {
 // the insert-only client.
 func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 	config := &river.Config{
-		Logger: s.logger,
+		Logger: riverLogger(s.logger),
 		// Workers are registered only on the worker-side client.
 		SkipUnknownJobCheck: workers == nil,
 		Workers:             workers,
