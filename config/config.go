@@ -41,6 +41,9 @@ const (
 type Config struct {
 	// Listen is the HTTP address, host:port.
 	Listen string `yaml:"listen"`
+	// MetricsListen, when set, is where /metrics is served instead
+	// (host:port), so that it need not be reachable where webhooks are.
+	MetricsListen string `yaml:"metrics_listen"`
 	// PublicURL is hookd's address as users reach it (behind a proxy, say);
 	// deploy runs link to their record there. Default: http://LISTEN.
 	PublicURL string `yaml:"public_url"`
@@ -271,6 +274,11 @@ func (c *Config) check(root *tree, p *Problems) {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p.add(root.line("listen"), "listen: %q is not host:port", c.Listen)
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsListen); c.MetricsListen != "" && err != nil {
+		p.add(root.line("metrics_listen"), "metrics_listen: %q is not host:port", c.MetricsListen)
+	} else if c.MetricsListen != "" && c.MetricsListen == c.Listen {
+		p.add(root.line("metrics_listen"), "metrics_listen: %q is also listen; leave it out to serve /metrics there", c.MetricsListen)
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

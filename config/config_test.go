@@ -148,6 +148,8 @@ func TestRepositoryProblems(t *testing.T) {
 		{"repositories:\n  - github: a/b\n    secret: x\n    reconcile_interval: soon\n", 4, `"soon" is not a duration`},
 		{"repositories:\n  - github: a/b\n    secret: x\n    app:\n      app_id: one\n", 5, "cannot unmarshal"},
 		{"listen: 8080\n", 1, "not host:port"},
+		{"metrics_listen: 9100\n", 1, `metrics_listen: "9100" is not host:port`},
+		{"listen: 127.0.0.1:9\nmetrics_listen: 127.0.0.1:9\n", 2, "is also listen"},
 		{"public_url: hookd.example.com\n", 1, "public_url: \"hookd.example.com\" is not an http(s) URL"},
 		{"tokens:\n  - name: ops\n    sha256: s3cret-token\n", 3, "token ops: sha256 must be the token's SHA-256 in hex"},
 		{"tokens:\n  - sha256: " + strings.Repeat("a", 64) + "\n", 2, "name is required"},
@@ -195,6 +197,9 @@ func TestExampleIsValid(t *testing.T) {
 	}
 	if len(cfg.Warnings) != 0 {
 		t.Errorf("the example has warnings: %v", cfg.Warnings)
+	}
+	if cfg.MetricsListen != "10.0.0.5:9100" {
+		t.Errorf("metrics_listen %q", cfg.MetricsListen)
 	}
 	if len(cfg.Tokens) != 3 || len(cfg.Tokens[1].Scopes) != 1 || cfg.Chat.Slack == nil || len(cfg.Chat.Slack.Users) != 1 {
 		t.Errorf("tokens %+v, chat %+v", cfg.Tokens, cfg.Chat)

@@ -971,14 +971,27 @@ func TestCommandAnswersMatchTheDocument(t *testing.T) {
 // client goes away halfway: an assignment that registers its version
 // first must not stop between the two tags.
 func TestWriteOutlivesItsClient(t *testing.T) {
-	gate := &gatedSource{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	c := newCompanion(t, companionOptions{wrap: func(src source.Source) source.Source {
-		gate.Source = src
-		return gate
-	}})
+	gate := newGate()
+	c := newCompanion(t, companionOptions{wrap: gate.wrap})
 	body, _ := json.Marshal(change.Request{Artifact: "churn", Ref: "HEAD", NameVersion: "v1.0.0", Stage: "prod"})
+	e := hangUpDuringTheWrite(t, c, gate, "/api/v1/repos/"+companionRepo+"/assign", body)
+	if e.Status != http.StatusCreated || !slices.Equal(e.Tags, []string{"churn@v1.0.0", "churn#prod#1"}) {
+		t.Fatalf("the abandoned write ended %d with tags %q: %s", e.Status, e.Tags, e.Error)
+	}
+	for _, tag := range []string{"churn@v1.0.0", "churn#prod#1"} {
+		if c.git("tag", "-l", tag) != tag {
+			t.Errorf("tag %s missing", tag)
+		}
+	}
+}
+
+// hangUpDuringTheWrite posts body to path as the admin and hangs up once
+// the server is creating the first tag; then it lets the write go on and
+// returns its audit entry, once there is one.
+func hangUpDuringTheWrite(t *testing.T, c *companion, gate *gatedSource, path string, body []byte) store.AuditEntry {
+	t.Helper()
 	reqCtx, cancel := context.WithCancel(ctx(t))
-	req, err := http.NewRequestWithContext(reqCtx, "POST", c.url+"/api/v1/repos/"+companionRepo+"/assign", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(reqCtx, "POST", c.url+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1000,22 +1013,13 @@ func TestWriteOutlivesItsClient(t *testing.T) {
 	close(gate.release)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		entries := c.audit()
-		if len(entries) == 1 {
-			if e := entries[0]; e.Status != http.StatusCreated || !slices.Equal(e.Tags, []string{"churn@v1.0.0", "churn#prod#1"}) {
-				t.Fatalf("the abandoned write ended %d with tags %q: %s", e.Status, e.Tags, e.Error)
-			}
-			break
+		if entries := c.audit(); len(entries) == 1 {
+			return entries[0]
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the abandoned write was never audited")
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	for _, tag := range []string{"churn@v1.0.0", "churn#prod#1"} {
-		if c.git("tag", "-l", tag) != tag {
-			t.Errorf("tag %s missing", tag)
-		}
 	}
 }
 
@@ -1025,6 +1029,16 @@ type gatedSource struct {
 	source.Source
 	entered chan struct{}
 	release chan struct{}
+}
+
+func newGate() *gatedSource {
+	return &gatedSource{entered: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+// wrap is companionOptions.wrap: writes go through the gate.
+func (g *gatedSource) wrap(src source.Source) source.Source {
+	g.Source = src
+	return g
 }
 
 func (g *gatedSource) CreateTag(ctx context.Context, t source.NewTag) (registry.Tag, error) {

@@ -38,7 +38,7 @@ func (a *app) addServe(root *cobra.Command) {
 		Use:   "serve",
 		Short: "Run the daemon: receive webhooks and git hooks, store them, act on them",
 		Long: `Run hookd's HTTP server: POST /webhooks/github, POST /webhooks/git,
-/healthz, /readyz and /metrics.
+/healthz, /readyz and /metrics (on metrics_listen instead, when configured).
 
 Without a configuration file hookd starts with defaults (listen on
 ` + config.DefaultListen + `, SQLite database ./` + config.DefaultDatabaseURL + `) and no
@@ -180,13 +180,22 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		st.Close()
 		return err
 	}
-	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes()})
+	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes(), MetricsApart: cfg.MetricsListen != ""})
 	configure(h, cfg)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
 		return err
+	}
+	if cfg.MetricsListen != "" {
+		scrape, err := serveMetrics(logger, cfg.MetricsListen, h.MetricsHandler())
+		if err != nil {
+			ln.Close()
+			st.Close()
+			return err
+		}
+		defer scrape.Close()
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -233,6 +242,31 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		d.stopSchedule()
 		return shutdown(logger, srv, h, st, f.shutdownTimeout)
 	}
+}
+
+// serveMetrics serves /metrics alone on address, until it is closed.
+func serveMetrics(logger *slog.Logger, address string, metrics http.Handler) (*http.Server, error) {
+	ln, err := net.Listen("tcp", address)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("the metrics listener stopped; /metrics is not served", "address", address, "error", err)
+		}
+	}()
+	logger.Info("metrics listening", "address", ln.Addr().String())
+	return srv, nil
 }
 
 // pruneEvery is how often raw payloads past their retention are dropped;
@@ -310,8 +344,8 @@ func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.
 	}
 	configure(h, cfg)
 	level.Set(cfg.LogLevel())
-	if cfg.Listen != old.Listen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
-		logger.Warn("listen, database_url and log.format changes take effect at the next restart")
+	if cfg.Listen != old.Listen || cfg.MetricsListen != old.MetricsListen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
+		logger.Warn("listen, metrics_listen, database_url and log.format changes take effect at the next restart")
 	}
 	logger.Info("config reloaded", "file", f.config, "repositories", len(cfg.Repositories))
 	explain(logger, f.config, cfg)
