@@ -1059,3 +1059,38 @@ func TestWritesFollowTheRepositorysGTOConfig(t *testing.T) {
 		t.Errorf("a stage .gto allows: %s", a)
 	}
 }
+
+// A registry GTO refuses to read (here ManyVersions: two versions at the
+// commit an assignment points to) answers 409 with GTO's words wherever
+// gto reads the state, and check-ref of a tag that is not GTO's answers []
+// as gto's check-ref does without reading it.
+func TestReadsOfARegistryGTORefuses(t *testing.T) {
+	c := newCompanion(t, companionOptions{})
+	for _, name := range []string{"churn@v1.0.0", "churn@v2.0.0", "churn#prod#1"} {
+		c.gitTag(name)
+	}
+	c.git("tag", "release-1")
+	const many = "Multiple versions are not allowed on the same Git commit. Violation detected for artifact 'churn', versions '['v1.0.0', 'v2.0.0']'."
+	for _, r := range []struct {
+		path   string
+		status int
+		body   string // the answer's message, or its JSON for a 200
+	}{
+		{"artifacts", 409, many},
+		{"artifacts/churn", 409, many},
+		{"history", 409, many},
+		{"stages?used=true", 409, many},
+		{"check-ref?" + url.Values{"tag": {"churn#prod#1"}}.Encode(), 409, many},
+		{"check-ref?tag=release-1", 200, "[]"},
+		{"check-ref?" + url.Values{"tag": {"churn@v9.9.9"}}.Encode(), 200, "[]"},
+	} {
+		a := c.call(adminToken, "GET", r.path, nil)
+		got := strings.TrimSpace(string(a.raw))
+		if a.status == 409 {
+			got, _ = a.body["message"].(string)
+		}
+		if a.status != r.status || got != r.body || a.status == 409 && a.body["error"] != "conflict" {
+			t.Errorf("GET %s: %s; want %d %s", r.path, a, r.status, r.body)
+		}
+	}
+}
