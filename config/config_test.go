@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd-dev/hookd/deploy"
 )
 
 func problems(t *testing.T, src string) []Problem {
@@ -193,8 +195,8 @@ func TestExampleIsValid(t *testing.T) {
 	if got := cfg.Repositories[2].APIName(); got != "research/models" {
 		t.Errorf("path repository's API name %q", got)
 	}
-	if len(cfg.Actions) != 3 || cfg.Actions[1].HTTP == nil || cfg.Actions[2].Slack == nil {
-		t.Errorf("actions %+v", cfg.Actions)
+	if !slices.ContainsFunc(cfg.Actions, func(a deploy.Action) bool { return a.HTTP != nil && a.HTTP.Signature == "standard" }) {
+		t.Errorf("the example shows no Standard Webhooks action")
 	}
 	if len(cfg.Tokens) != 3 || len(cfg.Tokens[1].Scopes) != 1 || cfg.Chat.Slack == nil || len(cfg.Chat.Slack.Users) != 1 {
 		t.Errorf("tokens %+v, chat %+v", cfg.Tokens, cfg.Chat)
@@ -203,12 +205,12 @@ func TestExampleIsValid(t *testing.T) {
 	kinds := map[string]bool{}
 	for _, a := range cfg.Actions {
 		for kind, set := range map[string]bool{"exec": a.Exec != nil, "http": a.HTTP != nil, "github_workflow": a.GitHubWorkflow != nil,
-			"github_dispatch": a.GitHubDispatch != nil, "github_deployment": a.GitHubDeployment != nil} {
+			"github_dispatch": a.GitHubDispatch != nil, "github_deployment": a.GitHubDeployment != nil, "slack": a.Slack != nil} {
 			kinds[kind] = kinds[kind] || set
 		}
 	}
-	if len(kinds) != 5 || slices.Contains(slices.Collect(maps.Values(kinds)), false) {
-		t.Errorf("the example's actions show the kinds %v, want all five", kinds)
+	if len(kinds) != 6 || slices.Contains(slices.Collect(maps.Values(kinds)), false) {
+		t.Errorf("the example's actions show the kinds %v, want all six", kinds)
 	}
 }
 
