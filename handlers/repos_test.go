@@ -549,7 +549,7 @@ func TestWriteErrors(t *testing.T) {
 		{"unassign", `{"artifact":"churn","version":"v1.0.0","stage":"dev"}`, 409, "conflict", "Stage 'dev' is not assigned to a version 'v1.0.0'"},
 		{"assign", `{"artifact":"churn","version":"v9.0.0","stage":"prod"}`, 404, "not_found", "Version 'v9.0.0' is not registered"},
 		{"deprecate", `{"artifact":"nope"}`, 404, "not_found", "Cannot find artifact 'nope'"},
-		{"register", `{"artifact":"churn","ref":"nope"}`, 404, "not_found", "Ref 'nope' was not found"},
+		{"register", `{"artifact":"churn","ref":"nope"}`, 404, "not_found", "unknown Git revision 'nope'"},
 		{"register", `{"artifact":"churn","version":"1.0"}`, 422, "invalid", "Supplied version '1.0' cannot be parsed"},
 		{"assign", `{"artifact":"churn","version":"v1.0.0","stage":"p r o d"}`, 422, "invalid", "Invalid value 'p r o d'"},
 		{"register", ``, 422, "invalid", "the body is empty"},
