@@ -46,7 +46,7 @@ func manifests(t *testing.T) map[string]object {
 	byKind := map[string]object{}
 	dec := yaml.NewDecoder(f)
 	for {
-		var o object
+		var o map[string]any // nested maps decode as map[string]any too
 		err := dec.Decode(&o)
 		if errors.Is(err, io.EOF) {
 			return byKind
