@@ -657,8 +657,8 @@ var gitHubEvents = map[string]bool{"push": true, "create": true, "delete": true}
 // repository, and whether it can be left alone (an event hookd does not
 // use, a branch push). Tags are decided later, by ProcessDelivery.
 func PreviewGitHub(event string, payload []byte) (Preview, error) {
-	var p gitHubPayload
-	if err := json.Unmarshal(payload, &p); err != nil {
+	p, err := parseGitHub(payload)
+	if err != nil {
 		return Preview{}, fmt.Errorf("the payload is not valid JSON: %w", err)
 	}
 	pv := Preview{}
@@ -678,8 +678,8 @@ func noTagRefs(event string) string { return "no tag refs in this " + event + " 
 
 // decodeGitHub reads push, create and delete events; only tag refs count.
 func decodeGitHub(event string, body []byte) ([]ref, error) {
-	var p gitHubPayload
-	if err := json.Unmarshal(body, &p); err != nil {
+	p, err := parseGitHub(body)
+	if err != nil {
 		return nil, fmt.Errorf("malformed %s payload: %w", event, err)
 	}
 	return refsOf(event, p), nil
