@@ -44,6 +44,6 @@ func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 	}
 	in.repository = pv.Repository
 	in.ping = gh.Event(in.event) == gh.PingEvent
-	in.ignored = pv.Ignore
+	in.ignored, in.kept = pv.Ignore, pv.Kept
 	return in, nil
 }

@@ -40,6 +40,9 @@ type incoming struct {
 	payload               []byte // what is stored: the signed JSON
 	ping                  bool   // answered, not stored
 	ignored               string // why hookd does nothing with it ("" if it acts)
+	// kept replaces payload in the store for an ignored delivery: what
+	// hookd reads of it, enough for a replay (nil: keep payload).
+	kept []byte
 }
 
 // outcome is how a delivery ended: what the client is told and what the
@@ -161,6 +164,9 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 	name := "accepted"
 	if in.ignored != "" {
 		d.Status, d.Reason, name = store.DeliveryIgnored, in.ignored, "ignored"
+		if in.kept != nil {
+			d.Body = in.kept
+		}
 	}
 	// The client's disconnect must not abandon a delivery already handed
 	// to the writer; the timeout still answers before GitHub gives up.

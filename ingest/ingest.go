@@ -629,15 +629,15 @@ func decode(d store.Delivery) ([]ref, error) {
 // payloads.
 type gitHubPayload struct {
 	Ref        string `json:"ref"`
-	RefType    string `json:"ref_type"`
-	After      string `json:"after"`
-	Deleted    bool   `json:"deleted"`
+	RefType    string `json:"ref_type,omitempty"`
+	After      string `json:"after,omitempty"`
+	Deleted    bool   `json:"deleted,omitempty"`
 	HeadCommit *struct {
 		ID string `json:"id"`
-	} `json:"head_commit"`
+	} `json:"head_commit,omitempty"`
 	Repository *struct {
 		FullName string `json:"full_name"`
-	} `json:"repository"`
+	} `json:"repository,omitempty"`
 }
 
 // Preview is what a GitHub delivery says before any work is done: which
@@ -648,6 +648,11 @@ type Preview struct {
 	// Ignore says why hookd will do nothing with the delivery ("" when it
 	// names a tag): it is then stored as ignored, with no job.
 	Ignore string
+	// Kept is, for an ignored push, create or delete, what to store in
+	// place of the payload: the fields hookd reads, so that a replay
+	// decides the same, in a few hundred bytes instead of the 8–10 KB of
+	// commits a branch push carries (nil: store the payload).
+	Kept []byte
 }
 
 // gitHubEvents are the events whose payloads can name a tag.
@@ -670,6 +675,9 @@ func PreviewGitHub(event string, payload []byte) (Preview, error) {
 		pv.Ignore = "hookd does not act on " + event + " events"
 	case refsOf(event, p) == nil:
 		pv.Ignore = noTagRefs(event)
+		if pv.Kept, err = json.Marshal(p); err != nil {
+			return Preview{}, err
+		}
 	}
 	return pv, nil
 }

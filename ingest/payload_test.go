@@ -60,6 +60,13 @@ func FuzzParseGitHub(f *testing.F) {
 		if err == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: parseGitHub %+v, json.Unmarshal %+v", b, describe(got), describe(want))
 		}
+		// What an ignored push keeps of its payload reads back the same.
+		if pv, err := PreviewGitHub("push", b); err == nil && pv.Kept != nil {
+			kept, err := parseGitHub(pv.Kept)
+			if err != nil || !reflect.DeepEqual(kept, got) {
+				t.Fatalf("%q: kept %q reads as %+v (%v), the payload as %+v", b, pv.Kept, describe(kept), err, describe(got))
+			}
+		}
 	})
 }
 
