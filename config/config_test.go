@@ -181,6 +181,8 @@ func TestExampleIsValid(t *testing.T) {
 		"SLACK_SIGNING_SECRET", "DEPLOY_TOKEN", "NOTIFY_TOKEN", "NOTIFY_SIGNING_SECRET"} {
 		t.Setenv(v, "x")
 	}
+	t.Setenv("DEPLOYER_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	t.Setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x")
 	cfg, err := Load("hookd.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -198,12 +200,12 @@ func TestExampleIsValid(t *testing.T) {
 	kinds := map[string]bool{}
 	for _, a := range cfg.Actions {
 		for kind, set := range map[string]bool{"exec": a.Exec != nil, "http": a.HTTP != nil, "github_workflow": a.GitHubWorkflow != nil,
-			"github_dispatch": a.GitHubDispatch != nil, "github_deployment": a.GitHubDeployment != nil} {
+			"github_dispatch": a.GitHubDispatch != nil, "github_deployment": a.GitHubDeployment != nil, "slack": a.Slack != nil} {
 			kinds[kind] = kinds[kind] || set
 		}
 	}
-	if len(kinds) != 5 || slices.Contains(slices.Collect(maps.Values(kinds)), false) {
-		t.Errorf("the example's actions show the kinds %v, want all five", kinds)
+	if len(kinds) != 6 || slices.Contains(slices.Collect(maps.Values(kinds)), false) {
+		t.Errorf("the example's actions show the kinds %v, want all six", kinds)
 	}
 }
 
@@ -219,6 +221,33 @@ func TestAPIName(t *testing.T) {
 	} {
 		if got := c.r.APIName(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
+		}
+	}
+}
+
+// hookd config validate points at the line of a template tag text can
+// bend: a URL, a JSON body, a shell script.
+func TestUnsafeTemplatesAreProblemsAtTheirLine(t *testing.T) {
+	src := `actions:
+  - name: a
+    http:
+      url: "https://x/artifacts/{{.Artifact}}"
+      body: '{"m": "{{.Message}}"}'
+  - name: b
+    exec:
+      command: [sh, -c, "deploy {{.Version}}"]
+`
+	_, err := Parse("hookd.yaml", []byte(src))
+	p, ok := err.(*Problems)
+	if !ok || len(p.List) != 3 {
+		t.Fatalf("problems %v, want three", err)
+	}
+	for i, want := range []struct {
+		line int
+		text string
+	}{{4, "tag text changes the URL"}, {5, "tag text breaks the JSON"}, {8, "sh -c script makes tag text shell code"}} {
+		if q := p.List[i]; q.Line != want.line || !strings.Contains(q.Message, want.text) {
+			t.Errorf("problem %d: %v, want line %d with %q", i, q, want.line, want.text)
 		}
 	}
 }

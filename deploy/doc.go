@@ -15,16 +15,22 @@
 // ([Patterns]), event types and a SemVer [Constraint] on the version. The action's kind is
 // exactly one of [ExecAction] (a program, argv only, never a shell),
 // [HTTPAction] (a request, signed with [Sign] so the receiver can
-// [VerifySignature]), [WorkflowAction] (workflow_dispatch),
-// [DispatchAction] (repository_dispatch) and [DeploymentAction] (a GitHub
-// Deployment whose status follows the event's other actions).
+// [VerifySignature], or with Standard Webhooks' webhook-signature),
+// [WorkflowAction] (workflow_dispatch), [DispatchAction]
+// (repository_dispatch), [DeploymentAction] (a GitHub Deployment whose
+// status follows the event's other actions) and [SlackAction] (a Block Kit
+// message announcing the event, or the outcome of its other actions).
 //
 // Strings are text/template templates over a [Context]: the [Event]
 // ({{.Artifact}}, {{.Version}}, {{.Stage}}, {{.Previous}}, {{.Tag}},
 // {{.Annotations.Path}}, ...), the run's IdempotencyKey, RunID, Attempt and
-// RunURL, and {{.Secret "NAME"}} for the action's secrets. [Validate]
-// executes every template against [SampleEvent], so a mistake is a
-// [Problem] with a path to its line, not a failed run at 3 a.m.
+// RunURL, and {{.Secret "NAME"}} for the action's secrets; {{json .X}},
+// {{urlpath .X}} and {{urlquery .X}} escape values for JSON, a URL path
+// segment and a URL query. [Validate] executes every template against
+// [SampleEvent], so a mistake is a [Problem] with a path to its line, not
+// a failed run at 3 a.m.; and again against tag text full of '/', '"',
+// '#', spaces and non-ASCII, refusing a URL whose shape or a body whose
+// JSON that changes, and a shell -c script with a template in it.
 //
 // # Environments converge on what GTO shows
 //
@@ -65,7 +71,10 @@
 // rescuer never hands a long deploy to a second worker while it runs.
 // A failed attempt is retried with exponential backoff and jitter until
 // max_attempts, then the run is failed until it is retried by hand (the
-// store's RetryRun, behind POST /api/v1/runs/{id}/retry).
+// store's RetryRun, behind POST /api/v1/runs/{id}/retry). A receiver's
+// Retry-After holds the next attempt back at least that long; a 410 Gone
+// fails the run at once and marks the URL gone until the next reload; a
+// redirect is a failure.
 //
 // Tag names and messages are written by anyone who can push a tag, so
 // their values reach programs only as whole arguments or environment

@@ -366,13 +366,13 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 		return ctx.Err()
 	case err == nil:
 		return e.finish(ctx, run, store.RunSucceeded, res)
-	case run.Attempts%action.maxAttempts() == 0:
+	case run.Attempts%action.maxAttempts() == 0 || permanent(err):
 		return e.finish(ctx, run, store.RunFailed, res)
 	}
 	if err := e.finish(ctx, run, store.RunQueued, res); err != nil {
 		return err
 	}
-	return river.JobSnooze(action.Backoff.Delay(run.Attempts % action.maxAttempts()))
+	return river.JobSnooze(retryDelay(err, action.Backoff.Delay(run.Attempts%action.maxAttempts())))
 }
 
 // RunTimeout is how long one job of a run of the named action may take:

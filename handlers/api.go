@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookd-dev/hookd/access"
+	"github.com/hookd-dev/hookd/client"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -466,20 +467,6 @@ func (h *Handler) listLanes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"lanes": out})
 }
 
-type apiLane struct {
-	Repository     string     `json:"repository"`
-	Artifact       string     `json:"artifact"`
-	Stage          string     `json:"stage"`
-	Action         string     `json:"action"`
-	Desired        []string   `json:"desired"`
-	DesiredEventID int64      `json:"desired_event_id"`
-	Deployed       []string   `json:"deployed"`
-	DeployedRunID  int64      `json:"deployed_run_id,omitempty"`
-	DeployedAt     *time.Time `json:"deployed_at,omitempty"`
-	InSync         bool       `json:"in_sync"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-}
-
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) {
 	if run, ok := h.loadRun(w, r, access.Read); ok {
 		writeJSON(w, http.StatusOK, toAPIRun(run))
@@ -528,55 +515,20 @@ func toAPIAuditEntry(e store.AuditEntry) apiAuditEntry {
 	return out
 }
 
-type apiAuditEntry struct {
-	ID         int64           `json:"id"`
-	At         time.Time       `json:"at"`
-	Principal  string          `json:"principal"`
-	Via        string          `json:"via"`
-	Repository string          `json:"repository"`
-	Operation  string          `json:"operation"`
-	Artifact   string          `json:"artifact"`
-	Version    string          `json:"version"`
-	Stage      string          `json:"stage"`
-	Request    json.RawMessage `json:"request"`
-	Status     int             `json:"status"`
-	Tags       []string        `json:"tags"`
-	Error      string          `json:"error"`
-}
-
-// The API's JSON shapes: snake_case, times in RFC 3339 (tagger times with
-// the tagger's offset, as GTO prints them).
-
-type apiEvent struct {
-	ID           int64            `json:"id"`
-	Repository   string           `json:"repository"`
-	Artifact     string           `json:"artifact"`
-	Type         string           `json:"type"`
-	Version      string           `json:"version,omitempty"`
-	Stage        string           `json:"stage,omitempty"`
-	Commit       string           `json:"commit"`
-	Tag          string           `json:"tag"`
-	TagObject    string           `json:"tag_object"`
-	Tagger       apiTagger        `json:"tagger"`
-	Message      string           `json:"message"`
-	DeliveryID   string           `json:"delivery_id,omitempty"`
-	ActiveBefore []string         `json:"active_before"`
-	ActiveAfter  []string         `json:"active_after"`
-	Stages       []apiStageChange `json:"stages"`
-	RecordedAt   time.Time        `json:"recorded_at"`
-}
-
-type apiStageChange struct {
-	Stage  string   `json:"stage"`
-	Before []string `json:"before"`
-	After  []string `json:"after"`
-}
-
-type apiTagger struct {
-	Name  string `json:"name"`
-	Email string `json:"email"`
-	Date  string `json:"date"`
-}
+// The API's JSON shapes are package client's types, the OpenAPI
+// document's schemas: snake_case, times in RFC 3339 (tagger times with the
+// tagger's offset, as GTO prints them). Server and client share one
+// definition, so they cannot drift apart.
+type (
+	apiEvent       = client.Event
+	apiTagger      = client.Tagger
+	apiDelivery    = client.Delivery
+	apiRun         = client.Run
+	apiAttempt     = client.Attempt
+	apiAuditEntry  = client.AuditEntry
+	apiStageChange = client.StageChange
+	apiLane        = client.Lane
+)
 
 func toAPIEvent(e store.Event) apiEvent {
 	out := apiEvent{
@@ -600,57 +552,10 @@ func nonNil(s []string) []string {
 	return s
 }
 
-type apiDelivery struct {
-	ID         string          `json:"id"`
-	Source     string          `json:"source"`
-	Event      string          `json:"event"`
-	Repository string          `json:"repository"`
-	Status     string          `json:"status"`
-	Reason     string          `json:"reason,omitempty"`
-	ReceivedAt time.Time       `json:"received_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	Pruned     bool            `json:"payload_pruned"`
-	Payload    json.RawMessage `json:"payload,omitempty"`
-}
-
 func toAPIDelivery(d store.Delivery) apiDelivery {
 	return apiDelivery{ID: d.ID, Source: string(d.Source), Event: d.Event, Repository: d.Repository,
-		Status: string(d.Status), Reason: d.Reason, ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, Pruned: d.Pruned}
-}
-
-type apiRun struct {
-	ID             int64        `json:"id"`
-	EventID        int64        `json:"event_id"`
-	Action         string       `json:"action"`
-	Repository     string       `json:"repository"`
-	Artifact       string       `json:"artifact"`
-	Stage          string       `json:"stage,omitempty"`
-	IdempotencyKey string       `json:"idempotency_key"`
-	Status         string       `json:"status"`
-	Attempts       int          `json:"attempts"`
-	History        []apiAttempt `json:"history,omitempty"`
-	CreatedAt      time.Time    `json:"created_at"`
-	UpdatedAt      time.Time    `json:"updated_at"`
-	// A lane run's change (see store.Run).
-	Trigger        string   `json:"trigger,omitempty"`
-	Version        string   `json:"version,omitempty"`
-	DesiredBefore  []string `json:"desired_before,omitempty"`
-	Desired        []string `json:"desired,omitempty"`
-	DeployedBefore []string `json:"deployed_before,omitempty"`
-	Direction      string   `json:"direction,omitempty"`
-	Redeploy       bool     `json:"redeploy,omitempty"`
-	SupersededBy   int64    `json:"superseded_by,omitempty"`
-	Note           string   `json:"note,omitempty"`
-}
-
-type apiAttempt struct {
-	Number     int        `json:"number"`
-	Holder     string     `json:"holder"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	ExitCode   *int       `json:"exit_code"`
-	OutputTail string     `json:"output_tail"`
-	Error      string     `json:"error,omitempty"`
+		Status: string(d.Status), Reason: d.Reason, ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, PayloadPruned: d.Pruned,
+		Attempts: d.Attempts, LastError: d.LastError, NextAttemptAt: d.NextAttemptAt}
 }
 
 func toAPIRun(r store.Run) apiRun {

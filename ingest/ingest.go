@@ -15,6 +15,12 @@
 //     delivery announced: GitHub sends nothing for a push of more than three
 //     tags, deliveries get lost, and hookd is sometimes down.
 //
+// sync holds the repository while it works, within the process and across
+// every replica on the database (the store's HoldRepository), and lists
+// only once it holds it: a listing older than tags another replica stored
+// meanwhile would make them look deleted, and before/after states must see
+// every event before them.
+//
 // sync compares what it sees with the tags the store has, records an event
 // for each new annotated GTO tag (in tagger-date order, the order GTO reads
 // them in) and for each deletion, and only then stores the tags themselves.
@@ -26,8 +32,9 @@
 // The first listing of a repository hookd has never listed is a baseline:
 // its existing tags are stored without events, so that pointing hookd at a
 // registry with years of history does not replay every old assignment into
-// deploy actions. Tags that the delivery being processed announced still get
-// their events.
+// deploy actions. Tags that a delivery announced still get their events:
+// the delivery being processed, and every one of the repository's
+// deliveries still queued, which were accepted before the baseline ran.
 package ingest
 
 import (
@@ -59,6 +66,12 @@ type Store interface {
 	RecordEvent(ctx context.Context, e store.Event) (store.Event, bool, error)
 	Listing(ctx context.Context, repository string) (store.Listing, error)
 	SaveListing(ctx context.Context, l store.Listing) error
+	// QueuedDeliveries calls fn with each still-queued delivery of a
+	// repository, payload included.
+	QueuedDeliveries(ctx context.Context, repository string, fn func(store.Delivery) error) error
+	// HoldRepository gives one sync at a time a repository, across
+	// processes (see store.Store.HoldRepository).
+	HoldRepository(ctx context.Context, repository string) (context.Context, func(), error)
 }
 
 // Sources finds the source of a configured repository.
@@ -73,7 +86,7 @@ type Processor struct {
 	dispatch func(context.Context, store.Event) error
 
 	mu    sync.Mutex
-	repos map[string]*sync.Mutex
+	repos map[string]chan struct{} // a repository's turn in this process
 	// listed is, by repository, when the newest full listing applied in
 	// this process started (baselines excepted): a GitHub delivery
 	// received before it needs no listing of its own.
@@ -107,7 +120,7 @@ func WithMetrics(reg prometheus.Registerer) Option {
 // New returns a Processor that reads and writes st and lists tags through
 // sources.
 func New(st Store, sources Sources, opts ...Option) *Processor {
-	p := &Processor{store: st, sources: sources, logger: slog.Default(), repos: map[string]*sync.Mutex{}, listed: map[string]time.Time{},
+	p := &Processor{store: st, sources: sources, logger: slog.Default(), repos: map[string]chan struct{}{}, listed: map[string]time.Time{},
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_events_total",
 			Help: "GTO events recorded, by type (registration, assignment, ..., tag_deleted).",
@@ -124,18 +137,41 @@ func New(st Store, sources Sources, opts ...Option) *Processor {
 	return p
 }
 
-// lock serialises the syncs of one repository in this process: each
-// event's before/after state must see the events before it.
-func (p *Processor) lock(repository string) func() {
+// hold gives a sync its repository: first within this process, so that
+// its own syncs queue here rather than poll the database, then across
+// processes through the store. Each event's before/after state must see
+// the events before it, and a listing must be newer than whatever another
+// sync stored, or a tag stored meanwhile looks deleted. The returned
+// context ends if the hold is lost; release gives the repository up.
+func (p *Processor) hold(ctx context.Context, repository string) (context.Context, func(), error) {
+	unlock, err := p.lock(ctx, repository)
+	if err != nil {
+		return nil, nil, err
+	}
+	held, release, err := p.store.HoldRepository(ctx, repository)
+	if err != nil {
+		unlock()
+		return nil, nil, fmt.Errorf("hold %s: %w", repository, err)
+	}
+	return held, func() { release(); unlock() }, nil
+}
+
+// lock serialises the syncs of one repository in this process; the wait
+// ends with ctx.
+func (p *Processor) lock(ctx context.Context, repository string) (func(), error) {
 	p.mu.Lock()
 	m, ok := p.repos[repository]
 	if !ok {
-		m = &sync.Mutex{}
+		m = make(chan struct{}, 1)
 		p.repos[repository] = m
 	}
 	p.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	select {
+	case m <- struct{}{}:
+		return func() { <-m }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 // coveredSince reports whether a full listing of repository that started
@@ -198,9 +234,20 @@ type change struct {
 // sync records the events of c and brings the stored tags up to date. It
 // returns the events it recorded.
 func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
-	defer p.lock(c.repository)()
 	full := c.list != nil
-	if full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) {
+	covered := func() bool { return full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) }
+	if covered() {
+		// Known without the hold: a burst of deliveries for one
+		// repository costs no round trips to the database each.
+		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
+		return nil, nil
+	}
+	ctx, release, err := p.hold(ctx, c.repository)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if covered() { // a listing applied while this sync waited for the hold
 		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
 		return nil, nil
 	}
@@ -229,6 +276,11 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 			return nil, err
 		}
 		baseline = l.ListedAt.IsZero()
+	}
+	if baseline {
+		if err := p.announceQueued(ctx, &c); err != nil {
+			return nil, err
+		}
 	}
 
 	var fresh []registry.Tag
@@ -323,6 +375,33 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 			"deleted", len(gone), "events", len(recorded), "baseline", baseline)
 	}
 	return recorded, nil
+}
+
+// announceQueued adds to what c announces the tags named by deliveries of
+// its repository that are still queued. A baseline stores the tags it
+// finds as history; a delivery accepted before it but processed after
+// would then find its tag stored and give it no event, and an accepted
+// delivery must never be swallowed so.
+func (p *Processor) announceQueued(ctx context.Context, c *change) error {
+	if c.announced == nil {
+		c.announced = map[string]bool{}
+	}
+	err := p.store.QueuedDeliveries(ctx, c.repository, func(d store.Delivery) error {
+		refs, err := decode(d)
+		if err != nil {
+			return nil // its own processing fails it, saying why
+		}
+		for _, r := range refs {
+			if !r.deleted && r.skip() == "" {
+				c.announced[r.name] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the queued deliveries of %s: %w", c.repository, err)
+	}
+	return nil
 }
 
 // priority is GTO's priority of the event t gives; tags that give none
@@ -565,6 +644,13 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 			c.present = append(c.present, *r.tag)
 		}
 	}
+	if d.Source == store.SourceGit {
+		refused, err := p.checkGitPush(ctx, &c)
+		if err != nil {
+			return store.Outcome{}, err
+		}
+		reasons = append(reasons, refused...)
+	}
 	if len(c.announced) == 0 {
 		if len(reasons) == 0 {
 			reasons = append(reasons, noTagRefs(d.Event))
@@ -583,7 +669,8 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 	if _, err := p.sync(ctx, c); err != nil {
 		return store.Outcome{}, err
 	}
-	return store.Outcome{Status: store.DeliveryProcessed}, nil
+	// What it named besides the tags it carried, hookd ignored, and says why.
+	return store.Outcome{Status: store.DeliveryProcessed, Reason: strings.Join(reasons, "; ")}, nil
 }
 
 // ref is one tag ref update a delivery names.

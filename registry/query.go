@@ -324,11 +324,12 @@ func (r *Registry) Stages(allowed, used bool) []string {
 
 // CheckRef is `gto check-ref REF`: the events the tag REF (a tag name,
 // optionally "refs/tags/"-prefixed) created. A tag that does not exist, is
-// lightweight or is not a GTO tag created none.
+// lightweight or is not a GTO tag created none; nor does a ref whose tag
+// object carries another name (GTO looks for events named as the ref).
 func (r *Registry) CheckRef(ref string) []EventState {
 	name := strings.TrimPrefix(ref, "refs/tags/")
 	out := []EventState{}
-	if !r.tags()[name] {
+	if !r.HasGTOTag(name) {
 		return out
 	}
 	p, _ := tagparse.Parse(name)
@@ -383,13 +384,22 @@ func (r *Registry) StageVersions(name string, opts ShowOptions) (OrderedMap[[]*V
 }
 
 // NextCounter is the "#N" GTO gives the next tag of the artifact it writes
-// in counter notation: one more than the highest counter among all the
-// artifact's tags, whatever their action, lightweight ones included.
-func (r *Registry) NextCounter(artifact string) int {
+// in counter notation, in digits: one more than the highest counter among
+// all the artifact's tags, whatever their action, lightweight ones included
+// ("#007" counts as 7, so the next is "8"), exact at any size.
+func (r *Registry) NextCounter(artifact string) string {
+	var highest string
 	if info := r.names[artifact]; info != nil {
-		return info.counter + 1
+		highest = info.counter
 	}
-	return 1
+	return tagparse.NextCounter(highest)
+}
+
+// HasGTOTag reports whether REF (optionally "refs/tags/"-prefixed) names
+// a tag, annotated or not, whose name is a GTO tag: the only refs for which
+// `gto check-ref` reads the registry's state.
+func (r *Registry) HasGTOTag(ref string) bool {
+	return r.tags()[strings.TrimPrefix(ref, "refs/tags/")]
 }
 
 // HasTag reports whether a tag (GTO or not, annotated or not) of that name

@@ -75,8 +75,8 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
 		active_before, active_after, recorded_at, stages)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (repository, tag_object_sha, type) DO NOTHING RETURNING id`,
-		e.Repository, e.Artifact, string(e.Type), e.Version, e.Stage, e.CommitSHA, e.TagName, e.TagObjectSHA,
-		e.Tagger.Name, e.Tagger.Email, micros(e.Tagger.When), offsetOf(e.Tagger.When), e.Message, e.DeliveryID,
+		e.Repository, e.Artifact, string(e.Type), e.Version, e.Stage, e.CommitSHA, toText(e.TagName), e.TagObjectSHA,
+		toText(e.Tagger.Name), toText(e.Tagger.Email), micros(e.Tagger.When), offsetOf(e.Tagger.When), toText(e.Message), e.DeliveryID,
 		string(before), string(after), micros(e.RecordedAt), string(stages)).Scan(&e.ID)
 	if err == nil {
 		e.RecordedAt = fromMicros(micros(e.RecordedAt))
@@ -165,6 +165,7 @@ func scanEvent(row driver.Row) (Event, error) {
 		return Event{}, err
 	}
 	e.Type = EventType(typ)
+	e.TagName, e.Tagger.Name, e.Tagger.Email, e.Message = fromText(e.TagName), fromText(e.Tagger.Name), fromText(e.Tagger.Email), fromText(e.Message)
 	e.Tagger.When = inOffset(when, offset)
 	e.RecordedAt = fromMicros(recorded)
 	if err := json.Unmarshal([]byte(before), &e.ActiveBefore); err != nil {

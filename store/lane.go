@@ -212,7 +212,10 @@ type LanePolicy struct {
 // wakes the next run when it finishes), ErrLeaseHeld when the holder died
 // and its lease has not expired yet (try again later), and ErrNothingDue.
 func (s *Store) StartLane(ctx context.Context, runID int64, ttl time.Duration, policy LanePolicy) (Run, error) {
-	var run Run
+	var (
+		run  Run
+		idle bool
+	)
 	err := inTx(ctx, s.db, func(tx driver.Tx) error {
 		r, err := scanRun(tx.QueryRow(ctx, runSelect+`WHERE id = $1`, runID))
 		if err != nil {
@@ -227,16 +230,23 @@ func (s *Store) StartLane(ctx context.Context, runID int64, ttl time.Duration, p
 		}
 		for {
 			next, err := s.pick(ctx, tx, r, policy)
+			if errors.Is(err, ErrNothingDue) {
+				idle = true // and keep what was skipped on the way
+				return nil
+			}
 			if err != nil {
 				return err
 			}
-			if next.Status == RunQueued && next.Stage != "" && !next.Redeploy && slices.Equal(next.Desired, lane.Deployed) {
+			// Runs queued before lanes existed have no trigger and no
+			// desired state: they run as they were asked to.
+			lanes := next.Status == RunQueued && next.Stage != "" && next.Trigger != ""
+			if lanes && !next.Redeploy && slices.Equal(next.Desired, lane.Deployed) {
 				if err := s.skip(ctx, tx, next, 0, "already deployed: the lane holds what this run would deploy"); err != nil {
 					return err
 				}
 				continue
 			}
-			if next.Status == RunQueued && next.Stage != "" {
+			if lanes {
 				next.DeployedBefore = lane.Deployed
 				if policy.Direction != nil {
 					next.Direction = policy.Direction(lane.Deployed, next.Desired)
@@ -246,6 +256,9 @@ func (s *Store) StartLane(ctx context.Context, runID int64, ttl time.Duration, p
 			return err
 		}
 	})
+	if err == nil && idle {
+		err = ErrNothingDue
+	}
 	return run, err
 }
 

@@ -148,3 +148,46 @@ func TestFinishingIsFencedByAttemptAndHolder(t *testing.T) {
 		}
 	})
 }
+
+// A database made before lanes keeps its runs through the migration: their
+// ids, their attempts, and the runs still queued run as they were asked to,
+// not skipped for want of a desired state.
+func TestLaneMigrationKeepsEarlierRuns(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		all := migrations
+		migrations = all[:2]
+		old := open(t, url)
+		migrations = all
+		// As the code before lanes wrote them.
+		var eventID, runID int64
+		if err := old.db.QueryRow(ctx, `INSERT INTO hookd_event (repository, artifact, type, version, stage, commit_sha,
+			tag_name, tag_object_sha, tagger_name, tagger_email, tagger_time, tagger_offset, message, delivery_id,
+			active_before, active_after, recorded_at) VALUES ('acme/models', 'churn', 'assignment', 'v1.0.0', 'prod', 'c',
+			'churn#prod#1', 'o', 'n', 'e', 1, 0, 'm', '', '[]', '["v1.0.0"]', 1) RETURNING id`).Scan(&eventID); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.db.QueryRow(ctx, `INSERT INTO hookd_run (event_id, action, repository, artifact, stage,
+			idempotency_key, status, created_at, updated_at) VALUES ($1, 'deploy', 'acme/models', 'churn', 'prod', 'key-1',
+			'queued', 1, 1) RETURNING id`, eventID).Scan(&runID); err != nil {
+			t.Fatal(err)
+		}
+		old.Close()
+
+		s := open(t, url)
+		kept, err := s.Run(ctx, runID)
+		if err != nil || kept.IdempotencyKey != "key-1" || kept.Status != RunQueued || kept.EventID != eventID {
+			t.Fatalf("after the migration: %+v %v", kept, err)
+		}
+		e := Event{ID: eventID}
+		started, err := s.StartLane(ctx, kept.ID, time.Minute, newestFirst)
+		if err != nil || started.ID != kept.ID {
+			t.Fatalf("the earlier run did not start: %+v %v", started, err)
+		}
+		// One event may now have a run per stage of the same action.
+		if _, err := s.Converge(ctx, e.ID, []LaneChange{{Action: "deploy", Stage: "staging", Trigger: EventUnassignment,
+			Before: []string{"v1.0.0"}, Version: "v1.0.0"}}); err != nil {
+			t.Fatalf("a second stage's run of one event and action: %v", err)
+		}
+	})
+}

@@ -29,7 +29,6 @@ func hotStatements(s *Store) []struct {
 		avoid string
 	}{
 		{"queued deliveries of a job", queuedDeliveriesSQL(len(ids)), ids, "id", "hookd_delivery_status"},
-		{"settle a delivery", settleSQL, []any{"d-1", int64(1), "processed", "", int64(2)}, "id", "hookd_delivery_status"},
 		{"waiting reconciliation", waitingReconcileSQL(s.db.Types()), []any{"acme/models"}, "river_job_kind", ""},
 	}
 }

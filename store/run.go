@@ -271,7 +271,7 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, status RunStatus, re
 		if _, err := tx.Exec(ctx, `UPDATE hookd_run SET status = $2, updated_at = $3 WHERE id = $1`, runID, string(status), t); err != nil {
 			return err
 		}
-		if status == RunSucceeded && r.Stage != "" {
+		if status == RunSucceeded && r.Stage != "" && r.Trigger != "" {
 			if err := s.deployed(ctx, tx, r, t); err != nil {
 				return err
 			}

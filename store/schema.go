@@ -174,6 +174,24 @@ CREATE TABLE hookd_lane (
 	PRIMARY KEY (repository, artifact, stage, action)
 );
 `,
+	// 4: why a delivery waits: its processing attempts so far, the last
+	// one's error and when the next is due (NULL: none is).
+	`
+ALTER TABLE hookd_delivery ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hookd_delivery ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE hookd_delivery ADD COLUMN next_attempt_at BIGINT;
+`,
+	// 5: the deliveries whose payloads are still kept, oldest first: pruning
+	// reads only them, a batch at a time, however many were pruned before.
+	// And the rows readiness probes write (see Ready).
+	`
+CREATE INDEX hookd_delivery_unpruned ON hookd_delivery (received_at) WHERE body IS NOT NULL;
+
+CREATE TABLE hookd_probe (
+	holder TEXT PRIMARY KEY,
+	pad    {{BYTES}} NOT NULL
+);
+`,
 }
 
 // dialectSteps run before the shared step of the same number, on the one

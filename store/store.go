@@ -6,8 +6,9 @@
 //
 // [Open] takes a SQLite path (also sqlite://path or file:path) or a
 // postgres:// URL, and applies River's migrations and hookd's own before it
-// returns, so every start brings the schema up to date. [Store.Ping] backs
-// the readiness probe; [Store.Close] stops everything.
+// returns, so every start brings the schema up to date. [Store.Ready] backs
+// the readiness probe (the database answers and takes writes);
+// [Store.Close] stops everything.
 //
 // # Deliveries
 //
@@ -38,7 +39,9 @@
 // registry is rebuilt from, and [Store.Listing]/[Store.SaveListing] the
 // reconciler's conditional-request state. [Store.RecordEvent] stores the
 // lifecycle event a tag object means, at most once per (repository, tag
-// object, event type) however many paths bring it.
+// object, event type) however many paths bring it. [Store.HoldRepository]
+// lets one sync of a repository at a time decide its events, across
+// processes (hold.go).
 //
 // # Runs and lanes
 //
@@ -87,6 +90,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookd-dev/hookd/store/driver"
 	"github.com/hookd-dev/hookd/store/postgres"
@@ -106,6 +110,8 @@ type Store struct {
 	queue  driver.Queue // inserts jobs; the worker-side client is separate
 	logger *slog.Logger
 	holder string // names this process in leases and run attempts
+	// holdTTL is how long a repository hold lasts unrenewed (hold.go).
+	holdTTL time.Duration
 
 	// Group commit (see Accept): callers hand requests to one writer.
 	mu      sync.RWMutex
@@ -123,6 +129,7 @@ type Store struct {
 	workersMu   sync.Mutex
 	workers     driver.Queue // nil unless StartWorkers ran
 	stopBeating func()       // stops keepBeating and waits for it
+	working     working      // the jobs this process's workers execute
 }
 
 // Option configures Open.
@@ -177,7 +184,9 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 		db:      db,
 		logger:  slog.Default(),
 		holder:  newHolder(),
+		holdTTL: holdTTL,
 		accepts: make(chan *acceptRequest, maxBatch),
+		working: working{running: map[int64]bool{}, ended: map[int64]time.Time{}, suspect: map[int64]time.Time{}},
 	}
 	// Trusted from the start: a process that just opened the database
 	// lived through no outage of its own.
@@ -207,8 +216,27 @@ func newHolder() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// Ping reports whether the database answers; it backs the readiness probe.
+// Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+// probeBytes is what a readiness probe writes: more than nearly every
+// delivery holds.
+const probeBytes = 64 << 10
+
+// Ready reports whether the store takes writes now; it backs the readiness
+// probe. A database that answers may still refuse every write (its disk is
+// full), so Ready stores a row as large as a delivery, of bytes that do not
+// compress, and removes it again: when that fails, so would deliveries.
+func (s *Store) Ready(ctx context.Context) error {
+	pad := make([]byte, probeBytes)
+	_, _ = rand.Read(pad)
+	if _, err := s.db.Exec(ctx, `INSERT INTO hookd_probe (holder, pad) VALUES ($1, $2)
+		ON CONFLICT (holder) DO UPDATE SET pad = excluded.pad`, s.holder, pad); err != nil {
+		return fmt.Errorf("store: the database does not take writes: %w", err)
+	}
+	_, err := s.db.Exec(ctx, `DELETE FROM hookd_probe WHERE holder = $1`, s.holder)
+	return err
+}
 
 // Close stops accepting, commits what was already handed over, stops the
 // workers (running jobs get 10 seconds, then are cancelled and retried
@@ -240,7 +268,8 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		SkipUnknownJobCheck: workers == nil,
 		Workers:             workers,
 		MaxAttempts:         maxJobAttempts,
-		JobTimeout:          jobTimeout,
+		// River wants the rescue interval to be at least the timeout.
+		JobTimeout: min(jobTimeout, cmp.Or(s.rescueAfter, rescueAfter)),
 		// A job still "running" this long after it started belonged to a
 		// process that died; River then runs it again.
 		RescueStuckJobsAfter: cmp.Or(s.rescueAfter, rescueAfter),
@@ -253,6 +282,7 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 			queueEvents:  {MaxWorkers: 4},
 			queueActions: {MaxWorkers: 4},
 		}
+		config.Middleware = []rivertype.Middleware{river.WorkerMiddlewareFunc(s.working.track)}
 	}
 	s.db.Tune(config)
 	return config
