@@ -138,6 +138,11 @@ CREATE TABLE hookd_nonce (
 );
 CREATE INDEX hookd_nonce_expires ON hookd_nonce (expires_at);
 `,
+	// 3: the events of one delivery, and those no delivery brought, read
+	// by the dashboard's deliveries page.
+	`
+CREATE INDEX hookd_event_delivery ON hookd_event (delivery_id, id);
+`,
 }
 
 // migrate brings River's schema and hookd's own up to date. It is safe to run

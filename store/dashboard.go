@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// TagsVersion is a fingerprint of a repository's stored tags: it changes
+// whenever what Tags returns for it changes (a tag added, moved, deleted or
+// back), so that a registry built from them can be kept until then. Asking
+// costs one aggregate over the repository's tags, much less than reading
+// them.
+func (s *Store) TagsVersion(ctx context.Context, repository string) (string, error) {
+	var n, seen, deleted int64
+	// UpsertTag sets first_seen whenever a row changes, DeleteTag sets
+	// deleted_at: together with the count they move on every change.
+	err := s.db.QueryRow(ctx, `SELECT count(*), COALESCE(max(first_seen), 0), COALESCE(max(deleted_at), 0)
+		FROM hookd_tag WHERE repository = $1`, repository).Scan(&n, &seen, &deleted)
+	return fmt.Sprintf("%d/%d/%d", n, seen, deleted), err
+}
+
+// LaneRuns are the runs of one environment's action that say where it
+// stands: the newest, and the newest that succeeded (nil when none did).
+type LaneRuns struct {
+	Artifact, Stage, Action string
+	Latest                  Run
+	Succeeded               *Run
+}
+
+// LatestRuns returns, for each (artifact, stage, action) of repository
+// that has runs (of artifact only, when it is not ""), its newest run and
+// its newest successful one. It reads the lane index, not every run: the
+// newest of each lane first, then, for lanes whose newest did not succeed,
+// the way back to the last one that did.
+func (s *Store) LatestRuns(ctx context.Context, repository, artifact string) ([]LaneRuns, error) {
+	var w where
+	w.add("repository", repository)
+	w.add("artifact", artifact)
+	rows, err := s.db.Query(ctx, runSelect+`WHERE id IN (SELECT max(id) FROM hookd_run`+w.filter()+
+		` GROUP BY artifact, stage, action) ORDER BY artifact, stage, action`, w.args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []LaneRuns
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, LaneRuns{Artifact: r.Artifact, Stage: r.Stage, Action: r.Action, Latest: r})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		l := &out[i]
+		if l.Latest.Status == RunSucceeded {
+			ok := l.Latest
+			l.Succeeded = &ok
+			continue
+		}
+		r, err := scanRun(s.db.QueryRow(ctx, runSelect+`WHERE repository = $1 AND artifact = $2 AND stage = $3 AND action = $4
+			AND status = 'succeeded' AND id < $5 ORDER BY id DESC LIMIT 1`, repository, l.Artifact, l.Stage, l.Action, l.Latest.ID))
+		switch err := notFound(err); err {
+		case nil:
+			l.Succeeded = &r
+		case ErrNotFound:
+		default:
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// filter is the WHERE clause of w's conditions, "" for none.
+func (w *where) filter() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
