@@ -11,7 +11,9 @@
 //   - chat commands (chat.go): Slack's slash command and a text endpoint
 //     for other bots, parsed and answered by package chatops;
 //   - the OpenAPI document of /api/v1 (openapi.go), the health and
-//     readiness probes and /metrics.
+//     readiness probes and /metrics;
+//   - the web dashboard under /ui/, which package ui serves: it is
+//     mounted here, nothing more.
 //
 // Every /api/v1 route but the document needs a bearer token; what the
 // token may do is package access's to decide.
@@ -75,6 +77,9 @@ type Options struct {
 	// commands, and reads registries for them; without it those routes
 	// answer 503.
 	Changes *change.Service
+	// UI is the web dashboard (package ui), served under /ui/, with / sent
+	// there; without it neither is served.
+	UI http.Handler
 	// AcceptTimeout bounds storing one delivery; past it the answer is 503.
 	// Default 8s, under the 10s GitHub waits before it counts a delivery
 	// as failed.
@@ -93,6 +98,7 @@ type Handler struct {
 	names         atomic.Pointer[repositoryNames]
 	chat          atomic.Pointer[Chat]
 	metrics       metrics
+	ui            http.Handler
 	mux           *http.ServeMux
 	// background is work that outlives its request (a Slack command
 	// answered at its response_url); Drain waits for it, and past Drain's
@@ -105,7 +111,7 @@ type Handler struct {
 // New builds the handler. It answers 404 to every webhook until SetSecrets
 // configures a repository.
 func New(o Options) *Handler {
-	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout}
+	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout, ui: o.UI}
 	h.backgroundCtx, h.stopBackground = context.WithCancel(context.Background())
 	if h.log == nil {
 		h.log = slog.Default()
@@ -173,6 +179,10 @@ func (h *Handler) routes(reg *prometheus.Registry) {
 	h.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	h.apiRoutes()
 	h.chatRoutes()
+	if h.ui != nil {
+		h.mux.Handle("/ui/", h.timed("ui", h.ui))
+		h.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		msg := "no such endpoint: " + r.URL.Path
 		// A monorepo artifact's name (models/churn:rf) is one segment of

@@ -44,7 +44,7 @@ const commitLookups = 8
 func Load(ctx context.Context, src Source) (*registry.Registry, error) {
 	var (
 		tags  []registry.Tag
-		files repoFiles
+		files Files
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
@@ -54,13 +54,13 @@ func Load(ctx context.Context, src Source) (*registry.Registry, error) {
 		return nil
 	})
 	g.Go(func() (err error) {
-		files, err = readFiles(gctx, src)
+		files, err = ReadFiles(gctx, src)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	shas := registry.CommitsToLookUp(tags, files.head)
+	shas := registry.CommitsToLookUp(tags, files.Head)
 	var (
 		commits registry.CommitMap
 		indexAt func(sha string) registry.Index
@@ -78,7 +78,7 @@ func Load(ctx context.Context, src Source) (*registry.Registry, error) {
 		return nil, err
 	}
 	return registry.New(tags, registry.Options{
-		Config: files.config, Head: files.head, Index: files.index,
+		Config: files.Config, Head: files.Head, Index: files.Index,
 		Commits: commits.Get, IndexAt: indexAt,
 	}), nil
 }
@@ -88,12 +88,12 @@ func Load(ctx context.Context, src Source) (*registry.Registry, error) {
 // HEAD. An index that does not parse at an older commit counts as absent:
 // HEAD's is checked, and a mistake in history must not make the registry
 // unreadable for good.
-func readIndexes(ctx context.Context, src Source, files repoFiles, shas []string) (func(string) registry.Index, error) {
+func readIndexes(ctx context.Context, src Source, files Files, shas []string) (func(string) registry.Index, error) {
 	fr, ok := src.(FileReader)
 	if !ok {
 		return nil, nil
 	}
-	data, err := fr.Files(ctx, files.config.IndexFile(), shas)
+	data, err := fr.Files(ctx, files.Config.IndexFile(), shas)
 	if err != nil {
 		return nil, err
 	}
@@ -103,35 +103,39 @@ func readIndexes(ctx context.Context, src Source, files repoFiles, shas []string
 			indexes[sha] = idx
 		}
 	}
-	indexes[files.head] = files.index
+	indexes[files.Head] = files.Index
 	return func(sha string) registry.Index { return indexes[sha] }, nil
 }
 
-// repoFiles is what the registry reads from the default branch.
-type repoFiles struct {
-	config registry.Config
-	head   string
-	index  registry.Index
+// Files is what the registry reads from the default branch: `.gto`, the
+// branch's commit, and the artifacts index there.
+type Files struct {
+	Config registry.Config
+	Head   string // "" for an empty repository
+	Index  registry.Index
 }
 
-func readFiles(ctx context.Context, src Source) (repoFiles, error) {
-	var f repoFiles
+// ReadFiles reads src's Files; a malformed `.gto` or index is an error, as
+// it is for GTO. A registry built from stored tags needs them beside the
+// tags.
+func ReadFiles(ctx context.Context, src Source) (Files, error) {
+	var f Files
 	data, err := src.ReadFile(ctx, registry.ConfigFile, "")
 	switch {
 	case err == nil:
-		if f.config, err = registry.ParseConfig(data); err != nil {
+		if f.Config, err = registry.ParseConfig(data); err != nil {
 			return f, err
 		}
 	case !errors.Is(err, ErrNotFound):
 		return f, err
 	}
-	if f.head, err = headOf(ctx, src); err != nil || f.head == "" {
+	if f.Head, err = headOf(ctx, src); err != nil || f.Head == "" {
 		return f, err
 	}
-	data, err = src.ReadFile(ctx, f.config.IndexFile(), f.head)
+	data, err = src.ReadFile(ctx, f.Config.IndexFile(), f.Head)
 	switch {
 	case err == nil:
-		f.index, err = registry.ParseIndex(data)
+		f.Index, err = registry.ParseIndex(data)
 		return f, err
 	case errors.Is(err, ErrNotFound):
 		return f, nil
