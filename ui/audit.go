@@ -7,7 +7,7 @@ import (
 )
 
 type auditData struct {
-	*listing
+	*Listing
 	Entries []store.AuditEntry
 }
 
@@ -28,5 +28,5 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, s *session) {
 	if n := len(entries); n > 0 {
 		l.page(n, entries[n-1].ID)
 	}
-	h.render(w, r, http.StatusOK, "audit", &page{Title: "Audit", Nav: "audit", Session: s, Data: auditData{listing: l, Entries: entries}})
+	h.render(w, r, http.StatusOK, "audit", &page{Title: "Audit", Nav: "audit", Session: s, Data: auditData{Listing: l, Entries: entries}})
 }

@@ -24,7 +24,7 @@ type eventRow struct {
 }
 
 type deliveriesData struct {
-	*listing
+	*Listing
 	Statuses   []string
 	Deliveries []deliveryRow
 	// Relisted are the newest events no delivery brought: the re-listing
@@ -47,7 +47,7 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request, s *session)
 		l.Filters.Del("status")
 		status = ""
 	}
-	d := deliveriesData{listing: l, Statuses: deliveryStatuses}
+	d := deliveriesData{Listing: l, Statuses: deliveryStatuses}
 	ds, err := h.store.Deliveries(r.Context(), store.DeliveryFilter{Repository: l.identity, Status: store.DeliveryStatus(status),
 		Event: l.filter("event"), Page: store.Page{Limit: pageSize, Before: l.Before}})
 	for i := 0; err == nil && i < len(ds); i++ {

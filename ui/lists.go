@@ -11,9 +11,9 @@ import (
 // pageSize is how many rows a list page shows.
 const pageSize = 50
 
-// listing is what every list page shares: which repository it shows,
+// Listing is what every list page shares: which repository it shows,
 // the filters and the page.
-type listing struct {
+type Listing struct {
 	Repos []Repository
 	// Repo is the repository shown ("" for all of them, which only a
 	// principal that may read every repository gets).
@@ -30,9 +30,9 @@ type listing struct {
 
 // listingOf reads a list page's repository, filters and page, the
 // filters named in keys; ok is false when it answered the request itself.
-func (h *Handler) listingOf(w http.ResponseWriter, r *http.Request, s *session, keys ...string) (*listing, bool) {
+func (h *Handler) listingOf(w http.ResponseWriter, r *http.Request, s *session, keys ...string) (*Listing, bool) {
 	q := r.URL.Query()
-	l := &listing{Repos: h.readable(s.Principal), Repo: q.Get("repo"), AllRepos: s.Principal.AllRepositories(access.Read),
+	l := &Listing{Repos: h.readable(s.Principal), Repo: q.Get("repo"), AllRepos: s.Principal.AllRepositories(access.Read),
 		Filters: url.Values{}, Self: r.URL.RequestURI()}
 	for _, k := range keys {
 		if v := q.Get(k); v != "" {
@@ -60,11 +60,11 @@ func (h *Handler) listingOf(w http.ResponseWriter, r *http.Request, s *session, 
 }
 
 // filter is a filter's value.
-func (l *listing) filter(key string) string { return l.Filters.Get(key) }
+func (l *Listing) filter(key string) string { return l.Filters.Get(key) }
 
 // page sets the link to the next page when this one is full; last is the
 // paging key of its last row.
-func (l *listing) page(n int, last int64) {
+func (l *Listing) page(n int, last int64) {
 	if n < pageSize {
 		return
 	}
@@ -80,7 +80,7 @@ func (l *listing) page(n int, last int64) {
 }
 
 // FirstPage is the link back to the newest rows with the same filters.
-func (l *listing) FirstPage() string {
+func (l *Listing) FirstPage() string {
 	v := url.Values{}
 	for k, vs := range l.Filters {
 		v[k] = vs

@@ -45,7 +45,7 @@ func (h *Handler) runRow(r *http.Request, s *session, run store.Run) (runRow, er
 }
 
 type runsData struct {
-	*listing
+	*Listing
 	Statuses []string
 	Runs     []runRow
 	Queue    []queueLane
@@ -77,7 +77,7 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request, s *session) {
 		l.Filters.Del("status")
 		status = ""
 	}
-	d := runsData{listing: l, Statuses: runStatuses}
+	d := runsData{Listing: l, Statuses: runStatuses}
 	runs, err := h.store.Runs(r.Context(), store.RunFilter{Repository: l.identity, Artifact: l.filter("artifact"), Stage: l.filter("stage"),
 		Action: l.filter("action"), Status: store.RunStatus(status), Page: store.Page{Limit: pageSize, Before: l.Before}})
 	if err == nil {
@@ -104,7 +104,7 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request, s *session) {
 
 // queue is every environment whose newest run is not a success, with the
 // runs waiting in it and why.
-func (h *Handler) queue(r *http.Request, s *session, l *listing) ([]queueLane, error) {
+func (h *Handler) queue(r *http.Request, s *session, l *Listing) ([]queueLane, error) {
 	repos := []Repository{}
 	for _, repo := range l.Repos {
 		if l.identity == "" || repo.Identity == l.identity {

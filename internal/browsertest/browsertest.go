@@ -103,13 +103,18 @@ func (b *Browser) Try(actions ...chromedp.Action[chromedp.Void]) error {
 // Get runs an action that returns a value, failing the test on error.
 func Get[T any](b *Browser, a chromedp.Action[T]) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, timeout)
-	defer cancel()
-	v, err := chromedp.Run(ctx, a)
+	v, err := Ask(b, a)
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	return v
+}
+
+// Ask runs an action that returns a value, and returns its error.
+func Ask[T any](b *Browser, a chromedp.Action[T]) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	return chromedp.Run(ctx, a)
 }
 
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)
