@@ -21,5 +21,9 @@ func Preview(reg *registry.Registry, r Repository, p access.Principal, repo stri
 	if err := req.Check(op); err != nil {
 		return registry.Plan{}, err
 	}
-	return planner(r, p, repo, op, req, commit)(reg)
+	plan, err := planner(r, p, repo, op, req, commit)(reg)
+	if err != nil {
+		return registry.Plan{}, err
+	}
+	return plan, nil
 }
