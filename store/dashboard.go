@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // TagsVersion is a fingerprint of a repository's stored tags: it changes
@@ -81,4 +82,37 @@ func (w *where) filter() string {
 		return ""
 	}
 	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// RunsVersion is when a run of repository last changed (created, started,
+// finished, superseded, retried): the moment its runs' newest update time,
+// read from an index. Zero when it has none.
+func (s *Store) RunsVersion(ctx context.Context, repository string) (time.Time, error) {
+	var at int64
+	err := s.db.QueryRow(ctx, `SELECT COALESCE(max(updated_at), 0) FROM hookd_run WHERE repository = $1`, repository).Scan(&at)
+	if err != nil || at == 0 {
+		return time.Time{}, err
+	}
+	return fromMicros(at), nil
+}
+
+// RunsChangedSince lists repository's runs that changed at or after since,
+// oldest change first, at most limit of them; more means "too many, read
+// again from scratch".
+func (s *Store) RunsChangedSince(ctx context.Context, repository string, since time.Time, limit int) ([]Run, error) {
+	rows, err := s.db.Query(ctx, runSelect+`WHERE repository = $1 AND updated_at >= $2 ORDER BY updated_at LIMIT $3`,
+		repository, micros(since), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

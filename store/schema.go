@@ -139,9 +139,12 @@ CREATE TABLE hookd_nonce (
 CREATE INDEX hookd_nonce_expires ON hookd_nonce (expires_at);
 `,
 	// 3: the events of one delivery, and those no delivery brought, read
-	// by the dashboard's deliveries page.
+	// by the dashboard's deliveries page; the runs of a repository by when
+	// they last changed, so that the dashboard can tell each environment's
+	// state from what changed since it last looked.
 	`
 CREATE INDEX hookd_event_delivery ON hookd_event (delivery_id, id);
+CREATE INDEX hookd_run_updated ON hookd_run (repository, updated_at);
 `,
 }
 

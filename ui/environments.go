@@ -40,6 +40,7 @@ type Lanes interface {
 // stage holds now.
 type derivedLanes struct {
 	store  Store
+	runs   *laneRuns
 	events *eventCache
 	regs   *registries
 	repos  func() *repositories
@@ -54,7 +55,7 @@ func (l derivedLanes) Lanes(ctx context.Context, f LaneFilter) ([]Lane, error) {
 	if err != nil {
 		return nil, err
 	}
-	runs, err := l.store.LatestRuns(ctx, f.Repository, f.Artifact)
+	runs, err := l.runs.get(ctx, f.Repository, f.Artifact)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +123,7 @@ func (h *Handler) pipeline(ctx context.Context, repo Repository, snap *snapshot,
 	if err != nil {
 		return nil, err
 	}
-	latest, err := h.store.LatestRuns(ctx, repo.Identity, artifact)
+	latest, err := h.envRuns.get(ctx, repo.Identity, artifact)
 	if err != nil {
 		return nil, err
 	}

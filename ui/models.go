@@ -199,7 +199,7 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request, s *session) {
 				d.Columns = append(d.Columns, stage)
 			}
 		}
-		lanes, err := h.store.LatestRuns(r.Context(), repo.Identity, "")
+		lanes, err := h.envRuns.get(r.Context(), repo.Identity, "")
 		if err != nil {
 			h.storeFailed(w, r, s, err)
 			return

@@ -102,69 +102,104 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request, s *session) {
 	h.render(w, r, http.StatusOK, "runs", &page{Title: "Deployments", Nav: "runs", Session: s, Data: d})
 }
 
-// queue is every environment whose newest run is not a success, with the
-// runs waiting in it and why.
+// queueShown bounds the environments the queue lists.
+const queueShown = 20
+
+// queue is every environment whose newest run is not a success (the
+// first queueShown of them, those with a run going first), with the runs
+// waiting in it and why.
 func (h *Handler) queue(r *http.Request, s *session, l *Listing) ([]queueLane, error) {
-	repos := []Repository{}
+	type unsettled struct {
+		repo Repository
+		lane store.LaneRuns
+	}
+	var lanes []unsettled
 	for _, repo := range l.Repos {
-		if l.identity == "" || repo.Identity == l.identity {
-			repos = append(repos, repo)
+		if l.identity != "" && repo.Identity != l.identity {
+			continue
+		}
+		all, err := h.envRuns.get(r.Context(), repo.Identity, l.filter("artifact"))
+		if err != nil {
+			return nil, err
+		}
+		for _, lr := range all {
+			if lr.Latest.Status != store.RunSucceeded && (l.filter("stage") == "" || lr.Stage == l.filter("stage")) &&
+				(l.filter("action") == "" || lr.Action == l.filter("action")) {
+				lanes = append(lanes, unsettled{repo, lr})
+			}
 		}
 	}
+	going := func(u unsettled) bool { return !finished(u.lane.Latest.Status) }
+	slices.SortStableFunc(lanes, func(a, b unsettled) int {
+		if going(a) != going(b) {
+			if going(a) {
+				return -1
+			}
+			return 1
+		}
+		return b.lane.Latest.UpdatedAt.Compare(a.lane.Latest.UpdatedAt)
+	})
 	var out []queueLane
-	for _, repo := range repos {
-		lanes, err := h.store.LatestRuns(r.Context(), repo.Identity, l.filter("artifact"))
+	for _, u := range lanes[:min(len(lanes), queueShown)] {
+		lr := u.lane
+		q := queueLane{Repo: u.repo.Name, Artifact: lr.Artifact, Stage: lr.Stage, Action: lr.Action}
+		latest, err := h.store.Run(r.Context(), lr.Latest.ID)
 		if err != nil {
 			return nil, err
 		}
-		waiting, err := h.store.Runs(r.Context(), store.RunFilter{Repository: repo.Identity, Artifact: l.filter("artifact"),
-			Status: store.RunQueued, Page: store.Page{Limit: 500}})
+		if q.Latest, err = h.runRow(r, s, latest); err != nil {
+			return nil, err
+		}
+		q.Why = whyLatest(latest)
+		if going(u) {
+			if q.Waiting, err = h.waiting(r, s, latest); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// waiting lists the queued runs of latest's environment, oldest first
+// (the order they run in), and why each waits.
+func (h *Handler) waiting(r *http.Request, s *session, latest store.Run) ([]waitingRun, error) {
+	queued, err := h.store.Runs(r.Context(), store.RunFilter{Repository: latest.Repository, Artifact: latest.Artifact, Stage: latest.Stage,
+		Action: latest.Action, Status: store.RunQueued, Page: store.Page{Limit: pageSize}})
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(queued)
+	var running *store.Run
+	if latest.Status == store.RunRunning {
+		running = &latest
+	} else {
+		// An older run of the environment may hold it.
+		rs, err := h.store.Runs(r.Context(), store.RunFilter{Repository: latest.Repository, Artifact: latest.Artifact, Stage: latest.Stage,
+			Action: latest.Action, Status: store.RunRunning, Page: store.Page{Limit: 1}})
 		if err != nil {
 			return nil, err
 		}
-		for _, lr := range lanes {
-			if lr.Latest.Status == store.RunSucceeded || l.filter("stage") != "" && lr.Stage != l.filter("stage") ||
-				l.filter("action") != "" && lr.Action != l.filter("action") {
-				continue
-			}
-			q := queueLane{Repo: repo.Name, Artifact: lr.Artifact, Stage: lr.Stage, Action: lr.Action}
-			latest, err := h.store.Run(r.Context(), lr.Latest.ID)
-			if err != nil {
-				return nil, err
-			}
-			if q.Latest, err = h.runRow(r, s, latest); err != nil {
-				return nil, err
-			}
-			q.Why = whyLatest(latest)
-			// Oldest first: the order they will run in.
-			var lane []store.Run
-			for _, run := range waiting {
-				if run.Artifact == lr.Artifact && run.Stage == lr.Stage && run.Action == lr.Action {
-					lane = append([]store.Run{run}, lane...)
-				}
-			}
-			var running *store.Run
-			if latest.Status == store.RunRunning {
-				running = &latest
-			}
-			for i, run := range lane {
-				row, err := h.runRow(r, s, run)
-				if err != nil {
-					return nil, err
-				}
-				wr := waitingRun{runRow: row}
-				switch {
-				case running != nil && running.ID != run.ID:
-					wr.Why = fmt.Sprintf("waits for run #%d, which is running in this environment: one run at a time per environment", running.ID)
-				case i > 0:
-					wr.Why = fmt.Sprintf("waits behind run #%d, queued before it", lane[i-1].ID)
-				default:
-					wr.Why = "waits for a deploy worker to pick it up"
-				}
-				q.Waiting = append(q.Waiting, wr)
-			}
-			out = append(out, q)
+		if len(rs) > 0 {
+			running = &rs[0]
 		}
+	}
+	var out []waitingRun
+	for i, run := range queued {
+		row, err := h.runRow(r, s, run)
+		if err != nil {
+			return nil, err
+		}
+		wr := waitingRun{runRow: row}
+		switch {
+		case running != nil:
+			wr.Why = fmt.Sprintf("waits for run #%d, which is running in this environment: one run at a time per environment", running.ID)
+		case i > 0:
+			wr.Why = fmt.Sprintf("waits behind run #%d, queued before it", queued[i-1].ID)
+		default:
+			wr.Why = "waits for a deploy worker to pick it up"
+		}
+		out = append(out, wr)
 	}
 	return out, nil
 }

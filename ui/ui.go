@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/change"
@@ -38,6 +39,8 @@ type Store interface {
 	Run(ctx context.Context, id int64) (store.Run, error)
 	RetryRun(ctx context.Context, id int64) error
 	LatestRuns(ctx context.Context, repository, artifact string) ([]store.LaneRuns, error)
+	RunsVersion(ctx context.Context, repository string) (time.Time, error)
+	RunsChangedSince(ctx context.Context, repository string, since time.Time, limit int) ([]store.Run, error)
 	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 }
 
@@ -85,6 +88,7 @@ type Handler struct {
 	secure  bool
 	regs    *registries
 	events  *eventCache
+	envRuns *laneRuns
 	lanes   Lanes
 	tokens  atomic.Pointer[Tokens]
 	repos   atomic.Pointer[repositories]
@@ -101,8 +105,9 @@ func New(o Options) *Handler {
 	}
 	h.regs = newRegistries(o.Store, o.Sources, h.log)
 	h.events = newEventCache(o.Store)
+	h.envRuns = newLaneRuns(o.Store)
 	if h.lanes == nil {
-		h.lanes = derivedLanes{store: o.Store, events: h.events, regs: h.regs, repos: h.repos.Load}
+		h.lanes = derivedLanes{store: o.Store, runs: h.envRuns, events: h.events, regs: h.regs, repos: h.repos.Load}
 	}
 	h.tokens.Store(&Tokens{})
 	h.SetRepositories(nil)
