@@ -138,13 +138,15 @@ CREATE TABLE hookd_nonce (
 );
 CREATE INDEX hookd_nonce_expires ON hookd_nonce (expires_at);
 `,
-	// 3: the events of one delivery, and those no delivery brought, read
-	// by the dashboard's deliveries page; the runs of a repository by when
-	// they last changed, so that the dashboard can tell each environment's
-	// state from what changed since it last looked.
+	// 3: what the dashboard reads without reading everything: the events
+	// of one delivery, and those no delivery brought; the runs of a
+	// repository by when they last changed; the newest change to a
+	// repository's tags (TagsVersion).
 	`
 CREATE INDEX hookd_event_delivery ON hookd_event (delivery_id, id);
 CREATE INDEX hookd_run_updated ON hookd_run (repository, updated_at);
+CREATE INDEX hookd_tag_seen ON hookd_tag (repository, first_seen);
+CREATE INDEX hookd_tag_deleted ON hookd_tag (repository, deleted_at);
 `,
 }
 

@@ -36,14 +36,13 @@ func newRegistries(st Store, sources func(string) (source.Source, error), log *s
 	return &registries{store: st, sources: sources, log: log, byRepo: map[string]*entry{}}
 }
 
-// entry is one repository's: held while its registry is built, so that
-// requests arriving meanwhile wait for that build instead of starting
-// their own.
+// entry is one repository's registry and files.
 type entry struct {
 	mu         sync.Mutex
 	snap       *snapshot
 	files      files
-	refreshing bool
+	refreshing bool // the files are being read again
+	building   bool // a registry is being built
 }
 
 // files is what a registry needs besides the tags.
@@ -69,7 +68,11 @@ type snapshot struct {
 	rows    func() []modelRow
 }
 
-// get returns the repository's registry as its stored tags are now.
+// get returns the repository's registry. The first time, it is built
+// from the stored tags there and then; after that, a change to the tags or
+// files is built in the background while pages keep the registry built
+// before, so that no page view waits for a rebuild: the next one, a poll
+// or two later, shows the change.
 func (rs *registries) get(ctx context.Context, repo Repository) (*snapshot, error) {
 	version, err := rs.store.TagsVersion(ctx, repo.Identity)
 	if err != nil {
@@ -94,19 +97,47 @@ func (rs *registries) get(ctx context.Context, repo Repository) (*snapshot, erro
 		e.refreshing = true
 		go rs.refresh(e, repo)
 	}
-	if s := e.snap; s != nil && s.tags == version && s.filesAt.Equal(e.files.at) {
-		return s, nil
+	s := e.snap
+	switch {
+	case s == nil:
+		if s, err = rs.build(ctx, repo, version, e.files); err != nil {
+			return nil, err
+		}
+		e.snap = s
+	case (s.tags != version || !s.filesAt.Equal(e.files.at)) && !e.building:
+		e.building = true
+		go rs.rebuild(e, repo, version, e.files)
 	}
+	return s, nil
+}
+
+// rebuildWait bounds a rebuild in the background.
+const rebuildWait = 30 * time.Second
+
+func (rs *registries) rebuild(e *entry, repo Repository, version string, f files) {
+	ctx, cancel := context.WithTimeout(context.Background(), rebuildWait)
+	defer cancel()
+	s, err := rs.build(ctx, repo, version, f)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.building = false
+	if err != nil {
+		rs.log.Warn("dashboard: could not rebuild the registry from the stored tags; showing the one built before", "repository", repo.Identity, "error", err)
+		return
+	}
+	e.snap = s
+}
+
+// build makes the registry of the stored tags with the files f.
+func (rs *registries) build(ctx context.Context, repo Repository, version string, f files) (*snapshot, error) {
 	tags, err := rs.store.Tags(ctx, repo.Identity, false)
 	if err != nil {
 		return nil, err
 	}
-	f := e.files
 	reg := ingest.Registry(tags, registry.Options{Config: f.Config, Head: f.Head, Index: f.Index,
 		Commits: func(sha string) (registry.Commit, bool) { return f.head, sha != "" && sha == f.head.Hash }})
 	s := &snapshot{Registry: reg, Config: f.Config, Index: f.Index, FilesProblem: f.problem, tags: version, filesAt: f.at}
 	s.rows = sync.OnceValue(func() []modelRow { return rowsOf(repo, s) })
-	e.snap = s
 	return s, nil
 }
 

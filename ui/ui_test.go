@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/change"
@@ -285,9 +286,17 @@ func TestWriteThroughTheDialog(t *testing.T) {
 	if got := r.tags("churn#staging"); len(got) != 1 {
 		t.Errorf("staging tags after the stale form: %q", got)
 	}
-	// The models page shows the new assignment.
-	if models := mustGet(c, "/ui/"); !regexp.MustCompile(`(?s)data-label="staging".*v1\.0\.0`).MatchString(models) {
-		t.Errorf("the models page does not show v1.0.0 in staging:\n%s", models)
+	// The models page shows the new assignment once the registry is
+	// rebuilt from the stored tags, in the background.
+	staging := regexp.MustCompile(`(?s)<td data-label="staging" class="stage">\s*<span class="version">v1\.0\.0</span>`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		models := mustGet(c, "/ui/")
+		if staging.MatchString(models) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the models page does not show v1.0.0 in staging:\n%s", models)
+		}
 	}
 }
 
