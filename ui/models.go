@@ -24,6 +24,9 @@ type modelRow struct {
 	Stages     map[string]stageCell
 	// LastAssigned is the newest assignment among its stages.
 	LastAssigned time.Time
+	// The row's links, made once: the artifact's page and its dialogs.
+	URL, Dialogs string
+	Query        string // artifact=NAME, for the dialogs
 }
 
 // stageCell is what a stage holds of an artifact, as `gto show` says.
@@ -42,7 +45,8 @@ func rowsOf(repo Repository, s *snapshot) []modelRow {
 	stages := stagesOf(s)
 	var rows []modelRow
 	for _, a := range reg.Artifacts() {
-		row := modelRow{Repo: repo, Name: a.Name, Active: a.Active(), Stages: map[string]stageCell{}}
+		row := modelRow{Repo: repo, Name: a.Name, Active: a.Active(), Stages: map[string]stageCell{},
+			URL: artifactURL(repo.Name, a.Name), Dialogs: "/ui/repos/" + repo.Name + "/", Query: url.Values{"artifact": {a.Name}}.Encode()}
 		row.Annotation, _ = s.Index.Get(a.Name)
 		if v, _ := reg.Latest(a.Name, false); v != nil {
 			row.Latest = v.Name
@@ -133,23 +137,22 @@ type modelsData struct {
 type modelsRow struct {
 	modelRow
 	Cells []modelsCell
-	// Can says which writes the principal may ask for: assign (some
-	// stage), register, deprecate.
-	Can   map[string]bool
-	lanes map[[2]string][]store.LaneRuns
+	// Which writes the principal may ask for: assign (some stage),
+	// register, deprecate.
+	CanAssign, CanRegister, CanDeprecate bool
+	lanes                                map[[2]string][]store.LaneRuns
 }
 
 // modelsRowOf adds to a row what the principal may do and its
 // environments' runs.
 func (h *Handler) modelsRowOf(s *session, row modelRow, snap *snapshot, lanes map[[2]string][]store.LaneRuns) modelsRow {
-	can := map[string]bool{}
+	mr := modelsRow{modelRow: row, lanes: lanes}
 	if h.changes != nil {
-		can["assign"] = assignable(s.Principal, row.Repo, snap)
-		for _, op := range []access.Operation{access.Register, access.Deprecate, access.Deregister} {
-			can[string(op)] = s.Principal.Allows(access.Request{Repository: row.Repo.Name, Operation: op})
-		}
+		mr.CanAssign = row.Active && assignable(s.Principal, row.Repo, snap)
+		mr.CanRegister = s.Principal.Allows(access.Request{Repository: row.Repo.Name, Operation: access.Register})
+		mr.CanDeprecate = row.Active && s.Principal.Allows(access.Request{Repository: row.Repo.Name, Operation: access.Deprecate})
 	}
-	return modelsRow{modelRow: row, Can: can, lanes: lanes}
+	return mr
 }
 
 // runsURL is the Deployments page of one environment.
@@ -164,6 +167,7 @@ type modelsCell struct {
 	Deploy    deployState
 	CanAssign bool
 	Runs      string // the Deployments page of this environment
+	Assign    string // the dialog assigning this stage
 }
 
 // models is the Models page: every artifact of every repository the
@@ -230,7 +234,8 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request, s *session) {
 			row.Cells = append(row.Cells, modelsCell{Stage: stage, Held: held, stageCell: c,
 				Deploy:    stateOf(row.lanes[[2]string{row.Name, stage}]),
 				CanAssign: h.changes != nil && s.Principal.Allows(access.Request{Repository: row.Repo.Name, Operation: access.Assign, Stage: stage}),
-				Runs:      runsURL(row.Repo.Name, row.Name, stage)})
+				Runs:      runsURL(row.Repo.Name, row.Name, stage),
+				Assign:    row.Dialogs + "assign?" + url.Values{"artifact": {row.Name}, "stage": {stage}}.Encode()})
 		}
 	}
 	slices.SortStableFunc(d.Rows, func(a, b modelsRow) int {

@@ -95,16 +95,14 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, s *session
 }
 
 var funcs = template.FuncMap{
-	"ago":      ago,
-	"when":     when,
-	"iso":      func(t time.Time) string { return t.Format(time.RFC3339) },
-	"short":    short,
-	"icon":     icon,
-	"duration": duration,
-	"join":     strings.Join,
-	"artifactURL": func(repo, name string) string {
-		return "/ui/repos/" + repo + "/artifacts/" + url.PathEscape(name)
-	},
+	"ago":         ago,
+	"when":        when,
+	"iso":         func(t time.Time) string { return t.Format(time.RFC3339) },
+	"short":       short,
+	"icon":        icon,
+	"duration":    duration,
+	"join":        strings.Join,
+	"artifactURL": artifactURL,
 	"query": func(kv ...string) template.URL {
 		v := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -121,6 +119,11 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
+}
+
+// artifactURL is an artifact's page.
+func artifactURL(repo, name string) string {
+	return "/ui/repos/" + repo + "/artifacts/" + url.PathEscape(name)
 }
 
 // ago is a time as people say it: "3 min ago".
