@@ -339,3 +339,32 @@ func TestRefusedWrites(t *testing.T) {
 		t.Errorf("audit of the refusals: %+v %v (the CSRF refusals never reach the change service)", entries, err)
 	}
 }
+
+// Register, unassign, deregister and deprecate have their dialogs too,
+// each writing what the gto command of its name would.
+func TestOtherWrites(t *testing.T) {
+	r := newRig(t, ui.Options{})
+	c := r.client()
+	c.signIn("admin-token")
+	r.repo.Commit("model.txt", "v2\n", "2024-01-03T09:00:00+00:00") // a commit with no version yet
+	for _, w := range []struct {
+		op   string
+		form url.Values
+		tag  string
+	}{
+		{"register", url.Values{"artifact": {"churn"}, "version": {"v1.1.0"}}, "churn@v1.1.0"},
+		{"unassign", url.Values{"artifact": {"churn"}, "version": {"v1.0.0"}, "stage": {"dev"}}, "churn#dev!#2"},
+		{"deregister", url.Values{"artifact": {"churn"}, "version": {"v1.0.0"}}, "churn@v1.0.0!"},
+		{"deprecate", url.Values{"artifact": {"churn"}}, "churn@deprecated"},
+	} {
+		page := mustGet(c, "/ui/repos/acme/models/"+w.op+"?"+w.form.Encode())
+		w.form.Set("csrf", c.csrf(page))
+		resp, result := c.do("POST", "/ui/repos/acme/models/"+w.op, w.form)
+		if resp.StatusCode != http.StatusCreated || !strings.Contains(result, w.tag) {
+			t.Errorf("%s: %d, want the tag %s:\n%s", w.op, resp.StatusCode, w.tag, result)
+		}
+		if got := r.tags(w.tag); len(got) != 1 {
+			t.Errorf("%s: the repository has %q", w.op, got)
+		}
+	}
+}
