@@ -99,19 +99,6 @@ func (s *Store) RunsVersion(ctx context.Context, repository string) (time.Time, 
 // oldest change first, at most limit of them; more means "too many, read
 // again from scratch".
 func (s *Store) RunsChangedSince(ctx context.Context, repository string, since time.Time, limit int) ([]Run, error) {
-	rows, err := s.db.Query(ctx, runSelect+`WHERE repository = $1 AND updated_at >= $2 ORDER BY updated_at LIMIT $3`,
+	return s.queryRuns(ctx, runSelect+`WHERE repository = $1 AND updated_at >= $2 ORDER BY updated_at LIMIT $3`,
 		repository, micros(since), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }

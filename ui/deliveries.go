@@ -3,7 +3,6 @@ package ui
 import (
 	"errors"
 	"net/http"
-	"slices"
 
 	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/store"
@@ -42,11 +41,7 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request, s *session)
 	if !ok {
 		return
 	}
-	status := l.filter("status")
-	if status != "" && !slices.Contains(deliveryStatuses, status) {
-		l.Filters.Del("status")
-		status = ""
-	}
+	status := l.status(deliveryStatuses)
 	d := deliveriesData{Listing: l, Statuses: deliveryStatuses}
 	ds, err := h.store.Deliveries(r.Context(), store.DeliveryFilter{Repository: l.identity, Status: store.DeliveryStatus(status),
 		Event: l.filter("event"), Page: store.Page{Limit: pageSize, Before: l.Before}})

@@ -3,6 +3,7 @@ package ui
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/hookd-dev/hookd/access"
@@ -57,6 +58,17 @@ func (h *Handler) listingOf(w http.ResponseWriter, r *http.Request, s *session, 
 		return nil, false
 	}
 	return l, true
+}
+
+// status is the status filter when it is one of allowed, else "" (and
+// the filter is dropped).
+func (l *Listing) status(allowed []string) string {
+	v := l.filter("status")
+	if !slices.Contains(allowed, v) {
+		l.Filters.Del("status")
+		return ""
+	}
+	return v
 }
 
 // filter is a filter's value.

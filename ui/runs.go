@@ -72,11 +72,7 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request, s *session) {
 	if !ok {
 		return
 	}
-	status := l.filter("status")
-	if status != "" && !slices.Contains(runStatuses, status) {
-		l.Filters.Del("status")
-		status = ""
-	}
+	status := l.status(runStatuses)
 	d := runsData{Listing: l, Statuses: runStatuses}
 	runs, err := h.store.Runs(r.Context(), store.RunFilter{Repository: l.identity, Artifact: l.filter("artifact"), Stage: l.filter("stage"),
 		Action: l.filter("action"), Status: store.RunStatus(status), Page: store.Page{Limit: pageSize, Before: l.Before}})
