@@ -21,9 +21,13 @@ func Preview(reg *registry.Registry, r Repository, p access.Principal, repo stri
 	if err := req.Check(op); err != nil {
 		return registry.Plan{}, err
 	}
-	plan, err := planner(r, p, repo, op, req, commit)(reg)
+	plan := plans(r, op, req, commit)
+	if op == access.Assign {
+		plan = registrationAllowed(plan, p, repo)
+	}
+	pl, err := plan(reg)
 	if err != nil {
 		return registry.Plan{}, err
 	}
-	return plan, nil
+	return pl, nil
 }

@@ -116,11 +116,13 @@ func (s *Service) do(ctx context.Context, actor Actor, repo string, op access.Op
 	if err != nil {
 		return Result{}, err
 	}
-	commit, err := resolve(ctx, r, op, req)
+	plan, err := planner(ctx, r, op, req)
 	if err != nil {
 		return Result{}, err
 	}
-	plan := planner(r, actor.Principal, repo, op, req, commit)
+	if op == access.Assign {
+		plan = registrationAllowed(plan, actor.Principal, repo)
+	}
 	if err := s.baseline(ctx, r.Identity); err != nil {
 		return Result{}, err
 	}
@@ -142,43 +144,44 @@ func (s *Service) do(ctx context.Context, actor Actor, repo string, op access.Op
 	return res, nil
 }
 
-// resolve is the full sha of the commit the request's ref names ("" when
-// it names none; register defaults to HEAD).
-func resolve(ctx context.Context, r Repository, op access.Operation, req Request) (string, error) {
+// planner resolves the request's ref and returns what plans it against
+// the registry as it is at each attempt.
+func planner(ctx context.Context, r Repository, op access.Operation, req Request) (func(*registry.Registry) (registry.Plan, error), error) {
 	ref := req.Ref
 	if op == access.Register && ref == "" {
 		ref = "HEAD"
 	}
-	if ref == "" {
-		return "", nil
+	commit := ""
+	if ref != "" {
+		c, err := r.Source.Commit(ctx, ref)
+		if errors.Is(err, source.ErrNotFound) {
+			// Refused in GTO's order and words, once the registry is read.
+			req.Ref = ref
+			return req.PlanUnknownRef(op, false), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		commit = c.Hash
 	}
-	c, err := r.Source.Commit(ctx, ref)
-	if errors.Is(err, source.ErrNotFound) {
-		return "", registry.RefNotFound(ref)
-	}
-	return c.Hash, err
+	return plans(r, op, req, commit), nil
 }
 
-// planner returns what plans the request of principal p against the
-// registry as it is at each attempt: GTO's rules, the promotion order,
-// and for an assignment that registers a version the right to register.
-// commit is what the request's ref resolved to.
-func planner(r Repository, p access.Principal, repo string, op access.Operation, req Request, commit string) func(*registry.Registry) (registry.Plan, error) {
+// plans returns what plans the request, its ref resolved to commit ("" for
+// none), against the registry as it is at each attempt: GTO's rules and,
+// for an assignment, the promotion order.
+func plans(r Repository, op access.Operation, req Request, commit string) func(*registry.Registry) (registry.Plan, error) {
 	plan := req.Plan(op, commit, false)
-	if op != access.Assign {
+	if op != access.Assign || req.Force {
 		return plan
 	}
-	if !req.Force {
-		rules := plan
-		plan = func(reg *registry.Registry) (registry.Plan, error) {
-			pl, err := rules(reg)
-			if err == nil {
-				err = checkPromotion(reg, r.Promotion, req.Artifact, req.Stage, req.Version, commit)
-			}
-			return pl, err
+	return func(reg *registry.Registry) (registry.Plan, error) {
+		p, err := plan(reg)
+		if err == nil {
+			err = checkPromotion(reg, r.Promotion, req.Artifact, req.Stage, req.Version, commit)
 		}
+		return p, err
 	}
-	return registrationAllowed(plan, p, repo)
 }
 
 // registrationAllowed refuses an assignment whose plan registers a

@@ -411,9 +411,15 @@ func TestReadsPrintWhatGTOPrints(t *testing.T) {
 			continue
 		}
 		n++
+		// The endpoint answers a list: [] where gto prints nothing, else
+		// the one event gto prints.
+		list := "[]"
+		if want != "" {
+			list = "[" + want + "]"
+		}
 		path := "check-ref?" + url.Values{"tag": {tag}}.Encode()
 		a := c.call(adminToken, "GET", path, nil)
-		if d := diffJSONTokens(a.raw, []byte(want)); a.status != http.StatusOK || d != "" {
+		if d := diffJSONTokens(a.raw, []byte(list)); a.status != http.StatusOK || d != "" {
 			t.Errorf("GET %s: %d, differs from gto: %s", path, a.status, d)
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -42,6 +43,13 @@ type Delivery struct {
 	Status     DeliveryStatus
 	Reason     string
 	UpdatedAt  time.Time
+	// Attempts counts the processing attempts that have ended, and
+	// LastError is the last failed one's error ("" if none failed).
+	Attempts  int
+	LastError string
+	// NextAttemptAt is when a queued delivery whose last attempt failed
+	// is tried again; nil otherwise.
+	NextAttemptAt *time.Time
 }
 
 // AcceptResult tells what Accept did.
@@ -191,7 +199,7 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 		// updated_at starts as received_at and reuses its parameter.
 		p := len(args)
 		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+6)
-		args = append(args, d.ID, string(d.Source), d.Event, d.Repository, d.Body, micros(d.ReceivedAt), string(d.Status), d.Reason)
+		args = append(args, d.ID, string(d.Source), d.Event, d.Repository, d.Body, micros(d.ReceivedAt), string(d.Status), toText(d.Reason))
 	}
 	q.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
 
@@ -242,7 +250,8 @@ type DeliveryFilter struct {
 	Page       // by Seq, newest first
 }
 
-const deliverySelect = `SELECT seq, id, source, event, repository, body IS NULL, received_at, status, reason, updated_at`
+const deliverySelect = `SELECT seq, id, source, event, repository, body IS NULL, received_at, status, reason, updated_at,
+	attempts, last_error, next_attempt_at`
 
 // Deliveries lists deliveries newest first, without their payloads.
 func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
@@ -279,14 +288,59 @@ func scanDelivery(row driver.Row, extra ...any) (Delivery, error) {
 		d                   Delivery
 		source, status      string
 		received, updatedAt int64
+		next                sql.NullInt64
 	)
-	dest := append([]any{&d.Seq, &d.ID, &source, &d.Event, &d.Repository, &d.Pruned, &received, &status, &d.Reason, &updatedAt}, extra...)
+	dest := append([]any{&d.Seq, &d.ID, &source, &d.Event, &d.Repository, &d.Pruned, &received, &status, &d.Reason, &updatedAt,
+		&d.Attempts, &d.LastError, &next}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Delivery{}, err
 	}
-	d.Source, d.Status = Source(source), DeliveryStatus(status)
+	d.Source, d.Status, d.Reason = Source(source), DeliveryStatus(status), fromText(d.Reason)
 	d.ReceivedAt, d.UpdatedAt = fromMicros(received), fromMicros(updatedAt)
+	if next.Valid {
+		t := fromMicros(next.Int64)
+		d.NextAttemptAt = &t
+	}
 	return d, nil
+}
+
+// QueuedDeliveries calls fn with each delivery of repository that is still
+// queued, payload included, oldest first; an error from fn stops it. The
+// deliveries are read a page at a time, so a long backlog is never held
+// in memory at once.
+func (s *Store) QueuedDeliveries(ctx context.Context, repository string, fn func(Delivery) error) error {
+	const page = 100
+	for after := int64(0); ; {
+		rows, err := s.db.Query(ctx, deliverySelect+`, body FROM hookd_delivery
+			WHERE repository = $1 AND status = 'queued' AND seq > $2 ORDER BY seq LIMIT $3`, repository, after, page)
+		if err != nil {
+			return err
+		}
+		var batch []Delivery
+		for rows.Next() {
+			var body []byte
+			d, err := scanDelivery(rows, &body)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			d.Body = body
+			batch = append(batch, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range batch {
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+		if len(batch) < page {
+			return nil
+		}
+		after = batch[len(batch)-1].Seq
+	}
 }
 
 // Replay queues a stored delivery for processing again, whatever its status.
@@ -302,7 +356,7 @@ func (s *Store) Replay(ctx context.Context, id string) error {
 		}
 		// updated_at must change even within a microsecond: it tells a
 		// processing still under way that the delivery was queued anew.
-		if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET status = 'queued', reason = '',
+		if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET status = 'queued', reason = '', attempts = 0, last_error = '', next_attempt_at = NULL,
 			updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END WHERE id = $1`, id, micros(now())); err != nil {
 			return err
 		}
@@ -310,12 +364,27 @@ func (s *Store) Replay(ctx context.Context, id string) error {
 	})
 }
 
+// pruneBatch bounds the payloads one pruning statement drops. On SQLite a
+// statement holds the only connection, so deliveries being accepted wait
+// for one batch at most, never for a whole pruning.
+const pruneBatch = 500
+
 // PrunePayloads drops the payloads of deliveries received more than
-// olderThan ago, keeping their rows, and returns how many it pruned.
+// olderThan ago, keeping their rows, and returns how many it pruned. It
+// works in batches of its own transactions, which acceptance interleaves
+// with; if ctx ends, what was pruned so far stays pruned.
 func (s *Store) PrunePayloads(ctx context.Context, olderThan time.Duration) (int64, error) {
-	// A queued delivery keeps its payload whatever its age: it has not been
-	// processed yet (an outage longer than the retention, say).
-	return s.db.Exec(ctx, `UPDATE hookd_delivery SET body = NULL
-		WHERE received_at < $1 AND body IS NOT NULL AND status <> 'queued'`,
-		micros(now().Add(-olderThan)))
+	cutoff := micros(now().Add(-olderThan))
+	var total int64
+	for {
+		// A queued delivery keeps its payload whatever its age: it has not
+		// been processed yet (an outage longer than the retention, say).
+		n, err := s.db.Exec(ctx, `UPDATE hookd_delivery SET body = NULL WHERE seq IN (
+			SELECT seq FROM hookd_delivery WHERE body IS NOT NULL AND received_at < $1 AND status <> 'queued'
+			ORDER BY received_at LIMIT $2)`, cutoff, pruneBatch)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
 }

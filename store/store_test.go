@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +29,9 @@ func TestMain(m *testing.M) {
 	}
 	if url := os.Getenv(workerURLEnv); url != "" {
 		workUntilKilled(url)
+	}
+	if path := os.Getenv(fullDiskEnv); path != "" {
+		fillDisk(path)
 	}
 	os.Exit(pgtest.Main(m, &pg))
 }
@@ -143,21 +148,33 @@ func TestOpenTwiceKeepsData(t *testing.T) {
 }
 
 // Replicas starting together on a new database migrate it once, without
-// tripping over each other.
+// tripping over each other. On SQLite the first moments of a new file are
+// the delicate part (one opener switches it to WAL while the others wait),
+// so several new files are opened, by several openers each.
 func TestOpenConcurrently(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, url string) {
-		var wg sync.WaitGroup
-		for range 3 {
-			wg.Go(func() {
-				s, err := Open(context.Background(), url, WithLogger(quiet))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				s.Close()
-			})
+		rounds := 1
+		if !strings.HasPrefix(url, "postgres") {
+			rounds = 16
 		}
-		wg.Wait()
+		for round := range rounds {
+			at := url
+			if round > 0 {
+				at = filepath.Join(t.TempDir(), "hookd.db")
+			}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					s, err := Open(context.Background(), at, WithLogger(quiet))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					s.Close()
+				})
+			}
+			wg.Wait()
+		}
 	})
 }
 
@@ -534,10 +551,21 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 			return Outcome{}, nil
 		}
 		ids := []string{"good", "bad", "branch"}
-		if err := s.processDeliveries(ctx, ids, false, process); err == nil {
+		first := &deliveryAttempt{number: 1, retryIn: 16 * time.Second}
+		if err := s.processDeliveries(ctx, ids, first, process); err == nil {
 			t.Fatal("a failed delivery did not fail its job")
 		}
-		if err := s.processDeliveries(ctx, ids, true, process); err != nil {
+		// The failed one says why it waits, and until when.
+		waiting, _ := s.Delivery(ctx, "bad")
+		if waiting.Status != DeliveryQueued || waiting.Attempts != 1 || waiting.LastError != "tag not found" ||
+			waiting.NextAttemptAt == nil || !waiting.NextAttemptAt.Equal(first.next.Truncate(time.Microsecond)) ||
+			time.Until(*waiting.NextAttemptAt) < 10*time.Second {
+			t.Errorf("a delivery waiting for its next attempt: %+v (next attempt %v)", waiting, first.next)
+		}
+		if good, _ := s.Delivery(ctx, "good"); good.Attempts != 1 || good.LastError != "" || good.NextAttemptAt != nil {
+			t.Errorf("a delivery processed at once: %+v", good)
+		}
+		if err := s.processDeliveries(ctx, ids, &deliveryAttempt{number: 2, last: true}, process); err != nil {
 			t.Fatal(err)
 		}
 		if calls["good"] != 1 || calls["bad"] != 2 || calls["branch"] != 1 {
@@ -546,6 +574,9 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 		good, _ := s.Delivery(ctx, "good")
 		bad, _ := s.Delivery(ctx, "bad")
 		branch, _ := s.Delivery(ctx, "branch")
+		if bad.Attempts != 2 || bad.LastError != "tag not found" || bad.NextAttemptAt != nil {
+			t.Errorf("a delivery failed for good: %+v", bad)
+		}
 		if good.Status != DeliveryProcessed || bad.Status != DeliveryFailed || bad.Reason != "tag not found" ||
 			branch.Status != DeliveryIgnored || branch.Reason != "branch push" {
 			t.Errorf("good %s, bad %s (%s), branch %s (%s)", good.Status, bad.Status, bad.Reason, branch.Status, branch.Reason)
@@ -602,6 +633,51 @@ func TestDeliveriesFilterAndPage(t *testing.T) {
 		}
 		if _, err := s.Delivery(ctx, "missing"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("missing delivery: %v", err)
+		}
+	})
+}
+
+// QueuedDeliveries reads every queued delivery of one repository, with its
+// payload, oldest first, past the size of one page.
+func TestQueuedDeliveries(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		s := open(t, url)
+		var want []string
+		for i := range 230 {
+			d := delivery(fmt.Sprintf("q-%03d", i))
+			switch {
+			case i%7 == 3:
+				d.Repository = "acme/other"
+			case i%7 == 5:
+				d.Status, d.Reason = DeliveryIgnored, "branch push"
+			default:
+				want = append(want, d.ID)
+			}
+			if _, err := s.Accept(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		markFailed(t, s, "q-000", "settled")
+		want = want[1:]
+		var got []string
+		err := s.QueuedDeliveries(ctx, "acme/models", func(d Delivery) error {
+			if string(d.Body) != `{"ref":"refs/tags/churn@v1.0.0"}` {
+				t.Errorf("delivery %s without its payload: %q", d.ID, d.Body)
+			}
+			got = append(got, d.ID)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("queued deliveries %v, want %v", got, want)
+		}
+		stop := errors.New("enough")
+		n := 0
+		if err := s.QueuedDeliveries(ctx, "acme/models", func(Delivery) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+			t.Errorf("an error from fn: %v after %d calls, want it back after 1", err, n)
 		}
 	})
 }
@@ -911,15 +987,9 @@ func TestRunAttempts(t *testing.T) {
 		if err := s.RetryRun(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SupersedeRun(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SupersedeRun(ctx, id); !errors.Is(err, ErrRunState) {
-			t.Errorf("superseding twice: %v", err)
-		}
-		got, err := s.Runs(ctx, RunFilter{Status: RunSuperseded, Action: "deploy"})
+		got, err := s.Runs(ctx, RunFilter{Status: RunQueued, Action: "deploy"})
 		if err != nil || len(got) != 1 {
-			t.Errorf("superseded runs: %+v %v", got, err)
+			t.Errorf("retried runs: %+v %v", got, err)
 		}
 	})
 }
@@ -1056,7 +1126,7 @@ func markFailed(t *testing.T, s *Store, id, reason string) {
 	if _, err := s.db.Exec(ctxT(t), `UPDATE hookd_delivery SET status = 'queued' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.settle(ctxT(t), []settlement{{d, Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
+	if err := s.settle(ctxT(t), &deliveryAttempt{number: 1}, []settlement{{d: d, outcome: Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -1074,4 +1144,57 @@ func drain(t *testing.T, s *Store) *recorder {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// Pruning a large backlog of payloads (the first pruning after retention
+// is turned on, say) never holds up the deliveries being accepted: it works
+// in batches, which acceptance interleaves with. SQLite is where it would:
+// a statement there holds the only connection (PostgreSQL's writers insert
+// other rows beside a long update).
+func TestPruningDoesNotHoldUpAcceptance(t *testing.T) {
+	ctx := ctxT(t)
+	s := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	const backlog = 20_000
+	// Processed long ago; written in one statement, as fast as it goes.
+	if _, err := s.db.Exec(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+		INSERT INTO hookd_delivery (id, source, event, repository, body, received_at, status, reason, updated_at)
+		SELECT 'old-' || CAST(i AS TEXT), 'github', 'push', 'acme/models', $2, $3, 'ignored', 'branch push', $3 FROM n`,
+		backlog, make([]byte, 1024), micros(time.Now().Add(-48*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	var (
+		pruned    int64
+		pruneErr  error
+		pruneTook time.Duration
+		done      = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		pruned, pruneErr = s.PrunePayloads(ctx, time.Hour)
+		pruneTook = time.Since(start)
+	}()
+	var worst time.Duration
+	accepted := 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		t0 := time.Now()
+		if _, err := s.Accept(ctx, delivery(fmt.Sprintf("new-%d", accepted))); err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, time.Since(t0))
+		accepted++
+	}
+	if pruneErr != nil || pruned != backlog {
+		t.Fatalf("pruned %d, %v; want %d", pruned, pruneErr, backlog)
+	}
+	t.Logf("pruning %d payloads took %v; %d deliveries accepted meanwhile, the slowest in %v", backlog, pruneTook, accepted, worst)
+	if worst > pruneTook/4 {
+		t.Errorf("a delivery waited %v for its acceptance while pruning took %v: pruning held acceptance up", worst, pruneTook)
+	}
 }

@@ -2,15 +2,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookd-dev/hookd/registry"
 )
 
 // TestReadCommandsPrintWhatGTOPrints runs every command of the GTO
-// reference table on make-repo.sh's repository and compares the parsed
-// JSON, key order included, with what gto printed.
+// reference table on make-repo.sh's repository and compares the output
+// with what gto printed, byte for byte (and as parsed JSON, for a readable
+// difference).
 func TestReadCommandsPrintWhatGTOPrints(t *testing.T) {
 	ref := referenceDir(t)
 	r := referenceRepo(t)
@@ -37,6 +41,8 @@ func TestReadCommandsPrintWhatGTOPrints(t *testing.T) {
 			got := r.ok(c.args...)
 			if d := diffJSON(got, string(want)); d != "" {
 				t.Errorf("hookd %s differs from gto:\n%s", strings.Join(c.args, " "), d)
+			} else if got != string(want) {
+				t.Errorf("hookd %s prints other bytes than gto:\n%s\nwant\n%s", strings.Join(c.args, " "), got, want)
 			}
 			// -r/--repo selects the repository from anywhere.
 			if c.file == "show.json" {
@@ -50,7 +56,8 @@ func TestReadCommandsPrintWhatGTOPrints(t *testing.T) {
 }
 
 // TestCheckRefMatchesGTO runs check-ref --json on every tag of
-// check-ref.tsv.
+// check-ref.tsv: gto prints the one event as an object, indented as
+// json.dumps(indent=4) does, or nothing when the tag created none.
 func TestCheckRefMatchesGTO(t *testing.T) {
 	r := referenceRepo(t)
 	f, err := os.Open(filepath.Join(referenceDir(t), "check-ref.tsv"))
@@ -67,8 +74,20 @@ func TestCheckRefMatchesGTO(t *testing.T) {
 		}
 		lines++
 		got := r.ok("check-ref", "--json", tag)
+		if want == "" {
+			if got != "" {
+				t.Errorf("check-ref %s printed %q; gto prints nothing", tag, got)
+			}
+			continue
+		}
+		var printed bytes.Buffer
+		if err := registry.IndentJSON(&printed, []byte(want)); err != nil {
+			t.Fatal(err)
+		}
 		if d := diffJSON(got, want); d != "" {
 			t.Errorf("check-ref %s differs from gto:\n%s", tag, d)
+		} else if got != printed.String() {
+			t.Errorf("check-ref %s printed\n%s\nwant\n%s", tag, got, printed.String())
 		}
 	}
 	if err := sc.Err(); err != nil {
