@@ -22,6 +22,15 @@ type runRow struct {
 	CanRetry bool
 }
 
+// Deploys is the version the run deploys (or, for a removal, the one the
+// stage lost): the run's own, else its event's.
+func (r runRow) Deploys() string {
+	if r.Version != "" {
+		return r.Version
+	}
+	return r.Event.Version
+}
+
 // finished reports whether nothing will change the run any more unless it
 // is retried.
 func finished(s store.RunStatus) bool {
@@ -217,7 +226,14 @@ func whyLatest(run store.Run) string {
 	case store.RunFailed:
 		return fmt.Sprintf("failed after %d attempts: %s", run.Attempts, lastError(last))
 	case store.RunSuperseded:
-		return "superseded: a newer event for this stage made it moot before it started"
+		why := "superseded: a newer change to this stage made it moot before it started"
+		if run.SupersededBy != 0 {
+			why = fmt.Sprintf("superseded by run #%d, a newer change to this stage, before it started", run.SupersededBy)
+		}
+		if run.Note != "" {
+			why += " (" + run.Note + ")"
+		}
+		return why
 	}
 	return ""
 }

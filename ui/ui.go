@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"embed"
-	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -41,6 +40,8 @@ type Store interface {
 	LatestRuns(ctx context.Context, repository, artifact string) ([]store.LaneRuns, error)
 	RunsVersion(ctx context.Context, repository string) (time.Time, error)
 	RunsChangedSince(ctx context.Context, repository string, since time.Time, limit int) ([]store.Run, error)
+	// Lanes tells each environment's desired and deployed state.
+	Lanes(ctx context.Context, f store.LaneFilter) ([]store.Lane, error)
 	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 }
 
@@ -74,10 +75,7 @@ type Options struct {
 	// SecureCookies marks cookies Secure on plain HTTP requests too: hookd
 	// behind a proxy that terminates TLS (public_url is https).
 	SecureCookies bool
-	// Lanes tells each environment's desired and deployed state; default:
-	// derived from the stored runs and the registry.
-	Lanes  Lanes
-	Logger *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Handler serves the dashboard under /ui/.
@@ -89,7 +87,6 @@ type Handler struct {
 	regs    *registries
 	events  *eventCache
 	envRuns *laneRuns
-	lanes   Lanes
 	tokens  atomic.Pointer[Tokens]
 	repos   atomic.Pointer[repositories]
 	pages   map[string]*template.Template
@@ -99,16 +96,13 @@ type Handler struct {
 // New builds the dashboard. It lets nobody in until SetTokens configures
 // tokens, and shows nothing until SetRepositories names repositories.
 func New(o Options) *Handler {
-	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, secure: o.SecureCookies, lanes: o.Lanes}
+	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, secure: o.SecureCookies}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
 	h.regs = newRegistries(o.Store, o.Sources, h.log)
 	h.events = newEventCache(o.Store)
 	h.envRuns = newLaneRuns(o.Store)
-	if h.lanes == nil {
-		h.lanes = derivedLanes{store: o.Store, runs: h.envRuns, events: h.events, regs: h.regs, repos: h.repos.Load}
-	}
 	h.tokens.Store(&Tokens{})
 	h.SetRepositories(nil)
 	h.pages = parsePages()
@@ -204,9 +198,6 @@ func (h *Handler) routes() {
 		h.notFound(w, r, s, "There is no page at "+r.URL.Path+".")
 	}))
 }
-
-// errNotFound is a record or artifact the dashboard has no page for.
-var errNotFound = errors.New("not found")
 
 // htmx reports whether r was sent by htmx for a part of a page.
 func htmx(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
