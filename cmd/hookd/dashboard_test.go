@@ -76,11 +76,11 @@ repositories:
 actions:
   - name: deploy
     on: {event: [assignment], stage: "*"}
-    exec: {command: ["sh", "-c", "echo deploying {{.Artifact}} {{.Version}} to {{.Stage}}"], timeout: 1m}
+    exec: {command: ["sh", "-c", "echo deploying $HOOKD_ARTIFACT $HOOKD_VERSION to $HOOKD_STAGE"], timeout: 1m}
   - name: smoke
     on: {event: [assignment], stage: staging}
     max_attempts: 1
-    exec: {command: ["sh", "-c", "echo smoke test of {{.Version}}; test -e %s"], timeout: 1m}
+    exec: {command: ["sh", "-c", "echo smoke test of $HOOKD_VERSION; test -e \"$1\"", "smoke", "%s"], timeout: 1m}
 tokens:
   - name: tests
     sha256: %x
