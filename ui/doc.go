@@ -12,9 +12,13 @@
 // repository's `.gto` and artifacts index, and kept until the tags'
 // fingerprint (Store.TagsVersion) changes; the two files are read through
 // the repository's source at most once a minute, in the background, so
-// no page view lists tags from git or GitHub. Deliveries, runs, events and
-// the audit log are read a page at a time through the store's keyset
-// paging, which stays fast however many are stored.
+// no page view lists tags from git or GitHub; a change is built in the
+// background while pages keep the registry built before. Each environment's
+// desired and deployed state is the store's lane; its newest and last
+// successful run are kept per repository and brought up to date from the
+// runs changed since the last look. Deliveries, runs, events and the audit
+// log are read a page at a time through the store's keyset paging, which
+// stays fast however many are stored.
 //
 // Writes take the companion API's path: package change carries them out
 // (scopes, GTO's rules, the promotion order, the audit log, with the
