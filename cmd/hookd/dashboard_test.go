@@ -245,12 +245,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	d.waitText("#run-live", "Attempt 2")
 	d.b.Screenshot("run")
 
-	// Deliveries: a pushed tag's webhook and the event it produced, a
-	// replay, and events no webhook announced.
+	// Deliveries: the hook's ping, a pushed tag's webhook and the event it
+	// produced, a replay, and events no webhook announced.
 	d.tag("churn@v1.2.0", "2024-01-04T10:00:00+00:00")
 	d.push("churn@v1.2.0")
 	d.open("/ui/deliveries")
 	d.waitText("#deliveries-live", "registration churn v1.2.0")
+	d.waitText("#deliveries-live", "ping") // the hook's creation, recorded
 	d.b.Do(chromedp.Click(chromedp.CSS(`#deliveries-live button[aria-label^="Replay"]`)), chromedp.WaitVisible(chromedp.CSS("#deliveries-live")))
 	d.hookd.waitLog("delivery replayed")
 	for i := range 4 {
