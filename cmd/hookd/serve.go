@@ -197,6 +197,13 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		}
 		defer scrape.Close()
 	}
+	stopDebug, err := serveDebug(logger, cfg.DebugListen)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return err
+	}
+	defer stopDebug()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
