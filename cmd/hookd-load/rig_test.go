@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/hookd-dev/hookd/internal/githubtest"
-	"github.com/hookd-dev/hookd/internal/hookdtest"
 	"github.com/hookd-dev/hookd/internal/gittest"
+	"github.com/hookd-dev/hookd/internal/hookdtest"
 	"github.com/hookd-dev/hookd/internal/pgtest"
 )
 
