@@ -78,7 +78,7 @@ func newRig(t *testing.T) *rig {
 			if name != repoName {
 				return change.Repository{}, fmt.Errorf("%s: %w", name, change.ErrUnknownRepository)
 			}
-			return change.Repository{Identity: repoName, Source: src, Promotion: r.promotion}, nil
+			return change.Repository{Source: src, Promotion: r.promotion}, nil
 		},
 		Store:  st,
 		Settle: r.proc.Reconcile,

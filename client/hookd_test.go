@@ -105,12 +105,12 @@ func startHookd(dir string) (stop func(), err error) {
 			if name != "acme/models" {
 				return change.Repository{}, fmt.Errorf("%s: %w", name, change.ErrUnknownRepository)
 			}
-			return change.Repository{Identity: repoDir, Source: src}, nil
+			return change.Repository{Source: src}, nil
 		},
 		Store: st,
 	}
 	h := handlers.New(handlers.Options{Store: st, Changes: svc, Logger: slog.New(slog.DiscardHandler)})
-	h.SetRepositoryNames(map[string]string{repoDir: "acme/models"})
+	h.SetRepositoryPaths(map[string]string{repoDir: "acme/models"})
 	h.SetTokens(handlers.Tokens{
 		sha256.Sum256([]byte(ciToken)): {Name: "ci", Scopes: []access.Scope{
 			{Repositories: []string{"acme/*"}, Operations: []string{"read", "register", "assign", "retry"}, Stages: []string{"dev", "staging"}},
@@ -125,7 +125,7 @@ func startHookd(dir string) (stop func(), err error) {
 	// Two deploys that failed: what a job looking for failed runs finds.
 	for _, stage := range []string{"dev", "staging"} {
 		e, _, err := st.RecordEvent(ctx, store.Event{
-			Repository: repoDir, Artifact: "churn", Type: store.EventAssignment, Version: "v1.0.0", Stage: stage,
+			Repository: "acme/models", Artifact: "churn", Type: store.EventAssignment, Version: "v1.0.0", Stage: stage,
 			CommitSHA: strings.Repeat("c", 40), TagName: "churn#" + stage + "#1", TagObjectSHA: fmt.Sprintf("%040d", len(fixture.eventIDs)+1),
 			Tagger:  store.Tagger{Name: "CI", Email: "ci@example.com", When: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 			Message: "assign", ActiveAfter: []string{"v1.0.0"},

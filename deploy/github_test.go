@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -38,14 +39,25 @@ func seed(t *testing.T, gh *githubtest.Server, tag string) string {
 }
 
 // standIn is acme/models on a GitHub stand-in, and hookd's client of it.
-func standIn(t *testing.T) (*githubtest.Server, *github.Repo) {
+func standIn(t *testing.T) (*githubtest.Server, deploy.GitHubRepo) {
 	t.Helper()
 	gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
 	repo, err := github.New("acme", "models", github.WithBaseURL(gh.APIURL()), github.WithToken(gh.Token()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gh, repo
+	return gh, client{repo}
+}
+
+// client is hookd's GitHub client with deploy's deployment types.
+type client struct{ *github.Repo }
+
+func (c client) CreateDeployment(ctx context.Context, d deploy.Deployment) (int64, error) {
+	return c.Repo.CreateDeployment(ctx, github.Deployment(d))
+}
+
+func (c client) SetDeploymentStatus(ctx context.Context, id int64, s deploy.DeploymentStatus) error {
+	return c.Repo.SetDeploymentStatus(ctx, id, github.DeploymentStatus(s))
 }
 
 func TestGitHubKinds(t *testing.T) {

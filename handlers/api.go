@@ -104,40 +104,19 @@ type Tokens map[[sha256.Size]byte]access.Principal
 // SetTokens replaces the API's tokens at once, as SetSecrets does.
 func (h *Handler) SetTokens(t Tokens) { h.tokens.Store(&t) }
 
-// SetRepositoryNames tells the API what each configured repository is
-// called in /repos/{owner}/{repo} and in scopes, by its identity (what
-// webhooks and records name it by: a GitHub owner/name, or a local
-// repository's path). A repository missing from it is called by its
-// identity.
-func (h *Handler) SetRepositoryNames(names map[string]string) {
-	byAPI := make(map[string]string, len(names))
-	for identity, api := range names {
-		byAPI[api] = identity
-	}
-	h.names.Store(&repositoryNames{apiName: names, identity: byAPI})
-}
+// SetRepositoryPaths tells the post-receive hook's endpoint the name of
+// each path repository, by its path: the hook reports a repository by its
+// path unless it was given the name. Everything past ingress (records,
+// scopes, the API) knows a repository by its name only.
+func (h *Handler) SetRepositoryPaths(paths map[string]string) { h.paths.Store(&paths) }
 
-type repositoryNames struct {
-	apiName  map[string]string // identity → API name
-	identity map[string]string // API name → identity
-}
-
-// apiName is what scopes and the API call the repository whose identity
-// is given.
-func (h *Handler) apiName(identity string) string {
-	if n, ok := h.names.Load().apiName[identity]; ok {
-		return n
+// repositoryName is the name of the repository a delivery reports as
+// reported: its name, or a path repository's path.
+func (h *Handler) repositoryName(reported string) string {
+	if name, ok := (*h.paths.Load())[reported]; ok {
+		return name
 	}
-	return identity
-}
-
-// identity is the stored name of the repository the API calls name; a
-// name that is already an identity stays.
-func (h *Handler) identity(name string) string {
-	if id, ok := h.names.Load().identity[name]; ok {
-		return id
-	}
-	return name
+	return reported
 }
 
 type principalKey struct{}
@@ -186,9 +165,9 @@ func (h *Handler) authenticated(next http.Handler) http.Handler {
 }
 
 // permit reports whether the request's principal may do op on the
-// repository (by identity or API name), and answers 403 when not.
+// repository, and answers 403 when not.
 func (h *Handler) permit(w http.ResponseWriter, r *http.Request, op access.Operation, repository string) bool {
-	err := principal(r).Check(access.Request{Repository: h.apiName(h.identity(repository)), Operation: op})
+	err := principal(r).Check(access.Request{Repository: repository, Operation: op})
 	if err != nil {
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
 		return false
@@ -202,8 +181,7 @@ func (h *Handler) permit(w http.ResponseWriter, r *http.Request, op access.Opera
 // ids cannot be probed across repositories; one that may read it but not
 // do op is refused.
 func (h *Handler) permitRecord(w http.ResponseWriter, r *http.Request, op access.Operation, repository string) bool {
-	p, name := principal(r), h.apiName(repository)
-	if !p.Allows(access.Request{Repository: name, Operation: access.Read}) {
+	if !principal(r).Allows(access.Request{Repository: repository, Operation: access.Read}) {
 		h.storeError(w, store.ErrNotFound)
 		return false
 	}
@@ -281,7 +259,7 @@ func (q *query) int(name string, lo, hi int) int {
 }
 
 // serveList answers a list request: the principal must read repository
-// (its API name; every repository when it is ""), the page is fetched
+// (every repository when it is ""), the page is fetched
 // unless a parameter was invalid, and each record is shown as the API shows
 // it, with the cursor of the next page (null on the last one). id is the
 // record's paging key.
@@ -336,7 +314,7 @@ var eventTypes = []string{
 func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	repo := q.str("repository")
-	f := store.EventFilter{Repository: h.identity(repo), Artifact: q.str("artifact"), Stage: q.str("stage"),
+	f := store.EventFilter{Repository: repo, Artifact: q.str("artifact"), Stage: q.str("stage"),
 		Type: store.EventType(q.str("type", eventTypes...)), Page: q.page()}
 	serveList(h, w, r, q, "events", repo, f.Limit,
 		func(ctx context.Context) ([]store.Event, error) { return h.store.Events(ctx, f) },
@@ -384,7 +362,7 @@ var deliveryStatuses = []string{
 func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	repo := q.str("repository")
-	f := store.DeliveryFilter{Repository: h.identity(repo), Event: q.str("event"),
+	f := store.DeliveryFilter{Repository: repo, Event: q.str("event"),
 		Status: store.DeliveryStatus(q.str("status", deliveryStatuses...)), Page: q.page()}
 	serveList(h, w, r, q, "deliveries", repo, f.Limit,
 		func(ctx context.Context) ([]store.Delivery, error) { return h.store.Deliveries(ctx, f) },
@@ -428,7 +406,7 @@ var runStatuses = []string{
 func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	repo := q.str("repository")
-	f := store.RunFilter{Repository: h.identity(repo), Artifact: q.str("artifact"), Stage: q.str("stage"),
+	f := store.RunFilter{Repository: repo, Artifact: q.str("artifact"), Stage: q.str("stage"),
 		Action: q.str("action"), Status: store.RunStatus(q.str("status", runStatuses...)),
 		EventID: int64(q.int("event", 1, 1<<62)), Page: q.page()}
 	serveList(h, w, r, q, "runs", repo, f.Limit,
@@ -442,7 +420,7 @@ func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) listLanes(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	repo := q.str("repository")
-	f := store.LaneFilter{Repository: h.identity(repo), Artifact: q.str("artifact"), Stage: q.str("stage"), Action: q.str("action")}
+	f := store.LaneFilter{Repository: h.repositoryName(repo), Artifact: q.str("artifact"), Stage: q.str("stage"), Action: q.str("action")}
 	if !h.permitList(w, r, repo) {
 		return
 	}

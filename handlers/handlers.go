@@ -59,9 +59,9 @@ type Store interface {
 	Records
 }
 
-// Secrets maps a repository's identity (GitHub "owner/name", or the path
-// the post-receive hook reports) to the secret its deliveries are signed
-// with. A repository that is not in the map is not configured.
+// Secrets maps a repository's name (owner/name) to the secret its
+// deliveries are signed with. A repository that is not in the map is not
+// configured.
 type Secrets map[string]string
 
 // Options configures New.
@@ -72,6 +72,9 @@ type Options struct {
 	// /metrics serves; other packages register theirs in the same registry.
 	// Default: a new registry.
 	Metrics *prometheus.Registry
+	// MetricsApart leaves /metrics out of the handler's routes: it is
+	// served by MetricsHandler, on a listener of its own.
+	MetricsApart bool
 	// BodyBytes bounds the bytes of webhook bodies held at once while they
 	// are read and verified (default 8 × 25 MiB). A body takes its share
 	// as its bytes arrive, not as its Content-Length announces.
@@ -111,9 +114,10 @@ type Handler struct {
 	uploads       slowUploads
 	secrets       atomic.Pointer[Secrets]
 	tokens        atomic.Pointer[Tokens]
-	names         atomic.Pointer[repositoryNames]
+	paths         atomic.Pointer[map[string]string] // path repository → name
 	chat          atomic.Pointer[Chat]
 	metrics       metrics
+	scrape        http.Handler // /metrics
 	mux           *http.ServeMux
 	// background is work that outlives its request (a Slack command
 	// answered at its response_url); Drain waits for it, and past Drain's
@@ -147,10 +151,14 @@ func New(o Options) *Handler {
 	h.metrics = newMetrics(reg)
 	h.secrets.Store(&Secrets{})
 	h.tokens.Store(&Tokens{})
-	h.SetRepositoryNames(nil)
-	h.routes(reg)
+	h.SetRepositoryPaths(nil)
+	h.scrape = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	h.routes(!o.MetricsApart)
 	return h
 }
+
+// MetricsHandler serves /metrics: the registry of Options.Metrics.
+func (h *Handler) MetricsHandler() http.Handler { return h.scrape }
 
 // SetSecrets replaces the configured repositories at once: a request sees
 // either the old set or the new one, never a mix.
@@ -185,7 +193,7 @@ func (h *Handler) Drain(ctx context.Context) error {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-func (h *Handler) routes(reg *prometheus.Registry) {
+func (h *Handler) routes(withMetrics bool) {
 	h.mux = http.NewServeMux()
 	h.mux.Handle("/webhooks/github", h.timed("github", h.webhook(github{})))
 	h.mux.Handle("/webhooks/git", h.timed("git", h.webhook(gitHook{})))
@@ -193,7 +201,9 @@ func (h *Handler) routes(reg *prometheus.Registry) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})))
 	h.mux.Handle("/readyz", h.timed("readyz", http.HandlerFunc(h.ready)))
-	h.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if withMetrics {
+		h.mux.Handle("/metrics", h.scrape)
+	}
 	h.apiRoutes()
 	h.chatRoutes()
 	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -233,7 +243,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	m := metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_webhook_deliveries_total",
-			Help: "Webhook deliveries received, by source (github, git) and outcome (accepted, duplicate, ignored, ping, or the error code).",
+			Help: "Webhook deliveries received, by source (github, git) and outcome (accepted, redelivered, duplicate, ignored, ping, or the error code).",
 		}, []string{"source", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookd_http_request_duration_seconds",

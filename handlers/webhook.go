@@ -126,6 +126,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 	if out != nil {
 		return in, out
 	}
+	in.repository = h.repositoryName(in.repository)
 	sig := r.Header.Get(s.signatureHeader())
 	if sig == "" {
 		return in, fail(http.StatusUnauthorized, "missing_signature",
@@ -153,6 +154,10 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 	if in.ignored != "" {
 		d.Status, d.Reason, name = store.DeliveryIgnored, in.ignored, "ignored"
 	}
+	// GitHub sends a delivery id once, except when someone presses
+	// Redeliver: they want it processed again. The hook's id repeats only
+	// when it retries a request, which is the same delivery.
+	d.ProcessAgain = src == store.SourceGitHub && in.ignored == ""
 	// The client's disconnect must not abandon a delivery already handed
 	// to the writer; the timeout still answers before GitHub gives up.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.acceptTimeout)
@@ -162,6 +167,8 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 	case err != nil:
 		return &outcome{status: http.StatusServiceUnavailable, name: "store_unavailable",
 			message: "the delivery could not be stored; redeliver it later", err: err}
+	case res.Requeued:
+		return &outcome{status: http.StatusAccepted, name: "redelivered"}
 	case res.Duplicate:
 		return &outcome{status: http.StatusOK, name: "duplicate"}
 	case in.ping:

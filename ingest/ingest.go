@@ -84,6 +84,7 @@ type Processor struct {
 	logger  *slog.Logger
 	// dispatch hands each event to what acts on it (deploy's engine).
 	dispatch func(context.Context, store.Event) error
+	names    func(string) string // see WithRepositoryNames
 
 	mu    sync.Mutex
 	repos map[string]chan struct{} // a repository's turn in this process
@@ -109,6 +110,21 @@ func WithLogger(l *slog.Logger) Option { return func(p *Processor) { p.logger = 
 // which is retried.
 func WithDispatch(f func(context.Context, store.Event) error) Option {
 	return func(p *Processor) { p.dispatch = f }
+}
+
+// WithRepositoryNames sets the name ingest records a repository by when it
+// is reported otherwise: a path repository by its path, in a delivery or a
+// reconciliation an older hookd queued (default: as reported).
+func WithRepositoryNames(name func(reported string) string) Option {
+	return func(p *Processor) { p.names = name }
+}
+
+// repositoryName is the name of the repository reported as reported.
+func (p *Processor) repositoryName(reported string) string {
+	if p.names == nil {
+		return reported
+	}
+	return p.names(reported)
 }
 
 // WithMetrics registers the processor's metrics in reg: events recorded by
@@ -200,6 +216,7 @@ func (p *Processor) markListed(repository string, started time.Time) {
 // Reconcile re-lists repository's tags and records the events of every tag
 // hookd has not seen, and of every tag that is gone.
 func (p *Processor) Reconcile(ctx context.Context, repository string) error {
+	repository = p.repositoryName(repository)
 	src, err := p.sources(repository)
 	if err != nil {
 		return err
@@ -234,13 +251,20 @@ type change struct {
 // sync records the events of c and brings the stored tags up to date. It
 // returns the events it recorded.
 func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
+	full := c.list != nil
+	covered := func() bool { return full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) }
+	if covered() {
+		// Known without the hold: a burst of deliveries for one
+		// repository costs no round trips to the database each.
+		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
+		return nil, nil
+	}
 	ctx, release, err := p.hold(ctx, c.repository)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	full := c.list != nil
-	if full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) {
+	if covered() { // a listing applied while this sync waited for the hold
 		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
 		return nil, nil
 	}
@@ -622,7 +646,8 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 		// A payload that will never decode: retrying cannot help.
 		return store.Outcome{Status: store.DeliveryFailed, Reason: err.Error()}, nil
 	}
-	c := change{repository: d.Repository, deliveryID: d.ID, announced: map[string]bool{}, receivedAt: d.ReceivedAt}
+	repository := p.repositoryName(d.Repository)
+	c := change{repository: repository, deliveryID: d.ID, announced: map[string]bool{}, receivedAt: d.ReceivedAt}
 	var reasons []string
 	for _, r := range refs {
 		if why := r.skip(); why != "" {
@@ -653,7 +678,7 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 	if d.Source == store.SourceGitHub {
 		// GitHub's payload has no tagger or message, and deliveries may
 		// arrive out of order: the listing is the truth, deletions included.
-		src, err := p.sources(d.Repository)
+		src, err := p.sources(repository)
 		if err != nil {
 			return store.Outcome{}, err
 		}

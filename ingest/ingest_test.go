@@ -555,3 +555,43 @@ func TestBaselineKeepsTheTagsOfQueuedDeliveries(t *testing.T) {
 	r.reconcile()
 	assertEvents(t, r.events(), want...)
 }
+
+// A repository reported by its path (a delivery or a reconciliation that
+// an older hookd queued) is recorded under its name.
+func TestRepositoryReportedByItsPathIsRecordedByItsName(t *testing.T) {
+	r := newRig(t)
+	const path = "/srv/git/models.git"
+	sources := func(name string) (source.Source, error) {
+		if name != repoName {
+			return nil, fmt.Errorf("repository %s not configured", name)
+		}
+		return gitdir.Open(r.ctx, r.repo.Dir)
+	}
+	r.proc = ingest.New(r.store, sources, ingest.WithRepositoryNames(func(reported string) string {
+		if reported == path {
+			return repoName
+		}
+		return reported
+	}))
+	if err := r.proc.Reconcile(r.ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c, "2024-01-02T10:00:00+00:00", "m")
+	raw, _ := json.Marshal(r.hookPayload("churn@v1.0.0"))
+	d := store.Delivery{ID: "queued-by-an-older-hookd", Source: store.SourceGit, Event: "push", Repository: path, Body: raw}
+	if _, err := r.store.Accept(r.ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.store.Delivery(r.ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := r.proc.ProcessDelivery(r.ctx, d); err != nil || o.Status != store.DeliveryProcessed {
+		t.Fatalf("%+v %v", o, err)
+	}
+	assertEvents(t, r.events(), "registration churn v1.0.0  []->[]")
+	if l, _ := r.store.Listing(r.ctx, repoName); l.ListedAt.IsZero() {
+		t.Error("the reconciliation by path did not list the repository under its name")
+	}
+}

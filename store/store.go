@@ -15,8 +15,9 @@
 // A webhook or git hook delivery is handed to [Store.Accept], which returns
 // once the delivery and the job that will process it are committed: only
 // then may the HTTP handler answer 2xx. An error means nothing was
-// acknowledged (answer 503). Redeliveries come back as
-// [AcceptResult].Duplicate. Accept calls made at the same time share one
+// acknowledged (answer 503). A known id comes back as
+// [AcceptResult].Duplicate, and with [Delivery].ProcessAgain (GitHub's
+// Redeliver) it is queued for processing again. Accept calls made at the same time share one
 // transaction (group commit), so throughput grows with concurrency rather
 // than with connections. Deliveries hookd has no use for are stored with
 // status [DeliveryIgnored] and no job.
@@ -36,8 +37,8 @@
 // # Tags and events
 //
 // [Store.UpsertTag], [Store.DeleteTag] and [Store.Tags] keep the tags the
-// registry is rebuilt from, and [Store.Listing]/[Store.SaveListing] the
-// reconciler's conditional-request state. [Store.RecordEvent] stores the
+// registry is rebuilt from, and [Store.Listing]/[Store.SaveListing] whether
+// a repository has been listed yet (its first listing is a baseline). [Store.RecordEvent] stores the
 // lifecycle event a tag object means, at most once per (repository, tag
 // object, event type) however many paths bring it. [Store.HoldRepository]
 // lets one sync of a repository at a time decide its events, across
@@ -263,7 +264,7 @@ func (s *Store) Close() error {
 // the insert-only client.
 func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 	config := &river.Config{
-		Logger: s.logger,
+		Logger: riverLogger(s.logger),
 		// Workers are registered only on the worker-side client.
 		SkipUnknownJobCheck: workers == nil,
 		Workers:             workers,

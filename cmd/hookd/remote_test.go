@@ -61,12 +61,11 @@ func serve(t *testing.T, r *repo, promotion ...string) *remoteServer {
 			if name != remoteName {
 				return change.Repository{}, fmt.Errorf("%s: %w", name, change.ErrUnknownRepository)
 			}
-			return change.Repository{Identity: r.dir, Source: src, Promotion: promotion}, nil
+			return change.Repository{Source: src, Promotion: promotion}, nil
 		},
 		Store: st,
 	}
 	h := handlers.New(handlers.Options{Store: st, Changes: svc, Logger: slog.New(slog.DiscardHandler)})
-	h.SetRepositoryNames(map[string]string{r.dir: remoteName})
 	h.SetTokens(handlers.Tokens{
 		sha256.Sum256([]byte(adminToken)): {Name: "admin", Scopes: []access.Scope{
 			{Repositories: []string{"*"}, Operations: []string{"*"}, Stages: []string{"*"}, Force: true},

@@ -38,7 +38,7 @@ func (a *app) addServe(root *cobra.Command) {
 		Use:   "serve",
 		Short: "Run the daemon: receive webhooks and git hooks, store them, act on them",
 		Long: `Run hookd's HTTP server: POST /webhooks/github, POST /webhooks/git,
-/healthz, /readyz and /metrics.
+/healthz, /readyz and /metrics (on metrics_listen instead, when configured).
 
 Without a configuration file hookd starts with defaults (listen on
 ` + config.DefaultListen + `, SQLite database ./` + config.DefaultDatabaseURL + `) and no
@@ -102,7 +102,7 @@ func (f serveFlags) load() (*config.Config, error) {
 func configure(h *handlers.Handler, cfg *config.Config) {
 	h.SetSecrets(secretsOf(cfg))
 	h.SetTokens(tokensOf(cfg))
-	h.SetRepositoryNames(apiNamesOf(cfg))
+	h.SetRepositoryPaths(pathsOf(cfg))
 	h.SetChat(chatOf(cfg))
 }
 
@@ -129,13 +129,15 @@ func tokensOf(cfg *config.Config) handlers.Tokens {
 	return t
 }
 
-// apiNamesOf maps each repository's identity to its name in the API.
-func apiNamesOf(cfg *config.Config) map[string]string {
-	names := make(map[string]string, len(cfg.Repositories))
+// pathsOf maps each path repository's path to its name.
+func pathsOf(cfg *config.Config) map[string]string {
+	paths := map[string]string{}
 	for _, r := range cfg.Repositories {
-		names[r.Name()] = r.APIName()
+		if r.Path != "" {
+			paths[r.Path] = r.Name()
+		}
 	}
-	return names
+	return paths
 }
 
 func secretsOf(cfg *config.Config) handlers.Secrets {
@@ -178,13 +180,22 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		st.Close()
 		return err
 	}
-	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes()})
+	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes(), MetricsApart: cfg.MetricsListen != ""})
 	configure(h, cfg)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
 		return err
+	}
+	if cfg.MetricsListen != "" {
+		scrape, err := serveMetrics(logger, cfg.MetricsListen, h.MetricsHandler())
+		if err != nil {
+			ln.Close()
+			st.Close()
+			return err
+		}
+		defer scrape.Close()
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -231,6 +242,31 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		d.stopSchedule()
 		return shutdown(logger, srv, h, st, f.shutdownTimeout)
 	}
+}
+
+// serveMetrics serves /metrics alone on address, until it is closed.
+func serveMetrics(logger *slog.Logger, address string, metrics http.Handler) (*http.Server, error) {
+	ln, err := net.Listen("tcp", address)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("the metrics listener stopped; /metrics is not served", "address", address, "error", err)
+		}
+	}()
+	logger.Info("metrics listening", "address", ln.Addr().String())
+	return srv, nil
 }
 
 // pruneEvery is how often raw payloads past their retention are dropped;
@@ -308,8 +344,8 @@ func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.
 	}
 	configure(h, cfg)
 	level.Set(cfg.LogLevel())
-	if cfg.Listen != old.Listen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
-		logger.Warn("listen, database_url and log.format changes take effect at the next restart")
+	if cfg.Listen != old.Listen || cfg.MetricsListen != old.MetricsListen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
+		logger.Warn("listen, metrics_listen, database_url and log.format changes take effect at the next restart")
 	}
 	logger.Info("config reloaded", "file", f.config, "repositories", len(cfg.Repositories))
 	explain(logger, f.config, cfg)
@@ -323,15 +359,18 @@ func explain(logger *slog.Logger, file string, cfg *config.Config) {
 	}
 	if len(cfg.Repositories) == 0 {
 		logger.Warn("no repositories configured: every webhook is answered 401; add one to the configuration file " +
-			"(repositories: [{github: owner/name, secret: ${WEBHOOK_SECRET}}], or path: /srv/git/repo.git for a post-receive hook) " +
+			"(repositories: [{github: owner/name, secret: \"${WEBHOOK_SECRET}\"}], or path: /srv/git/repo.git for a post-receive hook) " +
 			"and reload with SIGHUP")
 	}
 	for _, r := range cfg.Repositories {
-		kind := "github"
+		attrs := []any{"repository", r.Name(), "source", "github"}
 		if r.Path != "" {
-			kind = "git"
+			attrs = []any{"repository", r.Name(), "source", "git", "path", r.Path}
 		}
-		logger.Info("repository configured", "repository", r.Name(), "source", kind, "reconcile_interval", r.ReconcileInterval.Std())
+		logger.Info("repository configured", append(attrs, "reconcile_interval", r.ReconcileInterval.Std())...)
+	}
+	for _, w := range cfg.Warnings {
+		logger.Warn("configuration: "+w.Message, "file", file, "line", w.Line)
 	}
 }
 

@@ -1,8 +1,13 @@
 // Package gitdir is a [source.Source] over a repository on disk (a working
 // tree or a bare repository), driven through the git CLI. Every call runs
 // git with an argument vector, never a shell, and reads what it needs in as
-// few git invocations as it can: all tags in one `git for-each-ref`, any
-// number of commits in one `git cat-file --batch`.
+// few git invocations as it can: all tags, with their tag objects, in one
+// `git for-each-ref`, any number of commits in one `git cat-file --batch`.
+//
+// It reads what GTO reads the way GTO (scmrepo over dulwich) reads it: a
+// tag object's own name, target, tagger (split by scmrepo's rule) and
+// message, and `.gto` from the working tree rather than from HEAD. Tags
+// are created with their message exactly as given.
 package gitdir
 
 import (
