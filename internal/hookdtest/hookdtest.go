@@ -109,9 +109,6 @@ func Serve(t testing.TB, bin string, env []string, args ...string) *Process {
 // URL is the process's base URL.
 func (p *Process) URL() string { return "http://" + p.Addr }
 
-// PID is its process id.
-func (p *Process) PID() int { return p.cmd.Process.Pid }
-
 // Alive says whether it has not exited.
 func (p *Process) Alive() bool {
 	select {
