@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd-dev/hookd/deploy"
 )
 
 func problems(t *testing.T, src string) []Problem {
@@ -200,6 +202,9 @@ func TestExampleIsValid(t *testing.T) {
 	}
 	if cfg.MetricsListen != "10.0.0.5:9100" {
 		t.Errorf("metrics_listen %q", cfg.MetricsListen)
+	}
+	if !slices.ContainsFunc(cfg.Actions, func(a deploy.Action) bool { return a.HTTP != nil && a.HTTP.Signature == "standard" }) {
+		t.Errorf("the example shows no Standard Webhooks action")
 	}
 	if len(cfg.Tokens) != 3 || len(cfg.Tokens[1].Scopes) != 1 || cfg.Chat.Slack == nil || len(cfg.Chat.Slack.Users) != 1 {
 		t.Errorf("tokens %+v, chat %+v", cfg.Tokens, cfg.Chat)

@@ -12,7 +12,9 @@
 //   - chat commands (chat.go): Slack's slash command and a text endpoint
 //     for other bots, parsed and answered by package chatops;
 //   - the OpenAPI document of /api/v1 (openapi.go), the health and
-//     readiness probes and /metrics.
+//     readiness probes and /metrics;
+//   - the web dashboard under /ui/, which package ui serves: it is
+//     mounted here, nothing more.
 //
 // Every /api/v1 route but the document needs a bearer token; what the
 // token may do is package access's to decide. The API's JSON shapes are
@@ -95,6 +97,9 @@ type Options struct {
 	// commands, and reads registries for them; without it those routes
 	// answer 503.
 	Changes *change.Service
+	// UI is the web dashboard (package ui), served under /ui/, with / sent
+	// there; without it neither is served.
+	UI http.Handler
 	// AcceptTimeout bounds storing one delivery; past it the answer is 503.
 	// Default 8s, under the 10s GitHub waits before it counts a delivery
 	// as failed.
@@ -118,6 +123,7 @@ type Handler struct {
 	chat          atomic.Pointer[Chat]
 	metrics       metrics
 	scrape        http.Handler // /metrics
+	ui            http.Handler
 	mux           *http.ServeMux
 	// background is work that outlives its request (a Slack command
 	// answered at its response_url); Drain waits for it, and past Drain's
@@ -130,7 +136,7 @@ type Handler struct {
 // New builds the handler. It answers 401 to every webhook until SetSecrets
 // configures a repository.
 func New(o Options) *Handler {
-	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout,
+	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout, ui: o.UI,
 		bodyTimeout: cmp.Or(o.BodyTimeout, defaultBodyTimeout), slowUpload: cmp.Or(o.SlowUpload, defaultSlowUpload),
 		slowPerClient: cmp.Or(o.SlowUploadsPerClient, defaultSlowUploadsPerClient)}
 	h.backgroundCtx, h.stopBackground = context.WithCancel(context.Background())
@@ -206,6 +212,10 @@ func (h *Handler) routes(withMetrics bool) {
 	}
 	h.apiRoutes()
 	h.chatRoutes()
+	if h.ui != nil {
+		h.mux.Handle("/ui/", h.timed("ui", h.ui))
+		h.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		msg := "no such endpoint: " + r.URL.Path
 		// A monorepo artifact's name (models/churn:rf) is one segment of

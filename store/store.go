@@ -357,10 +357,7 @@ func (w *where) page(idColumn string, p Page) string {
 		w.args = append(w.args, p.Before)
 		w.conds = append(w.conds, fmt.Sprintf("%s < $%d", idColumn, len(w.args)))
 	}
-	q := ""
-	if len(w.conds) > 0 {
-		q = " WHERE " + strings.Join(w.conds, " AND ")
-	}
+	q := w.filter()
 	w.args = append(w.args, p.limit())
 	return q + fmt.Sprintf(" ORDER BY %s DESC LIMIT $%d", idColumn, len(w.args))
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -34,12 +33,7 @@ func TestPathRepositoryIsKnownByItsName(t *testing.T) {
 	// What an older hookd left in the database: a baseline, an event and
 	// a delivery, all under the repository's path.
 	dbPath := filepath.Join(dir, "hookd.db")
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	st, err := store.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, st := openDatabase(t, dbPath)
 	old := ingest.New(st, func(string) (source.Source, error) { return gitdir.Open(ctx, g.bare) })
 	if err := old.Reconcile(ctx, g.bare); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/hookd-dev/hookd/config"
 	"github.com/hookd-dev/hookd/handlers"
 	"github.com/hookd-dev/hookd/store"
+	"github.com/hookd-dev/hookd/ui"
 )
 
 // serveFlags override the configuration file; empty means "not given".
@@ -38,7 +40,9 @@ func (a *app) addServe(root *cobra.Command) {
 		Use:   "serve",
 		Short: "Run the daemon: receive webhooks and git hooks, store them, act on them",
 		Long: `Run hookd's HTTP server: POST /webhooks/github, POST /webhooks/git,
-/healthz, /readyz and /metrics (on metrics_listen instead, when configured).
+the API under /api/v1, the web dashboard under /ui/ (sign in with an API
+token), /healthz, /readyz and /metrics (on metrics_listen instead, when
+configured).
 
 Without a configuration file hookd starts with defaults (listen on
 ` + config.DefaultListen + `, SQLite database ./` + config.DefaultDatabaseURL + `) and no
@@ -97,13 +101,28 @@ func (f serveFlags) load() (*config.Config, error) {
 	return cfg, nil
 }
 
-// configure gives the HTTP handler what it takes from the configuration;
-// at start and at each reload.
-func configure(h *handlers.Handler, cfg *config.Config) {
+// configure gives the HTTP handler and the dashboard what they take from
+// the configuration; at start and at each reload.
+func configure(h *handlers.Handler, dash *ui.Handler, cfg *config.Config) {
 	h.SetSecrets(secretsOf(cfg))
 	h.SetTokens(tokensOf(cfg))
 	h.SetRepositoryPaths(pathsOf(cfg))
 	h.SetChat(chatOf(cfg))
+	dash.SetTokens(ui.Tokens(tokensOf(cfg)))
+	dash.SetRepositories(dashboardRepositories(cfg))
+}
+
+// dashboardRepositories are the configured repositories as the dashboard
+// shows them, with their GitHub pages to link to.
+func dashboardRepositories(cfg *config.Config) []ui.Repository {
+	out := make([]ui.Repository, len(cfg.Repositories))
+	for i, r := range cfg.Repositories {
+		out[i] = ui.Repository{Name: r.Name(), Identity: r.Name(), Promotion: r.Promotion}
+		if r.GitHub != "" && r.APIURL == "" {
+			out[i].WebURL = "https://github.com/" + r.GitHub
+		}
+	}
+	return out
 }
 
 // chatOf is the chat commands' configuration, Slack users as principals.
@@ -180,8 +199,11 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		st.Close()
 		return err
 	}
-	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes(), MetricsApart: cfg.MetricsListen != ""})
-	configure(h, cfg)
+	dash := ui.New(ui.Options{Store: st, Changes: d.changes(), Sources: d.source, Logger: logger,
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")})
+	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes(), UI: dash,
+		MetricsApart: cfg.MetricsListen != ""})
+	configure(h, dash, cfg)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -197,6 +219,13 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		}
 		defer scrape.Close()
 	}
+	stopDebug, err := serveDebug(logger, cfg.DebugListen)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return err
+	}
+	defer stopDebug()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -225,7 +254,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		select {
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				cfg = reload(ctx, logger, f, cfg, d, h, &level)
+				cfg = reload(ctx, logger, f, cfg, d, h, dash, &level)
 				retention.Store(int64(cfg.Retention.RawPayloads))
 				continue
 			}
@@ -328,7 +357,7 @@ func shutdown(logger *slog.Logger, srv *http.Server, h *handlers.Handler, st *st
 
 // reload applies a changed configuration file. Repositories and secrets
 // switch at once; an invalid file changes nothing.
-func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.Config, d *daemon, h *handlers.Handler, level *slog.LevelVar) *config.Config {
+func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.Config, d *daemon, h *handlers.Handler, dash *ui.Handler, level *slog.LevelVar) *config.Config {
 	if f.config == "" {
 		logger.Warn("SIGHUP: no configuration file to reload (start with --config FILE)")
 		return old
@@ -342,7 +371,7 @@ func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.
 		logger.Error("config reload failed; keeping the running configuration", "file", f.config, "error", err)
 		return old
 	}
-	configure(h, cfg)
+	configure(h, dash, cfg)
 	level.Set(cfg.LogLevel())
 	if cfg.Listen != old.Listen || cfg.MetricsListen != old.MetricsListen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
 		logger.Warn("listen, metrics_listen, database_url and log.format changes take effect at the next restart")
