@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BenchmarkBurstOfDistinctTags measures what issue 14 compares with a
+// stateless receiver: 1,000 new assignment tags (each a stage of its own
+// artifact, so each its own lane) pushed to the GitHub stand-in at once,
+// which sends no webhook for a push of more than three tags, then one
+// delivery per tag sent by the benchmark, 16 in flight. It reports the time
+// from the first send until the last matching command started, the CPU
+// hookd used meanwhile, and the GitHub requests the burst cost.
+//
+//	go test -run '^$' -bench BurstOfDistinctTags -benchtime 3x ./cmd/hookd
+func BenchmarkBurstOfDistinctTags(b *testing.B) {
+	const tags, inFlight = 1000, 16
+	p := newPipeline(b, filepath.Join(b.TempDir(), "hookd.db"))
+	starts := filepath.Join(b.TempDir(), "starts")
+	p.addAction("deploy", "sh", "-c", `date +%s%N >> "$1"`, "deploy", starts)
+	pid := p.hookd.cmd.Process.Pid
+
+	var lastStart, cpu, requests []float64
+	for round := 0; b.Loop(); round++ {
+		b.StopTimer()
+		names := make([]string, tags)
+		for i := range names {
+			names[i] = fmt.Sprintf("burst%d-model%d#prod#1", round, i)
+			p.git(p.clone, "tag", "-a", "-m", "burst", names[i])
+		}
+		p.git(p.clone, "push", "-q", "origin", "--tags")
+		before := len(p.gh.Requests())
+		cpuBefore := processCPU(b, pid)
+		b.StartTimer()
+
+		first := time.Now()
+		work := make(chan int)
+		var wg sync.WaitGroup
+		for range inFlight {
+			wg.Go(func() {
+				for i := range work {
+					if status := p.postPush(fmt.Sprintf("burst-%d-%d", round, i), names[i]); status != 202 {
+						b.Errorf("delivery of %s answered %d", names[i], status)
+					}
+				}
+			})
+		}
+		for i := range names {
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+		last := waitStarts(b, starts, (round+1)*tags)
+
+		b.StopTimer()
+		lastStart = append(lastStart, float64(last.Sub(first))/1e6)
+		cpu = append(cpu, processCPU(b, pid).Seconds()-cpuBefore.Seconds())
+		requests = append(requests, float64(len(p.gh.Requests())-before))
+		b.StartTimer()
+	}
+	b.ReportMetric(median(lastStart), "last-start-ms")
+	b.ReportMetric(median(cpu), "hookd-cpu-s")
+	b.ReportMetric(median(requests), "github-requests")
+}
+
+// waitStarts waits until the action has written n start times and returns
+// the latest.
+func waitStarts(b *testing.B, path string, n int) time.Time {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		data, _ := os.ReadFile(path)
+		if lines := strings.Fields(string(data)); len(lines) >= n {
+			var latest int64
+			for _, l := range lines {
+				ns, err := strconv.ParseInt(l, 10, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				latest = max(latest, ns)
+			}
+			return time.Unix(0, latest)
+		} else if time.Now().After(deadline) {
+			b.Fatalf("the action started %d times, want %d", len(lines), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// processCPU is the user and system CPU time process pid has used.
+func processCPU(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which is in parentheses): utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
+}
