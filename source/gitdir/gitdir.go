@@ -342,17 +342,11 @@ func parseCommit(sha string, raw []byte) (registry.Commit, error) {
 		default:
 			continue
 		}
-		// "Name <email> 1672567200 +0000"
-		lt, gt := strings.IndexByte(val, '<'), strings.LastIndexByte(val, '>')
-		if lt < 0 || gt < lt {
-			return c, fmt.Errorf("commit %s: bad %s line", sha, key)
-		}
-		p.Name, p.Email = strings.TrimSpace(val[:lt]), val[lt+1:gt]
-		t, err := parseRawDate(val[gt+1:])
+		person, when, err := parseIdent(val)
 		if err != nil {
-			return c, fmt.Errorf("commit %s: %w", sha, err)
+			return c, fmt.Errorf("commit %s: bad %s line: %w", sha, key, err)
 		}
-		*d = t
+		*p, *d = person, when
 	}
 	return c, nil
 }
