@@ -2,7 +2,8 @@
 // tree or a bare repository), driven through the git CLI. Every call runs
 // git with an argument vector, never a shell, and reads what it needs in as
 // few git invocations as it can: all tags in one `git for-each-ref`, any
-// number of commits in one `git cat-file --batch`.
+// number of commits in one `git cat-file --batch`. It also reads what git
+// hands a post-receive hook (hook.go): ref update lines and tag objects.
 package gitdir
 
 import (
