@@ -58,7 +58,7 @@ func Example() {
 			if name != "acme/models" {
 				return change.Repository{}, change.ErrUnknownRepository
 			}
-			return change.Repository{Identity: "acme/models", Source: src}, nil
+			return change.Repository{Source: src}, nil
 		},
 		Store:  st,
 		Settle: events.Reconcile,

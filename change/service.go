@@ -39,10 +39,7 @@ import (
 
 // Repository is a configured repository as writes need it.
 type Repository struct {
-	// Identity is what records and webhooks call it (a GitHub owner/name,
-	// or a local repository's path).
-	Identity string
-	Source   source.Source
+	Source source.Source
 	// Promotion is the order stages are entered in; empty: none.
 	Promotion []string
 }
@@ -67,8 +64,8 @@ type Service struct {
 	Repository func(name string) (Repository, error)
 	Store      Store
 	// Settle records the events of tags the repository has and hookd has
-	// not seen (ingest's Reconcile), given the repository's identity.
-	Settle func(ctx context.Context, identity string) error
+	// not seen (ingest's Reconcile), given the repository's name.
+	Settle func(ctx context.Context, repository string) error
 	// SettleTimeout bounds waiting for the events after the tags are
 	// created (default 10s); past it the result has the tags and no
 	// events, which the webhook or the reconciler records later.
@@ -123,7 +120,7 @@ func (s *Service) do(ctx context.Context, actor Actor, repo string, op access.Op
 	if op == access.Assign {
 		plan = registrationAllowed(plan, actor.Principal, repo)
 	}
-	if err := s.baseline(ctx, r.Identity); err != nil {
+	if err := s.baseline(ctx, repo); err != nil {
 		return Result{}, err
 	}
 	trailer := "Requested-by: " + actor.Principal.Name
@@ -140,7 +137,7 @@ func (s *Service) do(ctx context.Context, actor Actor, repo string, op access.Op
 	if err != nil {
 		return res, err
 	}
-	res.Events = s.settle(ctx, r.Identity, res.Tags)
+	res.Events = s.settle(ctx, repo, res.Tags)
 	return res, nil
 }
 
@@ -155,16 +152,25 @@ func planner(ctx context.Context, r Repository, op access.Operation, req Request
 	if ref != "" {
 		c, err := r.Source.Commit(ctx, ref)
 		if errors.Is(err, source.ErrNotFound) {
-			return nil, registry.RefNotFound(ref)
+			// Refused in GTO's order and words, once the registry is read.
+			req.Ref = ref
+			return req.PlanUnknownRef(op, false), nil
 		}
 		if err != nil {
 			return nil, err
 		}
 		commit = c.Hash
 	}
+	return plans(r, op, req, commit), nil
+}
+
+// plans returns what plans the request, its ref resolved to commit ("" for
+// none), against the registry as it is at each attempt: GTO's rules and,
+// for an assignment, the promotion order.
+func plans(r Repository, op access.Operation, req Request, commit string) func(*registry.Registry) (registry.Plan, error) {
 	plan := req.Plan(op, commit, false)
 	if op != access.Assign || req.Force {
-		return plan, nil
+		return plan
 	}
 	return func(reg *registry.Registry) (registry.Plan, error) {
 		p, err := plan(reg)
@@ -172,7 +178,7 @@ func planner(ctx context.Context, r Repository, op access.Operation, req Request
 			err = checkPromotion(reg, r.Promotion, req.Artifact, req.Stage, req.Version, commit)
 		}
 		return p, err
-	}, nil
+	}
 }
 
 // registrationAllowed refuses an assignment whose plan registers a
@@ -203,11 +209,11 @@ func registrationAllowed(plan func(*registry.Registry) (registry.Plan, error), p
 // events for them; were it to happen only after the write (hookd just
 // started, or the repository was just configured), the new tags would be
 // taken for history too, and never deployed.
-func (s *Service) baseline(ctx context.Context, identity string) error {
+func (s *Service) baseline(ctx context.Context, repository string) error {
 	if s.Settle == nil {
 		return nil
 	}
-	l, err := s.Store.Listing(ctx, identity)
+	l, err := s.Store.Listing(ctx, repository)
 	if err != nil {
 		return err
 	}
@@ -216,8 +222,8 @@ func (s *Service) baseline(ctx context.Context, identity string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.settleTimeout())
 	defer cancel()
-	if err := s.Settle(ctx, identity); err != nil {
-		return fmt.Errorf("list %s's tags before writing: %w", identity, err)
+	if err := s.Settle(ctx, repository); err != nil {
+		return fmt.Errorf("list %s's tags before writing: %w", repository, err)
 	}
 	return nil
 }
@@ -232,22 +238,22 @@ func (s *Service) settleTimeout() time.Duration {
 // settle records the events of the created tags through the pipeline and
 // returns them. Failing here fails nothing: the tags exist, and the
 // webhook or the reconciler records their events later.
-func (s *Service) settle(ctx context.Context, identity string, tags []string) []store.Event {
+func (s *Service) settle(ctx context.Context, repository string, tags []string) []store.Event {
 	if s.Settle == nil || len(tags) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.settleTimeout())
 	defer cancel()
-	if err := s.Settle(ctx, identity); err != nil {
+	if err := s.Settle(ctx, repository); err != nil {
 		s.logger().Warn("tags created; their events will be recorded when the webhook or the reconciler sees them",
-			"repository", identity, "tags", tags, "error", err)
+			"repository", repository, "tags", tags, "error", err)
 		return nil
 	}
 	// The new events are the newest; a page of 100 covers the tags of one
 	// write even with other writers' events in between.
-	evs, err := s.Store.Events(ctx, store.EventFilter{Repository: identity, Page: store.Page{Limit: 100}})
+	evs, err := s.Store.Events(ctx, store.EventFilter{Repository: repository, Page: store.Page{Limit: 100}})
 	if err != nil {
-		s.logger().Warn("could not read the events of created tags", "repository", identity, "error", err)
+		s.logger().Warn("could not read the events of created tags", "repository", repository, "error", err)
 		return nil
 	}
 	var out []store.Event

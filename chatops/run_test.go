@@ -45,7 +45,7 @@ func newRig(t *testing.T) *rig {
 			if name != repoName {
 				return change.Repository{}, change.ErrUnknownRepository
 			}
-			return change.Repository{Identity: repo.Dir, Source: src}, nil
+			return change.Repository{Source: src}, nil
 		},
 		Store: st,
 	}

@@ -14,12 +14,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/deploy"
 	"github.com/hookd-dev/hookd/internal/confval"
+	"github.com/hookd-dev/hookd/internal/glob"
 )
 
 // Defaults used when the file (or the whole file) leaves a setting out.
@@ -46,6 +48,10 @@ type Config struct {
 	// PublicURL is hookd's address as users reach it (behind a proxy, say);
 	// deploy runs link to their record there. Default: http://LISTEN.
 	PublicURL string `yaml:"public_url"`
+	// DebugListen, when set, is where hookd serves net/http/pprof's
+	// profiles, on a listener of its own (never Listen's, which faces
+	// GitHub): host:port, or :port or a port alone for 127.0.0.1.
+	DebugListen string `yaml:"debug_listen"`
 	// DatabaseURL is a SQLite file path, or a postgres:// URL.
 	DatabaseURL  string       `yaml:"database_url"`
 	Log          Log          `yaml:"log"`
@@ -58,6 +64,10 @@ type Config struct {
 	Tokens []Token `yaml:"tokens"`
 	// Chat configures chat commands (Slack's slash command).
 	Chat Chat `yaml:"chat"`
+
+	// Warnings are what Parse found suspicious without being wrong, such
+	// as an action's on.repo that matches no configured repository.
+	Warnings []Problem `yaml:"-"`
 }
 
 // Token is an API bearer token, known by the hex SHA-256 of its value
@@ -112,16 +122,15 @@ type Retention struct {
 	RawPayloads Duration `yaml:"raw_payloads"`
 }
 
-// Repository is one repository hookd watches. Its identity is either a
-// GitHub "owner/name" or the absolute path of a repository on this machine
-// (served by plain git, Gitea or GitLab and reported by the post-receive
-// hook).
+// Repository is one repository hookd watches: a GitHub "owner/name", or
+// the absolute path of a repository on this machine (served by plain git,
+// Gitea or GitLab and reported by the post-receive hook). Either way it has
+// one name, its Name, wherever hookd speaks of it.
 type Repository struct {
 	GitHub string `yaml:"github"`
 	Path   string `yaml:"path"`
-	// As is the owner/name the API and chat commands call a path
-	// repository by; default: the path's last two folders, without
-	// ".git" (/srv/git/acme/models.git is acme/models).
+	// As is a path repository's owner/name; default: the path's last two
+	// folders, without ".git" (/srv/git/acme/models.git is acme/models).
 	As string `yaml:"as"`
 	// Secret signs webhooks (GitHub's webhook secret, or the post-receive
 	// hook's). Required: hookd never accepts unsigned deliveries.
@@ -141,9 +150,11 @@ type Repository struct {
 	Promotion []string `yaml:"promotion"`
 }
 
-// APIName is the owner/name the API's /repos/{owner}/{repo} and chat
-// commands call the repository by.
-func (r Repository) APIName() string {
+// Name is the repository's owner/name: what the API's
+// /repos/{owner}/{repo}, scopes, chat commands, actions' on.repo, the
+// CLI's -r and every record (deliveries, events, runs, tags, the audit
+// log) call it by.
+func (r Repository) Name() string {
 	switch {
 	case r.GitHub != "":
 		return r.GitHub
@@ -161,8 +172,9 @@ type GitHubApp struct {
 	PrivateKeyFile string `yaml:"private_key_file"`
 }
 
-// Name is the repository's identity: what webhooks name it by.
-func (r Repository) Name() string {
+// where is what the repository is found by: its GitHub owner/name, or
+// its path.
+func (r Repository) where() string {
 	if r.GitHub != "" {
 		return r.GitHub
 	}
@@ -171,6 +183,19 @@ func (r Repository) Name() string {
 
 // Secret is a string that never prints (fmt and slog show it redacted).
 type Secret = confval.Secret
+
+// debugAddress puts 127.0.0.1 in front of a debug_listen given as :port or
+// a port alone: profiles show secrets' neighbours in memory and cost CPU, so
+// they are never served to the network unless a host says so.
+func debugAddress(addr string) string {
+	if _, err := strconv.ParseUint(addr, 10, 16); err == nil {
+		return "127.0.0.1:" + addr
+	}
+	if strings.HasPrefix(addr, ":") {
+		return "127.0.0.1" + addr
+	}
+	return addr
+}
 
 // Default is the configuration used without a file.
 func Default() *Config {
@@ -200,10 +225,13 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root != nil {
 		cfg.check(root, p)
 	}
+	byLine := func(a, b Problem) int { return a.Line - b.Line }
+	slices.SortStableFunc(p.Warnings, byLine)
 	if len(p.List) > 0 {
-		slices.SortStableFunc(p.List, func(a, b Problem) int { return a.Line - b.Line })
+		slices.SortStableFunc(p.List, byLine)
 		return nil, p
 	}
+	cfg.Warnings = p.Warnings
 	return cfg, nil
 }
 
@@ -270,6 +298,14 @@ func (c *Config) check(root *tree, p *Problems) {
 	} else if c.MetricsListen != "" && c.MetricsListen == c.Listen {
 		p.add(root.line("metrics_listen"), "metrics_listen: %q is also listen; leave it out to serve /metrics there", c.MetricsListen)
 	}
+	if c.DebugListen != "" {
+		c.DebugListen = debugAddress(c.DebugListen)
+		if _, _, err := net.SplitHostPort(c.DebugListen); err != nil {
+			p.add(root.line("debug_listen"), "debug_listen: %q is not host:port, :port or a port", c.DebugListen)
+		} else if c.DebugListen == c.Listen {
+			p.add(root.line("debug_listen"), "debug_listen: %q is the listen address; profiles need an address of their own", c.DebugListen)
+		}
+	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.add(root.line("public_url"), "public_url: %q is not an http(s) URL", c.PublicURL)
@@ -284,7 +320,7 @@ func (c *Config) check(root *tree, p *Problems) {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		p.add(root.line("log", "format"), "log.format: %q is not text or json", c.Log.Format)
 	}
-	seen, apiNames := map[string]int{}, map[string]int{}
+	seen, named := map[string]int{}, map[string]int{}
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
 		at := func(keys ...any) int { return root.line(append([]any{"repositories", i}, keys...)...) }
@@ -300,22 +336,23 @@ func (c *Config) check(root *tree, p *Problems) {
 		case r.Path != "":
 			r.Path = filepath.Clean(r.Path)
 		}
-		name := r.Name()
-		first, dup := seen[name]
-		if dup && name != "" {
-			p.add(at(), "repository %s is configured twice (first at line %d)", name, first)
+		where := r.where()
+		first, dup := seen[where]
+		if dup && where != "" {
+			p.add(at(), "repository %s is configured twice (first at line %d)", where, first)
 		}
-		seen[name] = at()
+		seen[where] = at()
 		if r.GitHub != "" && r.As != "" {
-			p.add(at("as"), "repository %s: as applies to path repositories only (a GitHub repository is called by its owner/name)", name)
+			p.add(at("as"), "repository %s: as applies to path repositories only (a GitHub repository is called by its owner/name)", where)
 		}
-		switch api := r.APIName(); {
-		case r.Path != "" && !ownerName.MatchString(api):
-			p.add(at(), "repository %s: its API name %q is not owner/name; set as: owner/name", name, api)
-		case apiNames[api] != 0 && !dup:
-			p.add(at(), "repository %s: its API name %s is taken (line %d); set as: owner/name on the path repository", name, api, apiNames[api])
+		name := r.Name()
+		switch {
+		case r.Path != "" && !ownerName.MatchString(name):
+			p.add(at(), "repository %s: its name %q is not owner/name; set as: owner/name", where, name)
+		case named[name] != 0 && !dup:
+			p.add(at(), "repository %s: its name %s is taken (line %d); set as: owner/name on the path repository", where, name, named[name])
 		default:
-			apiNames[api] = at()
+			named[name] = at()
 		}
 		// An unset ${VAR} on the secret's own line already explains why
 		// it is empty.
@@ -337,6 +374,34 @@ func (c *Config) check(root *tree, p *Problems) {
 			r.ReconcileInterval = Duration(DefaultReconcileInterval)
 		case r.ReconcileInterval < Duration(time.Second):
 			p.add(at("reconcile_interval"), "repository %s: reconcile_interval must be at least 1s", name)
+		}
+	}
+	c.checkActionRepositories(root, p)
+}
+
+// checkActionRepositories warns about an action's on.repo pattern that
+// matches no configured repository: the action could never run. One that
+// matches a path repository's path rather than its name says so, since
+// that is the likely mistake.
+func (c *Config) checkActionRepositories(root *tree, p *Problems) {
+	names := make([]string, len(c.Repositories))
+	for i, r := range c.Repositories {
+		names[i] = r.Name()
+	}
+	configured := "none is configured"
+	if len(names) > 0 {
+		configured = "configured: " + strings.Join(names, ", ")
+	}
+	for i, a := range c.Actions {
+		for j, pattern := range a.On.Repository {
+			if slices.ContainsFunc(names, func(name string) bool { return glob.Match(pattern, name) }) {
+				continue
+			}
+			why := configured
+			if k := slices.IndexFunc(c.Repositories, func(r Repository) bool { return r.Path != "" && glob.Match(pattern, r.Path) }); k >= 0 {
+				why = fmt.Sprintf("it matches the path of %s, but on.repo matches a repository's name: write %s", names[k], names[k])
+			}
+			p.warn(root.line("actions", i, "on", "repo", j), "action %s: on.repo %q matches no configured repository (%s)", a.Name, pattern, why)
 		}
 	}
 }
@@ -366,7 +431,7 @@ func checkPromotion(order []string, repo string, at func(keys ...any) int, p *Pr
 var stageName = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_/-]*[a-zA-Z0-9])?$`)
 
 func (c *Config) checkChat(root *tree, p *Problems) {
-	if c.Chat.Repository != "" && !slices.ContainsFunc(c.Repositories, func(r Repository) bool { return r.APIName() == c.Chat.Repository }) {
+	if c.Chat.Repository != "" && !slices.ContainsFunc(c.Repositories, func(r Repository) bool { return r.Name() == c.Chat.Repository }) {
 		p.add(root.line("chat", "repository"), "chat.repository: %s is not one of the configured repositories", c.Chat.Repository)
 	}
 	sl := c.Chat.Slack
@@ -396,10 +461,12 @@ func (c *Config) checkChat(root *tree, p *Problems) {
 	}
 }
 
-// Problems is every problem found in a configuration file.
+// Problems is every problem found in a configuration file, and the
+// warnings found beside them.
 type Problems struct {
-	File string
-	List []Problem
+	File     string
+	List     []Problem
+	Warnings []Problem
 }
 
 // Problem is one mistake; Line is 0 when it has no single place.
@@ -422,6 +489,10 @@ func (p *Problems) at(line int) bool {
 
 func (p *Problems) add(line int, format string, args ...any) {
 	p.List = append(p.List, Problem{Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p *Problems) warn(line int, format string, args ...any) {
+	p.Warnings = append(p.Warnings, Problem{Line: line, Message: fmt.Sprintf(format, args...)})
 }
 
 func (p *Problems) Error() string {

@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd-dev/hookd/deploy"
 )
 
 func problems(t *testing.T, src string) []Problem {
@@ -79,7 +83,7 @@ repositories:
 		gh.ReconcileInterval.Std() != DefaultReconcileInterval {
 		t.Errorf("github repository: %+v", gh)
 	}
-	if local.Name() != "/srv/git/models.git" || string(local.Secret) != "pre-s3cret-post" || local.ReconcileInterval.Std() != 5*time.Minute {
+	if local.Path != "/srv/git/models.git" || local.Name() != "git/models" || string(local.Secret) != "pre-s3cret-post" || local.ReconcileInterval.Std() != 5*time.Minute {
 		t.Errorf("local repository: %+v", local)
 	}
 }
@@ -161,8 +165,8 @@ func TestRepositoryProblems(t *testing.T) {
 		{"repositories:\n  - github: a/b\n    secret: x\n    promotion: [dev, dev]\n", 4, "promotion lists dev twice"},
 		{"repositories:\n  - github: a/b\n    secret: x\n    promotion: [dev, 'pr od']\n", 4, `promotion: "pr od" is not a stage name`},
 		{"repositories:\n  - github: a/b\n    secret: x\n    as: c/d\n", 4, "as applies to path repositories only"},
-		{"repositories:\n  - github: a/b\n    secret: x\n  - path: /srv/a/b.git\n    secret: y\n", 4, "its API name a/b is taken (line 2)"},
-		{"repositories:\n  - path: /b.git\n    secret: y\n", 2, `its API name "//b" is not owner/name`},
+		{"repositories:\n  - github: a/b\n    secret: x\n  - path: /srv/a/b.git\n    secret: y\n", 4, "its name a/b is taken (line 2)"},
+		{"repositories:\n  - path: /b.git\n    secret: y\n", 2, `its name "//b" is not owner/name`},
 		{"chat:\n  repository: a/b\n", 2, "chat.repository: a/b is not one of the configured repositories"},
 		{"chat:\n  slack:\n    users: []\n", 2, "chat.slack: signing_secret is required"},
 		{"chat:\n  slack:\n    signing_secret: x\n    users:\n      - name: bob\n        scopes: [{repositories: '*', operations: [read]}]\n", 5, "chat.slack user: id is required"},
@@ -177,28 +181,48 @@ func TestRepositoryProblems(t *testing.T) {
 }
 
 func TestExampleIsValid(t *testing.T) {
-	for _, v := range []string{"ACME_MODELS_WEBHOOK_SECRET", "GITHUB_TOKEN", "ACME_FORECASTS_WEBHOOK_SECRET", "MODELS_HOOK_SECRET", "SLACK_SIGNING_SECRET"} {
+	for _, v := range []string{"ACME_MODELS_WEBHOOK_SECRET", "GITHUB_TOKEN", "ACME_FORECASTS_WEBHOOK_SECRET", "MODELS_HOOK_SECRET",
+		"SLACK_SIGNING_SECRET", "DEPLOY_TOKEN", "NOTIFY_TOKEN", "NOTIFY_SIGNING_SECRET"} {
 		t.Setenv(v, "x")
 	}
+	t.Setenv("DEPLOYER_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	t.Setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x")
 	cfg, err := Load("hookd.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Repositories) != 3 || cfg.Repositories[1].App == nil || cfg.Repositories[2].Name() != "/srv/git/models.git" {
+	if len(cfg.Repositories) != 3 || cfg.Repositories[1].App == nil || cfg.Repositories[2].Path != "/srv/git/models.git" {
 		t.Errorf("example read as %+v", cfg.Repositories)
 	}
-	if got := cfg.Repositories[2].APIName(); got != "research/models" {
-		t.Errorf("path repository's API name %q", got)
+	if got := cfg.Repositories[2].Name(); got != "research/models" {
+		t.Errorf("path repository's name %q", got)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("the example has warnings: %v", cfg.Warnings)
 	}
 	if cfg.MetricsListen != "10.0.0.5:9100" {
 		t.Errorf("metrics_listen %q", cfg.MetricsListen)
 	}
+	if !slices.ContainsFunc(cfg.Actions, func(a deploy.Action) bool { return a.HTTP != nil && a.HTTP.Signature == "standard" }) {
+		t.Errorf("the example shows no Standard Webhooks action")
+	}
 	if len(cfg.Tokens) != 3 || len(cfg.Tokens[1].Scopes) != 1 || cfg.Chat.Slack == nil || len(cfg.Chat.Slack.Users) != 1 {
 		t.Errorf("tokens %+v, chat %+v", cfg.Tokens, cfg.Chat)
 	}
+	// The example shows every kind of action.
+	kinds := map[string]bool{}
+	for _, a := range cfg.Actions {
+		for kind, set := range map[string]bool{"exec": a.Exec != nil, "http": a.HTTP != nil, "github_workflow": a.GitHubWorkflow != nil,
+			"github_dispatch": a.GitHubDispatch != nil, "github_deployment": a.GitHubDeployment != nil, "slack": a.Slack != nil} {
+			kinds[kind] = kinds[kind] || set
+		}
+	}
+	if len(kinds) != 6 || slices.Contains(slices.Collect(maps.Values(kinds)), false) {
+		t.Errorf("the example's actions show the kinds %v, want all six", kinds)
+	}
 }
 
-func TestAPIName(t *testing.T) {
+func TestName(t *testing.T) {
 	for _, c := range []struct {
 		r    Repository
 		want string
@@ -208,8 +232,96 @@ func TestAPIName(t *testing.T) {
 		{Repository{Path: "/srv/git/acme/models"}, "acme/models"},
 		{Repository{Path: "/srv/git/models.git", As: "research/models"}, "research/models"},
 	} {
-		if got := c.r.APIName(); got != c.want {
+		if got := c.r.Name(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
 		}
+	}
+}
+
+// hookd config validate points at the line of a template tag text can
+// bend: a URL, a JSON body, a shell script.
+func TestUnsafeTemplatesAreProblemsAtTheirLine(t *testing.T) {
+	src := `actions:
+  - name: a
+    http:
+      url: "https://x/artifacts/{{.Artifact}}"
+      body: '{"m": "{{.Message}}"}'
+  - name: b
+    exec:
+      command: [sh, -c, "deploy {{.Version}}"]
+`
+	_, err := Parse("hookd.yaml", []byte(src))
+	p, ok := err.(*Problems)
+	if !ok || len(p.List) != 3 {
+		t.Fatalf("problems %v, want three", err)
+	}
+	for i, want := range []struct {
+		line int
+		text string
+	}{{4, "tag text changes the URL"}, {5, "tag text breaks the JSON"}, {8, "sh -c script makes tag text shell code"}} {
+		if q := p.List[i]; q.Line != want.line || !strings.Contains(q.Message, want.text) {
+			t.Errorf("problem %d: %v, want line %d with %q", i, q, want.line, want.text)
+		}
+	}
+}
+
+// An action's on.repo matches repositories by name, as the API and the
+// records call them: a pattern that matches none is a warning at its line
+// (the configuration still loads), and one written as a path repository's
+// path says what to write instead.
+func TestOnRepoMatchingNoRepositoryIsAWarning(t *testing.T) {
+	cfg, err := Parse("hookd.yaml", []byte(`repositories:
+  - github: acme/models
+    secret: x
+  - path: /srv/git/models.git
+    secret: y
+    as: research/models
+actions:
+  - name: by-name
+    on: {repo: research/models}
+    exec: {command: [./deploy.sh]}
+  - name: by-glob
+    on: {repo: ["acme/*", "nobody/*"]}
+    exec: {command: [./deploy.sh]}
+  - name: by-path
+    on:
+      repo: /srv/git/models.git
+    exec: {command: [./deploy.sh]}
+  - name: everywhere
+    exec: {command: [./deploy.sh]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Problem{
+		{12, `action by-glob: on.repo "nobody/*" matches no configured repository (configured: acme/models, research/models)`},
+		{16, `action by-path: on.repo "/srv/git/models.git" matches no configured repository (it matches the path of research/models, but on.repo matches a repository's name: write research/models)`},
+	}
+	if fmt.Sprint(cfg.Warnings) != fmt.Sprint(want) {
+		t.Errorf("warnings\n %v\nwant\n %v", cfg.Warnings, want)
+	}
+
+	// Beside problems, the warnings are still told.
+	_, err = Parse("hookd.yaml", []byte("listen: nowhere\nactions:\n  - name: a\n    on: {repo: acme/models}\n    exec: {command: [x]}\n"))
+	var p *Problems
+	if !errors.As(err, &p) || len(p.Warnings) != 1 || p.Warnings[0].Line != 4 || !strings.Contains(p.Warnings[0].Message, "none is configured") {
+		t.Errorf("problems %+v", p)
+	}
+}
+
+// An action's secrets come from the environment, written as deploy's
+// documentation shows them.
+func TestActionSecretsAsDocumented(t *testing.T) {
+	t.Setenv("DEPLOY_TOKEN", "hunter2")
+	cfg, err := Parse("hookd.yaml", []byte(`actions:
+  - name: deploy
+    secrets: {DEPLOY_TOKEN: "${DEPLOY_TOKEN}"}
+    exec: {command: [./deploy.sh]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(cfg.Actions[0].Secrets["DEPLOY_TOKEN"]); got != "hunter2" {
+		t.Errorf("secret %q", got)
 	}
 }

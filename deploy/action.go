@@ -27,10 +27,12 @@ type Action struct {
 	GitHubWorkflow   *WorkflowAction   `yaml:"github_workflow"`
 	GitHubDispatch   *DispatchAction   `yaml:"github_dispatch"`
 	GitHubDeployment *DeploymentAction `yaml:"github_deployment"`
+	Slack            *SlackAction      `yaml:"slack"`
 
 	// Secrets are values the action needs but nobody may read: write them
-	// as secrets: {DEPLOY_TOKEN: ${DEPLOY_TOKEN}} so that they come from
-	// hookd's environment. An exec action gets each as an environment
+	// as secrets: {DEPLOY_TOKEN: "${DEPLOY_TOKEN}"} (quoted: in a flow
+	// mapping YAML reads the braces of ${...} as its own) so that they
+	// come from hookd's environment. An exec action gets each as an environment
 	// variable of that name, templates read them with {{.Secret "NAME"}},
 	// and their values are replaced by [redacted] in every output and
 	// error a run records.
@@ -61,6 +63,8 @@ const (
 // match (a list matches when any of its entries does); an empty Match
 // matches every lifecycle event of every repository.
 type Match struct {
+	// Repository matches the repository's name, as the API and the records
+	// call it: a GitHub owner/name, or a path repository's as:.
 	Repository Patterns `yaml:"repo"`
 	Artifact   Patterns `yaml:"artifact"`
 	// Stage patterns match assignments and unassignments only: other

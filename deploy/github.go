@@ -6,18 +6,37 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hookd-dev/hookd/source/github"
 	"github.com/hookd-dev/hookd/store"
 )
 
 // GitHubRepo is what the github_* kinds need from a repository's GitHub
-// client; *github.Repo (package source/github) has it.
+// client. hookd's own client (package source/github) takes the same
+// deployment fields in types of its own; cmd/hookd converts.
 type GitHubRepo interface {
 	DispatchWorkflow(ctx context.Context, file, ref string, inputs map[string]any) error
 	DispatchRepository(ctx context.Context, eventType string, payload any) error
-	CreateDeployment(ctx context.Context, d github.Deployment) (int64, error)
+	CreateDeployment(ctx context.Context, d Deployment) (int64, error)
 	FindDeployment(ctx context.Context, sha, environment, key string) (int64, bool, error)
-	SetDeploymentStatus(ctx context.Context, id int64, s github.DeploymentStatus) error
+	SetDeploymentStatus(ctx context.Context, id int64, s DeploymentStatus) error
+}
+
+// Deployment is a GitHub Deployment to create.
+type Deployment struct {
+	Ref         string // branch, tag or sha
+	Environment string
+	Task        string // "deploy" if empty
+	Description string // GitHub keeps 140 characters
+	Payload     any    // JSON-encoded as the deployment's payload
+}
+
+// DeploymentStatus is a state change of a GitHub Deployment.
+type DeploymentStatus struct {
+	// State is one of error, failure, inactive, in_progress, queued,
+	// pending, success.
+	State          string
+	Description    string // GitHub keeps 140 characters
+	LogURL         string
+	EnvironmentURL string
 }
 
 // GitHubClients returns the client for repository ("owner/name").
@@ -247,7 +266,7 @@ func (r *deploymentRunner) run(ctx context.Context, inv *invocation) (*int, erro
 	if found {
 		inv.out.Printf("deployment %d of %s to %s in %s, created by an earlier attempt of this run", id, inv.ctx.Commit, env, repo)
 	} else {
-		id, err = gh.CreateDeployment(ctx, github.Deployment{
+		id, err = gh.CreateDeployment(ctx, Deployment{
 			Ref: inv.ctx.Commit, Environment: env, Description: desc, Payload: json.RawMessage(payload),
 		})
 		if err != nil {
@@ -258,7 +277,7 @@ func (r *deploymentRunner) run(ctx context.Context, inv *invocation) (*int, erro
 
 	report := func(state string, run int64, desc string) error {
 		inv.out.Printf("deployment %d: %s (%s)", id, state, desc)
-		return gh.SetDeploymentStatus(ctx, id, github.DeploymentStatus{State: state, Description: desc, LogURL: inv.runURL(run)})
+		return gh.SetDeploymentStatus(ctx, id, DeploymentStatus{State: state, Description: desc, LogURL: inv.runURL(run)})
 	}
 	if err := report("queued", inv.ctx.RunID, "waiting for the other actions"); err != nil {
 		return nil, err

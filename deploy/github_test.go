@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -38,14 +39,25 @@ func seed(t *testing.T, gh *githubtest.Server, tag string) string {
 }
 
 // standIn is acme/models on a GitHub stand-in, and hookd's client of it.
-func standIn(t *testing.T) (*githubtest.Server, *github.Repo) {
+func standIn(t *testing.T) (*githubtest.Server, deploy.GitHubRepo) {
 	t.Helper()
 	gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
 	repo, err := github.New("acme", "models", github.WithBaseURL(gh.APIURL()), github.WithToken(gh.Token()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gh, repo
+	return gh, client{repo}
+}
+
+// client is hookd's GitHub client with deploy's deployment types.
+type client struct{ *github.Repo }
+
+func (c client) CreateDeployment(ctx context.Context, d deploy.Deployment) (int64, error) {
+	return c.Repo.CreateDeployment(ctx, github.Deployment(d))
+}
+
+func (c client) SetDeploymentStatus(ctx context.Context, id int64, s deploy.DeploymentStatus) error {
+	return c.Repo.SetDeploymentStatus(ctx, id, github.DeploymentStatus(s))
 }
 
 func TestGitHubKinds(t *testing.T) {
@@ -122,7 +134,7 @@ actions:
 
 	// The deployment followed the other actions to success.
 	assertDeployment(t, gh.Deployments(), 0, ev.CommitSHA, []string{"queued", "in_progress", "success"},
-		fmt.Sprintf("https://hookd.example/api/v1/runs/%d", byAction["environment"].ID))
+		fmt.Sprintf("https://hookd.example/ui/runs/%d", byAction["environment"].ID))
 
 	// A version the flaky action matches: the deployment fails with it,
 	// and links to its run.
@@ -139,7 +151,7 @@ actions:
 		t.Fatalf("flaky is %s, want failed", failed.Status)
 	}
 	assertDeployment(t, gh.Deployments(), 1, ev.CommitSHA, []string{"queued", "in_progress", "failure"},
-		fmt.Sprintf("https://hookd.example/api/v1/runs/%d", failed.ID))
+		fmt.Sprintf("https://hookd.example/ui/runs/%d", failed.ID))
 }
 
 func assertDeployment(t *testing.T, deployments []githubtest.Deployment, i int, sha string, states []string, lastLog string) {

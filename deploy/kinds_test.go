@@ -66,7 +66,7 @@ actions:
 	for k, v := range map[string]string{
 		"HOOKD_EVENT_ID":         fmt.Sprint(ev.ID),
 		"HOOKD_IDEMPOTENCY_KEY":  run.IdempotencyKey,
-		"HOOKD_RUN_URL":          fmt.Sprintf("https://hookd.example/api/v1/runs/%d", run.ID),
+		"HOOKD_RUN_URL":          fmt.Sprintf("https://hookd.example/ui/runs/%d", run.ID),
 		"HOOKD_EVENT":            "assignment",
 		"HOOKD_REPOSITORY":       "acme/models",
 		"HOOKD_ARTIFACT":         ev.Artifact,
@@ -102,7 +102,7 @@ actions:
     on: {event: assignment}
     secrets: {API_TOKEN: tok-123456}
     http:
-      url: `+rc.url+`/deploy/{{.Stage}}
+      url: `+rc.url+`/deploy/{{urlpath .Stage}}
       headers: {Authorization: 'Bearer {{.Secret "API_TOKEN"}}', X-Artifact: "{{.Artifact}}"}
       signing_secret: sign-me-please
       timeout: 5s

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookd-dev/hookd/access"
+	"github.com/hookd-dev/hookd/client"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -27,6 +28,7 @@ type Records interface {
 	Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	Run(ctx context.Context, id int64) (store.Run, error)
 	RetryRun(ctx context.Context, id int64) error
+	Lanes(ctx context.Context, f store.LaneFilter) ([]store.Lane, error)
 	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 }
 
@@ -56,6 +58,7 @@ func (h *Handler) api() []apiRoute {
 		{pattern: "/api/v1/runs", name: "api_runs", methods: methods{http.MethodGet: h.listRuns}},
 		{pattern: "/api/v1/runs/{id}", name: "api_run", methods: methods{http.MethodGet: h.getRun}},
 		{pattern: "/api/v1/runs/{id}/retry", name: "api_retry", methods: methods{http.MethodPost: h.retryRun}},
+		{pattern: "/api/v1/lanes", name: "api_lanes", methods: methods{http.MethodGet: h.listLanes}},
 		{pattern: "/api/v1/audit", name: "api_audit", methods: methods{http.MethodGet: h.listAudit}},
 	}, h.repoRoutes()...)
 }
@@ -101,40 +104,19 @@ type Tokens map[[sha256.Size]byte]access.Principal
 // SetTokens replaces the API's tokens at once, as SetSecrets does.
 func (h *Handler) SetTokens(t Tokens) { h.tokens.Store(&t) }
 
-// SetRepositoryNames tells the API what each configured repository is
-// called in /repos/{owner}/{repo} and in scopes, by its identity (what
-// webhooks and records name it by: a GitHub owner/name, or a local
-// repository's path). A repository missing from it is called by its
-// identity.
-func (h *Handler) SetRepositoryNames(names map[string]string) {
-	byAPI := make(map[string]string, len(names))
-	for identity, api := range names {
-		byAPI[api] = identity
-	}
-	h.names.Store(&repositoryNames{apiName: names, identity: byAPI})
-}
+// SetRepositoryPaths tells the post-receive hook's endpoint the name of
+// each path repository, by its path: the hook reports a repository by its
+// path unless it was given the name. Everything past ingress (records,
+// scopes, the API) knows a repository by its name only.
+func (h *Handler) SetRepositoryPaths(paths map[string]string) { h.paths.Store(&paths) }
 
-type repositoryNames struct {
-	apiName  map[string]string // identity → API name
-	identity map[string]string // API name → identity
-}
-
-// apiName is what scopes and the API call the repository whose identity
-// is given.
-func (h *Handler) apiName(identity string) string {
-	if n, ok := h.names.Load().apiName[identity]; ok {
-		return n
+// repositoryName is the name of the repository a delivery reports as
+// reported: its name, or a path repository's path.
+func (h *Handler) repositoryName(reported string) string {
+	if name, ok := (*h.paths.Load())[reported]; ok {
+		return name
 	}
-	return identity
-}
-
-// identity is the stored name of the repository the API calls name; a
-// name that is already an identity stays.
-func (h *Handler) identity(name string) string {
-	if id, ok := h.names.Load().identity[name]; ok {
-		return id
-	}
-	return name
+	return reported
 }
 
 type principalKey struct{}
@@ -183,9 +165,9 @@ func (h *Handler) authenticated(next http.Handler) http.Handler {
 }
 
 // permit reports whether the request's principal may do op on the
-// repository (by identity or API name), and answers 403 when not.
+// repository, and answers 403 when not.
 func (h *Handler) permit(w http.ResponseWriter, r *http.Request, op access.Operation, repository string) bool {
-	err := principal(r).Check(access.Request{Repository: h.apiName(h.identity(repository)), Operation: op})
+	err := principal(r).Check(access.Request{Repository: repository, Operation: op})
 	if err != nil {
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
 		return false
@@ -199,8 +181,7 @@ func (h *Handler) permit(w http.ResponseWriter, r *http.Request, op access.Opera
 // ids cannot be probed across repositories; one that may read it but not
 // do op is refused.
 func (h *Handler) permitRecord(w http.ResponseWriter, r *http.Request, op access.Operation, repository string) bool {
-	p, name := principal(r), h.apiName(repository)
-	if !p.Allows(access.Request{Repository: name, Operation: access.Read}) {
+	if !principal(r).Allows(access.Request{Repository: repository, Operation: access.Read}) {
 		h.storeError(w, store.ErrNotFound)
 		return false
 	}
@@ -278,7 +259,7 @@ func (q *query) int(name string, lo, hi int) int {
 }
 
 // serveList answers a list request: the principal must read repository
-// (its API name; every repository when it is ""), the page is fetched
+// (every repository when it is ""), the page is fetched
 // unless a parameter was invalid, and each record is shown as the API shows
 // it, with the cursor of the next page (null on the last one). id is the
 // record's paging key.
@@ -333,7 +314,7 @@ var eventTypes = []string{
 func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	repo := q.str("repository")
-	f := store.EventFilter{Repository: h.identity(repo), Artifact: q.str("artifact"), Stage: q.str("stage"),
+	f := store.EventFilter{Repository: repo, Artifact: q.str("artifact"), Stage: q.str("stage"),
 		Type: store.EventType(q.str("type", eventTypes...)), Page: q.page()}
 	serveList(h, w, r, q, "events", repo, f.Limit,
 		func(ctx context.Context) ([]store.Event, error) { return h.store.Events(ctx, f) },
@@ -381,7 +362,7 @@ var deliveryStatuses = []string{
 func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	repo := q.str("repository")
-	f := store.DeliveryFilter{Repository: h.identity(repo), Event: q.str("event"),
+	f := store.DeliveryFilter{Repository: repo, Event: q.str("event"),
 		Status: store.DeliveryStatus(q.str("status", deliveryStatuses...)), Page: q.page()}
 	serveList(h, w, r, q, "deliveries", repo, f.Limit,
 		func(ctx context.Context) ([]store.Delivery, error) { return h.store.Deliveries(ctx, f) },
@@ -425,12 +406,43 @@ var runStatuses = []string{
 func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	repo := q.str("repository")
-	f := store.RunFilter{Repository: h.identity(repo), Artifact: q.str("artifact"), Stage: q.str("stage"),
+	f := store.RunFilter{Repository: repo, Artifact: q.str("artifact"), Stage: q.str("stage"),
 		Action: q.str("action"), Status: store.RunStatus(q.str("status", runStatuses...)),
 		EventID: int64(q.int("event", 1, 1<<62)), Page: q.page()}
 	serveList(h, w, r, q, "runs", repo, f.Limit,
 		func(ctx context.Context) ([]store.Run, error) { return h.store.Runs(ctx, f) },
 		toAPIRun, func(run store.Run) int64 { return run.ID })
+}
+
+// listLanes answers what each environment should run (what GTO shows for
+// its stage) beside what it last deployed. Lanes are few (artifacts ×
+// stages × actions), so they come in one answer.
+func (h *Handler) listLanes(w http.ResponseWriter, r *http.Request) {
+	q := &query{r: r}
+	repo := q.str("repository")
+	f := store.LaneFilter{Repository: h.repositoryName(repo), Artifact: q.str("artifact"), Stage: q.str("stage"), Action: q.str("action")}
+	if !h.permitList(w, r, repo) {
+		return
+	}
+	if q.err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_parameter", q.err.Error())
+		return
+	}
+	lanes, err := h.store.Lanes(r.Context(), f)
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	out := make([]apiLane, len(lanes))
+	for i, l := range lanes {
+		out[i] = apiLane{Repository: l.Repository, Artifact: l.Artifact, Stage: l.Stage, Action: l.Action,
+			Desired: nonNil(l.Desired), DesiredEventID: l.DesiredEventID, Deployed: nonNil(l.Deployed),
+			DeployedRunID: l.DeployedRunID, InSync: l.InSync(), UpdatedAt: l.UpdatedAt}
+		if !l.DeployedAt.IsZero() {
+			out[i].DeployedAt = &l.DeployedAt
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lanes": out})
 }
 
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) {
@@ -481,57 +493,34 @@ func toAPIAuditEntry(e store.AuditEntry) apiAuditEntry {
 	return out
 }
 
-type apiAuditEntry struct {
-	ID         int64           `json:"id"`
-	At         time.Time       `json:"at"`
-	Principal  string          `json:"principal"`
-	Via        string          `json:"via"`
-	Repository string          `json:"repository"`
-	Operation  string          `json:"operation"`
-	Artifact   string          `json:"artifact"`
-	Version    string          `json:"version"`
-	Stage      string          `json:"stage"`
-	Request    json.RawMessage `json:"request"`
-	Status     int             `json:"status"`
-	Tags       []string        `json:"tags"`
-	Error      string          `json:"error"`
-}
-
-// The API's JSON shapes: snake_case, times in RFC 3339 (tagger times with
-// the tagger's offset, as GTO prints them).
-
-type apiEvent struct {
-	ID           int64     `json:"id"`
-	Repository   string    `json:"repository"`
-	Artifact     string    `json:"artifact"`
-	Type         string    `json:"type"`
-	Version      string    `json:"version,omitempty"`
-	Stage        string    `json:"stage,omitempty"`
-	Commit       string    `json:"commit"`
-	Tag          string    `json:"tag"`
-	TagObject    string    `json:"tag_object"`
-	Tagger       apiTagger `json:"tagger"`
-	Message      string    `json:"message"`
-	DeliveryID   string    `json:"delivery_id,omitempty"`
-	ActiveBefore []string  `json:"active_before"`
-	ActiveAfter  []string  `json:"active_after"`
-	RecordedAt   time.Time `json:"recorded_at"`
-}
-
-type apiTagger struct {
-	Name  string `json:"name"`
-	Email string `json:"email"`
-	Date  string `json:"date"`
-}
+// The API's JSON shapes are package client's types, the OpenAPI
+// document's schemas: snake_case, times in RFC 3339 (tagger times with the
+// tagger's offset, as GTO prints them). Server and client share one
+// definition, so they cannot drift apart.
+type (
+	apiEvent       = client.Event
+	apiTagger      = client.Tagger
+	apiDelivery    = client.Delivery
+	apiRun         = client.Run
+	apiAttempt     = client.Attempt
+	apiAuditEntry  = client.AuditEntry
+	apiStageChange = client.StageChange
+	apiLane        = client.Lane
+)
 
 func toAPIEvent(e store.Event) apiEvent {
-	return apiEvent{
+	out := apiEvent{
 		ID: e.ID, Repository: e.Repository, Artifact: e.Artifact, Type: string(e.Type), Version: e.Version,
 		Stage: e.Stage, Commit: e.CommitSHA, Tag: e.TagName, TagObject: e.TagObjectSHA,
 		Tagger:  apiTagger{Name: e.Tagger.Name, Email: e.Tagger.Email, Date: e.Tagger.When.Format(time.RFC3339)},
 		Message: e.Message, DeliveryID: e.DeliveryID,
 		ActiveBefore: nonNil(e.ActiveBefore), ActiveAfter: nonNil(e.ActiveAfter), RecordedAt: e.RecordedAt,
+		Stages: []apiStageChange{},
 	}
+	for _, sc := range e.Stages {
+		out.Stages = append(out.Stages, apiStageChange{Stage: sc.Stage, Before: nonNil(sc.Before), After: nonNil(sc.After)})
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -541,53 +530,23 @@ func nonNil(s []string) []string {
 	return s
 }
 
-type apiDelivery struct {
-	ID         string          `json:"id"`
-	Source     string          `json:"source"`
-	Event      string          `json:"event"`
-	Repository string          `json:"repository"`
-	Status     string          `json:"status"`
-	Reason     string          `json:"reason,omitempty"`
-	ReceivedAt time.Time       `json:"received_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	Pruned     bool            `json:"payload_pruned"`
-	Payload    json.RawMessage `json:"payload,omitempty"`
-}
-
 func toAPIDelivery(d store.Delivery) apiDelivery {
 	return apiDelivery{ID: d.ID, Source: string(d.Source), Event: d.Event, Repository: d.Repository,
-		Status: string(d.Status), Reason: d.Reason, ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, Pruned: d.Pruned}
-}
-
-type apiRun struct {
-	ID             int64        `json:"id"`
-	EventID        int64        `json:"event_id"`
-	Action         string       `json:"action"`
-	Repository     string       `json:"repository"`
-	Artifact       string       `json:"artifact"`
-	Stage          string       `json:"stage,omitempty"`
-	IdempotencyKey string       `json:"idempotency_key"`
-	Status         string       `json:"status"`
-	Attempts       int          `json:"attempts"`
-	History        []apiAttempt `json:"history,omitempty"`
-	CreatedAt      time.Time    `json:"created_at"`
-	UpdatedAt      time.Time    `json:"updated_at"`
-}
-
-type apiAttempt struct {
-	Number     int        `json:"number"`
-	Holder     string     `json:"holder"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	ExitCode   *int       `json:"exit_code"`
-	OutputTail string     `json:"output_tail"`
-	Error      string     `json:"error,omitempty"`
+		Status: string(d.Status), Reason: d.Reason, ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, PayloadPruned: d.Pruned,
+		Attempts: d.Attempts, LastError: d.LastError, NextAttemptAt: d.NextAttemptAt}
 }
 
 func toAPIRun(r store.Run) apiRun {
 	out := apiRun{ID: r.ID, EventID: r.EventID, Action: r.Action, Repository: r.Repository, Artifact: r.Artifact,
 		Stage: r.Stage, IdempotencyKey: r.IdempotencyKey, Status: string(r.Status), Attempts: r.Attempts,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Trigger: string(r.Trigger), Version: r.Version,
+		DesiredBefore: r.DesiredBefore, Desired: r.Desired, DeployedBefore: r.DeployedBefore, Direction: r.Direction,
+		Redeploy: r.Redeploy, SupersededBy: r.SupersededBy, Note: r.Note}
+	if r.Stage != "" && r.Trigger != "" {
+		// What a lane run converges to is part of it even when empty
+		// (an unassignment that leaves the stage empty).
+		out.DesiredBefore, out.Desired, out.DeployedBefore = nonNil(r.DesiredBefore), nonNil(r.Desired), nonNil(r.DeployedBefore)
+	}
 	for _, a := range r.History {
 		out.History = append(out.History, apiAttempt(a))
 	}

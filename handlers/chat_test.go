@@ -79,10 +79,10 @@ func newChatRig(t *testing.T) *chatRig {
 			if name != repo {
 				return change.Repository{}, change.ErrUnknownRepository
 			}
-			return change.Repository{Identity: c.repo.Dir, Source: src}, nil
+			return change.Repository{Source: src}, nil
 		},
 		Store: c.store,
-		Settle: func(ctx context.Context, identity string) error {
+		Settle: func(ctx context.Context, repository string) error {
 			select {
 			case <-time.After(c.settle):
 				return nil

@@ -48,5 +48,12 @@ func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 	in.repository = pv.Repository
 	in.ping = gh.Event(in.event) == gh.PingEvent
 	in.ignored = pv.Ignore
+	if in.ping {
+		in.ignored = "ping: the webhook reaches hookd"
+		if id := r.Header.Get("X-GitHub-Hook-ID"); id != "" {
+			in.ignored += " (hook " + id + ")"
+		}
+	}
+	in.kept = pv.Kept
 	return in, nil
 }

@@ -3,11 +3,13 @@
 //   - webhook ingress from GitHub and from the git post-receive hook
 //     (webhook.go): verify the signature, store the delivery with its
 //     processing job in one transaction, answer; everything else happens in
-//     the workers. Bodies (body.go) must arrive within GitHub's 10 s, take
-//     their share of memory as their bytes arrive, and one client's slow
-//     uploads are bounded, so idle or slow connections cannot starve real
-//     deliveries. A repository hookd does not know is answered as a bad
-//     signature, and GitHub's Redeliver gets the delivery processed again;
+//     the workers (a GitHub ping is recorded too, as an ignored delivery,
+//     so that whoever set the hook up sees it arrive). Bodies (body.go)
+//     must arrive within GitHub's 10 s, take their share of memory as their
+//     bytes arrive, and one client's slow uploads are bounded, so idle or
+//     slow connections cannot starve real deliveries. A repository hookd
+//     does not know is answered as a bad signature, and GitHub's Redeliver
+//     gets the delivery processed again;
 //   - the operations API under /api/v1 (api.go): deliveries, events, deploy
 //     runs and the audit log, with replay and retry;
 //   - the companion API (repos.go): registry reads in gto's JSON shapes and
@@ -15,10 +17,13 @@
 //   - chat commands (chat.go): Slack's slash command and a text endpoint
 //     for other bots, parsed and answered by package chatops;
 //   - the OpenAPI document of /api/v1 (openapi.go), the health and
-//     readiness probes and /metrics.
+//     readiness probes and /metrics;
+//   - the web dashboard under /ui/, which package ui serves: it is
+//     mounted here, nothing more.
 //
 // Every /api/v1 route but the document needs a bearer token; what the
-// token may do is package access's to decide.
+// token may do is package access's to decide. The API's JSON shapes are
+// package client's types, which the client and this package share.
 package handlers
 
 import (
@@ -61,9 +66,9 @@ type Store interface {
 	Records
 }
 
-// Secrets maps a repository's identity (GitHub "owner/name", or the path
-// the post-receive hook reports) to the secret its deliveries are signed
-// with. A repository that is not in the map is not configured.
+// Secrets maps a repository's name (owner/name) to the secret its
+// deliveries are signed with. A repository that is not in the map is not
+// configured.
 type Secrets map[string]string
 
 // Options configures New.
@@ -97,6 +102,9 @@ type Options struct {
 	// commands, and reads registries for them; without it those routes
 	// answer 503.
 	Changes *change.Service
+	// UI is the web dashboard (package ui), served under /ui/, with / sent
+	// there; without it neither is served.
+	UI http.Handler
 	// AcceptTimeout bounds storing one delivery; past it the answer is 503.
 	// Default 8s, under the 10s GitHub waits before it counts a delivery
 	// as failed.
@@ -116,10 +124,11 @@ type Handler struct {
 	uploads       slowUploads
 	secrets       atomic.Pointer[Secrets]
 	tokens        atomic.Pointer[Tokens]
-	names         atomic.Pointer[repositoryNames]
+	paths         atomic.Pointer[map[string]string] // path repository → name
 	chat          atomic.Pointer[Chat]
 	metrics       metrics
 	scrape        http.Handler // /metrics
+	ui            http.Handler
 	mux           *http.ServeMux
 	// background is work that outlives its request (a Slack command
 	// answered at its response_url); Drain waits for it, and past Drain's
@@ -132,7 +141,7 @@ type Handler struct {
 // New builds the handler. It answers 401 to every webhook until SetSecrets
 // configures a repository.
 func New(o Options) *Handler {
-	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout,
+	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout, ui: o.UI,
 		bodyTimeout: cmp.Or(o.BodyTimeout, defaultBodyTimeout), slowUpload: cmp.Or(o.SlowUpload, defaultSlowUpload),
 		slowPerClient: cmp.Or(o.SlowUploadsPerClient, defaultSlowUploadsPerClient)}
 	h.backgroundCtx, h.stopBackground = context.WithCancel(context.Background())
@@ -153,7 +162,7 @@ func New(o Options) *Handler {
 	h.metrics = newMetrics(reg)
 	h.secrets.Store(&Secrets{})
 	h.tokens.Store(&Tokens{})
-	h.SetRepositoryNames(nil)
+	h.SetRepositoryPaths(nil)
 	h.scrape = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	h.routes(!o.MetricsApart)
 	return h
@@ -208,6 +217,10 @@ func (h *Handler) routes(withMetrics bool) {
 	}
 	h.apiRoutes()
 	h.chatRoutes()
+	if h.ui != nil {
+		h.mux.Handle("/ui/", h.timed("ui", h.ui))
+		h.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		msg := "no such endpoint: " + r.URL.Path
 		// A monorepo artifact's name (models/churn:rf) is one segment of

@@ -34,8 +34,11 @@ type sender interface {
 type incoming struct {
 	id, event, repository string
 	payload               []byte // what is stored: the signed JSON
-	ping                  bool   // answered, not stored
+	ping                  bool   // GitHub's hook check: stored as ignored, answered 200
 	ignored               string // why hookd does nothing with it ("" if it acts)
+	// kept replaces payload in the store for an ignored delivery: what
+	// hookd reads of it, enough for a replay (nil: keep payload).
+	kept []byte
 }
 
 // outcome is how a delivery ended: what the client is told and what the
@@ -85,12 +88,19 @@ func (h *Handler) webhook(s sender) http.Handler {
 		}
 		h.metrics.deliveries.WithLabelValues(string(s.source()), out.name).Inc()
 
-		level := slog.LevelInfo
+		// An accepted delivery is routine, at debug level: what an operator
+		// needs of it is stored (deliveries in the API) and counted
+		// (metrics); a line each cost 2 % of the CPU under load. Refusals
+		// stay visible.
+		level := slog.LevelDebug
 		switch {
 		case out.status >= 500:
 			level = slog.LevelError
 		case out.status >= 400:
 			level = slog.LevelWarn
+		}
+		if !h.log.Enabled(r.Context(), level) {
+			return
 		}
 		attrs := []slog.Attr{
 			slog.String("source", string(s.source())),
@@ -126,6 +136,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 	if out != nil {
 		return in, out
 	}
+	in.repository = h.repositoryName(in.repository)
 	sig := r.Header.Get(s.signatureHeader())
 	if sig == "" {
 		return in, fail(http.StatusUnauthorized, "missing_signature",
@@ -143,9 +154,6 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 		}
 		return in, out
 	}
-	if in.ping {
-		return in, &outcome{status: http.StatusOK, name: "ping"}
-	}
 	return in, h.accept(r.Context(), s.source(), in)
 }
 
@@ -155,6 +163,9 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 	name := "accepted"
 	if in.ignored != "" {
 		d.Status, d.Reason, name = store.DeliveryIgnored, in.ignored, "ignored"
+		if in.kept != nil {
+			d.Body = in.kept
+		}
 	}
 	// GitHub sends a delivery id once, except when someone presses
 	// Redeliver: they want it processed again. The hook's id repeats only
@@ -173,6 +184,10 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 		return &outcome{status: http.StatusAccepted, name: "redelivered"}
 	case res.Duplicate:
 		return &outcome{status: http.StatusOK, name: "duplicate"}
+	case in.ping:
+		// Recorded like any delivery, so that whoever set the hook up sees
+		// it arrived; answered 200 as a ping always was.
+		return &outcome{status: http.StatusOK, name: "ping"}
 	}
 	return &outcome{status: http.StatusAccepted, name: name}
 }

@@ -16,6 +16,12 @@
 //     delivery announced: GitHub sends nothing for a push of more than three
 //     tags, deliveries get lost, and hookd is sometimes down.
 //
+// sync holds the repository while it works, within the process and across
+// every replica on the database (the store's HoldRepository), and lists
+// only once it holds it: a listing older than tags another replica stored
+// meanwhile would make them look deleted, and before/after states must see
+// every event before them.
+//
 // sync compares what it sees with the tags the store has, records an event
 // for each new annotated GTO tag (in tagger-date order, the order GTO reads
 // them in) and for each deletion, and only then stores the tags themselves.
@@ -27,8 +33,9 @@
 // The first listing of a repository hookd has never listed is a baseline:
 // its existing tags are stored without events, so that pointing hookd at a
 // registry with years of history does not replay every old assignment into
-// deploy actions. Tags that the delivery being processed announced still get
-// their events.
+// deploy actions. Tags that a delivery announced still get their events:
+// the delivery being processed, and every one of the repository's
+// deliveries still queued, which were accepted before the baseline ran.
 package ingest
 
 import (
@@ -37,6 +44,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -59,6 +67,12 @@ type Store interface {
 	RecordEvent(ctx context.Context, e store.Event) (store.Event, bool, error)
 	Listing(ctx context.Context, repository string) (store.Listing, error)
 	SaveListing(ctx context.Context, l store.Listing) error
+	// QueuedDeliveries calls fn with each still-queued delivery of a
+	// repository, payload included.
+	QueuedDeliveries(ctx context.Context, repository string, fn func(store.Delivery) error) error
+	// HoldRepository gives one sync at a time a repository, across
+	// processes (see store.Store.HoldRepository).
+	HoldRepository(ctx context.Context, repository string) (context.Context, func(), error)
 }
 
 // Sources finds the source of a configured repository.
@@ -71,9 +85,10 @@ type Processor struct {
 	logger  *slog.Logger
 	// dispatch hands each event to what acts on it (deploy's engine).
 	dispatch func(context.Context, store.Event) error
+	names    func(string) string // see WithRepositoryNames
 
 	mu    sync.Mutex
-	repos map[string]*sync.Mutex
+	repos map[string]chan struct{} // a repository's turn in this process
 	// listed is, by repository, when the newest full listing applied in
 	// this process started (baselines excepted): a GitHub delivery
 	// received before it needs no listing of its own.
@@ -98,6 +113,21 @@ func WithDispatch(f func(context.Context, store.Event) error) Option {
 	return func(p *Processor) { p.dispatch = f }
 }
 
+// WithRepositoryNames sets the name ingest records a repository by when it
+// is reported otherwise: a path repository by its path, in a delivery or a
+// reconciliation an older hookd queued (default: as reported).
+func WithRepositoryNames(name func(reported string) string) Option {
+	return func(p *Processor) { p.names = name }
+}
+
+// repositoryName is the name of the repository reported as reported.
+func (p *Processor) repositoryName(reported string) string {
+	if p.names == nil {
+		return reported
+	}
+	return p.names(reported)
+}
+
 // WithMetrics registers the processor's metrics in reg: events recorded by
 // type, and how long deliveries took from receipt to processed.
 func WithMetrics(reg prometheus.Registerer) Option {
@@ -107,7 +137,7 @@ func WithMetrics(reg prometheus.Registerer) Option {
 // New returns a Processor that reads and writes st and lists tags through
 // sources.
 func New(st Store, sources Sources, opts ...Option) *Processor {
-	p := &Processor{store: st, sources: sources, logger: slog.Default(), repos: map[string]*sync.Mutex{}, listed: map[string]time.Time{},
+	p := &Processor{store: st, sources: sources, logger: slog.Default(), repos: map[string]chan struct{}{}, listed: map[string]time.Time{},
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_events_total",
 			Help: "GTO events recorded, by type (registration, assignment, ..., tag_deleted).",
@@ -124,18 +154,41 @@ func New(st Store, sources Sources, opts ...Option) *Processor {
 	return p
 }
 
-// lock serialises the syncs of one repository in this process: each
-// event's before/after state must see the events before it.
-func (p *Processor) lock(repository string) func() {
+// hold gives a sync its repository: first within this process, so that
+// its own syncs queue here rather than poll the database, then across
+// processes through the store. Each event's before/after state must see
+// the events before it, and a listing must be newer than whatever another
+// sync stored, or a tag stored meanwhile looks deleted. The returned
+// context ends if the hold is lost; release gives the repository up.
+func (p *Processor) hold(ctx context.Context, repository string) (context.Context, func(), error) {
+	unlock, err := p.lock(ctx, repository)
+	if err != nil {
+		return nil, nil, err
+	}
+	held, release, err := p.store.HoldRepository(ctx, repository)
+	if err != nil {
+		unlock()
+		return nil, nil, fmt.Errorf("hold %s: %w", repository, err)
+	}
+	return held, func() { release(); unlock() }, nil
+}
+
+// lock serialises the syncs of one repository in this process; the wait
+// ends with ctx.
+func (p *Processor) lock(ctx context.Context, repository string) (func(), error) {
 	p.mu.Lock()
 	m, ok := p.repos[repository]
 	if !ok {
-		m = &sync.Mutex{}
+		m = make(chan struct{}, 1)
 		p.repos[repository] = m
 	}
 	p.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	select {
+	case m <- struct{}{}:
+		return func() { <-m }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 // coveredSince reports whether a full listing of repository that started
@@ -164,6 +217,7 @@ func (p *Processor) markListed(repository string, started time.Time) {
 // Reconcile re-lists repository's tags and records the events of every tag
 // hookd has not seen, and of every tag that is gone.
 func (p *Processor) Reconcile(ctx context.Context, repository string) error {
+	repository = p.repositoryName(repository)
 	src, err := p.sources(repository)
 	if err != nil {
 		return err
@@ -198,9 +252,20 @@ type change struct {
 // sync records the events of c and brings the stored tags up to date. It
 // returns the events it recorded.
 func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
-	defer p.lock(c.repository)()
 	full := c.list != nil
-	if full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) {
+	covered := func() bool { return full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) }
+	if covered() {
+		// Known without the hold: a burst of deliveries for one
+		// repository costs no round trips to the database each.
+		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
+		return nil, nil
+	}
+	ctx, release, err := p.hold(ctx, c.repository)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if covered() { // a listing applied while this sync waited for the hold
 		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
 		return nil, nil
 	}
@@ -216,10 +281,10 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	current := make(map[string]registry.Tag, len(stored)+len(c.present))
+	current := newTagSet(len(stored) + len(c.present))
 	storedObject := make(map[string]string, len(stored))
 	for _, t := range stored {
-		current[t.Name] = fromStore(t)
+		current.put(fromStore(t))
 		storedObject[t.Name] = t.ObjectSHA
 	}
 	baseline := false
@@ -229,6 +294,11 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 			return nil, err
 		}
 		baseline = l.ListedAt.IsZero()
+	}
+	if baseline {
+		if err := p.announceQueued(ctx, &c); err != nil {
+			return nil, err
+		}
 	}
 
 	var fresh []registry.Tag
@@ -285,7 +355,7 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		return nil
 	}
 	for _, name := range gone {
-		old, ok := current[name]
+		old, ok := current.all[name]
 		if !ok {
 			continue // a deletion of a tag hookd never stored
 		}
@@ -298,10 +368,10 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	}
 	for _, t := range fresh {
 		// A tag that moved to another object: GTO sees only the new one.
-		delete(current, t.Name)
+		current.drop(t.Name)
 		var evs []store.Event
 		if baseline && !c.announced[t.Name] {
-			current[t.Name] = t // history, not news; and no registry to build
+			current.put(t) // history, not news; and no registry to build
 		} else {
 			evs = c.apply(current, t, false)
 		}
@@ -325,6 +395,33 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	return recorded, nil
 }
 
+// announceQueued adds to what c announces the tags named by deliveries of
+// its repository that are still queued. A baseline stores the tags it
+// finds as history; a delivery accepted before it but processed after
+// would then find its tag stored and give it no event, and an accepted
+// delivery must never be swallowed so.
+func (p *Processor) announceQueued(ctx context.Context, c *change) error {
+	if c.announced == nil {
+		c.announced = map[string]bool{}
+	}
+	err := p.store.QueuedDeliveries(ctx, c.repository, func(d store.Delivery) error {
+		refs, err := decode(d)
+		if err != nil {
+			return nil // its own processing fails it, saying why
+		}
+		for _, r := range refs {
+			if !r.deleted && r.skip() == "" {
+				c.announced[r.name] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the queued deliveries of %s: %w", c.repository, err)
+	}
+	return nil
+}
+
 // priority is GTO's priority of the event t gives; tags that give none
 // come last.
 func priority(t registry.Tag) int {
@@ -338,27 +435,31 @@ func priority(t registry.Tag) int {
 // apply adds t to current (or, with deleted, removes it) and returns the
 // events that change is: for an added tag the events GTO gives it, for a
 // removed one the events it had given, as tag_deleted. Each carries the
-// stage's holders before and after. A lightweight or non-GTO tag is no
-// event.
-func (c change) apply(current map[string]registry.Tag, t registry.Tag, deleted bool) []store.Event {
+// stage's holders before and after, and every stage of the artifact whose
+// versions the change moved (Stages), which is what deploys follow. A
+// lightweight or non-GTO tag is no event. Only t's artifact is rebuilt:
+// GTO's state of one artifact depends on its own tags alone.
+func (c change) apply(current *tagSet, t registry.Tag, deleted bool) []store.Event {
 	edit := func() {
 		if deleted {
-			delete(current, t.Name)
+			current.drop(t.Name)
 		} else {
-			current[t.Name] = t
+			current.put(t)
 		}
 	}
-	if parsed, err := tagparse.Parse(t.Name); err != nil || !t.Annotated || parsed.Action.Event() == "" {
+	parsed, err := tagparse.Parse(t.Name)
+	if err != nil || !t.Annotated || parsed.Action.Event() == "" {
 		edit()
 		return nil
 	}
-	before := build(current)
+	before, was := current.registry(parsed.Artifact)
 	edit()
-	after := build(current)
+	after, is := current.registry(parsed.Artifact)
 	holder := after
 	if deleted {
 		holder = before
 	}
+	moved := stageChanges(was, is)
 	var out []store.Event
 	for _, s := range holder.CheckRef(t.Name) {
 		e := store.Event{
@@ -372,6 +473,7 @@ func (c change) apply(current map[string]registry.Tag, t registry.Tag, deleted b
 			TagObjectSHA: objectOf(t),
 			Tagger:       store.Tagger{Name: t.Tagger.Name, Email: t.Tagger.Email, When: t.Date},
 			Message:      s.Message,
+			Stages:       moved,
 		}
 		if deleted {
 			e.Type = store.EventTagDeleted
@@ -380,37 +482,112 @@ func (c change) apply(current map[string]registry.Tag, t registry.Tag, deleted b
 			e.DeliveryID = c.deliveryID
 		}
 		if e.Stage != "" {
-			e.ActiveBefore = activeIn(before, e.Artifact, e.Stage)
-			e.ActiveAfter = activeIn(after, e.Artifact, e.Stage)
+			e.ActiveBefore, e.ActiveAfter = was[e.Stage], is[e.Stage]
+			if !slices.ContainsFunc(moved, func(sc store.StageChange) bool { return sc.Stage == e.Stage }) {
+				// The event's own stage, even unchanged: a re-assignment
+				// of the version it holds asks for a redeploy.
+				e.Stages = append(slices.Clone(moved), store.StageChange{Stage: e.Stage, Before: e.ActiveBefore, After: e.ActiveAfter})
+			}
 		}
 		out = append(out, e)
 	}
 	return out
 }
 
-// build is the registry of a set of tags. Events need only the tags: the
-// version a tag resolves to and a stage's holders do not depend on `.gto`
-// or the artifacts index.
-func build(tags map[string]registry.Tag) *registry.Registry {
+// stageChanges lists the stages whose versions differ between two states
+// of one artifact, in stage order.
+func stageChanges(before, after stageState) []store.StageChange {
+	stages := slices.Collect(maps.Keys(before))
+	for stage := range after {
+		if _, ok := before[stage]; !ok {
+			stages = append(stages, stage)
+		}
+	}
+	slices.Sort(stages)
+	var out []store.StageChange
+	for _, stage := range stages {
+		if b, a := before[stage], after[stage]; !slices.Equal(b, a) {
+			out = append(out, store.StageChange{Stage: stage, Before: b, After: a})
+		}
+	}
+	return out
+}
+
+// stageState is what `gto show` says each stage of one artifact holds.
+type stageState map[string][]string
+
+// tagSet is a repository's tags while a sync applies its changes, grouped
+// by artifact, with each artifact's registry and stage state built once per
+// change of its tags rather than the whole repository's twice per tag.
+type tagSet struct {
+	all        map[string]registry.Tag
+	byArtifact map[string]map[string]registry.Tag
+	built      map[string]builtArtifact
+}
+
+type builtArtifact struct {
+	registry *registry.Registry
+	stages   stageState
+}
+
+func newTagSet(n int) *tagSet {
+	return &tagSet{all: make(map[string]registry.Tag, n), byArtifact: map[string]map[string]registry.Tag{},
+		built: map[string]builtArtifact{}}
+}
+
+// artifactOf is the artifact a tag name belongs to ("" for a non-GTO name).
+func artifactOf(name string) string {
+	p, err := tagparse.Parse(name)
+	if err != nil {
+		return ""
+	}
+	return p.Artifact
+}
+
+func (s *tagSet) put(t registry.Tag) {
+	s.drop(t.Name)
+	s.all[t.Name] = t
+	if a := artifactOf(t.Name); a != "" {
+		if s.byArtifact[a] == nil {
+			s.byArtifact[a] = map[string]registry.Tag{}
+		}
+		s.byArtifact[a][t.Name] = t
+		delete(s.built, a)
+	}
+}
+
+func (s *tagSet) drop(name string) {
+	if _, ok := s.all[name]; !ok {
+		return
+	}
+	delete(s.all, name)
+	if a := artifactOf(name); a != "" {
+		delete(s.byArtifact[a], name)
+		delete(s.built, a)
+	}
+}
+
+// registry is the registry of artifact's tags and its stage state. Events
+// need only the tags: the version a tag resolves to and a stage's holders
+// do not depend on `.gto` or the artifacts index.
+func (s *tagSet) registry(artifact string) (*registry.Registry, stageState) {
+	if b, ok := s.built[artifact]; ok {
+		return b.registry, b.stages
+	}
+	tags := s.byArtifact[artifact]
 	list := make([]registry.Tag, 0, len(tags))
 	for _, t := range tags {
 		list = append(list, t)
 	}
-	return registry.New(list, registry.Options{})
-}
-
-// activeIn lists the versions stage holds for artifact, as `gto show`
-// reports them.
-func activeIn(r *registry.Registry, artifact, stage string) []string {
-	held, err := r.Which(artifact, stage, registry.DefaultShowOptions())
-	if err != nil {
-		return nil
+	b := builtArtifact{registry: registry.New(list, registry.Options{}), stages: stageState{}}
+	held, _ := b.registry.StageVersions(artifact, registry.DefaultShowOptions())
+	for _, kv := range held {
+		for _, vs := range kv.Value {
+			b.stages[kv.Key] = append(b.stages[kv.Key], vs.Version)
+		}
 	}
-	out := make([]string, 0, len(held))
-	for _, vs := range held {
-		out = append(out, vs.Version)
-	}
-	return out
+	s.built[artifact] = b
+	return b.registry, b.stages
 }
 
 // objectOf is the sha a tag ref points at: the tag object, or the commit
@@ -470,7 +647,8 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 		// A payload that will never decode: retrying cannot help.
 		return store.Outcome{Status: store.DeliveryFailed, Reason: err.Error()}, nil
 	}
-	c := change{repository: d.Repository, deliveryID: d.ID, announced: map[string]bool{}, receivedAt: d.ReceivedAt}
+	repository := p.repositoryName(d.Repository)
+	c := change{repository: repository, deliveryID: d.ID, announced: map[string]bool{}, receivedAt: d.ReceivedAt}
 	var reasons []string
 	for _, r := range refs {
 		if why := r.skip(); why != "" {
@@ -501,7 +679,7 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 	if d.Source == store.SourceGitHub {
 		// GitHub's payload has no tagger or message, and deliveries may
 		// arrive out of order: the listing is the truth, deletions included.
-		src, err := p.sources(d.Repository)
+		src, err := p.sources(repository)
 		if err != nil {
 			return store.Outcome{}, err
 		}
@@ -557,15 +735,15 @@ func decode(d store.Delivery) ([]ref, error) {
 // payloads.
 type gitHubPayload struct {
 	Ref        string `json:"ref"`
-	RefType    string `json:"ref_type"`
-	After      string `json:"after"`
-	Deleted    bool   `json:"deleted"`
+	RefType    string `json:"ref_type,omitempty"`
+	After      string `json:"after,omitempty"`
+	Deleted    bool   `json:"deleted,omitempty"`
 	HeadCommit *struct {
 		ID string `json:"id"`
-	} `json:"head_commit"`
+	} `json:"head_commit,omitempty"`
 	Repository *struct {
 		FullName string `json:"full_name"`
-	} `json:"repository"`
+	} `json:"repository,omitempty"`
 }
 
 // Preview is what a GitHub delivery says before any work is done: which
@@ -576,6 +754,11 @@ type Preview struct {
 	// Ignore says why hookd will do nothing with the delivery ("" when it
 	// names a tag): it is then stored as ignored, with no job.
 	Ignore string
+	// Kept is, for an ignored push, create or delete, what to store in
+	// place of the payload: the fields hookd reads, so that a replay
+	// decides the same, in a few hundred bytes instead of the 8–10 KB of
+	// commits a branch push carries (nil: store the payload).
+	Kept []byte
 }
 
 // gitHubEvents are the events whose payloads can name a tag.
@@ -585,8 +768,8 @@ var gitHubEvents = map[string]bool{"push": true, "create": true, "delete": true}
 // repository, and whether it can be left alone (an event hookd does not
 // use, a branch push). Tags are decided later, by ProcessDelivery.
 func PreviewGitHub(event string, payload []byte) (Preview, error) {
-	var p gitHubPayload
-	if err := json.Unmarshal(payload, &p); err != nil {
+	p, err := parseGitHub(payload)
+	if err != nil {
 		return Preview{}, fmt.Errorf("the payload is not valid JSON: %w", err)
 	}
 	pv := Preview{}
@@ -598,6 +781,9 @@ func PreviewGitHub(event string, payload []byte) (Preview, error) {
 		pv.Ignore = "hookd does not act on " + event + " events"
 	case refsOf(event, p) == nil:
 		pv.Ignore = noTagRefs(event)
+		if pv.Kept, err = json.Marshal(p); err != nil {
+			return Preview{}, err
+		}
 	}
 	return pv, nil
 }
@@ -606,8 +792,8 @@ func noTagRefs(event string) string { return "no tag refs in this " + event + " 
 
 // decodeGitHub reads push, create and delete events; only tag refs count.
 func decodeGitHub(event string, body []byte) ([]ref, error) {
-	var p gitHubPayload
-	if err := json.Unmarshal(body, &p); err != nil {
+	p, err := parseGitHub(body)
+	if err != nil {
 		return nil, fmt.Errorf("malformed %s payload: %w", event, err)
 	}
 	return refsOf(event, p), nil

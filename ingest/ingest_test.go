@@ -65,20 +65,26 @@ type delivered struct {
 	outcome store.Outcome
 }
 
-// deliver stores a delivery the way the webhook handler does and processes
-// it as the store's job would.
+// accept stores a delivery the way the webhook handler does, and reads it
+// back as the store's job would; it is safe to call from any goroutine.
+func (r *rig) accept(id string, src store.Source, event string, body any) (store.Delivery, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return store.Delivery{}, err
+	}
+	d := store.Delivery{ID: id, Source: src, Event: event, Repository: repoName, Body: raw}
+	if _, err := r.store.Accept(r.ctx, d); err != nil {
+		return d, err
+	}
+	return r.store.Delivery(r.ctx, d.ID)
+}
+
+// deliver stores a delivery and processes it as the store's job would.
 func (r *rig) deliver(src store.Source, event string, body any) delivered {
 	r.t.Helper()
 	r.seq++
-	raw, err := json.Marshal(body)
+	d, err := r.accept(fmt.Sprintf("delivery-%d", r.seq), src, event, body)
 	if err != nil {
-		r.t.Fatal(err)
-	}
-	d := store.Delivery{ID: fmt.Sprintf("delivery-%d", r.seq), Source: src, Event: event, Repository: repoName, Body: raw}
-	if _, err := r.store.Accept(r.ctx, d); err != nil {
-		r.t.Fatal(err)
-	}
-	if d, err = r.store.Delivery(r.ctx, d.ID); err != nil {
 		r.t.Fatal(err)
 	}
 	o, err := r.proc.ProcessDelivery(r.ctx, d)
@@ -500,4 +506,92 @@ func TestTagsOfOneSecondApplyRegistrationFirst(t *testing.T) {
 	r.repo.Tag("churn#staging#1", c, "2024-01-02T10:00:00+00:00", "assign")
 	r.reconcile()
 	assertEvents(t, r.events(), "registration churn v2.0.0  []->[]", "assignment churn v2.0.0 staging []->[v2.0.0]")
+}
+
+// Deliveries accepted before hookd's first listing of a repository, and
+// still queued when that listing (a baseline) runs first, keep their tags'
+// events: the baseline stores the rest as history, and the deliveries,
+// processed after it, add nothing twice.
+func TestBaselineKeepsTheTagsOfQueuedDeliveries(t *testing.T) {
+	r := newRig(t)
+	c1 := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	c2 := r.repo.Commit("model.txt", "two", "2024-01-05T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c1, "2024-01-02T10:00:00+00:00", "history")
+	r.repo.Tag("churn#dev#1", c1, "2024-01-03T10:00:00+00:00", "history")
+	r.repo.Tag("churn#prod#2", c1, "2024-01-04T10:00:00+00:00", "announced by GitHub")
+	r.repo.Tag("churn@v1.1.0", c2, "2024-01-06T10:00:00+00:00", "announced by the hook")
+	github, err := r.accept("queued-github", store.SourceGitHub, "push", r.pushPayload("churn#prod#2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, err := r.accept("queued-hook", store.SourceGit, "push", r.hookPayload("churn@v1.1.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A queued delivery of another repository, or one about a deletion,
+	// announces nothing here.
+	if _, err := r.accept("queued-deletion", store.SourceGitHub, "push", map[string]any{
+		"ref": "refs/tags/churn#dev#1", "after": strings.Repeat("0", 40), "deleted": true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	other := store.Delivery{ID: "queued-elsewhere", Source: store.SourceGitHub, Event: "push", Repository: "acme/other",
+		Body: []byte(`{"ref":"refs/tags/churn#dev#1","after":"` + strings.Repeat("1", 40) + `"}`)}
+	if _, err := r.store.Accept(r.ctx, other); err != nil {
+		t.Fatal(err)
+	}
+
+	r.reconcile() // the baseline runs before the deliveries
+	want := []string{
+		"assignment churn v1.0.0 prod []->[v1.0.0]",
+		"registration churn v1.1.0  []->[]",
+	}
+	assertEvents(t, r.events(), want...)
+	for _, d := range []store.Delivery{github, hook} {
+		if o, err := r.proc.ProcessDelivery(r.ctx, d); err != nil || o.Status != store.DeliveryProcessed {
+			t.Fatalf("delivery %s after the baseline: %+v %v", d.ID, o, err)
+		}
+	}
+	r.reconcile()
+	assertEvents(t, r.events(), want...)
+}
+
+// A repository reported by its path (a delivery or a reconciliation that
+// an older hookd queued) is recorded under its name.
+func TestRepositoryReportedByItsPathIsRecordedByItsName(t *testing.T) {
+	r := newRig(t)
+	const path = "/srv/git/models.git"
+	sources := func(name string) (source.Source, error) {
+		if name != repoName {
+			return nil, fmt.Errorf("repository %s not configured", name)
+		}
+		return gitdir.Open(r.ctx, r.repo.Dir)
+	}
+	r.proc = ingest.New(r.store, sources, ingest.WithRepositoryNames(func(reported string) string {
+		if reported == path {
+			return repoName
+		}
+		return reported
+	}))
+	if err := r.proc.Reconcile(r.ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	c := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	r.repo.Tag("churn@v1.0.0", c, "2024-01-02T10:00:00+00:00", "m")
+	raw, _ := json.Marshal(r.hookPayload("churn@v1.0.0"))
+	d := store.Delivery{ID: "queued-by-an-older-hookd", Source: store.SourceGit, Event: "push", Repository: path, Body: raw}
+	if _, err := r.store.Accept(r.ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.store.Delivery(r.ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := r.proc.ProcessDelivery(r.ctx, d); err != nil || o.Status != store.DeliveryProcessed {
+		t.Fatalf("%+v %v", o, err)
+	}
+	assertEvents(t, r.events(), "registration churn v1.0.0  []->[]")
+	if l, _ := r.store.Listing(r.ctx, repoName); l.ListedAt.IsZero() {
+		t.Error("the reconciliation by path did not list the repository under its name")
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -42,6 +43,13 @@ type Delivery struct {
 	Status     DeliveryStatus
 	Reason     string
 	UpdatedAt  time.Time
+	// Attempts counts the processing attempts that have ended, and
+	// LastError is the last failed one's error ("" if none failed).
+	Attempts  int
+	LastError string
+	// NextAttemptAt is when a queued delivery whose last attempt failed
+	// is tried again; nil otherwise.
+	NextAttemptAt *time.Time
 	// ProcessAgain asks Accept, when a delivery with this ID is stored
 	// already, to queue that one for processing again (GitHub's Redeliver
 	// sends the same delivery with the same ID), its payload restored if
@@ -87,10 +95,11 @@ type acceptAnswer struct {
 // now.
 //
 // Concurrent callers share transactions: one writer commits whatever has
-// queued up while the previous commit ran, with one job for the whole batch,
-// which is where throughput comes from (a River job per delivery costs more
-// than the delivery itself on SQLite). If ctx ends first, Accept returns its error, and d may or may not
-// have been stored.
+// queued up while the previous commit ran, with one job per 32 of its
+// deliveries (deliveriesPerJob), which is where throughput comes from (a
+// River job per delivery costs more than the delivery itself on SQLite).
+// If ctx ends first, Accept returns its error, and d may or may not have
+// been stored.
 func (s *Store) Accept(ctx context.Context, d Delivery) (AcceptResult, error) {
 	if d.ID == "" || d.Repository == "" {
 		return AcceptResult{}, errors.New("store: delivery needs an ID and a repository")
@@ -271,7 +280,8 @@ type DeliveryFilter struct {
 	Page       // by Seq, newest first
 }
 
-const deliverySelect = `SELECT seq, id, source, event, repository, body IS NULL, received_at, status, reason, updated_at`
+const deliverySelect = `SELECT seq, id, source, event, repository, body IS NULL, received_at, status, reason, updated_at,
+	attempts, last_error, next_attempt_at`
 
 // Deliveries lists deliveries newest first, without their payloads.
 func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
@@ -308,20 +318,66 @@ func scanDelivery(row driver.Row, extra ...any) (Delivery, error) {
 		d                   Delivery
 		source, status      string
 		received, updatedAt int64
+		next                sql.NullInt64
 	)
-	dest := append([]any{&d.Seq, &d.ID, &source, &d.Event, &d.Repository, &d.Pruned, &received, &status, &d.Reason, &updatedAt}, extra...)
+	dest := append([]any{&d.Seq, &d.ID, &source, &d.Event, &d.Repository, &d.Pruned, &received, &status, &d.Reason, &updatedAt,
+		&d.Attempts, &d.LastError, &next}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Delivery{}, err
 	}
 	d.Source, d.Status, d.Reason = Source(source), DeliveryStatus(status), fromText(d.Reason)
 	d.ReceivedAt, d.UpdatedAt = fromMicros(received), fromMicros(updatedAt)
+	if next.Valid {
+		t := fromMicros(next.Int64)
+		d.NextAttemptAt = &t
+	}
 	return d, nil
+}
+
+// QueuedDeliveries calls fn with each delivery of repository that is still
+// queued, payload included, oldest first; an error from fn stops it. The
+// deliveries are read a page at a time, so a long backlog is never held
+// in memory at once.
+func (s *Store) QueuedDeliveries(ctx context.Context, repository string, fn func(Delivery) error) error {
+	const page = 100
+	for after := int64(0); ; {
+		rows, err := s.db.Query(ctx, deliverySelect+`, body FROM hookd_delivery
+			WHERE repository = $1 AND status = 'queued' AND seq > $2 ORDER BY seq LIMIT $3`, repository, after, page)
+		if err != nil {
+			return err
+		}
+		var batch []Delivery
+		for rows.Next() {
+			var body []byte
+			d, err := scanDelivery(rows, &body)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			d.Body = body
+			batch = append(batch, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range batch {
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+		if len(batch) < page {
+			return nil
+		}
+		after = batch[len(batch)-1].Seq
+	}
 }
 
 // requeue sets a stored delivery queued again, at $2 (now). updated_at must
 // change even within a microsecond: it tells a processing still under way
 // that the delivery was queued anew.
-const requeue = `status = 'queued', reason = '', updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END`
+const requeue = `status = 'queued', reason = '', attempts = 0, last_error = '', next_attempt_at = NULL,
+	updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END`
 
 // Replay queues a stored delivery for processing again, whatever its status.
 func (s *Store) Replay(ctx context.Context, id string) error {

@@ -3,8 +3,11 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -22,8 +25,9 @@ const (
 	queueActions = "actions"
 )
 
-// jobTimeout bounds a delivery batch or a reconciliation (RunAction has no
-// River timeout), and rescueAfter must exceed it.
+// jobTimeout bounds a delivery batch or a reconciliation (RunAction's
+// timeout is its action's, Workers.RunTimeout), and rescueAfter must exceed
+// it.
 const (
 	jobTimeout  = 2 * time.Minute
 	rescueAfter = 5 * time.Minute
@@ -59,6 +63,10 @@ func (reconcileRepositoryArgs) InsertOpts() river.InsertOpts {
 
 type runActionArgs struct {
 	RunID int64 `json:"run_id"`
+	// Action names the run's action, so that the job's River timeout (and
+	// with it when River's rescuer may take the job for stuck) follows the
+	// action's own timeout.
+	Action string `json:"action,omitempty"`
 }
 
 func (runActionArgs) Kind() string                 { return "run_action" }
@@ -72,18 +80,27 @@ type Workers struct {
 	// events and says what became of it. It is called only for a delivery
 	// whose status is queued; the outcomes of a job's deliveries are stored
 	// together, in one transaction. An error leaves the delivery queued for
-	// the job's retry, and on the last attempt marks it failed with the
-	// error as reason. Calls for different deliveries run concurrently.
+	// the job's retry, recording the attempt, its error and when the next
+	// is due, and on the last attempt marks it failed with the error as
+	// reason; an attempt cut short because hookd is stopping spends none.
+	// Calls for different deliveries run concurrently.
 	ProcessDelivery func(ctx context.Context, d Delivery) (Outcome, error)
 	// ReconcileRepository re-lists a repository's tags.
 	ReconcileRepository func(ctx context.Context, repository string) error
-	// RunAction executes a deploy run (see StartRun). River sets it no
-	// time limit: the action's own timeout applies, and the run's lease keeps
-	// a rescued duplicate job from running it twice. When its last attempt
+	// RunAction executes the next attempt in a deploy run's lane (see
+	// StartLane). Its River timeout is RunTimeout's; a second job for a
+	// lane that is being deployed to finds the lane's lease held and
+	// leaves the lane to its holder. When its last attempt
 	// fails (an error or a panic, not a snooze, a cancel or a shutdown),
 	// the run is marked failed, its open attempt closed with the error and
 	// its lane released, so that RetryRun can queue it again.
 	RunAction func(ctx context.Context, runID int64) error
+	// RunTimeout is how long one job of a run of action may take: River
+	// cancels it then, and its rescuer leaves it alone until then, so a
+	// long deploy is never handed to a second worker while it runs. Zero
+	// (or no RunTimeout) means no limit, and rescue after the store's
+	// rescue interval.
+	RunTimeout func(action string) time.Duration
 }
 
 // deliveryConcurrency bounds how many deliveries of one job are processed
@@ -111,22 +128,80 @@ type Outcome struct {
 	Reason string
 }
 
+// deliveriesWorker works the jobs that process deliveries. It schedules a
+// failed job's next attempt itself, as River's default policy would
+// (attempt⁴ seconds, ±10%), so that each delivery can say when that is.
+type deliveriesWorker struct {
+	river.WorkerDefaults[processDeliveriesArgs]
+	s       *Store
+	process func(context.Context, Delivery) (Outcome, error)
+	// retries holds, by job id, the next attempt its deliveries were told
+	// of, until River asks for it (NextRetry).
+	retries sync.Map
+}
+
+func (w *deliveriesWorker) Work(ctx context.Context, j *river.Job[processDeliveriesArgs]) error {
+	at := &deliveryAttempt{number: j.Attempt, last: j.Attempt >= j.MaxAttempts, retryIn: retryDelay(j.Attempt)}
+	err := w.s.processDeliveries(ctx, j.Args.DeliveryIDs, at, w.process)
+	var snooze *river.JobSnoozeError
+	if err != nil && !at.last && !errors.As(err, &snooze) {
+		w.retries.Store(j.ID, at.next)
+	}
+	return err
+}
+
+// NextRetry is when the deliveries of a failed job were told they would be
+// tried again; a job rescued from a stopped process gets a new time.
+func (w *deliveriesWorker) NextRetry(j *river.Job[processDeliveriesArgs]) time.Time {
+	if t, ok := w.retries.LoadAndDelete(j.ID); ok {
+		return t.(time.Time)
+	}
+	return now().Add(retryDelay(j.Attempt))
+}
+
+// retryDelay is how long after its attempt-th failure a job is tried
+// again: River's default schedule.
+func retryDelay(attempt int) time.Duration {
+	d := math.Pow(float64(attempt), 4) * float64(time.Second)
+	return time.Duration(d + d*(rand.Float64()*0.2-0.1))
+}
+
+// deliveryAttempt is one attempt of a job at its deliveries.
+type deliveryAttempt struct {
+	number  int           // 1 for the first
+	last    bool          // when it fails, River discards the job
+	retryIn time.Duration // how long after a failure the next one starts
+	next    time.Time     // when it does, set once this one has failed
+}
+
+// interruptedRetry is how soon a last attempt cut short by something other
+// than its deliveries (hookd stopping, the database failing its outcomes)
+// is made again: it keeps the job, which failing would discard with its
+// deliveries still queued.
+const interruptedRetry = time.Minute
+
 // processDeliveries runs process for each of ids still queued, then stores
 // their outcomes in one transaction: a delivery costs the store one shared
 // read and one shared commit, not a round of its own. A retried job skips
 // what an earlier attempt settled, so each delivery is processed once
 // unless the process dies between processing and settling.
-func (s *Store) processDeliveries(ctx context.Context, ids []string, lastAttempt bool, process func(context.Context, Delivery) (Outcome, error)) error {
+//
+// A delivery whose processing fails is told so, with the error, the
+// attempt's number and when the next is due; on the job's last attempt it
+// is failed instead. One cut short because hookd is stopping did not fail
+// on its own: the job is snoozed, which spends none of its attempts.
+func (s *Store) processDeliveries(ctx context.Context, ids []string, at *deliveryAttempt, process func(context.Context, Delivery) (Outcome, error)) error {
 	batch, err := s.queuedDeliveries(ctx, ids)
 	if err != nil {
 		return err
 	}
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		errs    []error
-		settled = make([]settlement, 0, len(batch))
-		sem     = make(chan struct{}, deliveryConcurrency)
+		wg          sync.WaitGroup
+		mu          sync.Mutex
+		errs        []error
+		interrupted bool
+		settled     = make([]settlement, 0, len(batch))
+		sem         = make(chan struct{}, deliveryConcurrency)
 	)
 	for _, d := range batch {
 		sem <- struct{}{}
@@ -137,40 +212,81 @@ func (s *Store) processDeliveries(ctx context.Context, ids []string, lastAttempt
 			defer mu.Unlock()
 			switch {
 			case err == nil:
-				settled = append(settled, settlement{d, o})
-			case lastAttempt && ctx.Err() == nil:
-				settled = append(settled, settlement{d, Outcome{Status: DeliveryFailed, Reason: err.Error()}})
+				settled = append(settled, settlement{d: d, outcome: o})
+			case stopping(ctx):
+				interrupted = true
 			default:
-				errs = append(errs, fmt.Errorf("delivery %s: %w", d.ID, err))
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					err = fmt.Errorf("not done within %s: %w", jobTimeout, err)
+				}
+				st := settlement{d: d, outcome: Outcome{Status: DeliveryQueued}, lastError: err.Error()}
+				if at.last {
+					st.outcome = Outcome{Status: DeliveryFailed, Reason: err.Error()}
+				} else {
+					errs = append(errs, fmt.Errorf("delivery %s: %w", d.ID, err))
+				}
+				settled = append(settled, st)
 			}
 		})
 	}
 	wg.Wait()
-	if err := s.settle(ctx, settled); err != nil {
-		errs = append(errs, err)
+	at.next = now().Add(at.retryIn)
+	// What was done is recorded even when the job's context has ended.
+	settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	settleErr := s.settle(settleCtx, at, settled)
+	switch {
+	case interrupted:
+		s.logger.InfoContext(ctx, "processing of deliveries interrupted: hookd is stopping; they will be processed again", "deliveries", len(batch))
+		return river.JobSnooze(0)
+	case settleErr != nil && at.last:
+		s.logger.ErrorContext(ctx, "the outcomes of a job's last attempt could not be stored; it will be made again", "error", settleErr)
+		return river.JobSnooze(interruptedRetry)
+	case settleErr != nil:
+		errs = append(errs, settleErr)
+	case len(errs) > 0:
+		s.logger.WarnContext(ctx, "deliveries could not be processed; they wait for the next attempt",
+			"failed", len(errs), "attempt", at.number, "next_attempt_at", at.next, "error", errors.Join(errs...))
 	}
 	return errors.Join(errs...)
 }
 
-type settlement struct {
-	d       Delivery
-	outcome Outcome
+// stopping reports whether ctx ended because the workers are stopping
+// (cancelled), not because the job ran out of time.
+func stopping(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded)
 }
 
-// settle stores outcomes in one transaction. A delivery that changed since
-// its processing began (a Replay queued it again) keeps its new state: its
-// updated_at no longer matches.
-func (s *Store) settle(ctx context.Context, settled []settlement) error {
+type settlement struct {
+	d         Delivery
+	outcome   Outcome
+	lastError string // the attempt's error, when it failed
+}
+
+// settle stores the outcomes of attempt at in one transaction: a delivery
+// settled, or (Status DeliveryQueued) waiting for the next attempt, with
+// its error. A delivery that changed since its processing began (a Replay
+// queued it again) keeps its new state: its updated_at no longer matches.
+func (s *Store) settle(ctx context.Context, at *deliveryAttempt, settled []settlement) error {
 	if len(settled) == 0 {
 		return nil
 	}
 	return inTx(ctx, s.db, func(tx driver.Tx) error {
-		at := micros(now())
+		t := micros(now())
 		for _, st := range settled {
+			var err error
 			status := cmp.Or(st.outcome.Status, DeliveryProcessed)
-			if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET status = $3, reason = $4, updated_at = $5
-				WHERE id = $1 AND status = 'queued' AND updated_at = $2`,
-				st.d.ID, micros(st.d.UpdatedAt), string(status), toText(st.outcome.Reason), at); err != nil {
+			if status == DeliveryQueued {
+				_, err = tx.Exec(ctx, `UPDATE hookd_delivery SET attempts = $3, last_error = $4, next_attempt_at = $5, updated_at = $6
+					WHERE id = $1 AND status = 'queued' AND updated_at = $2`,
+					st.d.ID, micros(st.d.UpdatedAt), at.number, toText(st.lastError), micros(at.next), t)
+			} else {
+				_, err = tx.Exec(ctx, `UPDATE hookd_delivery SET status = $3, reason = $4, attempts = $5,
+					last_error = CASE WHEN $6 = '' THEN last_error ELSE $6 END, next_attempt_at = NULL, updated_at = $7
+					WHERE id = $1 AND status = 'queued' AND updated_at = $2`,
+					st.d.ID, micros(st.d.UpdatedAt), string(status), toText(st.outcome.Reason), at.number, toText(st.lastError), t)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -181,18 +297,11 @@ func (s *Store) settle(ctx context.Context, settled []settlement) error {
 // queuedDeliveries loads those of ids that are still queued, payloads
 // included, in one query.
 func (s *Store) queuedDeliveries(ctx context.Context, ids []string) ([]Delivery, error) {
-	var q strings.Builder
-	q.WriteString(deliverySelect + `, body FROM hookd_delivery WHERE status = 'queued' AND id IN (`)
 	args := make([]any, len(ids))
 	for i, id := range ids {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		fmt.Fprintf(&q, "$%d", i+1)
 		args[i] = id
 	}
-	q.WriteByte(')')
-	rows, err := s.db.Query(ctx, q.String(), args...)
+	rows, err := s.db.Query(ctx, queuedDeliveriesSQL(len(ids)), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -204,21 +313,42 @@ func (s *Store) queuedDeliveries(ctx context.Context, ids []string) ([]Delivery,
 		if err != nil {
 			return nil, err
 		}
+		// The status is checked here, not in SQL: given "status = 'queued'"
+		// beside the id list, SQLite reads the status index, that is the
+		// whole queued backlog, once a job has four ids or more.
+		if d.Status != DeliveryQueued {
+			continue
+		}
 		d.Body = body
 		out = append(out, d)
 	}
 	return out, rows.Err()
 }
 
-// runActionWorker is RunAction without River's job timeout. River discards
+// queuedDeliveriesSQL selects n deliveries by id ($1…$n), by the id index.
+func queuedDeliveriesSQL(n int) string {
+	var q strings.Builder
+	q.WriteString(deliverySelect + `, body FROM hookd_delivery WHERE id IN (`)
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		fmt.Fprintf(&q, "$%d", i+1)
+	}
+	q.WriteByte(')')
+	return q.String()
+}
+
+// runActionWorker is RunAction with its action's timeout. River discards
 // a job whose last attempt fails, and then nothing would ever execute its
 // run: the run would stay queued or running for good, and with it every
 // newer run waiting for its lane. So on the last attempt a failure marks
 // the run failed first, and a person can retry it like any failed run.
 type runActionWorker struct {
 	river.WorkerDefaults[runActionArgs]
-	s   *Store
-	run func(context.Context, int64) error
+	s       *Store
+	run     func(context.Context, int64) error
+	timeout func(action string) time.Duration
 }
 
 func (w *runActionWorker) Work(ctx context.Context, j *river.Job[runActionArgs]) error {
@@ -270,7 +400,17 @@ func (s *Store) giveUpRun(ctx context.Context, runID int64, tries int, cause err
 	}
 }
 
-func (w *runActionWorker) Timeout(*river.Job[runActionArgs]) time.Duration { return -1 }
+// Timeout is the action's (see Workers.RunTimeout); River reads it both to
+// cancel the job and to tell a long job from a stuck one.
+func (w *runActionWorker) Timeout(j *river.Job[runActionArgs]) time.Duration {
+	if w.timeout == nil || j.Args.Action == "" {
+		return -1
+	}
+	if d := w.timeout(j.Args.Action); d > 0 {
+		return d
+	}
+	return -1
+}
 
 // StartWorkers starts working jobs with w, in this process, until
 // StopWorkers or Close. Every Workers field must be set.
@@ -284,13 +424,11 @@ func (s *Store) StartWorkers(ctx context.Context, w Workers) error {
 		return errors.New("store: workers already started")
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[processDeliveriesArgs]) error {
-		return s.processDeliveries(ctx, j.Args.DeliveryIDs, j.Attempt >= j.MaxAttempts, w.ProcessDelivery)
-	}))
+	river.AddWorker(workers, &deliveriesWorker{s: s, process: w.ProcessDelivery})
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[reconcileRepositoryArgs]) error {
-		return w.ReconcileRepository(ctx, j.Args.Repository)
+		return s.listAlone(ctx, j.Args.Repository, j.ID, w.ReconcileRepository)
 	}))
-	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction})
+	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction, timeout: w.RunTimeout})
 	queue, err := s.db.NewQueue(s.riverConfig(workers))
 	if err != nil {
 		return err
@@ -342,14 +480,19 @@ func (s *Store) EnqueueReconcile(ctx context.Context, repository string) error {
 		// A reconciliation that has not started yet will list after this
 		// request, so it answers it too; one that is running may not.
 		var waiting int
-		err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = 'reconcile_repository'
-			AND state IN ('available', 'scheduled', 'pending', 'retryable') AND `+s.db.Types().JobRepository+` = $1`,
-			repository).Scan(&waiting)
+		err := tx.QueryRow(ctx, waitingReconcileSQL(s.db.Types()), repository).Scan(&waiting)
 		if err != nil || waiting > 0 {
 			return err
 		}
 		return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: reconcileRepositoryArgs{Repository: repository}}})
 	})
+}
+
+// waitingReconcileSQL counts the reconciliations of repository $1 that have
+// not started yet.
+func waitingReconcileSQL(t driver.Types) string {
+	return `SELECT COUNT(*) FROM river_job WHERE kind = 'reconcile_repository'
+		AND state IN ('available', 'scheduled', 'pending', 'retryable') AND ` + t.JobRepository + ` = $1`
 }
 
 // QueueStats is a snapshot of the job queue for metrics.
@@ -359,6 +502,11 @@ type QueueStats struct {
 	Later     int64 // scheduled or waiting for a retry
 	// OldestAvailable is how long the longest-waiting ready job has waited.
 	OldestAvailable time.Duration
+	// WaitingDeliveries are queued deliveries whose last attempt failed
+	// (GitHub unreachable, rate limited, ...): they wait for the next one.
+	WaitingDeliveries int64
+	// OldestWaiting is how long ago the longest-waiting of them arrived.
+	OldestWaiting time.Duration
 }
 
 // QueueStats counts jobs by state in the database, so the figures hold
@@ -373,6 +521,15 @@ func (s *Store) QueueStats(ctx context.Context) (QueueStats, error) {
 		Scan(&st.Available, &st.Running, &st.Later)
 	if err != nil {
 		return st, err
+	}
+	var received sql.NullInt64
+	err = s.db.QueryRow(ctx, `SELECT COUNT(*), MIN(received_at) FROM hookd_delivery WHERE status = 'queued' AND attempts > 0`).
+		Scan(&st.WaitingDeliveries, &received)
+	if err != nil {
+		return st, err
+	}
+	if received.Valid {
+		st.OldestWaiting = max(time.Since(fromMicros(received.Int64)), 0)
 	}
 	oldest, err := s.queue.OldestAvailable(ctx)
 	if err != nil || oldest == nil {

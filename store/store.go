@@ -41,21 +41,30 @@
 // [Store.UpsertTag], [Store.DeleteTag] and [Store.Tags] keep the tags the
 // registry is rebuilt from, their text byte for byte on both databases
 // (text.go escapes what PostgreSQL's TEXT refuses: bytes that are not
-// UTF-8, NUL), and [Store.Listing]/[Store.SaveListing] the
-// reconciler's conditional-request state. [Store.RecordEvent] stores the
+// UTF-8, NUL), and [Store.Listing]/[Store.SaveListing] whether a
+// repository has been listed yet (its first listing is a baseline). [Store.RecordEvent] stores the
 // lifecycle event a tag object means, at most once per (repository, tag
-// object, event type) however many paths bring it.
+// object, event type) however many paths bring it. [Store.HoldRepository]
+// lets one sync of a repository at a time decide its events, across
+// processes (hold.go).
 //
-// # Runs
+// # Runs and lanes
 //
-// [Store.CreateRuns] creates the deploy runs of an event and queues them;
-// the RunAction worker brackets each attempt with [Store.StartRun] and
-// [Store.FinishRun]. StartRun takes a lease per (repository, artifact,
-// stage, action), so at most one run of an action per stage runs at a time
-// across all processes; the lease expires if its holder dies, and
-// [Store.ExtendRun] keeps it during long runs. The same kind of lease keeps
-// a heartbeat per worker process, which tells a crashed process's jobs from
-// a live one's (orphans.go).
+// [Store.CreateRuns] creates the runs of an event without a stage, and
+// [Store.Converge] records what an event did to lanes (one action deploying
+// one artifact's stage): each lane's desired state follows, and a change the
+// action asks for gets a queued run, with its job, in the same transaction.
+// The RunAction worker brackets each attempt with [Store.StartLane], which
+// picks the lane's next run (a resumed one, else the newest queued, the
+// older ones superseded) under a lease per (repository, artifact, stage,
+// action), so one run at a time per lane across all processes, and
+// [Store.FinishRun], fenced by attempt and holder, which records what the
+// lane deployed and wakes the lane's next run. [Store.ExtendRun] keeps the
+// lease during long runs; a crashed holder's lease expires. [Store.Lanes]
+// lists desired beside deployed. The same kind of lease keeps a heartbeat
+// per worker process, which tells a crashed process's jobs from a live
+// one's (orphans.go), and a sweep wakes a lane left with nothing to start
+// it (lane.go).
 //
 // # Audit and replay protection
 //
@@ -72,6 +81,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -81,9 +91,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookd-dev/hookd/store/driver"
 	"github.com/hookd-dev/hookd/store/postgres"
@@ -103,6 +115,8 @@ type Store struct {
 	queue  driver.Queue // inserts jobs; the worker-side client is separate
 	logger *slog.Logger
 	holder string // names this process in leases and run attempts
+	// holdTTL is how long a repository hold lasts unrenewed (hold.go).
+	holdTTL time.Duration
 
 	// Group commit (see Accept): callers hand requests to one writer.
 	mu      sync.RWMutex
@@ -110,9 +124,17 @@ type Store struct {
 	accepts chan *acceptRequest
 	writers sync.WaitGroup
 
+	// reachableSince is when this process last started reaching the
+	// database without failure (UnixNano; 0 while it fails). See
+	// trustsPeers.
+	reachableSince atomic.Int64
+	// rescueAfter is River's RescueStuckJobsAfter (a test may shorten it).
+	rescueAfter time.Duration
+
 	workersMu   sync.Mutex
 	workers     driver.Queue // nil unless StartWorkers ran
 	stopBeating func()       // stops keepBeating and waits for it
+	working     working      // the jobs this process's workers execute
 }
 
 // Option configures Open.
@@ -120,6 +142,11 @@ type Option func(*Store)
 
 // WithLogger sets the logger River and the store write to (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
+
+// WithRescueAfter sets how long a job may run before River's rescuer takes
+// it for stuck (default 5 minutes). Runs of actions are exempt until their
+// action's timeout has passed (see Workers.RunTimeout).
+func WithRescueAfter(d time.Duration) Option { return func(s *Store) { s.rescueAfter = d } }
 
 // Open connects to url and brings the schema up to date. url is a SQLite
 // path, sqlite://path or file:path (hookd sets the connection parameters
@@ -162,8 +189,13 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 		db:      db,
 		logger:  slog.Default(),
 		holder:  newHolder(),
+		holdTTL: holdTTL,
 		accepts: make(chan *acceptRequest, maxBatch),
+		working: working{running: map[int64]bool{}, ended: map[int64]time.Time{}, suspect: map[int64]time.Time{}},
 	}
+	// Trusted from the start: a process that just opened the database
+	// lived through no outage of its own.
+	s.reachableSince.Store(time.Now().Add(-heartbeatTTL).UnixNano())
 	for _, o := range opts {
 		o(s)
 	}
@@ -241,10 +273,11 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		SkipUnknownJobCheck: workers == nil,
 		Workers:             workers,
 		MaxAttempts:         maxJobAttempts,
-		JobTimeout:          jobTimeout,
+		// River wants the rescue interval to be at least the timeout.
+		JobTimeout: min(jobTimeout, cmp.Or(s.rescueAfter, rescueAfter)),
 		// A job still "running" this long after it started belonged to a
 		// process that died; River then runs it again.
-		RescueStuckJobsAfter: rescueAfter,
+		RescueStuckJobsAfter: cmp.Or(s.rescueAfter, rescueAfter),
 	}
 	if workers != nil {
 		// Jobs record this ID as their attempter; the heartbeat under the
@@ -254,6 +287,7 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 			queueEvents:  {MaxWorkers: 4},
 			queueActions: {MaxWorkers: 4},
 		}
+		config.Middleware = []rivertype.Middleware{river.WorkerMiddlewareFunc(s.working.track)}
 	}
 	s.db.Tune(config)
 	return config
@@ -327,10 +361,7 @@ func (w *where) page(idColumn string, p Page) string {
 		w.args = append(w.args, p.Before)
 		w.conds = append(w.conds, fmt.Sprintf("%s < $%d", idColumn, len(w.args)))
 	}
-	q := ""
-	if len(w.conds) > 0 {
-		q = " WHERE " + strings.Join(w.conds, " AND ")
-	}
+	q := w.filter()
 	w.args = append(w.args, p.limit())
 	return q + fmt.Sprintf(" ORDER BY %s DESC LIMIT $%d", idColumn, len(w.args))
 }

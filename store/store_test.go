@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -550,10 +551,21 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 			return Outcome{}, nil
 		}
 		ids := []string{"good", "bad", "branch"}
-		if err := s.processDeliveries(ctx, ids, false, process); err == nil {
+		first := &deliveryAttempt{number: 1, retryIn: 16 * time.Second}
+		if err := s.processDeliveries(ctx, ids, first, process); err == nil {
 			t.Fatal("a failed delivery did not fail its job")
 		}
-		if err := s.processDeliveries(ctx, ids, true, process); err != nil {
+		// The failed one says why it waits, and until when.
+		waiting, _ := s.Delivery(ctx, "bad")
+		if waiting.Status != DeliveryQueued || waiting.Attempts != 1 || waiting.LastError != "tag not found" ||
+			waiting.NextAttemptAt == nil || !waiting.NextAttemptAt.Equal(first.next.Truncate(time.Microsecond)) ||
+			time.Until(*waiting.NextAttemptAt) < 10*time.Second {
+			t.Errorf("a delivery waiting for its next attempt: %+v (next attempt %v)", waiting, first.next)
+		}
+		if good, _ := s.Delivery(ctx, "good"); good.Attempts != 1 || good.LastError != "" || good.NextAttemptAt != nil {
+			t.Errorf("a delivery processed at once: %+v", good)
+		}
+		if err := s.processDeliveries(ctx, ids, &deliveryAttempt{number: 2, last: true}, process); err != nil {
 			t.Fatal(err)
 		}
 		if calls["good"] != 1 || calls["bad"] != 2 || calls["branch"] != 1 {
@@ -562,6 +574,9 @@ func TestDeliveryFailsOnLastAttempt(t *testing.T) {
 		good, _ := s.Delivery(ctx, "good")
 		bad, _ := s.Delivery(ctx, "bad")
 		branch, _ := s.Delivery(ctx, "branch")
+		if bad.Attempts != 2 || bad.LastError != "tag not found" || bad.NextAttemptAt != nil {
+			t.Errorf("a delivery failed for good: %+v", bad)
+		}
 		if good.Status != DeliveryProcessed || bad.Status != DeliveryFailed || bad.Reason != "tag not found" ||
 			branch.Status != DeliveryIgnored || branch.Reason != "branch push" {
 			t.Errorf("good %s, bad %s (%s), branch %s (%s)", good.Status, bad.Status, bad.Reason, branch.Status, branch.Reason)
@@ -618,6 +633,51 @@ func TestDeliveriesFilterAndPage(t *testing.T) {
 		}
 		if _, err := s.Delivery(ctx, "missing"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("missing delivery: %v", err)
+		}
+	})
+}
+
+// QueuedDeliveries reads every queued delivery of one repository, with its
+// payload, oldest first, past the size of one page.
+func TestQueuedDeliveries(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		s := open(t, url)
+		var want []string
+		for i := range 230 {
+			d := delivery(fmt.Sprintf("q-%03d", i))
+			switch {
+			case i%7 == 3:
+				d.Repository = "acme/other"
+			case i%7 == 5:
+				d.Status, d.Reason = DeliveryIgnored, "branch push"
+			default:
+				want = append(want, d.ID)
+			}
+			if _, err := s.Accept(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		markFailed(t, s, "q-000", "settled")
+		want = want[1:]
+		var got []string
+		err := s.QueuedDeliveries(ctx, "acme/models", func(d Delivery) error {
+			if string(d.Body) != `{"ref":"refs/tags/churn@v1.0.0"}` {
+				t.Errorf("delivery %s without its payload: %q", d.ID, d.Body)
+			}
+			got = append(got, d.ID)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("queued deliveries %v, want %v", got, want)
+		}
+		stop := errors.New("enough")
+		n := 0
+		if err := s.QueuedDeliveries(ctx, "acme/models", func(Delivery) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+			t.Errorf("an error from fn: %v after %d calls, want it back after 1", err, n)
 		}
 	})
 }
@@ -728,17 +788,17 @@ func TestTags(t *testing.T) {
 		upsert(moved, true)
 
 		l, err := s.Listing(ctx, "acme/models")
-		if err != nil || l.ETag != "" || !l.ListedAt.IsZero() {
+		if err != nil || !l.ListedAt.IsZero() {
 			t.Fatalf("listing before any: %+v %v", l, err)
 		}
-		at := time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)
-		for _, etag := range []string{`W/"1"`, `W/"2"`} {
-			if err := s.SaveListing(ctx, Listing{Repository: "acme/models", ETag: etag, ListedAt: at}); err != nil {
+		first, at := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)
+		for _, when := range []time.Time{first, at} {
+			if err := s.SaveListing(ctx, Listing{Repository: "acme/models", ListedAt: when}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		l, err = s.Listing(ctx, "acme/models")
-		if err != nil || l.ETag != `W/"2"` || !l.ListedAt.Equal(at) {
+		if err != nil || !l.ListedAt.Equal(at) {
 			t.Errorf("listing: %+v %v", l, err)
 		}
 	})
@@ -927,15 +987,9 @@ func TestRunAttempts(t *testing.T) {
 		if err := s.RetryRun(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SupersedeRun(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SupersedeRun(ctx, id); !errors.Is(err, ErrRunState) {
-			t.Errorf("superseding twice: %v", err)
-		}
-		got, err := s.Runs(ctx, RunFilter{Status: RunSuperseded, Action: "deploy"})
+		got, err := s.Runs(ctx, RunFilter{Status: RunQueued, Action: "deploy"})
 		if err != nil || len(got) != 1 {
-			t.Errorf("superseded runs: %+v %v", got, err)
+			t.Errorf("retried runs: %+v %v", got, err)
 		}
 	})
 }
@@ -1072,7 +1126,7 @@ func markFailed(t *testing.T, s *Store, id, reason string) {
 	if _, err := s.db.Exec(ctxT(t), `UPDATE hookd_delivery SET status = 'queued' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.settle(ctxT(t), []settlement{{d, Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
+	if err := s.settle(ctxT(t), &deliveryAttempt{number: 1}, []settlement{{d: d, outcome: Outcome{Status: DeliveryFailed, Reason: reason}}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -1143,4 +1197,75 @@ func TestPruningDoesNotHoldUpAcceptance(t *testing.T) {
 	if worst > pruneTook/4 {
 		t.Errorf("a delivery waited %v for its acceptance while pruning took %v: pruning held acceptance up", worst, pruneTook)
 	}
+}
+
+// Records stored under a repository's path are renamed to its name, all
+// of them, except those the name has already (a tag, an event, the
+// listing): the ones under the name stay as they are.
+func TestRenameRepository(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		s := open(t, url)
+		const path, name = "/srv/git/models.git", "research/models"
+		d := delivery("old")
+		d.Repository = path
+		if _, err := s.Accept(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		tag := func(repository, tagName, object string) Tag {
+			return Tag{Repository: repository, Name: tagName, ObjectSHA: object, CommitSHA: "c", Annotated: true,
+				Tagger: Tagger{Name: "n", Email: "e", When: time.Unix(1700000000, 0)}}
+		}
+		for _, tg := range []Tag{tag(path, "churn@v1.0.0", "o1"), tag(path, "churn#prod#1", "o2"), tag(name, "churn#prod#1", "o3")} {
+			if _, err := s.UpsertTag(ctx, tg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.SaveListing(ctx, Listing{Repository: path}); err != nil {
+			t.Fatal(err)
+		}
+		e := event("o1", EventRegistration)
+		e.Repository = path
+		rec, _, err := s.RecordEvent(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateRuns(ctx, rec.ID, []string{"deploy"}); err != nil {
+			t.Fatal(err)
+		}
+
+		n, err := s.RenameRepository(ctx, path, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The delivery, one tag (the other is the name's already), the
+		// listing, the event and its run.
+		if n != 5 {
+			t.Errorf("renamed %d records, want 5", n)
+		}
+		if ds, _ := s.Deliveries(ctx, DeliveryFilter{Repository: name}); len(ds) != 1 || ds[0].ID != "old" {
+			t.Errorf("deliveries under the name: %+v", ds)
+		}
+		tags, _ := s.Tags(ctx, name, false)
+		got := map[string]string{}
+		for _, tg := range tags {
+			got[tg.Name] = tg.ObjectSHA
+		}
+		if len(got) != 2 || got["churn@v1.0.0"] != "o1" || got["churn#prod#1"] != "o3" {
+			t.Errorf("tags under the name: %v", got)
+		}
+		if l, _ := s.Listing(ctx, name); l.ListedAt.IsZero() {
+			t.Error("the listing did not follow: the name would be listed as a baseline again")
+		}
+		if evs, _ := s.Events(ctx, EventFilter{Repository: name}); len(evs) != 1 || evs[0].ID != rec.ID {
+			t.Errorf("events under the name: %+v", evs)
+		}
+		if runs, _ := s.Runs(ctx, RunFilter{Repository: name}); len(runs) != 1 {
+			t.Errorf("runs under the name: %+v", runs)
+		}
+		// Renaming again finds nothing more to do.
+		if n, err := s.RenameRepository(ctx, path, name); err != nil || n != 0 {
+			t.Errorf("second rename: %d, %v", n, err)
+		}
+	})
 }

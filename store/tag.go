@@ -94,11 +94,12 @@ func (s *Store) Tags(ctx context.Context, repository string, deleted bool) ([]Ta
 	return out, rows.Err()
 }
 
-// Listing is what the reconciler remembers about its last tag listing of a
-// repository, for conditional requests.
+// Listing records that a repository's tags have been listed, and when: a
+// repository without one has never been, so its first listing is a
+// baseline. (The ETags of conditional requests live in the GitHub client,
+// in memory: a restarted process lists once in full.)
 type Listing struct {
 	Repository string
-	ETag       string
 	ListedAt   time.Time
 }
 
@@ -107,7 +108,7 @@ type Listing struct {
 func (s *Store) Listing(ctx context.Context, repository string) (Listing, error) {
 	l := Listing{Repository: repository}
 	var listed int64
-	err := s.db.QueryRow(ctx, `SELECT etag, listed_at FROM hookd_listing WHERE repository = $1`, repository).Scan(&l.ETag, &listed)
+	err := s.db.QueryRow(ctx, `SELECT listed_at FROM hookd_listing WHERE repository = $1`, repository).Scan(&listed)
 	switch {
 	case errors.Is(err, driver.ErrNoRows):
 		return l, nil
@@ -118,14 +119,16 @@ func (s *Store) Listing(ctx context.Context, repository string) (Listing, error)
 	return l, nil
 }
 
-// SaveListing records a listing's ETag and time.
+// SaveListing records a listing of a repository (at ListedAt, default
+// now). The table's etag column, from a design that kept ETags here, is
+// left empty.
 func (s *Store) SaveListing(ctx context.Context, l Listing) error {
 	if l.ListedAt.IsZero() {
 		l.ListedAt = now()
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO hookd_listing (repository, etag, listed_at) VALUES ($1, $2, $3)
-		ON CONFLICT (repository) DO UPDATE SET etag = excluded.etag, listed_at = excluded.listed_at`,
-		l.Repository, l.ETag, micros(l.ListedAt))
+	_, err := s.db.Exec(ctx, `INSERT INTO hookd_listing (repository, etag, listed_at) VALUES ($1, '', $2)
+		ON CONFLICT (repository) DO UPDATE SET listed_at = excluded.listed_at`,
+		l.Repository, micros(l.ListedAt))
 	return err
 }
 

@@ -16,6 +16,7 @@ func (a *app) addDaemonCommands(root *cobra.Command) {
 	a.addServe(root)
 	a.addHook(root)
 	a.addConfig(root)
+	a.addGitHub(root)
 }
 
 // configEnv names the config file when --config (or FILE) is not given.
@@ -31,7 +32,9 @@ func (a *app) addConfig(root *cobra.Command) {
 		Short: "Check a configuration file: prints OK, or every problem with its line",
 		Long: `Check a configuration file the way "hookd serve" reads it: unknown keys,
 missing environment variables in ${VAR} references, repositories without a
-secret, malformed values. FILE defaults to $` + configEnv + `.
+secret, malformed values. Warnings (an action's on.repo that matches no
+configured repository, say) are printed too, with their line; they do not
+make the file invalid. FILE defaults to $` + configEnv + `.
 Exits 0 when the file is valid, 1 when it has problems.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
@@ -42,24 +45,31 @@ Exits 0 when the file is valid, 1 when it has problems.`,
 			if path == "" {
 				return usagef("no FILE given and $%s is not set", configEnv)
 			}
-			_, err := config.Load(path)
+			cfg, err := config.Load(path)
 			var p *config.Problems
 			if errors.As(err, &p) {
-				for _, q := range p.List {
-					if q.Line > 0 {
-						fmt.Fprintf(a.stdout, "%s:%d: %s\n", path, q.Line, q.Message)
-					} else {
-						fmt.Fprintf(a.stdout, "%s: %s\n", path, q.Message)
-					}
-				}
+				a.printProblems(path, "", p.List)
+				a.printProblems(path, "warning: ", p.Warnings)
 				return fmt.Errorf("%s: %d problem(s)", path, len(p.List))
 			}
 			if err != nil {
 				return err
 			}
+			a.printProblems(path, "warning: ", cfg.Warnings)
 			fmt.Fprintf(a.stdout, "%s: OK\n", path)
 			return nil
 		}),
 	})
 	root.AddCommand(cfg)
+}
+
+// printProblems prints each problem as path:line: prefix message.
+func (a *app) printProblems(path, prefix string, list []config.Problem) {
+	for _, q := range list {
+		if q.Line > 0 {
+			fmt.Fprintf(a.stdout, "%s:%d: %s%s\n", path, q.Line, prefix, q.Message)
+		} else {
+			fmt.Fprintf(a.stdout, "%s: %s%s\n", path, prefix, q.Message)
+		}
+	}
 }

@@ -60,7 +60,8 @@ func newDaemon(logger *slog.Logger, st *store.Store, cfg *config.Config, reg pro
 	if err != nil {
 		return nil, fmt.Errorf("deploy actions: %w", err)
 	}
-	d.proc = ingest.New(st, d.source, ingest.WithLogger(logger), ingest.WithDispatch(d.dispatch), ingest.WithMetrics(reg))
+	d.proc = ingest.New(st, d.source, ingest.WithLogger(logger), ingest.WithDispatch(d.dispatch), ingest.WithMetrics(reg),
+		ingest.WithRepositoryNames(func(reported string) string { return d.repos.Load().name(reported) }))
 	reg.MustRegister(daemonCollector{d})
 	return d, nil
 }
@@ -106,17 +107,40 @@ func (d *daemon) runAction(ctx context.Context, runID int64) error {
 
 // start starts the job workers and the reconciler's schedule.
 func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
+	if err := d.renamePathRecords(ctx, cfg); err != nil {
+		return err
+	}
 	// Jobs must outlive ctx: shutdown stops them through StopWorkers, which
 	// lets running deploys finish within the shutdown deadline.
 	err := d.store.StartWorkers(context.WithoutCancel(ctx), store.Workers{
 		ProcessDelivery:     d.proc.ProcessDelivery,
 		ReconcileRepository: d.proc.Reconcile,
 		RunAction:           d.runAction,
+		RunTimeout:          d.engine.RunTimeout,
 	})
 	if err != nil {
 		return err
 	}
 	d.reschedule(ctx, cfg)
+	return nil
+}
+
+// renamePathRecords gives the records that older versions of hookd stored
+// under a path repository's path the repository's name, before any worker
+// records more under it.
+func (d *daemon) renamePathRecords(ctx context.Context, cfg *config.Config) error {
+	for _, r := range cfg.Repositories {
+		if r.Path == "" || r.Path == r.Name() {
+			continue
+		}
+		n, err := d.store.RenameRepository(ctx, r.Path, r.Name())
+		if err != nil {
+			return fmt.Errorf("repository %s: rename the records stored under its path: %w", r.Name(), err)
+		}
+		if n > 0 {
+			d.logger.Info("records stored under a repository's path now carry its name", "repository", r.Name(), "path", r.Path, "records", n)
+		}
+	}
 	return nil
 }
 
@@ -175,7 +199,7 @@ func (d *daemon) stopSchedule() {
 // them: a GitHub client, or a local repository opened on first use.
 type repositories struct {
 	byName map[string]*repository
-	byAPI  map[string]*repository // by the name the API calls them
+	byPath map[string]*repository // path repositories
 }
 
 type repository struct {
@@ -192,7 +216,7 @@ type repository struct {
 // it what the client has cached: ETags, whose 304s GitHub does not count
 // against the rate limit, and the tag objects it has read.
 func openRepositories(cfg *config.Config, running *repositories) (*repositories, error) {
-	rs := &repositories{byName: make(map[string]*repository, len(cfg.Repositories)), byAPI: make(map[string]*repository, len(cfg.Repositories))}
+	rs := &repositories{byName: make(map[string]*repository, len(cfg.Repositories)), byPath: map[string]*repository{}}
 	for _, rc := range cfg.Repositories {
 		r := &repository{cfg: rc}
 		if rc.App != nil {
@@ -216,7 +240,9 @@ func openRepositories(cfg *config.Config, running *repositories) (*repositories,
 			r.github = gh
 		}
 		rs.byName[rc.Name()] = r
-		rs.byAPI[rc.APIName()] = r
+		if rc.Path != "" {
+			rs.byPath[rc.Path] = r
+		}
 	}
 	return rs, nil
 }
@@ -254,6 +280,15 @@ func openGitHub(rc config.Repository) (*github.Repo, error) {
 	return gh, nil
 }
 
+// name is the name of the repository reported as reported: its name, or
+// a path repository's path.
+func (rs *repositories) name(reported string) string {
+	if r, ok := rs.byPath[reported]; ok {
+		return r.cfg.Name()
+	}
+	return reported
+}
+
 var errNotConfigured = errors.New("repository not configured")
 
 func (rs *repositories) get(name string) (*repository, error) {
@@ -286,17 +321,17 @@ func (rs *repositories) source(name string) (source.Source, error) {
 	return r.local, nil
 }
 
-// forChange is the repository the API calls name, for package change.
+// forChange is the repository named name, for package change.
 func (rs *repositories) forChange(name string) (change.Repository, error) {
-	r, ok := rs.byAPI[name]
+	r, ok := rs.byName[name]
 	if !ok {
 		return change.Repository{}, fmt.Errorf("%s: %w", name, change.ErrUnknownRepository)
 	}
-	src, err := rs.source(r.cfg.Name())
+	src, err := rs.source(name)
 	if err != nil {
 		return change.Repository{}, err
 	}
-	return change.Repository{Identity: r.cfg.Name(), Source: src, Promotion: r.cfg.Promotion}, nil
+	return change.Repository{Source: src, Promotion: r.cfg.Promotion}, nil
 }
 
 // gitHub is the client deploy's github_* actions use.
@@ -308,17 +343,37 @@ func (rs *repositories) gitHub(name string) (deploy.GitHubRepo, error) {
 	if r.github == nil {
 		return nil, fmt.Errorf("%s is not a GitHub repository", name)
 	}
-	return r.github, nil
+	return deployClient{r.github}, nil
 }
 
-// annotations reads what the repository's artifacts index (artifacts.yaml,
-// or the file its .gto names) says of the event's artifact, at the default
-// branch, as GTO does.
+// deployClient is a GitHub client as deploy sees it: the same deployment
+// fields, in deploy's types.
+type deployClient struct{ *github.Repo }
+
+func (c deployClient) CreateDeployment(ctx context.Context, d deploy.Deployment) (int64, error) {
+	return c.Repo.CreateDeployment(ctx, github.Deployment(d))
+}
+
+func (c deployClient) SetDeploymentStatus(ctx context.Context, id int64, s deploy.DeploymentStatus) error {
+	return c.Repo.SetDeploymentStatus(ctx, id, github.DeploymentStatus(s))
+}
+
+// annotations reads what the repository's artifacts index says of the
+// event's artifact (see readAnnotation); .gto is read where GTO reads it
+// (source.ConfigFile).
 func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deploy.Annotations, error) {
 	src, err := rs.source(e.Repository)
 	if err != nil {
 		return deploy.Annotations{}, err
 	}
+	a, err := readAnnotation(ctx, src, e.Artifact)
+	return deploy.Annotations{Type: a.Type, Path: a.Path, Description: a.Description, Labels: a.Labels}, err
+}
+
+// readAnnotation reads what the repository's artifacts index
+// (artifacts.yaml, or the file its .gto names) says of artifact, at the
+// default branch, as GTO does.
+func readAnnotation(ctx context.Context, src source.Source, artifact string) (registry.Annotation, error) {
 	// .gto may move the index; it seldom does, so the default index is read
 	// at the same time rather than after it: one round trip to GitHub, not
 	// two, before every deploy.
@@ -327,31 +382,32 @@ func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deplo
 		gtoErr, dataErr error
 		wg              sync.WaitGroup
 	)
-	wg.Go(func() { gto, gtoErr = src.ReadFile(ctx, registry.ConfigFile, "") })
+	wg.Go(func() { gto, gtoErr = source.ConfigFile(ctx, src) })
 	wg.Go(func() { data, dataErr = src.ReadFile(ctx, registry.Config{}.IndexFile(), "") })
 	wg.Wait()
 	var cfg registry.Config
 	switch {
 	case gtoErr == nil:
+		var err error
 		if cfg, err = registry.ParseConfig(gto); err != nil {
-			return deploy.Annotations{}, err
+			return registry.Annotation{}, err
 		}
 	case !errors.Is(gtoErr, source.ErrNotFound):
-		return deploy.Annotations{}, gtoErr
+		return registry.Annotation{}, gtoErr
 	}
 	if cfg.IndexFile() != (registry.Config{}).IndexFile() {
 		data, dataErr = src.ReadFile(ctx, cfg.IndexFile(), "")
 	}
 	switch {
 	case errors.Is(dataErr, source.ErrNotFound):
-		return deploy.Annotations{}, nil
+		return registry.Annotation{}, nil
 	case dataErr != nil:
-		return deploy.Annotations{}, dataErr
+		return registry.Annotation{}, dataErr
 	}
 	index, err := registry.ParseIndex(data)
 	if err != nil {
-		return deploy.Annotations{}, err
+		return registry.Annotation{}, err
 	}
-	a, _ := index.Get(e.Artifact)
-	return deploy.Annotations{Type: a.Type, Path: a.Path, Description: a.Description, Labels: a.Labels}, nil
+	a, _ := index.Get(artifact)
+	return a, nil
 }

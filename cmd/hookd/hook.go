@@ -67,7 +67,7 @@ hookd's reconciler finds the tags later.`,
 	fl := pr.Flags()
 	fl.StringVar(&f.url, "url", "", "hookd's base URL (default $HOOKD_URL, git config hookd.url, else "+defaultHookURL+")")
 	fl.StringVar(&f.secretFile, "secret-file", "", "file holding the repository's secret (default $HOOKD_SECRET, else git config hookd.secret)")
-	fl.StringVar(&f.repository, "repository", "", "the repository's identity in hookd's config (default $HOOKD_REPOSITORY, git config hookd.repository, else this repository's absolute path)")
+	fl.StringVar(&f.repository, "repository", "", "the repository's name (its as:) or path in hookd's config (default $HOOKD_REPOSITORY, git config hookd.repository, else this repository's absolute path)")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for hookd")
 	hook.AddCommand(pr)
 	root.AddCommand(hook)

@@ -20,7 +20,7 @@ import (
 // gitServer is a bare repository with `hookd hook post-receive` installed,
 // and a working clone that pushes to it.
 type gitServer struct {
-	bare string // as git reports it: the identity the hook sends
+	bare string // as git reports it: the path the hook sends
 	work *repo
 }
 
@@ -76,8 +76,9 @@ func TestPostReceiveHookReportsPushedTags(t *testing.T) {
 	const secret = "hook-secret"
 	st, h, url := ingress(t)
 	g := newGitServer(t, url, secret)
-	// The repository is configured under the path the hook reports.
-	h.SetSecrets(handlers.Secrets{g.bare: secret})
+	// The repository is configured by its name; the hook reports its path.
+	h.SetSecrets(handlers.Secrets{"research/models": secret})
+	h.SetRepositoryPaths(map[string]string{g.bare: "research/models"})
 
 	commit := g.work.git("rev-parse", "HEAD")
 	g.work.git("tag", "-a", "-m", "Registering artifact churn version v1.0.0", "churn@v1.0.0")
@@ -102,7 +103,7 @@ func TestPostReceiveHookReportsPushedTags(t *testing.T) {
 	}
 	pushes := map[string]ingest.RefUpdate{}
 	for _, d := range ds {
-		if d.Source != store.SourceGit || d.Repository != g.bare || d.Event != "push" {
+		if d.Source != store.SourceGit || d.Repository != "research/models" || d.Event != "push" {
 			t.Errorf("delivery %+v", d)
 		}
 		full, err := st.Delivery(ctx, d.ID)

@@ -8,8 +8,9 @@ import (
 )
 
 // daemonCollector reports, at each scrape, what is read rather than
-// counted: the job queue (from the database, so it holds across replicas)
-// and each GitHub repository's API use and remaining rate limit.
+// counted: the job queue and the deliveries waiting for another attempt
+// (from the database, so they hold across replicas), and each GitHub
+// repository's API use and remaining rate limit.
 type daemonCollector struct{ d *daemon }
 
 var (
@@ -18,6 +19,11 @@ var (
 		[]string{"state"}, nil)
 	queueAgeDesc = prometheus.NewDesc("hookd_queue_oldest_available_seconds",
 		"How long the longest-waiting ready job has waited.", nil, nil)
+	deliveriesWaitingDesc = prometheus.NewDesc("hookd_deliveries_waiting",
+		"Queued deliveries whose last processing attempt failed (GitHub unreachable, rate limited, ...); GET /api/v1/deliveries?status=queued says why and when the next attempt is.",
+		nil, nil)
+	deliveriesWaitingAgeDesc = prometheus.NewDesc("hookd_deliveries_waiting_oldest_seconds",
+		"How long ago the longest-waiting of those deliveries arrived (0 when none waits).", nil, nil)
 	githubRequestsDesc = prometheus.NewDesc("hookd_github_requests_total",
 		"HTTP requests sent to the GitHub API (REST and GraphQL, 304s and retries included).",
 		[]string{"repository"}, nil)
@@ -27,7 +33,7 @@ var (
 )
 
 func (c daemonCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{queueJobsDesc, queueAgeDesc, githubRequestsDesc, githubRemainingDesc} {
+	for _, d := range []*prometheus.Desc{queueJobsDesc, queueAgeDesc, deliveriesWaitingDesc, deliveriesWaitingAgeDesc, githubRequestsDesc, githubRemainingDesc} {
 		ch <- d
 	}
 }
@@ -40,6 +46,8 @@ func (c daemonCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(queueJobsDesc, prometheus.GaugeValue, float64(st.Running), "running")
 		ch <- prometheus.MustNewConstMetric(queueJobsDesc, prometheus.GaugeValue, float64(st.Later), "later")
 		ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, st.OldestAvailable.Seconds())
+		ch <- prometheus.MustNewConstMetric(deliveriesWaitingDesc, prometheus.GaugeValue, float64(st.WaitingDeliveries))
+		ch <- prometheus.MustNewConstMetric(deliveriesWaitingAgeDesc, prometheus.GaugeValue, st.OldestWaiting.Seconds())
 	} else {
 		ch <- prometheus.NewInvalidMetric(queueJobsDesc, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/hookd-dev/hookd/config"
 	"github.com/hookd-dev/hookd/handlers"
 	"github.com/hookd-dev/hookd/store"
+	"github.com/hookd-dev/hookd/ui"
 )
 
 // serveFlags override the configuration file; empty means "not given".
@@ -38,7 +40,9 @@ func (a *app) addServe(root *cobra.Command) {
 		Use:   "serve",
 		Short: "Run the daemon: receive webhooks and git hooks, store them, act on them",
 		Long: `Run hookd's HTTP server: POST /webhooks/github, POST /webhooks/git,
-/healthz, /readyz and /metrics (on metrics_listen instead, when configured).
+the API under /api/v1, the web dashboard under /ui/ (sign in with an API
+token), /healthz, /readyz and /metrics (on metrics_listen instead, when
+configured).
 
 Without a configuration file hookd starts with defaults (listen on
 ` + config.DefaultListen + `, SQLite database ./` + config.DefaultDatabaseURL + `) and no
@@ -97,13 +101,28 @@ func (f serveFlags) load() (*config.Config, error) {
 	return cfg, nil
 }
 
-// configure gives the HTTP handler what it takes from the configuration;
-// at start and at each reload.
-func configure(h *handlers.Handler, cfg *config.Config) {
+// configure gives the HTTP handler and the dashboard what they take from
+// the configuration; at start and at each reload.
+func configure(h *handlers.Handler, dash *ui.Handler, cfg *config.Config) {
 	h.SetSecrets(secretsOf(cfg))
 	h.SetTokens(tokensOf(cfg))
-	h.SetRepositoryNames(apiNamesOf(cfg))
+	h.SetRepositoryPaths(pathsOf(cfg))
 	h.SetChat(chatOf(cfg))
+	dash.SetTokens(ui.Tokens(tokensOf(cfg)))
+	dash.SetRepositories(dashboardRepositories(cfg))
+}
+
+// dashboardRepositories are the configured repositories as the dashboard
+// shows them, with their GitHub pages to link to.
+func dashboardRepositories(cfg *config.Config) []ui.Repository {
+	out := make([]ui.Repository, len(cfg.Repositories))
+	for i, r := range cfg.Repositories {
+		out[i] = ui.Repository{Name: r.Name(), Identity: r.Name(), Promotion: r.Promotion}
+		if r.GitHub != "" && r.APIURL == "" {
+			out[i].WebURL = "https://github.com/" + r.GitHub
+		}
+	}
+	return out
 }
 
 // chatOf is the chat commands' configuration, Slack users as principals.
@@ -129,13 +148,15 @@ func tokensOf(cfg *config.Config) handlers.Tokens {
 	return t
 }
 
-// apiNamesOf maps each repository's identity to its name in the API.
-func apiNamesOf(cfg *config.Config) map[string]string {
-	names := make(map[string]string, len(cfg.Repositories))
+// pathsOf maps each path repository's path to its name.
+func pathsOf(cfg *config.Config) map[string]string {
+	paths := map[string]string{}
 	for _, r := range cfg.Repositories {
-		names[r.Name()] = r.APIName()
+		if r.Path != "" {
+			paths[r.Path] = r.Name()
+		}
 	}
-	return names
+	return paths
 }
 
 func secretsOf(cfg *config.Config) handlers.Secrets {
@@ -178,8 +199,11 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		st.Close()
 		return err
 	}
-	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes(), MetricsApart: cfg.MetricsListen != ""})
-	configure(h, cfg)
+	dash := ui.New(ui.Options{Store: st, Changes: d.changes(), Sources: d.source, Logger: logger,
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")})
+	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes(), UI: dash,
+		MetricsApart: cfg.MetricsListen != ""})
+	configure(h, dash, cfg)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -195,6 +219,13 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		}
 		defer scrape.Close()
 	}
+	stopDebug, err := serveDebug(logger, cfg.DebugListen)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return err
+	}
+	defer stopDebug()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -223,7 +254,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		select {
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				cfg = reload(ctx, logger, f, cfg, d, h, &level)
+				cfg = reload(ctx, logger, f, cfg, d, h, dash, &level)
 				retention.Store(int64(cfg.Retention.RawPayloads))
 				continue
 			}
@@ -326,7 +357,7 @@ func shutdown(logger *slog.Logger, srv *http.Server, h *handlers.Handler, st *st
 
 // reload applies a changed configuration file. Repositories and secrets
 // switch at once; an invalid file changes nothing.
-func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.Config, d *daemon, h *handlers.Handler, level *slog.LevelVar) *config.Config {
+func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.Config, d *daemon, h *handlers.Handler, dash *ui.Handler, level *slog.LevelVar) *config.Config {
 	if f.config == "" {
 		logger.Warn("SIGHUP: no configuration file to reload (start with --config FILE)")
 		return old
@@ -340,7 +371,7 @@ func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.
 		logger.Error("config reload failed; keeping the running configuration", "file", f.config, "error", err)
 		return old
 	}
-	configure(h, cfg)
+	configure(h, dash, cfg)
 	level.Set(cfg.LogLevel())
 	if cfg.Listen != old.Listen || cfg.MetricsListen != old.MetricsListen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
 		logger.Warn("listen, metrics_listen, database_url and log.format changes take effect at the next restart")
@@ -357,15 +388,18 @@ func explain(logger *slog.Logger, file string, cfg *config.Config) {
 	}
 	if len(cfg.Repositories) == 0 {
 		logger.Warn("no repositories configured: every webhook is answered 401; add one to the configuration file " +
-			"(repositories: [{github: owner/name, secret: ${WEBHOOK_SECRET}}], or path: /srv/git/repo.git for a post-receive hook) " +
+			"(repositories: [{github: owner/name, secret: \"${WEBHOOK_SECRET}\"}], or path: /srv/git/repo.git for a post-receive hook) " +
 			"and reload with SIGHUP")
 	}
 	for _, r := range cfg.Repositories {
-		kind := "github"
+		attrs := []any{"repository", r.Name(), "source", "github"}
 		if r.Path != "" {
-			kind = "git"
+			attrs = []any{"repository", r.Name(), "source", "git", "path", r.Path}
 		}
-		logger.Info("repository configured", "repository", r.Name(), "source", kind, "reconcile_interval", r.ReconcileInterval.Std())
+		logger.Info("repository configured", append(attrs, "reconcile_interval", r.ReconcileInterval.Std())...)
+	}
+	for _, w := range cfg.Warnings {
+		logger.Warn("configuration: "+w.Message, "file", file, "line", w.Line)
 	}
 }
 

@@ -197,15 +197,24 @@ func stopPostgres() {
 	}
 }
 
-// storedDeliveries opens the database a stopped daemon left behind.
-func storedDeliveries(t *testing.T, url string) []store.Delivery {
+// openDatabase opens the database at url while no daemon works on it,
+// with a context for what the test does with it; close the store before
+// a daemon starts on it.
+func openDatabase(t *testing.T, url string) (context.Context, *store.Store) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
+	t.Cleanup(cancel)
 	st, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, st
+}
+
+// storedDeliveries opens the database a stopped daemon left behind.
+func storedDeliveries(t *testing.T, url string) []store.Delivery {
+	t.Helper()
+	ctx, st := openDatabase(t, url)
 	defer st.Close()
 	ds, err := st.Deliveries(ctx, store.DeliveryFilter{})
 	if err != nil {
@@ -432,12 +441,7 @@ func TestServeOnPostgreSQL(t *testing.T) {
 func TestServePrunesRawPayloadsPastRetention(t *testing.T) {
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "hookd.db")
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	st, err := store.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, st := openDatabase(t, dbPath)
 	for id, age := range map[string]time.Duration{"old": 48 * time.Hour, "recent": time.Hour} {
 		// Handled long ago (a queued delivery keeps its payload whatever its age).
 		d := store.Delivery{ID: id, Source: store.SourceGitHub, Event: "push", Repository: "acme/models",

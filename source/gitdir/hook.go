@@ -45,35 +45,14 @@ type TagObject struct {
 	Message string
 }
 
-// ParseTagObject reads a tag object: header lines, a blank line, the
-// message. A tagger line it cannot read leaves the date zero.
+// ParseTagObject reads a tag object as Tags reads the ones it lists (as GTO
+// reads them): so what the hook reports of a tag is what a listing of the
+// repository finds. A tagger that cannot be read leaves the date zero.
 func ParseTagObject(raw []byte) TagObject {
-	head, msg, _ := strings.Cut(string(raw), "\n\n")
-	t := TagObject{Message: msg}
-	for line := range strings.SplitSeq(head, "\n") {
-		key, val, _ := strings.Cut(line, " ")
-		switch key {
-		case "object":
-			t.Object = val
-		case "type":
-			t.Type = val
-		case "tag":
-			t.Name = val
-		case "tagger":
-			t.Tagger, t.Date, _ = parseIdent(val)
-		}
+	o := readTagObject(string(raw))
+	t := TagObject{Object: o.object, Type: o.typ, Name: o.name, Message: o.message}
+	if o.hasTagger {
+		t.Tagger, t.Date, _ = splitTagger(o.tagger)
 	}
 	return t
-}
-
-// parseIdent reads git's "Name <email> 1672567200 +0000". Without the
-// angle brackets all of it is the name.
-func parseIdent(val string) (registry.Person, time.Time, error) {
-	lt, gt := strings.IndexByte(val, '<'), strings.LastIndexByte(val, '>')
-	if lt < 0 || gt < lt {
-		return registry.Person{Name: val}, time.Time{}, fmt.Errorf("no <email> in %q", val)
-	}
-	p := registry.Person{Name: strings.TrimSpace(val[:lt]), Email: val[lt+1 : gt]}
-	when, err := parseRawDate(val[gt+1:])
-	return p, when, err
 }
