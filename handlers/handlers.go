@@ -4,7 +4,12 @@
 //     (webhook.go): verify the signature, store the delivery with its
 //     processing job in one transaction, answer; everything else happens in
 //     the workers (a GitHub ping is recorded too, as an ignored delivery,
-//     so that whoever set the hook up sees it arrive);
+//     so that whoever set the hook up sees it arrive). Bodies (body.go)
+//     must arrive within GitHub's 10 s, take their share of memory as their
+//     bytes arrive, and one client's slow uploads are bounded, so idle or
+//     slow connections cannot starve real deliveries. A repository hookd
+//     does not know is answered as a bad signature, and GitHub's Redeliver
+//     gets the delivery processed again;
 //   - the operations API under /api/v1 (api.go): deliveries, events, deploy
 //     runs and the audit log, with replay and retry;
 //   - the companion API (repos.go): registry reads in gto's JSON shapes and

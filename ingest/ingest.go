@@ -10,7 +10,8 @@
 //   - [Processor.ProcessDelivery] reads a stored delivery. A GitHub push of a
 //     tag makes it re-list the repository's tags through its source (GitHub
 //     sends no tagger or message, and the listing is cheap when unchanged);
-//     a post-receive hook delivery carries the tag objects itself.
+//     a post-receive hook delivery carries the tag objects itself, and what
+//     it claims is held against the repository first (trust.go).
 //   - [Processor.Reconcile] re-lists a repository and catches everything no
 //     delivery announced: GitHub sends nothing for a push of more than three
 //     tags, deliveries get lost, and hookd is sometimes down.

@@ -23,7 +23,9 @@
 // status [DeliveryIgnored] and no job.
 //
 // [Store.Deliveries] and [Store.Delivery] list and show them (a worker's
-// [Outcome] is recorded on each), [Store.Replay] processes one again, and [Store.PrunePayloads] drops old payloads while keeping the rows.
+// [Outcome] is recorded on each), [Store.Replay] processes one again, and
+// [Store.PrunePayloads] drops old payloads while keeping the rows, a small
+// batch at a time so that acceptance never waits for it.
 //
 // # Jobs
 //
@@ -37,8 +39,10 @@
 // # Tags and events
 //
 // [Store.UpsertTag], [Store.DeleteTag] and [Store.Tags] keep the tags the
-// registry is rebuilt from, and [Store.Listing]/[Store.SaveListing] whether
-// a repository has been listed yet (its first listing is a baseline). [Store.RecordEvent] stores the
+// registry is rebuilt from, their text byte for byte on both databases
+// (text.go escapes what PostgreSQL's TEXT refuses: bytes that are not
+// UTF-8, NUL), and [Store.Listing]/[Store.SaveListing] whether a
+// repository has been listed yet (its first listing is a baseline). [Store.RecordEvent] stores the
 // lifecycle event a tag object means, at most once per (repository, tag
 // object, event type) however many paths bring it. [Store.HoldRepository]
 // lets one sync of a repository at a time decide its events, across

@@ -22,6 +22,7 @@ import (
 	"github.com/hookd-dev/hookd/config"
 	"github.com/hookd-dev/hookd/handlers"
 	"github.com/hookd-dev/hookd/ingest"
+	"github.com/hookd-dev/hookd/source/gitdir"
 )
 
 // hookFlags configure the post-receive hook; each falls back to an
@@ -128,18 +129,17 @@ func sendTagUpdates(ctx context.Context, f hookFlags, stdin io.Reader) (int, err
 // readRefUpdates parses the hook's input, keeping tag refs only: branch
 // updates carry no GTO event.
 func readRefUpdates(r io.Reader) ([]ingest.RefUpdate, error) {
+	all, err := gitdir.ReadRefUpdates(r)
+	if err != nil {
+		return nil, err
+	}
 	var out []ingest.RefUpdate
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 3 {
-			return nil, fmt.Errorf("unexpected hook input line %q (want: old new ref)", sc.Text())
-		}
-		if strings.HasPrefix(fields[2], "refs/tags/") {
-			out = append(out, ingest.RefUpdate{Old: fields[0], New: fields[1], Ref: fields[2]})
+	for _, u := range all {
+		if strings.HasPrefix(u.Ref, "refs/tags/") {
+			out = append(out, ingest.RefUpdate{Old: u.Old, New: u.New, Ref: u.Ref})
 		}
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 type hookConfig struct{ url, secret, repository string }
@@ -239,51 +239,22 @@ func readTagObjects(ctx context.Context, updates []ingest.RefUpdate) error {
 			return fmt.Errorf("git cat-file: %w", err)
 		}
 		if fields[1] == "tag" {
-			updates[i].Tag = parseTagObject(content[:size])
+			updates[i].Tag = tagObject(content[:size])
 		}
 	}
 	return nil
 }
 
-// parseTagObject reads git's tag object format: header lines, a blank
-// line, the message.
-func parseTagObject(b []byte) *ingest.TagObject {
-	head, msg, _ := strings.Cut(string(b), "\n\n")
-	t := &ingest.TagObject{Message: msg}
-	for line := range strings.SplitSeq(head, "\n") {
-		k, v, _ := strings.Cut(line, " ")
-		switch k {
-		case "object":
-			t.Target = v
-		case "type":
-			t.TargetType = v
-		case "tag":
-			t.Name = v
-		case "tagger":
-			t.TaggerName, t.TaggerEmail, t.TaggerDate = parseIdent(v)
-		}
+// tagObject is what the hook sends of a tag object; the date in RFC 3339,
+// with the tagger's offset.
+func tagObject(raw []byte) *ingest.TagObject {
+	t := gitdir.ParseTagObject(raw)
+	o := &ingest.TagObject{Name: t.Name, Target: t.Object, TargetType: t.Type,
+		TaggerName: t.Tagger.Name, TaggerEmail: t.Tagger.Email, Message: t.Message}
+	if !t.Date.IsZero() {
+		o.TaggerDate = t.Date.Format(time.RFC3339)
 	}
-	return t
-}
-
-// parseIdent splits "Name <email> 1700000000 +0100" and renders the date
-// in RFC 3339 with the tagger's offset.
-func parseIdent(s string) (name, email, date string) {
-	open, closing := strings.Index(s, "<"), strings.LastIndex(s, ">")
-	if open < 0 || closing < open {
-		return s, "", ""
-	}
-	name, email = strings.TrimSpace(s[:open]), s[open+1:closing]
-	fields := strings.Fields(s[closing+1:])
-	if len(fields) != 2 {
-		return name, email, ""
-	}
-	secs, err1 := strconv.ParseInt(fields[0], 10, 64)
-	tz, err2 := time.Parse("-0700", fields[1])
-	if err1 != nil || err2 != nil {
-		return name, email, ""
-	}
-	return name, email, time.Unix(secs, 0).In(tz.Location()).Format(time.RFC3339)
+	return o
 }
 
 // git runs the git CLI in the hook's repository (git sets GIT_DIR for hooks).

@@ -50,6 +50,10 @@ var ErrNotInstalled = errors.New("pgtest: PostgreSQL server binaries (initdb, pg
 // the test saying so. A server that is installed but fails to start fails
 // the run.
 func Main(m *testing.M, srv **Server) int {
+	if testenv.FuzzWorker() {
+		*srv = &Server{missing: "pgtest: no PostgreSQL server in a fuzzing worker, which runs only its fuzz target"}
+		return m.Run()
+	}
 	s, err := Start()
 	switch {
 	case errors.Is(err, ErrNotInstalled):

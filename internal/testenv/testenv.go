@@ -9,6 +9,7 @@
 package testenv
 
 import (
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,4 +119,16 @@ func CheckRefs(t testing.TB, dir string) []CheckRef {
 		t.Fatalf("%s/check-ref.tsv has no lines", dir)
 	}
 	return out
+}
+
+// FuzzWorker reports whether the test binary runs as a worker of `go test
+// -fuzz`. A worker runs the fuzz target alone, and fuzzing starts as many
+// workers as there are CPUs, so a TestMain can skip what only its other
+// tests need (a PostgreSQL server, a build of hookd). It parses the flags.
+func FuzzWorker() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
 }

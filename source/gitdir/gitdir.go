@@ -7,7 +7,8 @@
 // It reads what GTO reads the way GTO (scmrepo over dulwich) reads it: a
 // tag object's own name, target, tagger (split by scmrepo's rule) and
 // message, and `.gto` from the working tree rather than from HEAD. Tags
-// are created with their message exactly as given.
+// are created with their message exactly as given. It also reads what git
+// hands a post-receive hook (hook.go): ref update lines and tag objects.
 package gitdir
 
 import (

@@ -48,9 +48,9 @@ func parseTag(ref string, f []string, raw string) registry.Tag {
 
 // tagObject is what dulwich reads of a raw tag object.
 type tagObject struct {
-	object, name, tagger string
-	hasName, hasTagger   bool
-	message              string // everything after the headers
+	object, typ, name, tagger string
+	hasName, hasTagger        bool
+	message                   string // everything after the headers
 }
 
 // readTagObject parses a tag object's headers and message as dulwich's
@@ -64,6 +64,8 @@ func readTagObject(raw string) tagObject {
 		switch key {
 		case "object":
 			o.object = value
+		case "type":
+			o.typ = value
 		case "tag":
 			o.name, o.hasName = value, true
 		case "tagger":

@@ -63,13 +63,13 @@ func TestReadTagObjectAsDulwich(t *testing.T) {
 		want tagObject
 	}{
 		{"object abc\ntype commit\ntag m@v1.0.0\ntagger A <b> 1 +0000\n\nmsg\n\n  body  \n",
-			tagObject{object: "abc", name: "m@v1.0.0", hasName: true, tagger: "A <b> 1 +0000", hasTagger: true, message: "msg\n\n  body  \n"}},
+			tagObject{object: "abc", typ: "commit", name: "m@v1.0.0", hasName: true, tagger: "A <b> 1 +0000", hasTagger: true, message: "msg\n\n  body  \n"}},
 		{"object abc\ntype commit\ntag m@v1.0.0\ntagger A\n <b> 1 +0000\n\n",
-			tagObject{object: "abc", name: "m@v1.0.0", hasName: true, tagger: "A\n<b> 1 +0000", hasTagger: true}},
+			tagObject{object: "abc", typ: "commit", name: "m@v1.0.0", hasName: true, tagger: "A\n<b> 1 +0000", hasTagger: true}},
 		{"object abc\ntype commit\ntag m@v1.0.0\ntag m@v2.0.0\n",
-			tagObject{object: "abc", name: "m@v2.0.0", hasName: true}},
+			tagObject{object: "abc", typ: "commit", name: "m@v2.0.0", hasName: true}},
 		{"object abc\ntype commit\ntagger A <b> 1 +0000\n\n\nafter a blank line",
-			tagObject{object: "abc", tagger: "A <b> 1 +0000", hasTagger: true, message: "\nafter a blank line"}},
+			tagObject{object: "abc", typ: "commit", tagger: "A <b> 1 +0000", hasTagger: true, message: "\nafter a blank line"}},
 	} {
 		if got := readTagObject(c.raw); got != c.want {
 			t.Errorf("%q:\n got %+v\nwant %+v", c.raw, got, c.want)
