@@ -1,6 +1,7 @@
 package change
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -137,28 +138,40 @@ func inputf(format string, args ...any) error {
 // deletion of their tags instead (gto's --delete, for a local repository).
 // The promotion order is the Service's, not the plan's.
 func (r Request) Plan(op access.Operation, commit string, del bool) func(*registry.Registry) (registry.Plan, error) {
+	return r.plan(op, commit, "", del)
+}
+
+// PlanUnknownRef is Plan for a request whose ref names no commit: it is
+// refused with the words of the first of GTO's checks that fails, those
+// that come before GTO resolves the ref included, and otherwise with GTO's
+// refusal of the ref itself ("unknown Git revision").
+func (r Request) PlanUnknownRef(op access.Operation, del bool) func(*registry.Registry) (registry.Plan, error) {
+	return r.plan(op, "", cmp.Or(r.Ref, "HEAD"), del)
+}
+
+func (r Request) plan(op access.Operation, commit, unknown string, del bool) func(*registry.Registry) (registry.Plan, error) {
 	simple := registry.Simple(r.Simple)
 	switch op {
 	case access.Register:
-		req := registry.RegisterRequest{Artifact: r.Artifact, Commit: commit, Version: r.Version,
+		req := registry.RegisterRequest{Artifact: r.Artifact, Commit: commit, UnknownRef: unknown, Version: r.Version,
 			BumpMajor: r.Bump == "major", BumpMinor: r.Bump == "minor", BumpPatch: r.Bump == "patch",
 			Message: r.Message, Simple: simple, Force: r.Force}
 		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanRegister(req) }
 	case access.Assign:
-		req := registry.AssignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit,
+		req := registry.AssignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit, UnknownRef: unknown,
 			NameVersion: r.NameVersion, SkipRegistration: r.SkipRegistration,
 			Message: r.Message, Simple: simple, Force: r.Force}
 		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanAssign(req) }
 	case access.Unassign:
-		req := registry.UnassignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit,
+		req := registry.UnassignRequest{Artifact: r.Artifact, Stage: r.Stage, Version: r.Version, Commit: commit, UnknownRef: unknown,
 			Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
 		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanUnassign(req) }
 	case access.Deregister:
-		req := registry.DeregisterRequest{Artifact: r.Artifact, Version: r.Version, Commit: commit,
+		req := registry.DeregisterRequest{Artifact: r.Artifact, Version: r.Version, Commit: commit, UnknownRef: unknown,
 			Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
 		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeregister(req) }
 	case access.Deprecate:
-		req := registry.DeprecateRequest{Artifact: r.Artifact, Commit: commit,
+		req := registry.DeprecateRequest{Artifact: r.Artifact, Commit: commit, UnknownRef: unknown,
 			Message: r.Message, Simple: simple, Force: r.Force, Delete: del}
 		return func(reg *registry.Registry) (registry.Plan, error) { return reg.PlanDeprecate(req) }
 	}

@@ -152,7 +152,9 @@ func planner(ctx context.Context, r Repository, op access.Operation, req Request
 	if ref != "" {
 		c, err := r.Source.Commit(ctx, ref)
 		if errors.Is(err, source.ErrNotFound) {
-			return nil, registry.RefNotFound(ref)
+			// Refused in GTO's order and words, once the registry is read.
+			req.Ref = ref
+			return req.PlanUnknownRef(op, false), nil
 		}
 		if err != nil {
 			return nil, err

@@ -446,8 +446,20 @@ func TestRefusals(t *testing.T) {
 		req:    change.Request{Artifact: "churn", Stage: "dev", Version: "v1.1.0"},
 		status: 404, is: func(err error) bool { return errors.Is(err, change.ErrUnknownRepository) },
 	}, {
+		// GTO's words for a ref assign resolves (scmrepo's RevError).
 		name: "an unknown ref", principal: admin, op: access.Assign,
 		req:    change.Request{Artifact: "churn", Stage: "dev", Ref: "no-such-branch"},
+		status: 404, is: isA[*registry.NotFoundError], msg: "unknown Git revision 'no-such-branch'",
+	}, {
+		// GTO checks the stage's name before it resolves the ref.
+		name: "an unknown ref and a malformed stage", principal: admin, op: access.Assign,
+		req:    change.Request{Artifact: "churn", Stage: "qa-", Ref: "no-such-branch"},
+		status: 422, is: isA[*registry.InputError],
+		msg: "Invalid value 'qa-'. Only letters, numbers, '_', '-', '/' are allowed. Value must be of len >= 2 and must start and end with a letter or a number.",
+	}, {
+		// Deprecate resolves --ref only when it creates the tag: RefNotFound.
+		name: "an unknown ref to deprecate at", principal: admin, op: access.Deprecate,
+		req:    change.Request{Artifact: "churn", Ref: "no-such-branch"},
 		status: 404, is: isA[*registry.NotFoundError], msg: "Ref 'no-such-branch' was not found in the repository history",
 	}}
 	r, _, _ := seeded(t)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,9 +177,12 @@ func TestRepositoryProblems(t *testing.T) {
 }
 
 func TestExampleIsValid(t *testing.T) {
-	for _, v := range []string{"ACME_MODELS_WEBHOOK_SECRET", "GITHUB_TOKEN", "ACME_FORECASTS_WEBHOOK_SECRET", "MODELS_HOOK_SECRET", "SLACK_SIGNING_SECRET"} {
+	for _, v := range []string{"ACME_MODELS_WEBHOOK_SECRET", "GITHUB_TOKEN", "ACME_FORECASTS_WEBHOOK_SECRET", "MODELS_HOOK_SECRET",
+		"SLACK_SIGNING_SECRET", "DEPLOY_TOKEN", "NOTIFY_TOKEN", "NOTIFY_SIGNING_SECRET"} {
 		t.Setenv(v, "x")
 	}
+	t.Setenv("DEPLOYER_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	t.Setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x")
 	cfg, err := Load("hookd.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -193,6 +198,17 @@ func TestExampleIsValid(t *testing.T) {
 	}
 	if len(cfg.Tokens) != 3 || len(cfg.Tokens[1].Scopes) != 1 || cfg.Chat.Slack == nil || len(cfg.Chat.Slack.Users) != 1 {
 		t.Errorf("tokens %+v, chat %+v", cfg.Tokens, cfg.Chat)
+	}
+	// The example shows every kind of action.
+	kinds := map[string]bool{}
+	for _, a := range cfg.Actions {
+		for kind, set := range map[string]bool{"exec": a.Exec != nil, "http": a.HTTP != nil, "github_workflow": a.GitHubWorkflow != nil,
+			"github_dispatch": a.GitHubDispatch != nil, "github_deployment": a.GitHubDeployment != nil, "slack": a.Slack != nil} {
+			kinds[kind] = kinds[kind] || set
+		}
+	}
+	if len(kinds) != 6 || slices.Contains(slices.Collect(maps.Values(kinds)), false) {
+		t.Errorf("the example's actions show the kinds %v, want all six", kinds)
 	}
 }
 
@@ -270,5 +286,32 @@ func TestActionSecretsAsDocumented(t *testing.T) {
 	}
 	if got := string(cfg.Actions[0].Secrets["DEPLOY_TOKEN"]); got != "hunter2" {
 		t.Errorf("secret %q", got)
+	}
+}
+
+// hookd config validate points at the line of a template tag text can
+// bend: a URL, a JSON body, a shell script.
+func TestUnsafeTemplatesAreProblemsAtTheirLine(t *testing.T) {
+	src := `actions:
+  - name: a
+    http:
+      url: "https://x/artifacts/{{.Artifact}}"
+      body: '{"m": "{{.Message}}"}'
+  - name: b
+    exec:
+      command: [sh, -c, "deploy {{.Version}}"]
+`
+	_, err := Parse("hookd.yaml", []byte(src))
+	p, ok := err.(*Problems)
+	if !ok || len(p.List) != 3 {
+		t.Fatalf("problems %v, want three", err)
+	}
+	for i, want := range []struct {
+		line int
+		text string
+	}{{4, "tag text changes the URL"}, {5, "tag text breaks the JSON"}, {8, "sh -c script makes tag text shell code"}} {
+		if q := p.List[i]; q.Line != want.line || !strings.Contains(q.Message, want.text) {
+			t.Errorf("problem %d: %v, want line %d with %q", i, q, want.line, want.text)
+		}
 	}
 }

@@ -27,6 +27,7 @@ type Action struct {
 	GitHubWorkflow   *WorkflowAction   `yaml:"github_workflow"`
 	GitHubDispatch   *DispatchAction   `yaml:"github_dispatch"`
 	GitHubDeployment *DeploymentAction `yaml:"github_deployment"`
+	Slack            *SlackAction      `yaml:"slack"`
 
 	// Secrets are values the action needs but nobody may read: write them
 	// as secrets: {DEPLOY_TOKEN: "${DEPLOY_TOKEN}"} (quoted: in a flow

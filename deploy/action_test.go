@@ -32,7 +32,7 @@ func TestValidateFindsMistakesBeforeTheyRun(t *testing.T) {
 		{"duplicate name", `[{name: a, exec: {command: [x]}}, {name: a, exec: {command: [y]}}]`,
 			`action "a" is defined twice`, "[actions 1 name]"},
 		{"bad name", `[{name: "a b", exec: {command: [x]}}]`, `name "a b" must be`, "[actions 0 name]"},
-		{"url not http", `[{name: a, http: {url: "ftp://x/{{.Stage}}"}}]`, `"ftp://x/prod" is not an http(s) URL`, "[actions 0 http url]"},
+		{"url not http", `[{name: a, http: {url: "ftp://x/{{urlpath .Stage}}"}}]`, `"ftp://x/prod" is not an http(s) URL`, "[actions 0 http url]"},
 		{"workflow without file", `[{name: a, github_workflow: {}}]`, `github_workflow.workflow is empty`, "[actions 0 github_workflow workflow]"},
 		{"too many payload keys", `[{name: a, github_dispatch: {client_payload: {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9, j: 10, k: 11}}}]`,
 			`at most 10`, "[actions 0 github_dispatch client_payload]"},

@@ -68,12 +68,16 @@ func compile(actions []Action) ([]*compiled, Problems) {
 		}
 		sample := &Context{Event: SampleEvent, IdempotencyKey: "sample-key", RunID: 1, Attempt: 1, RunURL: "http://hookd.example/api/v1/runs/1", secrets: secrets}
 		c.sample = sample
+		hostile := *sample
+		hostile.Event = hostileEvent
+		c.hostile = &hostile
 
 		ca := &compiled{Action: a, supersede: a.Supersede == nil || *a.Supersede}
 		kinds := 0
 		if a.Exec != nil {
 			kinds++
 			ca.kind, ca.runner = "exec", a.Exec.compile(c, a.Secrets)
+			c.checkShell(a.Exec)
 		}
 		if a.HTTP != nil {
 			kinds++
@@ -92,8 +96,14 @@ func compile(actions []Action) ([]*compiled, Problems) {
 			ca.kind, ca.runner = "github_deployment", a.GitHubDeployment.compile(c)
 			ca.follows = true
 		}
+		if a.Slack != nil {
+			kinds++
+			ca.kind, ca.runner = "slack", a.Slack.compile(c)
+			ca.follows = a.Slack.Follow > 0
+			ca.secrets = append(ca.secrets, string(a.Slack.WebhookURL))
+		}
 		if kinds != 1 {
-			c.problem(nil, "action %q: set exactly one of exec, http, github_workflow, github_dispatch, github_deployment (found %d)", a.Name, kinds)
+			c.problem(nil, "action %q: set exactly one of exec, http, github_workflow, github_dispatch, github_deployment, slack (found %d)", a.Name, kinds)
 		}
 		for _, v := range a.Secrets {
 			ca.secrets = append(ca.secrets, string(v))
@@ -101,8 +111,26 @@ func compile(actions []Action) ([]*compiled, Problems) {
 		if a.HTTP != nil && a.HTTP.SigningSecret != "" {
 			ca.secrets = append(ca.secrets, string(a.HTTP.SigningSecret))
 		}
+		if a.HTTP != nil {
+			for _, s := range a.HTTP.SigningSecrets {
+				ca.secrets = append(ca.secrets, string(s))
+			}
+		}
 		problems = append(problems, c.problems...)
 		out = append(out, ca)
+	}
+	// A Slack message that reports outcomes waits for the other actions,
+	// but not for those that wait too, or both would wait for each other.
+	followers := map[string]bool{}
+	for _, a := range out {
+		if a.follows {
+			followers[a.Name] = true
+		}
+	}
+	for _, a := range out {
+		if r, ok := a.runner.(*slackRunner); ok {
+			r.followers = followers
+		}
 	}
 	return out, problems
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,18 +16,20 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/hookd-dev/hookd/store"
+	"github.com/hookd-dev/hookd/tagparse"
 )
 
 // Runs is what the engine needs from the store (*store.Store has it all):
-// runs unique per (event, action), each attempt recorded, and the lane lease
-// that lets one run at a time per (repository, artifact, stage, action)
-// across processes.
+// runs unique per (event, action, stage), each attempt recorded and fenced,
+// and the lanes that let one run at a time per (repository, artifact,
+// stage, action) across processes converge on what GTO shows.
 type Runs interface {
 	CreateRuns(ctx context.Context, eventID int64, actions []string) ([]store.Run, error)
-	StartRun(ctx context.Context, runID int64, ttl time.Duration) (store.Run, error)
+	Converge(ctx context.Context, eventID int64, changes []store.LaneChange) ([]store.Run, error)
+	StartLane(ctx context.Context, runID int64, ttl time.Duration, policy store.LanePolicy) (store.Run, error)
+	WakeLane(ctx context.Context, runID int64) error
 	ExtendRun(ctx context.Context, runID int64, ttl time.Duration) error
 	FinishRun(ctx context.Context, runID int64, status store.RunStatus, res store.AttemptResult) error
-	SupersedeRun(ctx context.Context, runID int64) error
 	RetryRun(ctx context.Context, runID int64) error
 	Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	Run(ctx context.Context, id int64) (store.Run, error)
@@ -68,8 +71,9 @@ type Engine struct {
 	logger *slog.Logger
 
 	mu        sync.Mutex
-	executing map[int64]bool // runs this process is executing now
-	followers chan struct{}  // a slot per github_deployment run following
+	executing map[string]bool  // lanes this process is deploying to now
+	woken     map[string]int64 // wake-ups that came for them meanwhile
+	followers chan struct{}    // a slot per github_deployment run following
 }
 
 // actionSet is one configuration's compiled actions.
@@ -95,7 +99,8 @@ func NewEngine(actions []Action, runs Runs, opts Options) (*Engine, error) {
 		runs:      runs,
 		opts:      opts,
 		logger:    opts.Logger,
-		executing: map[int64]bool{},
+		executing: map[string]bool{},
+		woken:     map[string]int64{},
 		followers: make(chan struct{}, opts.MaxFollowers),
 	}
 	if e.logger == nil {
@@ -138,16 +143,114 @@ func (e *Engine) Match(ev *Event) []string {
 	return names
 }
 
-// Dispatch creates the runs ev triggers and queues them. Call it after the
+// Dispatch creates the runs ev calls for and queues them. Call it after the
 // event is recorded, every time (it is idempotent): a crash between
 // recording the event and creating its runs is healed by doing both again.
+//
+// An event without a stage (a registration, a deregistration, a
+// deprecation) runs the actions whose `on:` selects it, once each. Stages
+// are level-triggered instead: every stage the event changed (ev.Stages)
+// moves the desired state of the lanes of the actions watching that stage,
+// and a lane gets a run when the change is what the action asks for: the
+// stage holds a version it did not, or the event re-assigned the version
+// it holds (assignment), or the stage lost one (unassignment). A tag that
+// changes nothing GTO shows, such as an older assignment pushed late,
+// deploys nothing.
 func (e *Engine) Dispatch(ctx context.Context, ev store.Event) ([]store.Run, error) {
 	de := fromStore(ev)
-	names := e.Match(&de)
-	if len(names) == 0 {
-		return nil, nil
+	var (
+		perEvent []string
+		changes  []store.LaneChange
+	)
+	for _, a := range e.set.Load().actions {
+		if !stageEvent(ev.Type) && a.On.Matches(&de) {
+			perEvent = append(perEvent, a.Name)
+		}
+		for _, sc := range ev.Stages {
+			if c, ok := a.laneChange(ev, sc); ok {
+				changes = append(changes, c)
+			}
+		}
 	}
-	return e.runs.CreateRuns(ctx, ev.ID, names)
+	var runs []store.Run
+	if len(perEvent) > 0 {
+		made, err := e.runs.CreateRuns(ctx, ev.ID, perEvent)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, made...)
+	}
+	made, err := e.runs.Converge(ctx, ev.ID, changes)
+	return append(runs, made...), err
+}
+
+// stageEvent reports whether events of type t act only through lanes.
+func stageEvent(t store.EventType) bool {
+	return t == store.EventAssignment || t == store.EventUnassignment || t == store.EventTagDeleted
+}
+
+// laneChange is what the change sc of event ev is to action a's lane of
+// that stage; ok is false when a has no such lane (it watches other
+// repositories, artifacts or stages, or no stage events at all).
+func (a *compiled) laneChange(ev store.Event, sc store.StageChange) (store.LaneChange, bool) {
+	m := a.On
+	wantsAssign := len(m.Event) == 0 || m.Event.Match(string(store.EventAssignment))
+	wantsUnassign := len(m.Event) == 0 || m.Event.Match(string(store.EventUnassignment))
+	if !wantsAssign && !wantsUnassign || !m.Repository.Match(ev.Repository) || !m.Artifact.Match(ev.Artifact) ||
+		len(m.Stage) > 0 && !m.Stage.Match(sc.Stage) {
+		return store.LaneChange{}, false
+	}
+	c := store.LaneChange{Action: a.Name, Stage: sc.Stage, Before: sc.Before, After: sc.After}
+	gained := missing(sc.After, sc.Before)
+	lost := missing(sc.Before, sc.After)
+	redeploy := ev.Type == store.EventAssignment && ev.Stage == sc.Stage &&
+		slices.Contains(sc.Before, ev.Version) && slices.Contains(sc.After, ev.Version)
+	switch {
+	case wantsAssign && redeploy:
+		c.Trigger, c.Version, c.Redeploy = store.EventAssignment, ev.Version, true
+	case wantsAssign && len(gained) > 0:
+		c.Trigger, c.Version = store.EventAssignment, gained[len(gained)-1]
+		if slices.Contains(gained, ev.Version) {
+			c.Version = ev.Version
+		}
+	case wantsUnassign && len(lost) > 0:
+		c.Trigger, c.Version = store.EventUnassignment, lost[0]
+	}
+	if c.Trigger != "" && !m.Version.Matches(c.Version) {
+		c.Trigger, c.Version, c.Redeploy = "", "", false
+	}
+	return c, true
+}
+
+// missing lists the versions of a that b lacks.
+func missing(a, b []string) []string {
+	var out []string
+	for _, v := range a {
+		if !slices.Contains(b, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// direction names how desired compares with what the lane deployed: a
+// rollback deploys a lower SemVer than the lane holds, a promotion a higher
+// one (or the first), a redeploy the same; removal leaves the stage empty.
+func direction(deployed, desired []string) string {
+	switch {
+	case len(desired) == 0:
+		return "removal"
+	case len(deployed) == 0:
+		return "promotion"
+	}
+	to, from := desired[len(desired)-1], deployed[len(deployed)-1]
+	if to == from {
+		return "redeploy"
+	}
+	if tagparse.IsVersion(to) && tagparse.IsVersion(from) && tagparse.CompareVersions(to, from) < 0 {
+		return "rollback"
+	}
+	return "promotion"
 }
 
 // fromStore is the event as actions see it, without annotations.
@@ -167,71 +270,53 @@ func fromStore(ev store.Event) Event {
 		Date:       ev.Tagger.When,
 		Message:    ev.Message,
 	}
-	// The stage's previous version is the latest one active before the
-	// event that is not the event's own.
-	for i := len(ev.ActiveBefore) - 1; i >= 0; i-- {
-		if v := ev.ActiveBefore[i]; v != ev.Version {
-			e.Previous = v
-			break
-		}
-	}
+	e.Previous = previous(ev.ActiveBefore, ev.Version)
 	return e
 }
 
-// Execute runs the next attempt of a run; it is the store's RunAction
-// worker. A run whose lane is busy, or whose attempt failed with attempts
-// left, comes back as river.JobSnooze so that River calls Execute again
-// later without spending one of its own attempts; any other error is
-// trouble with the store, and River retries it.
+// previous is the latest of before that is not version.
+func previous(before []string, version string) string {
+	for i := len(before) - 1; i >= 0; i-- {
+		if v := before[i]; v != version {
+			return v
+		}
+	}
+	return ""
+}
+
+// laneOf names a run's lane, for this process's bookkeeping.
+func laneOf(r store.Run) string {
+	return strings.Join([]string{r.Repository, r.Artifact, r.Stage, r.Action}, "\x00")
+}
+
+// Execute runs the next attempt in the lane of a run; it is the store's
+// RunAction worker. The store picks which run that is (see
+// store.StartLane): the one a stopped process left running, else the
+// newest queued (the older ones superseded) or, without superseding, the
+// oldest. When another live run holds the lane there is nothing to do: it
+// wakes the lane's next run as it finishes, so no job polls. An attempt
+// that failed with attempts left comes back as river.JobSnooze, which
+// spends none of River's own attempts; any other error is trouble with the
+// store, and River retries it.
 //
 // Attempts count across rounds: a run is failed when an attempt fails and
 // its number is a multiple of max_attempts, so a run retried by hand gets
 // max_attempts more.
 func (e *Engine) Execute(ctx context.Context, runID int64) error {
-	// River may hand the same run to this process twice (a job rescued
-	// while still running); the lane lease would let both in, since its
-	// holder is this process.
-	if !e.claim(runID) {
-		return river.JobSnooze(e.laneWait())
-	}
-	defer e.release(runID)
-
-	run, err := e.runs.Run(ctx, runID)
+	job, err := e.runs.Run(ctx, runID)
 	if err != nil {
 		return err
 	}
-	if run.Status != store.RunQueued && run.Status != store.RunRunning {
-		return nil // finished, superseded, or done by another process
+	// River may hand this process a second job for a lane it is deploying
+	// to (a wake-up, a job rescued while it runs); the lease alone would
+	// let it in, since its holder is this process.
+	lane := laneOf(job)
+	if !e.claim(lane, runID) {
+		return nil // release wakes the lane again
 	}
-	action := e.set.Load().byName[run.Action]
-	if action != nil && run.Status == store.RunQueued {
-		if action.supersede && run.Stage != "" {
-			newer, err := e.laneRun(ctx, run, store.Page{Limit: 1}, "")
-			if err != nil {
-				return err
-			}
-			if newer > run.ID {
-				err := e.runs.SupersedeRun(ctx, runID)
-				if errors.Is(err, store.ErrRunState) {
-					return nil // it changed state meanwhile: someone else handled it
-				}
-				e.logger.InfoContext(ctx, "run superseded", "run", runID, "action", run.Action, "by", newer)
-				return err
-			}
-		} else {
-			// Without superseding, every run goes in order: the
-			// stage must end up with the newest version, not with
-			// whichever run won the race for the lane.
-			older, err := e.laneRun(ctx, run, store.Page{Limit: 1, Before: run.ID}, store.RunQueued)
-			if err != nil {
-				return err
-			}
-			if older != 0 {
-				return river.JobSnooze(e.laneWait())
-			}
-		}
-	}
+	defer e.release(ctx, lane)
 
+	action := e.set.Load().byName[job.Action]
 	if action != nil && action.follows {
 		select {
 		case e.followers <- struct{}{}:
@@ -240,13 +325,15 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 			return river.JobSnooze(e.laneWait())
 		}
 	}
-
-	run, err = e.runs.StartRun(ctx, runID, e.opts.LeaseTTL)
+	policy := store.LanePolicy{Supersede: action == nil || action.supersede, Direction: direction}
+	leased := time.Now()
+	run, err := e.runs.StartLane(ctx, runID, e.opts.LeaseTTL, policy)
 	switch {
-	case errors.Is(err, store.ErrLeaseHeld):
-		return river.JobSnooze(e.laneWait())
-	case errors.Is(err, store.ErrRunState):
+	case errors.Is(err, store.ErrLaneBusy), errors.Is(err, store.ErrNothingDue), errors.Is(err, store.ErrNotFound):
 		return nil
+	case errors.Is(err, store.ErrLeaseHeld):
+		// Its holder stopped; the lease expires within LeaseTTL.
+		return river.JobSnooze(e.laneWait())
 	case err != nil:
 		return err
 	}
@@ -254,12 +341,20 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 		return e.finish(ctx, run, store.RunFailed, store.AttemptResult{Error: fmt.Sprintf("action %q is no longer configured", run.Action)})
 	}
 
-	res, err := e.attempt(ctx, action, run)
+	res, err := e.attempt(ctx, action, run, leased)
 	switch {
 	case errors.Is(err, errLaneLost):
 		// Whoever took the lane owns the run now; recording this
 		// attempt would overwrite theirs.
 		return nil
+	case errors.Is(err, errLeaseExpired):
+		// Stopped so as never to overlap a run another process may
+		// start once the lease expires; resumed with the same key.
+		res.Error = strings.TrimSpace(res.Error + " (interrupted: the run's lease could not be renewed before it expired)")
+		if err := e.finish(ctx, run, store.RunQueued, res); err != nil {
+			return err
+		}
+		return river.JobSnooze(e.laneWait())
 	case ctx.Err() != nil:
 		// hookd is stopping: the attempt did not fail on its own, so
 		// the run is not failed for it, whatever its count; River runs
@@ -271,38 +366,64 @@ func (e *Engine) Execute(ctx context.Context, runID int64) error {
 		return ctx.Err()
 	case err == nil:
 		return e.finish(ctx, run, store.RunSucceeded, res)
-	case run.Attempts%action.maxAttempts() == 0:
+	case run.Attempts%action.maxAttempts() == 0 || permanent(err):
 		return e.finish(ctx, run, store.RunFailed, res)
 	}
 	if err := e.finish(ctx, run, store.RunQueued, res); err != nil {
 		return err
 	}
-	return river.JobSnooze(action.Backoff.Delay(run.Attempts % action.maxAttempts()))
+	return river.JobSnooze(retryDelay(err, action.Backoff.Delay(run.Attempts%action.maxAttempts())))
 }
 
-// errLaneLost: the run's lease expired while it ran and another run took it.
-var errLaneLost = errors.New("lost the lane lease")
+// RunTimeout is how long one job of a run of the named action may take:
+// an attempt's timeout (a github_deployment's follow included), plus time
+// to read the run's context and to record the outcome through a short
+// outage of the database. Unknown actions have no limit.
+func (e *Engine) RunTimeout(action string) time.Duration {
+	a := e.set.Load().byName[action]
+	if a == nil {
+		return 0
+	}
+	return a.runner.timeout() + 2*e.opts.LeaseTTL + time.Minute
+}
+
+var (
+	// errLaneLost: another run took the lane while this one ran.
+	errLaneLost = errors.New("lost the lane lease")
+	// errLeaseExpired: the lease could not be renewed (the database did
+	// not answer) before it would expire.
+	errLeaseExpired = errors.New("the run's lease could not be renewed")
+)
 
 // attempt performs one attempt of a started run, keeping its lane leased,
-// and returns what to record and how it ended: nil, the runner's error, or
-// errLaneLost.
-func (e *Engine) attempt(ctx context.Context, action *compiled, run store.Run) (store.AttemptResult, error) {
+// and returns what to record and how it ended: nil, the runner's error,
+// errLaneLost or errLeaseExpired. leased is when the lease was asked for.
+func (e *Engine) attempt(ctx context.Context, action *compiled, run store.Run, leased time.Time) (store.AttemptResult, error) {
 	r := newRedactor(action.secrets)
 	out := newOutput(action.secrets)
 	started := time.Now()
-	e.logger.InfoContext(ctx, "run started", "run", run.ID, "action", run.Action, "attempt", run.Attempts)
+	e.logger.InfoContext(ctx, "run started", "run", run.ID, "action", run.Action, "attempt", run.Attempts,
+		"repository", run.Repository, "artifact", run.Artifact, "stage", run.Stage, "version", run.Version,
+		"direction", run.Direction)
 
-	c, err := e.context(ctx, action, run)
+	attemptCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// The lease is renewed from the start: reading the context may wait
+	// on GitHub, and an attempt that cannot prove it holds its lane must
+	// not start a deploy either.
+	stopRenewing := e.keepLane(attemptCtx, cancel, run.ID, leased)
+	defer stopRenewing()
+	c, err := e.context(attemptCtx, action, run)
 	if err != nil {
+		if cause := context.Cause(attemptCtx); errors.Is(cause, errLaneLost) || errors.Is(cause, errLeaseExpired) {
+			return store.AttemptResult{Error: r.redact(err.Error())}, cause
+		}
 		return store.AttemptResult{Error: r.redact(err.Error())}, err
 	}
-	timeoutCtx, cancelTimeout := context.WithTimeoutCause(ctx, action.runner.timeout(),
+	timeoutCtx, cancelTimeout := context.WithTimeoutCause(attemptCtx, action.runner.timeout(),
 		fmt.Errorf("timed out after %s", action.runner.timeout()))
 	defer cancelTimeout()
-	attemptCtx, cancel := context.WithCancelCause(timeoutCtx)
-	defer cancel(nil)
-	stopRenewing := e.keepLane(attemptCtx, cancel, run.ID)
-	exitCode, err := action.runner.run(attemptCtx, &invocation{
+	exitCode, err := action.runner.run(timeoutCtx, &invocation{
 		ctx:    c,
 		out:    out,
 		github: e.opts.GitHub,
@@ -319,52 +440,104 @@ func (e *Engine) attempt(ctx context.Context, action *compiled, run store.Run) (
 	}
 	e.logger.InfoContext(ctx, "run attempt finished", "run", run.ID, "action", run.Action, "attempt", run.Attempts,
 		"duration", time.Since(started), "error", res.Error)
-	if errors.Is(context.Cause(attemptCtx), errLaneLost) {
-		return res, errLaneLost
+	if cause := context.Cause(attemptCtx); errors.Is(cause, errLaneLost) || errors.Is(cause, errLeaseExpired) {
+		return res, cause
 	}
 	return res, err
 }
 
 // keepLane renews the run's lease while the attempt lasts. Losing it means
 // this process was presumed dead and another may be running the lane, so
-// the attempt is stopped rather than run twice.
-func (e *Engine) keepLane(ctx context.Context, cancel context.CancelCauseFunc, runID int64) (stop func()) {
+// the attempt is stopped rather than run twice; and when the lease cannot
+// be renewed at all (the database is unreachable), the attempt is stopped
+// before the lease would expire, since another process may then take the
+// lane. acquired is when the lease was last taken.
+func (e *Engine) keepLane(ctx context.Context, cancel context.CancelCauseFunc, runID int64, acquired time.Time) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	ttl := e.opts.LeaseTTL
+	// The lease expires TTL after the database granted it, which was no
+	// earlier than the request's start; stop a sixth of it sooner, to
+	// leave the process group time to die.
+	margin := ttl / 6
 	go func() {
 		defer close(finished)
-		ticker := time.NewTicker(e.opts.LeaseTTL / 3)
+		ticker := time.NewTicker(ttl / 3)
 		defer ticker.Stop()
+		deadline := time.NewTimer(time.Until(acquired.Add(ttl - margin)))
+		defer deadline.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
+			case <-deadline.C:
+				e.logger.ErrorContext(ctx, "run's lease could not be renewed before it expires; stopping the attempt", "run", runID)
+				cancel(errLeaseExpired)
+				return
 			case <-ticker.C:
-				err := e.runs.ExtendRun(ctx, runID, e.opts.LeaseTTL)
-				if errors.Is(err, store.ErrLeaseHeld) {
+				asked := time.Now()
+				err := e.runs.ExtendRun(ctx, runID, ttl)
+				switch {
+				case err == nil:
+					deadline.Reset(time.Until(asked.Add(ttl - margin)))
+				case errors.Is(err, store.ErrLeaseHeld):
 					e.logger.ErrorContext(ctx, "run lost its lane lease; stopping it", "run", runID)
 					cancel(errLaneLost)
 					return
-				}
-				if err != nil && ctx.Err() == nil {
-					e.logger.WarnContext(ctx, "renewing a run's lease failed", "run", runID, "error", err)
+				case ctx.Err() == nil:
+					e.logger.WarnContext(ctx, "renewing a run's lease failed; will retry", "run", runID, "error", err)
 				}
 			}
 		}
 	}()
-	return func() { close(done); <-finished }
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
 }
 
-// finish records the attempt even when ctx was cancelled: the outcome of
-// work done must not be lost to a shutdown.
+// finish records the attempt. An attempt's outcome is never given up to a
+// shutdown or to an outage of the database: it is retried until the
+// database takes it (for up to finishPatience after hookd began stopping),
+// so a deploy that finished is not run again. A refusal (ErrRunState: the
+// attempt was fenced off, another process took the run) is logged and
+// ends the job.
 func (e *Engine) finish(ctx context.Context, run store.Run, status store.RunStatus, res store.AttemptResult) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	e.logger.InfoContext(ctx, "run attempt recorded", "run", run.ID, "action", run.Action, "status", string(status))
-	return e.runs.FinishRun(ctx, run.ID, status, res)
+	res.Attempt = run.Attempts
+	wait := 100 * time.Millisecond
+	var stopping time.Time
+	for {
+		recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := e.runs.FinishRun(recordCtx, run.ID, status, res)
+		cancel()
+		switch {
+		case err == nil:
+			e.logger.InfoContext(ctx, "run attempt recorded", "run", run.ID, "action", run.Action,
+				"attempt", run.Attempts, "status", string(status))
+			return nil
+		case errors.Is(err, store.ErrRunState), errors.Is(err, store.ErrNotFound):
+			e.logger.WarnContext(ctx, "run attempt not recorded: another process owns the run now", "run", run.ID,
+				"action", run.Action, "attempt", run.Attempts, "status", string(status))
+			return nil
+		}
+		if ctx.Err() != nil && stopping.IsZero() {
+			stopping = time.Now()
+		}
+		if !stopping.IsZero() && time.Since(stopping) > finishPatience {
+			e.logger.ErrorContext(ctx, "run attempt could not be recorded before hookd stopped", "run", run.ID,
+				"action", run.Action, "attempt", run.Attempts, "status", string(status), "error", err)
+			return err
+		}
+		e.logger.WarnContext(ctx, "recording a run attempt failed; will retry", "run", run.ID, "action", run.Action,
+			"attempt", run.Attempts, "status", string(status), "error", err)
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Second)
+	}
 }
+
+// finishPatience is how long a stopping hookd keeps trying to record an
+// attempt's outcome.
+const finishPatience = 15 * time.Second
 
 // context builds what templates and runners see for this attempt.
 func (e *Engine) context(ctx context.Context, action *compiled, run store.Run) (*Context, error) {
@@ -373,6 +546,11 @@ func (e *Engine) context(ctx context.Context, action *compiled, run store.Run) (
 		return nil, fmt.Errorf("load event %d: %w", run.EventID, err)
 	}
 	ev := fromStore(se)
+	if run.Stage != "" && run.Trigger != "" {
+		if err := e.laneContext(ctx, &ev, run); err != nil {
+			return nil, err
+		}
+	}
 	if e.opts.Annotations != nil {
 		if ev.Annotations, err = e.opts.Annotations(ctx, &ev); err != nil {
 			return nil, fmt.Errorf("read annotations of %s: %w", ev.Artifact, err)
@@ -388,20 +566,30 @@ func (e *Engine) context(ctx context.Context, action *compiled, run store.Run) (
 	}, nil
 }
 
-// laneRun returns the id of the newest run in run's lane within page and
-// with status (any if ""), or 0.
-func (e *Engine) laneRun(ctx context.Context, run store.Run, page store.Page, status store.RunStatus) (int64, error) {
-	runs, err := e.runs.Runs(ctx, store.RunFilter{
-		Repository: run.Repository, Artifact: run.Artifact, Stage: run.Stage, Action: run.Action,
-		Status: status, Page: page,
-	})
-	if err != nil || len(runs) == 0 {
-		return 0, err
+// laneContext makes ev read as the lane run it is: its type is the run's
+// trigger (the event behind it is kept as Cause), its version the one the
+// stage gained or lost, and the lane's states and the events of the runs
+// it superseded are added.
+func (e *Engine) laneContext(ctx context.Context, ev *Event, run store.Run) error {
+	if ev.Type != string(run.Trigger) || ev.Stage != run.Stage {
+		ev.Cause = ev.Type
 	}
-	return runs[0].ID, nil
+	ev.Type, ev.Stage, ev.Version = string(run.Trigger), run.Stage, run.Version
+	ev.Previous = previous(run.DesiredBefore, run.Version)
+	ev.DesiredBefore, ev.Desired, ev.Deployed = run.DesiredBefore, run.Desired, run.DeployedBefore
+	ev.Direction, ev.Redeploy = run.Direction, run.Redeploy
+	superseded, err := e.runs.Runs(ctx, store.RunFilter{SupersededBy: run.ID, Page: store.Page{Limit: 500}})
+	if err != nil {
+		return fmt.Errorf("list the runs run %d superseded: %w", run.ID, err)
+	}
+	for _, r := range slices.Backward(superseded) {
+		ev.Events = append(ev.Events, r.EventID)
+	}
+	ev.Events = append(ev.Events, run.EventID)
+	return nil
 }
 
-// siblings are the event's other runs.
+// siblings are the other runs of the run's event.
 func (e *Engine) siblings(ctx context.Context, run store.Run) ([]store.Run, error) {
 	all, err := e.runs.Runs(ctx, store.RunFilter{EventID: run.EventID, Page: store.Page{Limit: 500}})
 	if err != nil {
@@ -423,24 +611,42 @@ func (e *Engine) runURL(id int64) string {
 	return e.opts.PublicURL + "/api/v1/runs/" + strconv.FormatInt(id, 10)
 }
 
-// laneWait spreads the retries of runs waiting for the same lane.
+// laneWait spreads the retries of runs waiting for a lane whose holder
+// stopped.
 func (e *Engine) laneWait() time.Duration {
 	d := e.opts.LaneWait
 	return d/2 + rand.N(d)
 }
 
-func (e *Engine) claim(runID int64) bool {
+// claim marks lane as deployed to by this process; when it already is,
+// the wake-up (a job of run runID) is kept for release.
+func (e *Engine) claim(lane string, runID int64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.executing[runID] {
+	if e.executing[lane] {
+		e.woken[lane] = runID
 		return false
 	}
-	e.executing[runID] = true
+	e.executing[lane] = true
 	return true
 }
 
-func (e *Engine) release(runID int64) {
+// release ends this process's turn at lane and passes on a wake-up that
+// came meanwhile, so that a run queued while the lane was busy here is not
+// left without a job.
+func (e *Engine) release(ctx context.Context, lane string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.executing, runID)
+	delete(e.executing, lane)
+	runID, woken := e.woken[lane]
+	delete(e.woken, lane)
+	e.mu.Unlock()
+	if !woken {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := e.runs.WakeLane(ctx, runID); err != nil {
+		// The store's sweep wakes it later.
+		e.logger.WarnContext(ctx, "waking a lane failed", "run", runID, "error", err)
+	}
 }

@@ -17,7 +17,7 @@ func Example() {
   exec: {command: ["./deploy.sh", "{{.Artifact}}", "{{.Version}}"], timeout: 10m}
 - name: announce
   on: {event: [assignment, unassignment]}
-  http: {url: "https://chat.example/hooks/{{.Stage}}", signing_secret: "s3cret"}
+  http: {url: "https://chat.example/hooks/{{urlpath .Stage}}", signing_secret: "s3cret"}
 - name: broken
   exec: {command: ["notify", "{{.Verison}}"]}
 `

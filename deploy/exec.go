@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -155,6 +156,15 @@ func (r *execRunner) environ(c *Context) ([]string, error) {
 		"HOOKD_ARTIFACT_TYPE="+e.Annotations.Type,
 		"HOOKD_ARTIFACT_PATH="+e.Annotations.Path,
 		"HOOKD_ARTIFACT_DESCRIPTION="+e.Annotations.Description,
+		// A lane run's states; lists are space-separated (versions
+		// never contain spaces).
+		"HOOKD_CAUSE="+e.Cause,
+		"HOOKD_DESIRED_BEFORE="+strings.Join(e.DesiredBefore, " "),
+		"HOOKD_DESIRED_VERSIONS="+strings.Join(e.Desired, " "),
+		"HOOKD_DEPLOYED_VERSIONS="+strings.Join(e.Deployed, " "),
+		"HOOKD_DIRECTION="+e.Direction,
+		"HOOKD_REDEPLOY="+strconv.FormatBool(e.Redeploy),
+		"HOOKD_EVENT_IDS="+joinIDs(e.Events),
 	)
 	for k, v := range r.secrets {
 		env = append(env, k+"="+string(v))
@@ -168,4 +178,12 @@ func (r *execRunner) environ(c *Context) ([]string, error) {
 		env = append(env, k+"="+v)
 	}
 	return env, nil
+}
+
+func joinIDs(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(parts, " ")
 }

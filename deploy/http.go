@@ -33,6 +33,13 @@ type HTTPAction struct {
 	// came from hookd. Write it as ${ENV_VAR}; it is redacted like the
 	// action's secrets.
 	SigningSecret Secret `yaml:"signing_secret"`
+	// Signature is "hookd" (the default: X-Hookd-Signature-256 above) or
+	// "standard": Standard Webhooks' webhook-id, webhook-timestamp and
+	// webhook-signature (see standard.go), with whsec_ secrets.
+	Signature string `yaml:"signature"`
+	// SigningSecrets are more whsec_ secrets for signature: standard;
+	// each signs the request, so a receiver can rotate its key.
+	SigningSecrets []Secret `yaml:"signing_secrets"`
 	// Timeout bounds one request (default 30s).
 	Timeout Duration `yaml:"timeout"`
 	// Accept lists the status codes that mean success (default: any 2xx).
@@ -56,14 +63,16 @@ func VerifySignature(secret, body []byte, header string) bool {
 }
 
 type httpRunner struct {
-	method  string
-	url     text
-	headers map[string]text
-	body    *text // nil: the event as JSON
-	secret  Secret
-	limit   time.Duration
-	accept  []int
-	client  *http.Client
+	method   string
+	url      text
+	headers  map[string]text
+	body     *text // nil: the event as JSON
+	secret   Secret
+	standard *standardSigner // signature: standard
+	limit    time.Duration
+	accept   []int
+	client   *http.Client
+	gone     goneTargets
 }
 
 func (a *HTTPAction) compile(c *compiler) runner {
@@ -97,6 +106,34 @@ func (a *HTTPAction) compile(c *compiler) runner {
 			c.problem([]any{"http", "accept"}, "action %q: http.accept: %d is not an HTTP status code", c.name, code)
 		}
 	}
+	c.checkURL(r.url, "http", "url")
+	if r.body != nil {
+		c.checkJSON(*r.body, "http", "body")
+	}
+	switch a.Signature {
+	case "", "hookd":
+		if len(a.SigningSecrets) > 0 {
+			c.problem([]any{"http", "signing_secrets"}, "action %q: http.signing_secrets needs signature: standard (X-Hookd-Signature-256 carries one signature)", c.name)
+		}
+	case "standard":
+		r.secret, r.standard = "", &standardSigner{}
+		secrets := a.SigningSecrets
+		if a.SigningSecret != "" {
+			secrets = append([]Secret{a.SigningSecret}, secrets...)
+		}
+		if len(secrets) == 0 {
+			c.problem([]any{"http", "signature"}, "action %q: signature: standard needs signing_secret (a whsec_ secret, as ${ENV_VAR})", c.name)
+		}
+		for _, sec := range secrets {
+			key, err := standardKey(string(sec))
+			if err != nil {
+				c.problem([]any{"http", "signing_secret"}, "action %q: http signing secret: %v", c.name, err)
+			}
+			r.standard.keys = append(r.standard.keys, key)
+		}
+	default:
+		c.problem([]any{"http", "signature"}, "action %q: http.signature: %q is not hookd or standard", c.name, a.Signature)
+	}
 	return r
 }
 
@@ -115,14 +152,21 @@ func (r *httpRunner) run(ctx context.Context, inv *invocation) (*int, error) {
 		return nil, fmt.Errorf("headers.%w", err)
 	}
 	var body []byte
-	if r.body != nil {
+	switch {
+	case r.body != nil:
 		s, err := r.body.render(inv.ctx)
 		if err != nil {
 			return nil, fmt.Errorf("body: %w", err)
 		}
 		body = []byte(s)
-	} else if body, err = eventJSON(inv.ctx); err != nil {
-		return nil, err
+	case r.standard != nil:
+		if body, err = standardBody(inv.ctx); err != nil {
+			return nil, err
+		}
+	default:
+		if body, err = eventJSON(inv.ctx); err != nil {
+			return nil, err
+		}
 	}
 
 	req, err := http.NewRequestWithContext(ctx, r.method, u, bytes.NewReader(body))
@@ -143,19 +187,33 @@ func (r *httpRunner) run(ctx context.Context, inv *invocation) (*int, error) {
 	if r.secret != "" {
 		req.Header.Set(SignatureHeader, Sign([]byte(r.secret), body))
 	}
+	if r.standard != nil {
+		if err := r.standard.sign(req.Header, inv.ctx.IdempotencyKey, time.Now(), body); err != nil {
+			return nil, err
+		}
+	}
 
-	inv.out.Printf("%s %s", r.method, u)
-	resp, err := r.client.Do(req)
+	return nil, send(r.client, req, inv, &r.gone, r.accepted)
+}
+
+// send makes the request, reading the answer into the output; a status
+// accepted refuses is an error (see answerError).
+func send(client *http.Client, req *http.Request, inv *invocation, gone *goneTargets, accepted func(int) bool) error {
+	if err := gone.check(req.URL.String()); err != nil {
+		return err
+	}
+	inv.out.Printf("%s %s", req.Method, req.URL)
+	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	inv.out.Printf("%s", resp.Status)
 	_, _ = io.Copy(inv.out, io.LimitReader(resp.Body, MaxResponse))
-	if !r.accepted(resp.StatusCode) {
-		return nil, fmt.Errorf("status %s", resp.Status)
+	if !accepted(resp.StatusCode) {
+		return answerError(resp, req.URL.String(), gone, time.Now())
 	}
-	return nil, nil
+	return nil
 }
 
 func (r *httpRunner) accepted(code int) bool {

@@ -102,7 +102,7 @@ actions:
     on: {event: assignment}
     secrets: {API_TOKEN: tok-123456}
     http:
-      url: `+rc.url+`/deploy/{{.Stage}}
+      url: `+rc.url+`/deploy/{{urlpath .Stage}}
       headers: {Authorization: 'Bearer {{.Secret "API_TOKEN"}}', X-Artifact: "{{.Artifact}}"}
       signing_secret: sign-me-please
       timeout: 5s

@@ -11,17 +11,18 @@ import (
 	"github.com/hookd-dev/hookd/store"
 )
 
-// Three assignments of prod in quick succession while a slow deploy runs:
-// the first runs, the middle one is superseded, the newest runs, and the
-// environment never sees two deploys at once. With supersede off, all three
-// run, one after the other.
+// Ten assignments of prod in a burst while a slow deploy runs: the first
+// runs, the eight in between are superseded without an attempt, the newest
+// runs, and the environment never sees two deploys at once. With supersede
+// off, all ten run, one after the other, in order.
 func TestAssignmentsInQuickSuccession(t *testing.T) {
+	const burst = 10
 	for _, tc := range []struct {
 		supersede bool
 		want      []store.RunStatus
 	}{
-		{true, []store.RunStatus{store.RunSucceeded, store.RunSuperseded, store.RunSucceeded}},
-		{false, []store.RunStatus{store.RunSucceeded, store.RunSucceeded, store.RunSucceeded}},
+		{true, append(append([]store.RunStatus{store.RunSucceeded}, slices.Repeat([]store.RunStatus{store.RunSuperseded}, burst-2)...), store.RunSucceeded)},
+		{false, slices.Repeat([]store.RunStatus{store.RunSucceeded}, burst)},
 	} {
 		name := "supersede"
 		if !tc.supersede {
@@ -50,27 +51,32 @@ actions:
 			case <-time.After(time.Minute):
 				t.Fatal("the first deploy never reached the receiver")
 			}
-			_, second := r.event(assignment("churn", "v1.0.1", "prod"))
-			_, third := r.event(assignment("churn", "v1.0.2", "prod"))
+			all := [][]store.Run{first}
+			for i := 1; i < burst; i++ {
+				_, runs := r.event(assignment("churn", fmt.Sprintf("v1.0.%d", i), "prod"))
+				all = append(all, runs)
+			}
 			// Another stage is another lane: it does not wait for prod.
 			_, staging := r.event(assignment("churn", "v1.0.2", "staging"))
 
 			var got []store.RunStatus
-			for _, runs := range [][]store.Run{first, second, third} {
+			for _, runs := range all {
 				got = append(got, r.wait(runs[0].ID, store.RunSucceeded, store.RunSuperseded, store.RunFailed).Status)
 			}
 			r.wait(staging[0].ID, store.RunSucceeded)
-			for i := range tc.want {
-				if got[i] != tc.want[i] {
-					t.Fatalf("statuses = %v, want %v", got, tc.want)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("statuses = %v, want %v", got, tc.want)
+			}
+			newest := all[burst-1][0]
+			for _, runs := range all[1 : burst-1] {
+				skipped, err := r.store.Run(testCtx(t), runs[0].ID)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			superseded, err := r.store.Run(testCtx(t), second[0].ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.supersede && len(superseded.History) != 0 {
-				t.Errorf("the superseded run made %d attempts, want none", len(superseded.History))
+				if tc.supersede && (len(skipped.History) != 0 || skipped.SupersededBy != newest.ID) {
+					t.Errorf("run %d: %d attempts, superseded by %d; want none, by the newest (%d)",
+						skipped.ID, len(skipped.History), skipped.SupersededBy, newest.ID)
+				}
 			}
 
 			var prod []received
@@ -81,7 +87,7 @@ actions:
 			}
 			wantRequests := 2
 			if !tc.supersede {
-				wantRequests = 3
+				wantRequests = burst
 			}
 			if len(prod) != wantRequests {
 				t.Fatalf("prod received %d deploys, want %d", len(prod), wantRequests)
@@ -93,7 +99,7 @@ actions:
 					}
 				}
 			}
-			if last := prod[len(prod)-1]; last.Header.Get("Idempotency-Key") != third[0].IdempotencyKey {
+			if last := prod[len(prod)-1]; last.Header.Get("Idempotency-Key") != newest.IdempotencyKey {
 				t.Error("the newest assignment was not the last deploy")
 			}
 		})

@@ -23,7 +23,8 @@ func TestReloadKeepsARunningRunFromRunningTwice(t *testing.T) {
 `)
 	r := newRigAt(t, filepath.Join(dir, "hookd.db"), actions, deploy.Options{}, false)
 	_, runs := r.event(store.Event{Repository: "acme/models", Artifact: "churn", Type: store.EventAssignment,
-		Version: "v1.0.0", Stage: "prod", TagName: "churn#prod#1"})
+		Version: "v1.0.0", Stage: "prod", TagName: "churn#prod#1",
+		Stages: []store.StageChange{{Stage: "prod", After: []string{"v1.0.0"}}}})
 	if len(runs) != 1 {
 		t.Fatalf("runs %v", runs)
 	}
@@ -38,8 +39,13 @@ func TestReloadKeepsARunningRunFromRunningTwice(t *testing.T) {
 	if err := r.engine.SetActions(actions); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.engine.Execute(testCtx(t), runs[0].ID); err == nil {
-		t.Error("the engine took a run it is already executing")
+	// A second job for the lane this engine is deploying to leaves it to
+	// the first at once: no second attempt, no waiting.
+	if err := r.engine.Execute(testCtx(t), runs[0].ID); err != nil {
+		t.Errorf("a second job for a busy lane: %v", err)
+	}
+	if run, err := r.store.Run(testCtx(t), runs[0].ID); err != nil || run.Attempts != 1 {
+		t.Errorf("after a second job the run has %d attempts (%v), want 1", run.Attempts, err)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)

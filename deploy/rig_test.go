@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +88,29 @@ func helper(mode string, args []string) int {
 		d, _ := time.ParseDuration(args[1])
 		time.Sleep(d)
 		return 0
+	case "locked":
+		// Hold an exclusive lock on args[0] for args[2], as a deploy
+		// target would, and write to the ledger args[1] the key of each
+		// attempt, or "overlap" when another attempt holds the lock.
+		// The kernel drops the lock when the process dies.
+		ledger, err := os.OpenFile(args[1], os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return 1
+		}
+		defer ledger.Close()
+		lock, err := os.OpenFile(args[0], os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return 1
+		}
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			fmt.Fprintln(ledger, "overlap", os.Getenv("HOOKD_IDEMPOTENCY_KEY"))
+			return 4
+		}
+		fmt.Fprintln(ledger, "start", os.Getenv("HOOKD_IDEMPOTENCY_KEY"))
+		d, _ := time.ParseDuration(args[2])
+		time.Sleep(d)
+		fmt.Fprintln(ledger, "done", os.Getenv("HOOKD_IDEMPOTENCY_KEY"))
+		return 0
 	case "signal":
 		// Tell the benchmark the process started.
 		c, err := net.Dial("tcp", args[0])
@@ -151,10 +175,10 @@ func newRig(t testing.TB, actions []deploy.Action, opts deploy.Options) *rig {
 
 // newRigAt opens the store at url (a SQLite path or a postgres:// URL);
 // with work, the engine works the store's run jobs in this process.
-func newRigAt(t testing.TB, url string, actions []deploy.Action, opts deploy.Options, work bool) *rig {
+func newRigAt(t testing.TB, url string, actions []deploy.Action, opts deploy.Options, work bool, storeOpts ...store.Option) *rig {
 	t.Helper()
 	ctx := testCtx(t)
-	s, err := store.Open(ctx, url, store.WithLogger(quiet))
+	s, err := store.Open(ctx, url, append([]store.Option{store.WithLogger(quiet)}, storeOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +207,7 @@ func (r *rig) work() {
 		ProcessDelivery:     func(context.Context, store.Delivery) (store.Outcome, error) { return store.Outcome{}, nil },
 		ReconcileRepository: func(context.Context, string) error { return nil },
 		RunAction:           r.engine.Execute,
+		RunTimeout:          r.engine.RunTimeout,
 	})
 	if err != nil {
 		r.t.Fatal(err)
@@ -213,7 +238,13 @@ func (r *rig) event(e store.Event) (store.Event, []store.Run) {
 // wait polls the run until it has one of the statuses (a minute at most).
 func (r *rig) wait(id int64, statuses ...store.RunStatus) store.Run {
 	r.t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	return r.waitLong(id, time.Minute, statuses...)
+}
+
+// waitLong is wait for up to limit.
+func (r *rig) waitLong(id int64, limit time.Duration, statuses ...store.RunStatus) store.Run {
+	r.t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		run, err := r.store.Run(testCtx(r.t), id)
 		if err != nil {
@@ -223,7 +254,7 @@ func (r *rig) wait(id int64, statuses ...store.RunStatus) store.Run {
 			return run
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("run %d (%s) is %s after a minute, want %v", id, run.Action, run.Status, statuses)
+			r.t.Fatalf("run %d (%s) is %s after %s, want %v", id, run.Action, run.Status, limit, statuses)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -235,6 +266,7 @@ func assignment(artifact, version, stage string) store.Event {
 		CommitSHA: strings.Repeat("c", 40), TagName: artifact + "#" + stage,
 		Tagger:  store.Tagger{Name: "Jane", Email: "jane@example.com", When: time.Now()},
 		Message: "assign", DeliveryID: "d-1", ActiveBefore: []string{"v0.9.0"}, ActiveAfter: []string{version},
+		Stages: []store.StageChange{{Stage: stage, Before: []string{"v0.9.0"}, After: []string{version}}},
 	}
 }
 

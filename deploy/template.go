@@ -3,6 +3,7 @@ package deploy
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"text/template"
@@ -38,11 +39,16 @@ func (c *Context) Secret(name string) (string, error) {
 
 // funcs are the functions templates may call besides the context's methods.
 var funcs = template.FuncMap{
-	// json renders a value as JSON, for bodies and payloads built by hand.
+	// json renders a value as JSON, for bodies and payloads built by hand:
+	// {"version": {{json .Version}}}.
 	"json": func(v any) (string, error) {
 		b, err := json.Marshal(v)
 		return string(b), err
 	},
+	// urlpath escapes a value for one segment of a URL's path, '/'
+	// included: /artifacts/{{urlpath .Artifact}}. (text/template's own
+	// urlquery escapes a query value: ?stage={{urlquery .Stage}}.)
+	"urlpath": url.PathEscape,
 }
 
 // text is a templated string. Most values in a configuration are constants,
@@ -69,6 +75,7 @@ type compiler struct {
 	name     string // the action's, for messages
 	at       []any  // path of the action: "actions", index
 	sample   *Context
+	hostile  *Context // the sample with tag text that breaks URLs and JSON
 	problems Problems
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookd-dev/hookd/access"
+	"github.com/hookd-dev/hookd/client"
 	"github.com/hookd-dev/hookd/store"
 )
 
@@ -27,6 +28,7 @@ type Records interface {
 	Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	Run(ctx context.Context, id int64) (store.Run, error)
 	RetryRun(ctx context.Context, id int64) error
+	Lanes(ctx context.Context, f store.LaneFilter) ([]store.Lane, error)
 	Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 }
 
@@ -56,6 +58,7 @@ func (h *Handler) api() []apiRoute {
 		{pattern: "/api/v1/runs", name: "api_runs", methods: methods{http.MethodGet: h.listRuns}},
 		{pattern: "/api/v1/runs/{id}", name: "api_run", methods: methods{http.MethodGet: h.getRun}},
 		{pattern: "/api/v1/runs/{id}/retry", name: "api_retry", methods: methods{http.MethodPost: h.retryRun}},
+		{pattern: "/api/v1/lanes", name: "api_lanes", methods: methods{http.MethodGet: h.listLanes}},
 		{pattern: "/api/v1/audit", name: "api_audit", methods: methods{http.MethodGet: h.listAudit}},
 	}, h.repoRoutes()...)
 }
@@ -411,6 +414,37 @@ func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
 		toAPIRun, func(run store.Run) int64 { return run.ID })
 }
 
+// listLanes answers what each environment should run (what GTO shows for
+// its stage) beside what it last deployed. Lanes are few (artifacts ×
+// stages × actions), so they come in one answer.
+func (h *Handler) listLanes(w http.ResponseWriter, r *http.Request) {
+	q := &query{r: r}
+	repo := q.str("repository")
+	f := store.LaneFilter{Repository: repo, Artifact: q.str("artifact"), Stage: q.str("stage"), Action: q.str("action")}
+	if !h.permitList(w, r, repo) {
+		return
+	}
+	if q.err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_parameter", q.err.Error())
+		return
+	}
+	lanes, err := h.store.Lanes(r.Context(), f)
+	if err != nil {
+		h.storeError(w, err)
+		return
+	}
+	out := make([]apiLane, len(lanes))
+	for i, l := range lanes {
+		out[i] = apiLane{Repository: l.Repository, Artifact: l.Artifact, Stage: l.Stage, Action: l.Action,
+			Desired: nonNil(l.Desired), DesiredEventID: l.DesiredEventID, Deployed: nonNil(l.Deployed),
+			DeployedRunID: l.DeployedRunID, InSync: l.InSync(), UpdatedAt: l.UpdatedAt}
+		if !l.DeployedAt.IsZero() {
+			out[i].DeployedAt = &l.DeployedAt
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lanes": out})
+}
+
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) {
 	if run, ok := h.loadRun(w, r, access.Read); ok {
 		writeJSON(w, http.StatusOK, toAPIRun(run))
@@ -459,57 +493,34 @@ func toAPIAuditEntry(e store.AuditEntry) apiAuditEntry {
 	return out
 }
 
-type apiAuditEntry struct {
-	ID         int64           `json:"id"`
-	At         time.Time       `json:"at"`
-	Principal  string          `json:"principal"`
-	Via        string          `json:"via"`
-	Repository string          `json:"repository"`
-	Operation  string          `json:"operation"`
-	Artifact   string          `json:"artifact"`
-	Version    string          `json:"version"`
-	Stage      string          `json:"stage"`
-	Request    json.RawMessage `json:"request"`
-	Status     int             `json:"status"`
-	Tags       []string        `json:"tags"`
-	Error      string          `json:"error"`
-}
-
-// The API's JSON shapes: snake_case, times in RFC 3339 (tagger times with
-// the tagger's offset, as GTO prints them).
-
-type apiEvent struct {
-	ID           int64     `json:"id"`
-	Repository   string    `json:"repository"`
-	Artifact     string    `json:"artifact"`
-	Type         string    `json:"type"`
-	Version      string    `json:"version,omitempty"`
-	Stage        string    `json:"stage,omitempty"`
-	Commit       string    `json:"commit"`
-	Tag          string    `json:"tag"`
-	TagObject    string    `json:"tag_object"`
-	Tagger       apiTagger `json:"tagger"`
-	Message      string    `json:"message"`
-	DeliveryID   string    `json:"delivery_id,omitempty"`
-	ActiveBefore []string  `json:"active_before"`
-	ActiveAfter  []string  `json:"active_after"`
-	RecordedAt   time.Time `json:"recorded_at"`
-}
-
-type apiTagger struct {
-	Name  string `json:"name"`
-	Email string `json:"email"`
-	Date  string `json:"date"`
-}
+// The API's JSON shapes are package client's types, the OpenAPI
+// document's schemas: snake_case, times in RFC 3339 (tagger times with the
+// tagger's offset, as GTO prints them). Server and client share one
+// definition, so they cannot drift apart.
+type (
+	apiEvent       = client.Event
+	apiTagger      = client.Tagger
+	apiDelivery    = client.Delivery
+	apiRun         = client.Run
+	apiAttempt     = client.Attempt
+	apiAuditEntry  = client.AuditEntry
+	apiStageChange = client.StageChange
+	apiLane        = client.Lane
+)
 
 func toAPIEvent(e store.Event) apiEvent {
-	return apiEvent{
+	out := apiEvent{
 		ID: e.ID, Repository: e.Repository, Artifact: e.Artifact, Type: string(e.Type), Version: e.Version,
 		Stage: e.Stage, Commit: e.CommitSHA, Tag: e.TagName, TagObject: e.TagObjectSHA,
 		Tagger:  apiTagger{Name: e.Tagger.Name, Email: e.Tagger.Email, Date: e.Tagger.When.Format(time.RFC3339)},
 		Message: e.Message, DeliveryID: e.DeliveryID,
 		ActiveBefore: nonNil(e.ActiveBefore), ActiveAfter: nonNil(e.ActiveAfter), RecordedAt: e.RecordedAt,
+		Stages: []apiStageChange{},
 	}
+	for _, sc := range e.Stages {
+		out.Stages = append(out.Stages, apiStageChange{Stage: sc.Stage, Before: nonNil(sc.Before), After: nonNil(sc.After)})
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -519,59 +530,23 @@ func nonNil(s []string) []string {
 	return s
 }
 
-type apiDelivery struct {
-	ID         string    `json:"id"`
-	Source     string    `json:"source"`
-	Event      string    `json:"event"`
-	Repository string    `json:"repository"`
-	Status     string    `json:"status"`
-	Reason     string    `json:"reason,omitempty"`
-	ReceivedAt time.Time `json:"received_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	Pruned     bool      `json:"payload_pruned"`
-	// Attempts, LastError and NextAttemptAt say why a queued delivery
-	// waits (GitHub unreachable, rate limited) and until when.
-	Attempts      int             `json:"attempts"`
-	LastError     string          `json:"last_error,omitempty"`
-	NextAttemptAt *time.Time      `json:"next_attempt_at"`
-	Payload       json.RawMessage `json:"payload,omitempty"`
-}
-
 func toAPIDelivery(d store.Delivery) apiDelivery {
 	return apiDelivery{ID: d.ID, Source: string(d.Source), Event: d.Event, Repository: d.Repository,
-		Status: string(d.Status), Reason: d.Reason, ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, Pruned: d.Pruned,
+		Status: string(d.Status), Reason: d.Reason, ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, PayloadPruned: d.Pruned,
 		Attempts: d.Attempts, LastError: d.LastError, NextAttemptAt: d.NextAttemptAt}
-}
-
-type apiRun struct {
-	ID             int64        `json:"id"`
-	EventID        int64        `json:"event_id"`
-	Action         string       `json:"action"`
-	Repository     string       `json:"repository"`
-	Artifact       string       `json:"artifact"`
-	Stage          string       `json:"stage,omitempty"`
-	IdempotencyKey string       `json:"idempotency_key"`
-	Status         string       `json:"status"`
-	Attempts       int          `json:"attempts"`
-	History        []apiAttempt `json:"history,omitempty"`
-	CreatedAt      time.Time    `json:"created_at"`
-	UpdatedAt      time.Time    `json:"updated_at"`
-}
-
-type apiAttempt struct {
-	Number     int        `json:"number"`
-	Holder     string     `json:"holder"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	ExitCode   *int       `json:"exit_code"`
-	OutputTail string     `json:"output_tail"`
-	Error      string     `json:"error,omitempty"`
 }
 
 func toAPIRun(r store.Run) apiRun {
 	out := apiRun{ID: r.ID, EventID: r.EventID, Action: r.Action, Repository: r.Repository, Artifact: r.Artifact,
 		Stage: r.Stage, IdempotencyKey: r.IdempotencyKey, Status: string(r.Status), Attempts: r.Attempts,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Trigger: string(r.Trigger), Version: r.Version,
+		DesiredBefore: r.DesiredBefore, Desired: r.Desired, DeployedBefore: r.DeployedBefore, Direction: r.Direction,
+		Redeploy: r.Redeploy, SupersededBy: r.SupersededBy, Note: r.Note}
+	if r.Stage != "" && r.Trigger != "" {
+		// What a lane run converges to is part of it even when empty
+		// (an unassignment that leaves the stage empty).
+		out.DesiredBefore, out.Desired, out.DeployedBefore = nonNil(r.DesiredBefore), nonNil(r.Desired), nonNil(r.DeployedBefore)
+	}
 	for _, a := range r.History {
 		out.History = append(out.History, apiAttempt(a))
 	}

@@ -313,3 +313,44 @@ func TestAPIScopes(t *testing.T) {
 		t.Errorf("ops token reads every repository: %d", status)
 	}
 }
+
+// An environment's desired and deployed versions, as the lane holds them.
+func TestLanesShowDesiredBesideDeployed(t *testing.T) {
+	f := newFixture(t)
+	ev := f.seedEvents(1)[0]
+	runs, err := f.store.Converge(ctx(t), ev.ID, []store.LaneChange{
+		{Action: "deploy", Stage: "prod", After: []string{"v1.0.0"}, Trigger: store.EventAssignment, Version: "v1.0.0"},
+		{Action: "notify", Stage: "prod", After: []string{"v1.0.0"}},
+	})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("Converge: %v %v", runs, err)
+	}
+	status, _, body := f.api("GET", "/api/v1/lanes?repository="+repo)
+	lanes, _ := body["lanes"].([]any)
+	if status != http.StatusOK || len(lanes) != 2 {
+		t.Fatalf("lanes: %d %v", status, body)
+	}
+	deploy := lanes[0].(map[string]any)
+	if deploy["action"] != "deploy" || fmt.Sprint(deploy["desired"]) != "[v1.0.0]" || fmt.Sprint(deploy["deployed"]) != "[]" ||
+		deploy["in_sync"] != false {
+		t.Errorf("before its run: %v", deploy)
+	}
+	if _, err := f.store.StartLane(ctx(t), runs[0].ID, time.Minute, store.LanePolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.FinishRun(ctx(t), runs[0].ID, store.RunSucceeded, store.AttemptResult{Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = f.api("GET", "/api/v1/lanes?repository="+repo+"&action=deploy")
+	lanes, _ = body["lanes"].([]any)
+	if len(lanes) != 1 {
+		t.Fatalf("lanes of deploy: %v", body)
+	}
+	deploy = lanes[0].(map[string]any)
+	if fmt.Sprint(deploy["deployed"]) != "[v1.0.0]" || deploy["in_sync"] != true || deploy["deployed_run_id"] != float64(runs[0].ID) {
+		t.Errorf("after its run: %v", deploy)
+	}
+	if status, _, _ := f.apiAs("Bearer "+readerToken, "GET", "/api/v1/lanes?repository=acme/other"); status != http.StatusForbidden {
+		t.Errorf("another repository's lanes: %d, want 403", status)
+	}
+}

@@ -28,6 +28,9 @@ func (gitHook) parse(r *http.Request, body []byte) (incoming, *outcome) {
 	if in.id == "" {
 		return in, fail(http.StatusBadRequest, "missing_header", GitDeliveryHeader+" is required")
 	}
+	if out := checkHeaders(r, GitDeliveryHeader); out != nil {
+		return incoming{}, out
+	}
 	var p ingest.GitPush
 	if err := json.Unmarshal(body, &p); err != nil {
 		return in, fail(http.StatusBadRequest, "malformed_json", "the body is not a valid push: %v", err)

@@ -22,6 +22,9 @@ func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 	if in.id == "" || in.event == "" {
 		return in, fail(http.StatusBadRequest, "missing_header", "X-GitHub-Delivery and X-GitHub-Event are required")
 	}
+	if out := checkHeaders(r, "X-GitHub-Delivery", "X-GitHub-Event"); out != nil {
+		return incoming{}, out
+	}
 	// A hook created with content type "application/x-www-form-urlencoded"
 	// signs the form body and carries the JSON in its payload field.
 	in.payload = body
@@ -45,5 +48,11 @@ func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 	in.repository = pv.Repository
 	in.ping = gh.Event(in.event) == gh.PingEvent
 	in.ignored = pv.Ignore
+	if in.ping {
+		in.ignored = "ping: the webhook reaches hookd"
+		if id := r.Header.Get("X-GitHub-Hook-ID"); id != "" {
+			in.ignored += " (hook " + id + ")"
+		}
+	}
 	return in, nil
 }

@@ -3,7 +3,8 @@
 //   - webhook ingress from GitHub and from the git post-receive hook
 //     (webhook.go): verify the signature, store the delivery with its
 //     processing job in one transaction, answer; everything else happens in
-//     the workers;
+//     the workers (a GitHub ping is recorded too, as an ignored delivery,
+//     so that whoever set the hook up sees it arrive);
 //   - the operations API under /api/v1 (api.go): deliveries, events, deploy
 //     runs and the audit log, with replay and retry;
 //   - the companion API (repos.go): registry reads in gto's JSON shapes and
@@ -14,10 +15,12 @@
 //     readiness probes and /metrics.
 //
 // Every /api/v1 route but the document needs a bearer token; what the
-// token may do is package access's to decide.
+// token may do is package access's to decide. The API's JSON shapes are
+// package client's types, which the client and this package share.
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -42,16 +45,17 @@ type Deliveries interface {
 	Accept(ctx context.Context, d store.Delivery) (store.AcceptResult, error)
 }
 
-// Pinger backs the readiness probe; *store.Store satisfies it (an open store
-// has already applied its migrations).
-type Pinger interface {
-	Ping(ctx context.Context) error
+// Readiness backs the readiness probe; *store.Store satisfies it (an open
+// store has already applied its migrations). Ready fails while the store
+// cannot store deliveries: unreachable, or refusing writes.
+type Readiness interface {
+	Ready(ctx context.Context) error
 }
 
 // Store is what the handlers need from the store.
 type Store interface {
 	Deliveries
-	Pinger
+	Readiness
 	Records
 }
 
@@ -68,9 +72,22 @@ type Options struct {
 	// /metrics serves; other packages register theirs in the same registry.
 	// Default: a new registry.
 	Metrics *prometheus.Registry
-	// BodyBytes bounds the bytes of request bodies held at once while they
-	// are read and verified (default 8 × 25 MiB).
+	// BodyBytes bounds the bytes of webhook bodies held at once while they
+	// are read and verified (default 8 × 25 MiB). A body takes its share
+	// as its bytes arrive, not as its Content-Length announces.
 	BodyBytes int64
+	// BodyTimeout bounds how long a webhook's body may take to arrive
+	// (default 10s, as long as GitHub waits for an answer); a slower one
+	// is answered 408.
+	BodyTimeout time.Duration
+	// SlowUpload is how long a webhook body may take before it counts as
+	// a slow upload (default 2s), and SlowUploadsPerClient how many slow
+	// uploads one client address may have at once (default 4); a further
+	// one is cut off with 429, so that a few clients sending slowly cannot
+	// hold the bodies' budget. Deliveries that arrive at once are never
+	// counted, however many a client sends.
+	SlowUpload           time.Duration
+	SlowUploadsPerClient int
 	// Changes carries out the writes of /api/v1/repos/... and chat
 	// commands, and reads registries for them; without it those routes
 	// answer 503.
@@ -88,6 +105,10 @@ type Handler struct {
 	log           *slog.Logger
 	acceptTimeout time.Duration
 	bodies        *semaphore.Weighted
+	bodyTimeout   time.Duration
+	slowUpload    time.Duration
+	slowPerClient int
+	uploads       slowUploads
 	secrets       atomic.Pointer[Secrets]
 	tokens        atomic.Pointer[Tokens]
 	paths         atomic.Pointer[map[string]string] // path repository → name
@@ -102,10 +123,12 @@ type Handler struct {
 	stopBackground context.CancelFunc
 }
 
-// New builds the handler. It answers 404 to every webhook until SetSecrets
+// New builds the handler. It answers 401 to every webhook until SetSecrets
 // configures a repository.
 func New(o Options) *Handler {
-	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout}
+	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout,
+		bodyTimeout: cmp.Or(o.BodyTimeout, defaultBodyTimeout), slowUpload: cmp.Or(o.SlowUpload, defaultSlowUpload),
+		slowPerClient: cmp.Or(o.SlowUploadsPerClient, defaultSlowUploadsPerClient)}
 	h.backgroundCtx, h.stopBackground = context.WithCancel(context.Background())
 	if h.log == nil {
 		h.log = slog.Default()
@@ -191,9 +214,9 @@ func (h *Handler) routes(reg *prometheus.Registry) {
 func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := h.store.Ping(ctx); err != nil {
-		h.log.Warn("readiness: store unreachable", "error", err)
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the database does not answer")
+	if err := h.store.Ready(ctx); err != nil {
+		h.log.Warn("readiness: the store cannot store deliveries", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the database does not answer or does not take writes")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -241,6 +264,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (webhooks set
+// their body's read deadline through it).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -189,14 +189,17 @@ func TestGitHubPingAndIgnoredEvents(t *testing.T) {
 	if r := f.github("ping", "ping-1", ping); r.status != http.StatusOK {
 		t.Fatalf("ping: %d %v", r.status, r.body)
 	}
-	if n := len(f.deliveries()); n != 0 {
-		t.Fatalf("ping stored %d deliveries", n)
+	// The ping is recorded, so that whoever set the hook up can see it
+	// arrived, and nothing is queued for it.
+	if ds := f.deliveries(); len(ds) != 1 || ds[0].Event != "ping" || ds[0].Status != store.DeliveryIgnored ||
+		ds[0].Reason != "ping: the webhook reaches hookd" {
+		t.Fatalf("ping stored as %+v", ds)
 	}
 	if r := f.github("issues", "issue-1", pushBody(repo)); r.status != http.StatusAccepted || r.body["status"] != "ignored" {
 		t.Fatalf("issues: %d %v", r.status, r.body)
 	}
 	ds := f.deliveries()
-	if len(ds) != 1 || ds[0].Status != store.DeliveryIgnored || ds[0].Event != "issues" ||
+	if len(ds) != 2 || ds[0].Status != store.DeliveryIgnored || ds[0].Event != "issues" ||
 		ds[0].Reason != "hookd does not act on issues events" {
 		t.Fatalf("ignored event stored as %+v", ds)
 	}
@@ -246,6 +249,10 @@ func TestGitHubRejections(t *testing.T) {
 	noSig := githubHeaders("push", "d", secret, body)
 	delete(noSig, "X-Hub-Signature-256")
 	noID := githubHeaders("push", "", secret, body)
+	// Signed as GitHub would, but with headers PostgreSQL cannot store.
+	latin1ID := githubHeaders("push", "caf\xe9", secret, body)
+	latin1Event := githubHeaders("p\xfcsh", "d", secret, body)
+	longID := githubHeaders("push", strings.Repeat("d", 300), secret, body)
 
 	for _, c := range []struct {
 		name   string
@@ -262,10 +269,13 @@ func TestGitHubRejections(t *testing.T) {
 		{"sha-1 signature only", "POST", sha1Only, body, 401, "missing_signature"},
 		{"malformed JSON", "POST", githubHeaders("push", "d", secret, []byte(`{"repository":`)), []byte(`{"repository":`), 400, "malformed_json"},
 		{"missing delivery id", "POST", noID, body, 400, "missing_header"},
+		{"delivery id not UTF-8", "POST", latin1ID, body, 400, "bad_header"},
+		{"event not UTF-8", "POST", latin1Event, body, 400, "bad_header"},
+		{"delivery id of 300 bytes", "POST", longID, body, 400, "bad_header"},
 		{"over 25 MiB", "POST", githubHeaders("push", "d", secret, big), big, 413, "too_large"},
 		{"GET", "GET", nil, nil, 405, "method_not_allowed"},
 		{"PUT", "PUT", githubHeaders("push", "d", secret, body), body, 405, "method_not_allowed"},
-		{"repository not configured", "POST", githubHeaders("push", "d", secret, pushBody("acme/other")), pushBody("acme/other"), 404, "unknown_repository"},
+		{"repository not configured", "POST", githubHeaders("push", "d", secret, pushBody("acme/other")), pushBody("acme/other"), 401, "bad_signature"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -334,8 +344,9 @@ func TestGitHookEndpoint(t *testing.T) {
 		{gitHeaders("git-2", "wrong", body), body, 401},
 		{map[string]string{handlers.GitDeliveryHeader: "git-2"}, body, 401},
 		{gitHeaders("git-2", secret, []byte("nope")), []byte("nope"), 400},
-		{gitHeaders("git-2", secret, gitPush("/srv/git/other.git")), gitPush("/srv/git/other.git"), 404},
+		{gitHeaders("git-2", secret, gitPush("/srv/git/other.git")), gitPush("/srv/git/other.git"), 401},
 		{gitHeaders("", secret, body), body, 400},
+		{gitHeaders("git-\xff", secret, body), body, 400},
 	} {
 		if r := f.do("POST", "/webhooks/git", c.header, c.body); r.status != c.status {
 			t.Errorf("got %d %v, want %d", r.status, r.body, c.status)
@@ -357,7 +368,7 @@ func TestSetSecretsSwapsRepositories(t *testing.T) {
 	defer srv.Close()
 	f.url = srv.URL
 	body := pushBody(repo)
-	if r := f.github("push", "swap-1", body); r.status != http.StatusNotFound {
+	if r := f.github("push", "swap-1", body); r.status != http.StatusUnauthorized {
 		t.Fatalf("before SetSecrets: %d", r.status)
 	}
 	h.SetSecrets(handlers.Secrets{repo: secret})
@@ -392,18 +403,20 @@ func TestMetrics(t *testing.T) {
 
 // While bodies already being received fill the memory budget, a further
 // delivery is answered 503 (GitHub shows the failure, and it can be
-// redelivered) instead of being held in memory.
+// redelivered) instead of being held in memory. A body takes its room as
+// its bytes arrive.
 func TestBodiesInFlightAreBounded(t *testing.T) {
+	const budget = 256 << 10
 	s := openStore(t, filepath.Join(t.TempDir(), "hookd.db"))
-	h := handlers.New(handlers.Options{Store: s, BodyBytes: 64 << 10})
+	h := handlers.New(handlers.Options{Store: s, BodyBytes: budget})
 	h.SetSecrets(handlers.Secrets{repo: secret})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	// A delivery whose body arrives slowly holds nearly all the budget.
+	// A delivery whose body arrives slowly has sent nearly the budget.
 	slow, w := io.Pipe()
 	req, _ := http.NewRequest("POST", srv.URL+"/webhooks/github", slow)
-	req.ContentLength = 64<<10 - 16
+	req.ContentLength = handlers.MaxBodyBytes
 	first := make(chan int, 1)
 	go func() {
 		resp, err := http.DefaultClient.Do(req)
@@ -414,11 +427,11 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 		resp.Body.Close()
 		first <- resp.StatusCode
 	}()
-	if _, err := w.Write(make([]byte, 1024)); err != nil { // the server is reading it now
+	if _, err := w.Write(make([]byte, budget-16<<10)); err != nil {
 		t.Fatal(err)
 	}
 
-	// The server may not have reserved the first body's room yet; a few
+	// The server may not have taken the room for all of it yet; a few
 	// tries (each a distinct delivery) find it taken.
 	body := pushBody(repo)
 	f := &fixture{t: t, url: srv.URL, store: s}
@@ -437,5 +450,29 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 	<-first
 	if r := f.do("POST", "/webhooks/github", githubHeaders("push", "third", secret, body), body); r.status != http.StatusAccepted {
 		t.Errorf("once the budget is free again: %d %v", r.status, r.body)
+	}
+}
+
+// A request cannot tell a repository hookd does not know from one whose
+// secret it got wrong: both are answered alike, so the configured names
+// cannot be probed.
+func TestUnknownRepositoryAnswersAsBadSignature(t *testing.T) {
+	f := newFixture(t)
+	other := pushBody("acme/other")
+	unknown := f.do("POST", "/webhooks/github", githubHeaders("push", "u-1", secret, other), other)
+	known := f.do("POST", "/webhooks/github", githubHeaders("push", "u-2", "guess", pushBody(repo)), pushBody(repo))
+	if unknown.status != http.StatusUnauthorized || fmt.Sprint(unknown.body) != fmt.Sprint(known.body) || unknown.status != known.status {
+		t.Errorf("unknown repository: %d %v; configured one with a wrong secret: %d %v; want both alike, 401",
+			unknown.status, unknown.body, known.status, known.body)
+	}
+	gitOther := gitPush("/srv/git/other.git")
+	gitUnknown := f.do("POST", "/webhooks/git", gitHeaders("g-1", secret, gitOther), gitOther)
+	gitKnown := f.do("POST", "/webhooks/git", gitHeaders("g-2", "guess", gitPush("/srv/git/models.git")), gitPush("/srv/git/models.git"))
+	if gitUnknown.status != http.StatusUnauthorized || fmt.Sprint(gitUnknown.body) != fmt.Sprint(gitKnown.body) {
+		t.Errorf("git hook: unknown repository %d %v, wrong secret %d %v; want both alike, 401",
+			gitUnknown.status, gitUnknown.body, gitKnown.status, gitKnown.body)
+	}
+	if ds := f.deliveries(); len(ds) != 0 {
+		t.Errorf("stored %+v", ds)
 	}
 }

@@ -502,6 +502,19 @@ func TestOperationsAPIAnswersMatchTheDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := fmt.Sprint(runs[0].ID)
+	// A lane run, recorded and deployed.
+	lane := f.seedEvents(1)[0]
+	laneRuns, err := f.store.Converge(ctx(t), lane.ID, []store.LaneChange{{Action: "deploy", Stage: "prod",
+		After: []string{"v1.0.0"}, Trigger: store.EventAssignment, Version: "v1.0.0"}})
+	if err != nil || len(laneRuns) != 1 {
+		t.Fatalf("Converge: %v %v", laneRuns, err)
+	}
+	if _, err := f.store.StartLane(ctx(t), laneRuns[0].ID, time.Minute, store.LanePolicy{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.FinishRun(ctx(t), laneRuns[0].ID, store.RunSucceeded, store.AttemptResult{Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		token, method, path string
 		want                int
@@ -521,6 +534,11 @@ func TestOperationsAPIAnswersMatchTheDocument(t *testing.T) {
 		{apiToken, "POST", "/api/v1/runs/" + run + "/retry", 409},
 		{readerToken, "POST", "/api/v1/deliveries/d-1/replay", 403},
 		{apiToken, "POST", "/api/v1/deliveries/nope/replay", 404},
+		{apiToken, "GET", "/api/v1/runs/" + fmt.Sprint(laneRuns[0].ID), 200},
+		{apiToken, "GET", "/api/v1/lanes", 200},
+		{readerToken, "GET", "/api/v1/lanes?repository=" + repo + "&stage=prod", 200},
+		{readerToken, "GET", "/api/v1/lanes", 403},
+		{"", "GET", "/api/v1/lanes", 401},
 	} {
 		call(c.token, c.method, c.path, c.want)
 	}
@@ -542,7 +560,7 @@ func TestOpenAPIValidatorCatchesMismatches(t *testing.T) {
 		return v
 	}
 	event := `{"id":1,"repository":"r","artifact":"a","type":"assignment","commit":"c","tag":"a#prod#1","tag_object":"o",` +
-		`"tagger":{"name":"n","email":"e","date":"d"},"message":"m","active_before":[],"active_after":["v1"],"recorded_at":"t"}`
+		`"tagger":{"name":"n","email":"e","date":"d"},"message":"m","active_before":[],"active_after":["v1"],"stages":[],"recorded_at":"t"}`
 	ref := map[string]any{"$ref": "#/components/schemas/Event"}
 	if p := doc.validate(ref, decode(event), "$"); len(p) != 0 {
 		t.Fatalf("a valid event: %v", p)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookd-dev/hookd/access"
 	"github.com/hookd-dev/hookd/change"
+	"github.com/hookd-dev/hookd/client"
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 )
@@ -105,11 +106,7 @@ func (h *Handler) write(op access.Operation) http.HandlerFunc {
 	}
 }
 
-type writeResult struct {
-	Tags   []string   `json:"tags"`
-	Output []string   `json:"output"`
-	Events []apiEvent `json:"events"`
-}
+type writeResult = client.WriteResult
 
 // changeError answers a failed read or write with change's status and
 // code. The tags a write created before it failed, and gto's lines for
@@ -197,10 +194,22 @@ func jsonKind(t reflect.Type) string {
 // registryOf reads the registry of the path's repository for the request's
 // principal, or answers why not.
 func (h *Handler) registryOf(w http.ResponseWriter, r *http.Request) (*registry.Registry, bool) {
+	return h.registryFor(w, r, nil)
+}
+
+// registryFor is registryOf for an answer that may not need the
+// registry's state: when GTO refuses to read the state (a
+// *registry.StateError), the registry is still answered with if stateless
+// says the answer does without it.
+func (h *Handler) registryFor(w http.ResponseWriter, r *http.Request, stateless func(*registry.Registry) bool) (*registry.Registry, bool) {
 	if !h.available(w) {
 		return nil, false
 	}
 	reg, err := h.changes.Registry(r.Context(), principal(r), repoName(r))
+	var refused *registry.StateError
+	if err != nil && reg != nil && stateless != nil && errors.As(err, &refused) && stateless(reg) {
+		err = nil
+	}
 	if err != nil {
 		h.changeError(w, err, change.Result{}, "read", "principal", principal(r).Name, "repository", repoName(r), "path", r.URL.Path)
 		return nil, false
@@ -384,8 +393,11 @@ func (h *Handler) stages(w http.ResponseWriter, r *http.Request) {
 	writeGTOJSON(w, reg.Stages(allowed, used))
 }
 
-// checkRef is `gto check-ref TAG --json`: the events the tag created,
-// [] for none.
+// checkRef is `gto check-ref TAG --json` as a list: the events the tag
+// created, [] for none. gto prints the one event as an object, or nothing,
+// and refuses a tag with more than one; the list leaves that to the client
+// (hookd's remote CLI does as gto does). As gto, it answers [] for a tag
+// that is missing or not GTO's even when GTO refuses the registry's state.
 func (h *Handler) checkRef(w http.ResponseWriter, r *http.Request) {
 	p := readParams(r, "tag")
 	tag := p.str("tag")
@@ -395,7 +407,7 @@ func (h *Handler) checkRef(w http.ResponseWriter, r *http.Request) {
 	if !p.ok(w) {
 		return
 	}
-	reg, ok := h.registryOf(w, r)
+	reg, ok := h.registryFor(w, r, func(reg *registry.Registry) bool { return !reg.HasGTOTag(tag) })
 	if !ok {
 		return
 	}

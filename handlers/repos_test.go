@@ -409,9 +409,15 @@ func TestReadsPrintWhatGTOPrints(t *testing.T) {
 			continue
 		}
 		n++
+		// The endpoint answers a list: [] where gto prints nothing, else
+		// the one event gto prints.
+		list := "[]"
+		if want != "" {
+			list = "[" + want + "]"
+		}
 		path := "check-ref?" + url.Values{"tag": {tag}}.Encode()
 		a := c.call(adminToken, "GET", path, nil)
-		if d := diffJSONTokens(a.raw, []byte(want)); a.status != http.StatusOK || d != "" {
+		if d := diffJSONTokens(a.raw, []byte(list)); a.status != http.StatusOK || d != "" {
 			t.Errorf("GET %s: %d, differs from gto: %s", path, a.status, d)
 		}
 	}
@@ -541,7 +547,7 @@ func TestWriteErrors(t *testing.T) {
 		{"unassign", `{"artifact":"churn","version":"v1.0.0","stage":"dev"}`, 409, "conflict", "Stage 'dev' is not assigned to a version 'v1.0.0'"},
 		{"assign", `{"artifact":"churn","version":"v9.0.0","stage":"prod"}`, 404, "not_found", "Version 'v9.0.0' is not registered"},
 		{"deprecate", `{"artifact":"nope"}`, 404, "not_found", "Cannot find artifact 'nope'"},
-		{"register", `{"artifact":"churn","ref":"nope"}`, 404, "not_found", "Ref 'nope' was not found"},
+		{"register", `{"artifact":"churn","ref":"nope"}`, 404, "not_found", "unknown Git revision 'nope'"},
 		{"register", `{"artifact":"churn","version":"1.0"}`, 422, "invalid", "Supplied version '1.0' cannot be parsed"},
 		{"assign", `{"artifact":"churn","version":"v1.0.0","stage":"p r o d"}`, 422, "invalid", "Invalid value 'p r o d'"},
 		{"register", ``, 422, "invalid", "the body is empty"},

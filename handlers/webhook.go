@@ -5,13 +5,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hookd-dev/hookd/store"
 )
@@ -19,10 +19,6 @@ import (
 // MaxBodyBytes is GitHub's cap on a webhook payload (it does not deliver
 // larger ones); hookd refuses anything larger before reading it all.
 const MaxBodyBytes = 25 << 20
-
-// bodyWait is how long a request waits for room among the bodies being
-// read before it is answered 503.
-const bodyWait = 2 * time.Second
 
 // sender is what differs between the webhook endpoints: where a delivery's
 // id, event, repository and signature are found in the request.
@@ -38,7 +34,7 @@ type sender interface {
 type incoming struct {
 	id, event, repository string
 	payload               []byte // what is stored: the signed JSON
-	ping                  bool   // answered, not stored
+	ping                  bool   // GitHub's hook check: stored as ignored, answered 200
 	ignored               string // why hookd does nothing with it ("" if it acts)
 }
 
@@ -53,6 +49,23 @@ type outcome struct {
 
 func fail(status int, code, format string, args ...any) *outcome {
 	return &outcome{status: status, name: code, message: fmt.Sprintf(format, args...)}
+}
+
+// maxHeaderValue bounds the headers a delivery is stored under (GitHub's
+// delivery ids are 36-character GUIDs).
+const maxHeaderValue = 256
+
+// checkHeaders refuses a delivery whose named headers the store could not
+// keep as text: not UTF-8 (PostgreSQL would refuse it on every
+// redelivery), control characters, or overly long.
+func checkHeaders(r *http.Request, names ...string) *outcome {
+	for _, name := range names {
+		v := r.Header.Get(name)
+		if len(v) > maxHeaderValue || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+			return fail(http.StatusBadRequest, "bad_header", "%s must be printable UTF-8 of at most %d bytes", name, maxHeaderValue)
+		}
+	}
+	return nil
 }
 
 // webhook is the ingress flow shared by every sender: bounded read, parse,
@@ -104,47 +117,32 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 		w.Header().Set("Allow", http.MethodPost)
 		return incoming{}, fail(http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 	}
-	// Bodies are held in memory until verified; their total is bounded, so
-	// a flood of large unsigned requests meets 503s, not an exhausted heap.
-	reserve := int64(MaxBodyBytes)
-	if r.ContentLength >= 0 && r.ContentLength < reserve {
-		reserve = r.ContentLength + 1 // +1: MaxBytesReader reads one past to detect excess
-	}
-	wait, cancel := context.WithTimeout(r.Context(), bodyWait)
-	err := h.bodies.Acquire(wait, reserve)
-	cancel()
-	if err != nil {
-		return incoming{}, fail(http.StatusServiceUnavailable, "busy", "too many deliveries are being received at once; redeliver it later")
-	}
-	defer h.bodies.Release(reserve)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, min(MaxBodyBytes, reserve)))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return incoming{}, fail(http.StatusRequestEntityTooLarge, "too_large", "body over %d bytes", MaxBodyBytes)
-		}
-		return incoming{}, &outcome{status: http.StatusBadRequest, name: "bad_body", message: "could not read the body", err: err}
+	body, release, out := h.readBody(w, r)
+	defer release()
+	if out != nil {
+		return incoming{}, out
 	}
 	in, out := s.parse(r, body)
 	if out != nil {
 		return in, out
 	}
 	in.repository = h.repositoryName(in.repository)
-	secret, ok := h.secret(in.repository)
-	if !ok {
-		return in, fail(http.StatusNotFound, "unknown_repository",
-			"repository %q is not configured in hookd; add it under repositories: (with its secret) and reload with SIGHUP", in.repository)
-	}
 	sig := r.Header.Get(s.signatureHeader())
 	if sig == "" {
 		return in, fail(http.StatusUnauthorized, "missing_signature",
 			"missing %s header: hookd accepts only HMAC-SHA256-signed deliveries", s.signatureHeader())
 	}
-	if !verify(secret, sig, body) {
-		return in, fail(http.StatusUnauthorized, "bad_signature",
-			"%s does not match the body: check that the webhook secret equals the one configured for %s", s.signatureHeader(), in.repository)
-	}
-	if in.ping {
-		return in, &outcome{status: http.StatusOK, name: "ping"}
+	// A repository that is not configured is answered as a bad signature,
+	// after the same work, so that no request can tell which repositories
+	// are; the log says which it was.
+	secret, known := h.secret(in.repository)
+	if !verify(secret, sig, body) || !known {
+		out := fail(http.StatusUnauthorized, "bad_signature",
+			"%s does not match the body: check that the webhook secret equals the one configured in hookd for its repository, and that the repository is configured", s.signatureHeader())
+		if !known {
+			out.err = fmt.Errorf("repository %q is not configured in hookd; add it under repositories: (with its secret) and reload with SIGHUP", in.repository)
+		}
+		return in, out
 	}
 	return in, h.accept(r.Context(), s.source(), in)
 }
@@ -167,6 +165,10 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 			message: "the delivery could not be stored; redeliver it later", err: err}
 	case res.Duplicate:
 		return &outcome{status: http.StatusOK, name: "duplicate"}
+	case in.ping:
+		// Recorded like any delivery, so that whoever set the hook up sees
+		// it arrived; answered 200 as a ping always was.
+		return &outcome{status: http.StatusOK, name: "ping"}
 	}
 	return &outcome{status: http.StatusAccepted, name: name}
 }

@@ -43,6 +43,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -250,13 +251,20 @@ type change struct {
 // sync records the events of c and brings the stored tags up to date. It
 // returns the events it recorded.
 func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
+	full := c.list != nil
+	covered := func() bool { return full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) }
+	if covered() {
+		// Known without the hold: a burst of deliveries for one
+		// repository costs no round trips to the database each.
+		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
+		return nil, nil
+	}
 	ctx, release, err := p.hold(ctx, c.repository)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	full := c.list != nil
-	if full && !c.receivedAt.IsZero() && p.coveredSince(c.repository, c.receivedAt) {
+	if covered() { // a listing applied while this sync waited for the hold
 		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
 		return nil, nil
 	}
@@ -272,10 +280,10 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	current := make(map[string]registry.Tag, len(stored)+len(c.present))
+	current := newTagSet(len(stored) + len(c.present))
 	storedObject := make(map[string]string, len(stored))
 	for _, t := range stored {
-		current[t.Name] = fromStore(t)
+		current.put(fromStore(t))
 		storedObject[t.Name] = t.ObjectSHA
 	}
 	baseline := false
@@ -346,7 +354,7 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		return nil
 	}
 	for _, name := range gone {
-		old, ok := current[name]
+		old, ok := current.all[name]
 		if !ok {
 			continue // a deletion of a tag hookd never stored
 		}
@@ -359,10 +367,10 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 	}
 	for _, t := range fresh {
 		// A tag that moved to another object: GTO sees only the new one.
-		delete(current, t.Name)
+		current.drop(t.Name)
 		var evs []store.Event
 		if baseline && !c.announced[t.Name] {
-			current[t.Name] = t // history, not news; and no registry to build
+			current.put(t) // history, not news; and no registry to build
 		} else {
 			evs = c.apply(current, t, false)
 		}
@@ -426,27 +434,31 @@ func priority(t registry.Tag) int {
 // apply adds t to current (or, with deleted, removes it) and returns the
 // events that change is: for an added tag the events GTO gives it, for a
 // removed one the events it had given, as tag_deleted. Each carries the
-// stage's holders before and after. A lightweight or non-GTO tag is no
-// event.
-func (c change) apply(current map[string]registry.Tag, t registry.Tag, deleted bool) []store.Event {
+// stage's holders before and after, and every stage of the artifact whose
+// versions the change moved (Stages), which is what deploys follow. A
+// lightweight or non-GTO tag is no event. Only t's artifact is rebuilt:
+// GTO's state of one artifact depends on its own tags alone.
+func (c change) apply(current *tagSet, t registry.Tag, deleted bool) []store.Event {
 	edit := func() {
 		if deleted {
-			delete(current, t.Name)
+			current.drop(t.Name)
 		} else {
-			current[t.Name] = t
+			current.put(t)
 		}
 	}
-	if parsed, err := tagparse.Parse(t.Name); err != nil || !t.Annotated || parsed.Action.Event() == "" {
+	parsed, err := tagparse.Parse(t.Name)
+	if err != nil || !t.Annotated || parsed.Action.Event() == "" {
 		edit()
 		return nil
 	}
-	before := build(current)
+	before, was := current.registry(parsed.Artifact)
 	edit()
-	after := build(current)
+	after, is := current.registry(parsed.Artifact)
 	holder := after
 	if deleted {
 		holder = before
 	}
+	moved := stageChanges(was, is)
 	var out []store.Event
 	for _, s := range holder.CheckRef(t.Name) {
 		e := store.Event{
@@ -460,6 +472,7 @@ func (c change) apply(current map[string]registry.Tag, t registry.Tag, deleted b
 			TagObjectSHA: objectOf(t),
 			Tagger:       store.Tagger{Name: t.Tagger.Name, Email: t.Tagger.Email, When: t.Date},
 			Message:      s.Message,
+			Stages:       moved,
 		}
 		if deleted {
 			e.Type = store.EventTagDeleted
@@ -468,37 +481,112 @@ func (c change) apply(current map[string]registry.Tag, t registry.Tag, deleted b
 			e.DeliveryID = c.deliveryID
 		}
 		if e.Stage != "" {
-			e.ActiveBefore = activeIn(before, e.Artifact, e.Stage)
-			e.ActiveAfter = activeIn(after, e.Artifact, e.Stage)
+			e.ActiveBefore, e.ActiveAfter = was[e.Stage], is[e.Stage]
+			if !slices.ContainsFunc(moved, func(sc store.StageChange) bool { return sc.Stage == e.Stage }) {
+				// The event's own stage, even unchanged: a re-assignment
+				// of the version it holds asks for a redeploy.
+				e.Stages = append(slices.Clone(moved), store.StageChange{Stage: e.Stage, Before: e.ActiveBefore, After: e.ActiveAfter})
+			}
 		}
 		out = append(out, e)
 	}
 	return out
 }
 
-// build is the registry of a set of tags. Events need only the tags: the
-// version a tag resolves to and a stage's holders do not depend on `.gto`
-// or the artifacts index.
-func build(tags map[string]registry.Tag) *registry.Registry {
+// stageChanges lists the stages whose versions differ between two states
+// of one artifact, in stage order.
+func stageChanges(before, after stageState) []store.StageChange {
+	stages := slices.Collect(maps.Keys(before))
+	for stage := range after {
+		if _, ok := before[stage]; !ok {
+			stages = append(stages, stage)
+		}
+	}
+	slices.Sort(stages)
+	var out []store.StageChange
+	for _, stage := range stages {
+		if b, a := before[stage], after[stage]; !slices.Equal(b, a) {
+			out = append(out, store.StageChange{Stage: stage, Before: b, After: a})
+		}
+	}
+	return out
+}
+
+// stageState is what `gto show` says each stage of one artifact holds.
+type stageState map[string][]string
+
+// tagSet is a repository's tags while a sync applies its changes, grouped
+// by artifact, with each artifact's registry and stage state built once per
+// change of its tags rather than the whole repository's twice per tag.
+type tagSet struct {
+	all        map[string]registry.Tag
+	byArtifact map[string]map[string]registry.Tag
+	built      map[string]builtArtifact
+}
+
+type builtArtifact struct {
+	registry *registry.Registry
+	stages   stageState
+}
+
+func newTagSet(n int) *tagSet {
+	return &tagSet{all: make(map[string]registry.Tag, n), byArtifact: map[string]map[string]registry.Tag{},
+		built: map[string]builtArtifact{}}
+}
+
+// artifactOf is the artifact a tag name belongs to ("" for a non-GTO name).
+func artifactOf(name string) string {
+	p, err := tagparse.Parse(name)
+	if err != nil {
+		return ""
+	}
+	return p.Artifact
+}
+
+func (s *tagSet) put(t registry.Tag) {
+	s.drop(t.Name)
+	s.all[t.Name] = t
+	if a := artifactOf(t.Name); a != "" {
+		if s.byArtifact[a] == nil {
+			s.byArtifact[a] = map[string]registry.Tag{}
+		}
+		s.byArtifact[a][t.Name] = t
+		delete(s.built, a)
+	}
+}
+
+func (s *tagSet) drop(name string) {
+	if _, ok := s.all[name]; !ok {
+		return
+	}
+	delete(s.all, name)
+	if a := artifactOf(name); a != "" {
+		delete(s.byArtifact[a], name)
+		delete(s.built, a)
+	}
+}
+
+// registry is the registry of artifact's tags and its stage state. Events
+// need only the tags: the version a tag resolves to and a stage's holders
+// do not depend on `.gto` or the artifacts index.
+func (s *tagSet) registry(artifact string) (*registry.Registry, stageState) {
+	if b, ok := s.built[artifact]; ok {
+		return b.registry, b.stages
+	}
+	tags := s.byArtifact[artifact]
 	list := make([]registry.Tag, 0, len(tags))
 	for _, t := range tags {
 		list = append(list, t)
 	}
-	return registry.New(list, registry.Options{})
-}
-
-// activeIn lists the versions stage holds for artifact, as `gto show`
-// reports them.
-func activeIn(r *registry.Registry, artifact, stage string) []string {
-	held, err := r.Which(artifact, stage, registry.DefaultShowOptions())
-	if err != nil {
-		return nil
+	b := builtArtifact{registry: registry.New(list, registry.Options{}), stages: stageState{}}
+	held, _ := b.registry.StageVersions(artifact, registry.DefaultShowOptions())
+	for _, kv := range held {
+		for _, vs := range kv.Value {
+			b.stages[kv.Key] = append(b.stages[kv.Key], vs.Version)
+		}
 	}
-	out := make([]string, 0, len(held))
-	for _, vs := range held {
-		out = append(out, vs.Version)
-	}
-	return out
+	s.built[artifact] = b
+	return b.registry, b.stages
 }
 
 // objectOf is the sha a tag ref points at: the tag object, or the commit
@@ -574,6 +662,13 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 			c.present = append(c.present, *r.tag)
 		}
 	}
+	if d.Source == store.SourceGit {
+		refused, err := p.checkGitPush(ctx, &c)
+		if err != nil {
+			return store.Outcome{}, err
+		}
+		reasons = append(reasons, refused...)
+	}
 	if len(c.announced) == 0 {
 		if len(reasons) == 0 {
 			reasons = append(reasons, noTagRefs(d.Event))
@@ -592,7 +687,8 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 	if _, err := p.sync(ctx, c); err != nil {
 		return store.Outcome{}, err
 	}
-	return store.Outcome{Status: store.DeliveryProcessed}, nil
+	// What it named besides the tags it carried, hookd ignored, and says why.
+	return store.Outcome{Status: store.DeliveryProcessed, Reason: strings.Join(reasons, "; ")}, nil
 }
 
 // ref is one tag ref update a delivery names.

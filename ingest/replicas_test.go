@@ -15,16 +15,11 @@ import (
 
 	"github.com/hookd-dev/hookd/ingest"
 	"github.com/hookd-dev/hookd/internal/gittest"
-	"github.com/hookd-dev/hookd/internal/pgtest"
 	"github.com/hookd-dev/hookd/registry"
 	"github.com/hookd-dev/hookd/source"
 	"github.com/hookd-dev/hookd/source/gitdir"
 	"github.com/hookd-dev/hookd/store"
 )
-
-var pg *pgtest.Server
-
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &pg)) }
 
 // deliveryIDs numbers deliveries across the replicas of a test.
 var deliveryIDs atomic.Int64

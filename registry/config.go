@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -33,42 +34,81 @@ func (c Config) IndexFile() string {
 // ConfigFile is the name of GTO's configuration file.
 const ConfigFile = ".gto"
 
-// ParseConfig reads a `.gto` file. Keys are matched without regard to case,
-// as GTO's settings loader does; an unknown key or a malformed stage or
-// type name is an error. Empty content is the default configuration.
+// ParseConfig reads a `.gto` file as GTO's settings model does: its keys
+// are case-sensitive (INDEX, CONFIG_FILE_NAME, LOG_LEVEL, DEBUG and EMOJIS in
+// capitals, types, stages, enrichments and autoload_enrichments in small
+// letters), any other key is refused, and values must have the type GTO
+// declares. A malformed stage or type name is an error too. Empty content
+// is the default configuration.
 func ParseConfig(data []byte) (Config, error) {
-	var raw map[string]yaml.Node
-	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return Config{}, fmt.Errorf("wrong config file '%s': %w", ConfigFile, err)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Config{}, errWrongConfig(err)
+	}
+	if err := checkSafe(&doc); err != nil {
+		return Config{}, errWrongConfig(err)
 	}
 	var c Config
-	for key, node := range raw {
+	if len(doc.Content) == 0 || doc.Content[0].ShortTag() == "!!null" {
+		return c, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return Config{}, errWrongConfig(fmt.Errorf("line %d: not a mapping of settings", root.Line))
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
 		var err error
-		switch strings.ToLower(key) {
+		switch k.Value {
 		case "stages":
-			c.Stages, err = nameList(&node)
+			c.Stages, err = nameList(v)
 		case "types":
-			c.Types, err = nameList(&node)
-		case "index":
-			err = node.Decode(&c.IndexPath)
-		case "config_file_name", "log_level", "debug", "emojis", "enrichments", "autoload_enrichments":
-			// Read by GTO for its own runtime; nothing here depends on them.
+			c.Types, err = nameList(v)
+		case "INDEX":
+			c.IndexPath, err = laxString(v)
+		case "CONFIG_FILE_NAME":
+			if v.ShortTag() != "!!null" {
+				_, err = laxString(v)
+			}
+		case "LOG_LEVEL":
+			_, err = laxString(v)
+		case "DEBUG", "EMOJIS", "autoload_enrichments":
+			_, err = laxBool(v)
+		case "enrichments":
+			err = enrichmentList(v)
 		default:
-			err = fmt.Errorf("unknown key %q", key)
+			err = fmt.Errorf("unknown key %q", k.Value)
+			if want, ok := configKeys[strings.ToLower(k.Value)]; ok {
+				err = fmt.Errorf("unknown key %q: GTO's keys are case-sensitive, write %q", k.Value, want)
+			}
 		}
 		if err != nil {
-			return Config{}, fmt.Errorf("wrong config file '%s': line %d: %w", ConfigFile, node.Line, err)
+			return Config{}, errWrongConfig(fmt.Errorf("line %d: %w", k.Line, err))
 		}
 	}
 	return c, nil
 }
 
+// configKeys are the keys of GTO's settings, by their small-letter form.
+var configKeys = map[string]string{
+	"index": "INDEX", "config_file_name": "CONFIG_FILE_NAME", "log_level": "LOG_LEVEL",
+	"debug": "DEBUG", "emojis": "EMOJIS", "types": "types", "stages": "stages",
+	"enrichments": "enrichments", "autoload_enrichments": "autoload_enrichments",
+}
+
+// errWrongConfig is GTO's WrongConfig, with what is wrong. GTO then reads
+// nothing of the repository.
+func errWrongConfig(err error) error {
+	return &StateError{Msg: fmt.Sprintf("Wrong config file '%s': %v", ConfigFile, err)}
+}
+
+// nameList reads GTO's Optional[List[str]] of names: null allows any.
 func nameList(n *yaml.Node) ([]string, error) {
-	if n.Tag == "!!null" {
+	if n.ShortTag() == "!!null" {
 		return nil, nil
 	}
-	var names []string
-	if err := n.Decode(&names); err != nil {
+	names, err := laxStrings(n)
+	if err != nil {
 		return nil, err
 	}
 	for _, s := range names {
@@ -76,10 +116,38 @@ func nameList(n *yaml.Node) ([]string, error) {
 			return nil, fmt.Errorf("%q: %w", s, err)
 		}
 	}
-	if names == nil {
-		names = []string{}
-	}
 	return names, nil
+}
+
+// enrichmentList reads GTO's list of enrichments: mappings with a string
+// "type" and an optional mapping "config".
+func enrichmentList(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return errors.New("enrichments must be a list")
+	}
+	for _, e := range n.Content {
+		if e.Kind != yaml.MappingNode {
+			return fmt.Errorf("line %d: an enrichment must be a mapping with a type", e.Line)
+		}
+		var typed bool
+		for i := 0; i+1 < len(e.Content); i += 2 {
+			switch e.Content[i].Value {
+			case "type":
+				if _, err := laxString(e.Content[i+1]); err != nil {
+					return fmt.Errorf("type: %w", err)
+				}
+				typed = true
+			case "config":
+				if e.Content[i+1].Kind != yaml.MappingNode {
+					return fmt.Errorf("line %d: config must be a mapping", e.Content[i+1].Line)
+				}
+			}
+		}
+		if !typed {
+			return fmt.Errorf("line %d: an enrichment needs a type", e.Line)
+		}
+	}
+	return nil
 }
 
 // CheckStage applies GTO's assert_stage: a valid name that the config
@@ -137,20 +205,22 @@ type Annotation struct {
 	Virtual     bool
 	Labels      []string
 	Description string
-	// Custom is any YAML value, decoded as encoding/json would decode it.
-	Custom any
+	// Custom is any YAML value as GTO prints it in JSON: mappings keep
+	// the file's key order, numbers are written as Python writes them
+	// (1.0 stays 1.0). Nil when the entry has none (null).
+	Custom json.RawMessage
 }
 
 // MarshalJSON writes the annotation as GTO puts it in an enrichment:
 // {"source": "gto", "artifact": {...}}.
 func (a Annotation) MarshalJSON() ([]byte, error) {
 	type body struct {
-		Type        *string  `json:"type"`
-		Path        *string  `json:"path"`
-		Virtual     bool     `json:"virtual"`
-		Labels      []string `json:"labels"`
-		Description string   `json:"description"`
-		Custom      any      `json:"custom"`
+		Type        *string         `json:"type"`
+		Path        *string         `json:"path"`
+		Virtual     bool            `json:"virtual"`
+		Labels      []string        `json:"labels"`
+		Description string          `json:"description"`
+		Custom      json.RawMessage `json:"custom"`
 	}
 	b := body{Virtual: a.Virtual, Labels: a.Labels, Description: a.Description, Custom: a.Custom}
 	if a.Type != "" {
@@ -181,98 +251,85 @@ func (x Index) Get(name string) (Annotation, bool) {
 	return Annotation{}, false
 }
 
-// ParseIndex reads artifacts.yaml. Like GTO, it rejects a file that is not
-// a mapping of valid artifact names to annotations, with GTO's message.
+// ParseIndex reads artifacts.yaml the way GTO validates it, with GTO's
+// messages: the file must be a mapping (an empty file is not one) of
+// artifact names to mappings whose known fields have GTO's types (type and
+// path strings or null, virtual a boolean, labels a list of strings,
+// description a string; other fields are ignored), and each name a plain
+// artifact name (a "dir:name" key is refused).
 func ParseIndex(data []byte) (Index, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, errWrongIndex(err)
 	}
-	if len(doc.Content) == 0 {
-		return nil, nil
+	if err := checkSafe(&doc); err != nil {
+		return nil, errWrongIndex(err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errWrongIndex(errors.New("not a mapping of artifact names to their annotations"))
 	}
 	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return nil, errWrongIndex(fmt.Errorf("line %d: not a mapping", root.Line))
-	}
 	idx := make(Index, 0, len(root.Content)/2)
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		name := root.Content[i].Value
-		if err := tagparse.ValidateName(name); err != nil {
-			return nil, errWrongIndex(fmt.Errorf("line %d: %q: %w", root.Content[i].Line, name, err))
+		k, v := root.Content[i], resolve(root.Content[i+1])
+		if k.ShortTag() != "!!str" {
+			return nil, errWrongIndex(fmt.Errorf("line %d: the key %s is not a string", k.Line, k.Value))
 		}
-		var raw struct {
-			Type        string    `yaml:"type"`
-			Path        string    `yaml:"path"`
-			Virtual     *bool     `yaml:"virtual"`
-			Labels      []string  `yaml:"labels"`
-			Description string    `yaml:"description"`
-			Custom      yaml.Node `yaml:"custom"`
-		}
-		v := root.Content[i+1]
-		if v.Tag != "!!null" {
-			if err := v.Decode(&raw); err != nil {
-				return nil, errWrongIndex(err)
-			}
-		}
-		a := Annotation{Name: name, Type: raw.Type, Path: raw.Path, Virtual: true, Labels: raw.Labels, Description: raw.Description}
-		if raw.Virtual != nil {
-			a.Virtual = *raw.Virtual
-		}
-		if raw.Custom.Kind != 0 {
-			custom, err := yamlToJSONValue(&raw.Custom)
-			if err != nil {
-				return nil, errWrongIndex(err)
-			}
-			a.Custom = custom
+		a, err := annotation(k.Value, v)
+		if err != nil {
+			return nil, errWrongIndex(fmt.Errorf("line %d: %s: %w", v.Line, k.Value, err))
 		}
 		idx = append(idx, a)
+	}
+	// GTO checks the names once the whole file has its shape, with the
+	// check of a plain name: "dir:name" is not one.
+	for _, a := range idx {
+		if tagparse.ValidateStage(a.Name) != nil {
+			return nil, errInvalidValue(a.Name)
+		}
 	}
 	return idx, nil
 }
 
+// annotation reads one entry of artifacts.yaml.
+func annotation(name string, v *yaml.Node) (Annotation, error) {
+	a := Annotation{Name: name, Virtual: true}
+	if v.Kind != yaml.MappingNode {
+		return a, errors.New("an entry must be a mapping of its annotations")
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		field, value := v.Content[i].Value, resolve(v.Content[i+1])
+		var err error
+		switch field {
+		case "type", "path":
+			var s string
+			if value.ShortTag() != "!!null" {
+				s, err = laxString(value)
+			}
+			if field == "type" {
+				a.Type = s
+			} else {
+				a.Path = s
+			}
+		case "virtual":
+			a.Virtual, err = laxBool(value)
+		case "labels":
+			a.Labels, err = laxStrings(value)
+		case "description":
+			a.Description, err = laxString(value)
+		case "custom":
+			var b bytes.Buffer
+			if err = writePythonJSON(&b, value); err == nil && value.ShortTag() != "!!null" {
+				a.Custom = b.Bytes()
+			}
+		}
+		if err != nil {
+			return a, fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	return a, nil
+}
+
 func errWrongIndex(err error) error {
 	return fmt.Errorf("artifacts.yaml file doesn't conform to GTO format: %w", err)
-}
-
-// yamlToJSONValue decodes a YAML value into what encoding/json would
-// produce for the same data, so annotations print like GTO's.
-func yamlToJSONValue(n *yaml.Node) (any, error) {
-	var v any
-	if err := n.Decode(&v); err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(jsonable(v))
-	if err != nil {
-		return nil, err
-	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var out any
-	err = d.Decode(&out)
-	return out, err
-}
-
-// jsonable turns YAML's map[string]any / map[any]any into maps
-// encoding/json accepts.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonable(e)
-		}
-		return x
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case []any:
-		for i, e := range x {
-			x[i] = jsonable(e)
-		}
-		return x
-	}
-	return v
 }

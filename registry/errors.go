@@ -34,6 +34,28 @@ func notFoundf(format string, args ...any) error {
 	return &NotFoundError{fmt.Sprintf(format, args...)}
 }
 
+// StateError is GTO refusing to build a repository's registry at all: a
+// malformed artifacts.yaml, two versions registered at the commit an
+// assignment points to, a tag object whose name is not GTO's. Every command
+// that reads the state fails with it.
+type StateError struct{ Msg string }
+
+func (e *StateError) Error() string { return e.Msg }
+
+// Unwrap makes a StateError a RuleError too: an API answers it with 409.
+func (e *StateError) Unwrap() error { return &RuleError{e.Msg} }
+
+// errManyVersions is GTO's ManyVersions, naming the versions found at one
+// commit in the order they were created.
+func errManyVersions(artifact string, vs []*Version) error {
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.Name
+	}
+	return ruleErrorf("Multiple versions are not allowed on the same Git commit. Violation detected for artifact '%s', versions '%s'.",
+		artifact, pyList(names))
+}
+
 // RefNotFound is GTO's refusal of a ref that names no commit, for callers
 // that resolve refs before planning.
 func RefNotFound(ref string) error {

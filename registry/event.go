@@ -79,6 +79,12 @@ type Event struct {
 	at   int64     // Time in Unix nanoseconds: what ordering compares
 	pos  int       // position in the list being sorted, see oldestFirst
 	name *nameInfo // the artifact's entry, while New indexes the event
+	// What New knows of the tag's ref while it indexes the event: its
+	// name, the pass its name puts it in, and whether the name inside
+	// its object is no GTO tag.
+	ref  string
+	pass EventKind
+	bad  bool
 }
 
 // Ref is what GTO calls the event's ref: the tag, or the commit for an

@@ -3,8 +3,58 @@ package registry
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"time"
+	"unicode/utf8"
 )
+
+// WriteJSON writes v as GTO's --json prints it, Python's
+// json.dumps(v, indent=4) and a newline: keys in their order, four spaces
+// of indent, ", " never used, "<", ">" and "&" as they are, and every
+// character outside printable ASCII escaped ("Zo\u00eb", "\ud83d\ude80"
+// above U+FFFF, "\u007f").
+func WriteJSON(w io.Writer, v any) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return IndentJSON(w, b.Bytes())
+}
+
+// IndentJSON writes JSON as WriteJSON writes the value it holds, keeping
+// its key order; strings must already be escaped as encoding/json escapes
+// them with HTML escaping off.
+func IndentJSON(w io.Writer, data []byte) error {
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, bytes.TrimSpace(data), "", "    "); err != nil {
+		return err
+	}
+	out := make([]byte, 0, indented.Len()+indented.Len()/8+1)
+	for rest := indented.Bytes(); len(rest) > 0; {
+		c := rest[0]
+		if c < utf8.RuneSelf && c != 0x7f {
+			out = append(out, c)
+			rest = rest[1:]
+			continue
+		}
+		// Only strings hold anything but ASCII, so each is escaped where
+		// it stands, as json.dumps's ensure_ascii does.
+		r, size := utf8.DecodeRune(rest)
+		rest = rest[size:]
+		if r > 0xffff {
+			r -= 0x10000
+			out = fmt.Appendf(out, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
+			continue
+		}
+		out = fmt.Appendf(out, `\u%04x`, r)
+	}
+	out = append(out, '\n')
+	_, err := w.Write(out)
+	return err
+}
 
 // The types below are the shapes of GTO's JSON output. Their encoding/json
 // encoding has GTO's field names, value types and order.

@@ -50,6 +50,11 @@ type Plan struct {
 type RegisterRequest struct {
 	Artifact string
 	Commit   string // the full sha REF resolves to
+	// UnknownRef is REF when it names no commit (Commit is then ""):
+	// GTO's checks that come before it resolves REF refuse the request
+	// with their words, and otherwise it is "unknown Git revision". The
+	// other requests have it too.
+	UnknownRef string
 	// Version names the version; "" picks the next one (a patch bump of
 	// the greatest registered version, or v0.0.1).
 	Version                         string
@@ -69,6 +74,7 @@ type AssignRequest struct {
 	// Commit assigns the version at that commit, registering one first
 	// (named NameVersion, or the next version) unless SkipRegistration.
 	Commit           string
+	UnknownRef       string
 	NameVersion      string
 	SkipRegistration bool
 	Message          string
@@ -79,13 +85,14 @@ type AssignRequest struct {
 // UnassignRequest is `gto deprecate NAME VERSION STAGE` (GTO's unassign).
 // Exactly one of Version and Commit is set.
 type UnassignRequest struct {
-	Artifact string
-	Stage    string
-	Version  string
-	Commit   string
-	Message  string
-	Simple   Simple
-	Force    bool
+	Artifact   string
+	Stage      string
+	Version    string
+	Commit     string
+	UnknownRef string
+	Message    string
+	Simple     Simple
+	Force      bool
 	// Delete removes the stage's tags of the version instead.
 	Delete bool
 }
@@ -93,12 +100,13 @@ type UnassignRequest struct {
 // DeregisterRequest is `gto deprecate NAME VERSION` (GTO's deregister).
 // Exactly one of Version and Commit is set.
 type DeregisterRequest struct {
-	Artifact string
-	Version  string
-	Commit   string
-	Message  string
-	Simple   Simple
-	Force    bool
+	Artifact   string
+	Version    string
+	Commit     string
+	UnknownRef string
+	Message    string
+	Simple     Simple
+	Force      bool
 	// Delete removes the version's tags instead.
 	Delete bool
 }
@@ -108,10 +116,11 @@ type DeprecateRequest struct {
 	Artifact string
 	// Commit is where the tag goes; "" means the commit of the artifact's
 	// newest event (HEAD for an artifact with none), as in GTO.
-	Commit  string
-	Message string
-	Simple  Simple
-	Force   bool
+	Commit     string
+	UnknownRef string
+	Message    string
+	Simple     Simple
+	Force      bool
 	// Delete removes all the artifact's tags instead.
 	Delete bool
 }
@@ -128,6 +137,12 @@ func checkVersion(v string) error {
 		return inputErrorf("Version '%s' is not valid. Example of valid version: 'v1.0.0'", v)
 	}
 	return nil
+}
+
+// errUnknownRevision is how GTO (scmrepo) refuses a REF that names no
+// commit where a command resolves it first.
+func errUnknownRevision(ref string) error {
+	return notFoundf("unknown Git revision '%s'", ref)
 }
 
 // checkArgs is GTO's _check_args.
@@ -169,11 +184,7 @@ func (a *Artifact) one(name, commit string) (*Version, error) {
 	case 1:
 		return vs[0], nil
 	}
-	names := make([]string, len(vs))
-	for i, v := range vs {
-		names[i] = v.Name
-	}
-	return nil, ruleErrorf("'%s' versions of artifact '%s' found", pyList(names), a.Name)
+	return nil, errManyVersions(a.Name, vs)
 }
 
 // required is find_version with raise_if_not_found=True.
@@ -189,13 +200,26 @@ func (a *Artifact) required(name, commit string) (*Version, error) {
 // that exists is GTO's TagExists.
 func (r *Registry) tagName(t tagparse.Tag, simple bool) (string, error) {
 	if !simple {
-		t.Counter = r.NextCounter(t.Artifact)
+		t.Counter, t.CounterText = 0, r.NextCounter(t.Artifact)
 	}
 	name := tagparse.Format(t)
 	if r.HasTag(name) {
 		return "", ruleErrorf("tag '%s' already exists", name)
 	}
 	return name, nil
+}
+
+// CheckRegisterArgs is what `gto register` checks before anything else:
+// the artifact's name, and that versionArgs (how many of --version,
+// --bump-major, --bump-minor and --bump-patch are given) is at most one.
+func CheckRegisterArgs(name string, versionArgs int) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if versionArgs > 1 {
+		return inputErrorf("Need to specify either version or single bump argument")
+	}
+	return nil
 }
 
 // PlanRegister applies `gto register`.
@@ -210,17 +234,20 @@ func (r *Registry) PlanRegister(req RegisterRequest) (Plan, error) {
 // planRegister returns the registration's tag and the version it names.
 func (r *Registry) planRegister(req RegisterRequest) (PlannedTag, string, error) {
 	name, version := req.Artifact, req.Version
-	if err := checkName(name); err != nil {
-		return PlannedTag{}, "", err
-	}
 	bumps := 0
 	for _, b := range []bool{version != "", req.BumpMajor, req.BumpMinor, req.BumpPatch} {
 		if b {
 			bumps++
 		}
 	}
-	if bumps > 1 {
-		return PlannedTag{}, "", inputErrorf("Need to specify either version or single bump argument")
+	if err := CheckRegisterArgs(name, bumps); err != nil {
+		return PlannedTag{}, "", err
+	}
+	if req.UnknownRef != "" {
+		return PlannedTag{}, "", errUnknownRevision(req.UnknownRef)
+	}
+	if r.err != nil {
+		return PlannedTag{}, "", r.err
 	}
 	if req.Commit == "" {
 		// GTO registers HEAD by default; the caller resolves it.
@@ -283,7 +310,7 @@ func (r *Registry) planRegister(req RegisterRequest) (PlannedTag, string, error)
 // simple tag), then assigns it.
 func (r *Registry) PlanAssign(req AssignRequest) (Plan, error) {
 	name, stage := req.Artifact, req.Stage
-	if err := r.checkArgs(name, req.Version, req.Commit, &stage); err != nil {
+	if err := r.checkArgs(name, req.Version, cmp.Or(req.Commit, req.UnknownRef), &stage); err != nil {
 		return Plan{}, err
 	}
 	if req.NameVersion != "" {
@@ -293,6 +320,12 @@ func (r *Registry) PlanAssign(req AssignRequest) (Plan, error) {
 		if req.SkipRegistration {
 			return Plan{}, inputErrorf("You either need to supply version name or skip registration")
 		}
+	}
+	if req.UnknownRef != "" {
+		return Plan{}, errUnknownRevision(req.UnknownRef)
+	}
+	if r.err != nil {
+		return Plan{}, r.err
 	}
 	var plan Plan
 	a := r.orNew(name)
@@ -355,8 +388,14 @@ func (r *Registry) PlanAssign(req AssignRequest) (Plan, error) {
 // PlanUnassign applies GTO's unassign (`gto deprecate NAME VERSION STAGE`).
 func (r *Registry) PlanUnassign(req UnassignRequest) (Plan, error) {
 	name, stage := req.Artifact, req.Stage
-	if err := r.checkArgs(name, req.Version, req.Commit, &stage); err != nil {
+	if err := r.checkArgs(name, req.Version, cmp.Or(req.Commit, req.UnknownRef), &stage); err != nil {
 		return Plan{}, err
+	}
+	if req.UnknownRef != "" {
+		return Plan{}, errUnknownRevision(req.UnknownRef)
+	}
+	if r.err != nil {
+		return Plan{}, r.err
 	}
 	a, err := r.find(name)
 	if err != nil {
@@ -392,8 +431,14 @@ func (r *Registry) PlanUnassign(req UnassignRequest) (Plan, error) {
 // PlanDeregister applies GTO's deregister (`gto deprecate NAME VERSION`).
 func (r *Registry) PlanDeregister(req DeregisterRequest) (Plan, error) {
 	name := req.Artifact
-	if err := r.checkArgs(name, req.Version, req.Commit, nil); err != nil {
+	if err := r.checkArgs(name, req.Version, cmp.Or(req.Commit, req.UnknownRef), nil); err != nil {
 		return Plan{}, err
+	}
+	if req.UnknownRef != "" {
+		return Plan{}, errUnknownRevision(req.UnknownRef)
+	}
+	if r.err != nil {
+		return Plan{}, r.err
 	}
 	a := r.orNew(name)
 	if !req.Force {
@@ -444,6 +489,9 @@ func (r *Registry) PlanDeprecate(req DeprecateRequest) (Plan, error) {
 		}
 		simple = false
 	} else {
+		if r.err != nil {
+			return Plan{}, r.err
+		}
 		a, err := r.find(name)
 		if err != nil {
 			return Plan{}, err
@@ -454,12 +502,24 @@ func (r *Registry) PlanDeprecate(req DeprecateRequest) (Plan, error) {
 	}
 	a, known := r.byName[name]
 	if req.Delete {
+		if r.err != nil {
+			return Plan{}, r.err
+		}
 		if !known {
 			return Plan{}, errArtifactNotFound(name)
 		}
 		return deletePlan(a.events), nil
 	}
+	// GTO's deprecate resolves --ref only when it creates the tag, and
+	// says so with RefNotFound. A forced deprecation at a given ref is
+	// the one write GTO carries out without reading the state.
+	if req.UnknownRef != "" {
+		return Plan{}, RefNotFound(req.UnknownRef)
+	}
 	commit := req.Commit
+	if commit == "" && r.err != nil {
+		return Plan{}, r.err
+	}
 	if commit == "" {
 		commit = r.head
 		if known && len(a.events) > 0 {

@@ -324,11 +324,12 @@ func (r *Registry) Stages(allowed, used bool) []string {
 
 // CheckRef is `gto check-ref REF`: the events the tag REF (a tag name,
 // optionally "refs/tags/"-prefixed) created. A tag that does not exist, is
-// lightweight or is not a GTO tag created none.
+// lightweight or is not a GTO tag created none; nor does a ref whose tag
+// object carries another name (GTO looks for events named as the ref).
 func (r *Registry) CheckRef(ref string) []EventState {
 	name := strings.TrimPrefix(ref, "refs/tags/")
 	out := []EventState{}
-	if !r.tags()[name] {
+	if !r.HasGTOTag(name) {
 		return out
 	}
 	p, _ := tagparse.Parse(name)
@@ -368,14 +369,37 @@ func (r *Registry) Which(name, stage string, opts ShowOptions) ([]*VersionStage,
 	return vs, nil
 }
 
-// NextCounter is the "#N" GTO gives the next tag of the artifact it writes
-// in counter notation: one more than the highest counter among all the
-// artifact's tags, whatever their action, lightweight ones included.
-func (r *Registry) NextCounter(artifact string) int {
-	if info := r.names[artifact]; info != nil {
-		return info.counter + 1
+// StageVersions is what `gto show NAME` lists for each stage: every stage
+// an active version of the artifact is in, with the versions it holds, as
+// Which gives them one stage at a time.
+func (r *Registry) StageVersions(name string, opts ShowOptions) (OrderedMap[[]*VersionStage], error) {
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
-	return 1
+	a, err := r.find(name)
+	if err != nil {
+		return nil, err
+	}
+	return a.stages(opts.RegisteredOnly, opts.AssignmentsPerVersion, opts.VersionsPerStage, opts.Sort), nil
+}
+
+// NextCounter is the "#N" GTO gives the next tag of the artifact it writes
+// in counter notation, in digits: one more than the highest counter among
+// all the artifact's tags, whatever their action, lightweight ones included
+// ("#007" counts as 7, so the next is "8"), exact at any size.
+func (r *Registry) NextCounter(artifact string) string {
+	var highest string
+	if info := r.names[artifact]; info != nil {
+		highest = info.counter
+	}
+	return tagparse.NextCounter(highest)
+}
+
+// HasGTOTag reports whether REF (optionally "refs/tags/"-prefixed) names
+// a tag, annotated or not, whose name is a GTO tag: the only refs for which
+// `gto check-ref` reads the registry's state.
+func (r *Registry) HasGTOTag(ref string) bool {
+	return r.tags()[strings.TrimPrefix(ref, "refs/tags/")]
 }
 
 // HasTag reports whether a tag (GTO or not, annotated or not) of that name

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,11 @@ type Options struct {
 	// attaches to each version's enrichment. When nil, only Index (at Head)
 	// is used.
 	IndexAt func(sha string) Index
+	// IndexErr says why artifacts.yaml at a commit (Head, or a version's)
+	// is not an index GTO reads, or nil. GTO refuses to build the state
+	// when the file is malformed at HEAD or at the commit of any version;
+	// [Registry.Err] reports it. Nil means no index is malformed.
+	IndexErr func(sha string) error
 }
 
 // CommitMap is a commit lookup for [Options.Commits].
@@ -40,7 +46,8 @@ func (m CommitMap) Get(sha string) (Commit, bool) {
 }
 
 // CommitsToLookUp lists the commits New will ask Options.Commits about:
-// those of annotated GTO tags, in first-seen order, then head.
+// those of annotated GTO tags (their targets, which for a tag of a tag is
+// the inner tag object, to be peeled), in first-seen order, then head.
 func CommitsToLookUp(tags []Tag, head string) []string {
 	seen := make(map[string]bool)
 	var out []string
@@ -55,7 +62,7 @@ func CommitsToLookUp(tags []Tag, head string) []string {
 			continue
 		}
 		if t, err := tagparse.Parse(tags[i].Name); err == nil && t.Action != tagparse.Create {
-			add(tags[i].Commit)
+			add(cmp.Or(tags[i].Target, tags[i].Commit))
 		}
 	}
 	add(head)
@@ -80,12 +87,20 @@ type Registry struct {
 	// use.
 	tags func() map[string]bool
 	mem  *memory
+	// err is why GTO would refuse to build this state, the first reason
+	// in the order GTO meets them; nil when it would not.
+	err error
+	// twins holds, by tag name, the events already indexed under a name
+	// that more than one tag object carries (a copied tag ref); GTO
+	// skips an event equal to one it has. Nil when no name repeats.
+	twins map[string][]*Event
 }
 
 // nameInfo is what New learns of an artifact name from its tags.
 type nameInfo struct {
-	// counter is the highest "#N" among all the name's tags.
-	counter int
+	// counter is the highest "#N" among all the name's tags, as digits
+	// ("" for none).
+	counter string
 	// artifact is set once the first of its events is indexed.
 	artifact *Artifact
 }
@@ -161,7 +176,12 @@ type VersionStage struct {
 
 // New builds the registry from every tag of a repository. Lightweight tags,
 // names that are not GTO tags and `name@created` (which GTO parses but
-// cannot index) are ignored; nothing in the tags makes New fail.
+// cannot index) are ignored; nothing in the tags makes New fail. What makes
+// GTO refuse the whole registry is kept for [Registry.Err].
+//
+// As in GTO, a tag's ref name decides whether it is read at all and in
+// which pass (deprecations, then versions, then stages), and the name inside
+// its tag object decides what it means.
 func New(tags []Tag, opts Options) *Registry {
 	r := &Registry{
 		config: opts.Config,
@@ -182,6 +202,7 @@ func New(tags []Tag, opts Options) *Registry {
 		}
 		return m
 	})
+	r.twins = repeatedNames(tags)
 	// The events of all tags, in one allocation.
 	events := make([]Event, 0, len(tags))
 	for i := range tags {
@@ -190,33 +211,49 @@ func New(tags []Tag, opts Options) *Registry {
 		if err != nil {
 			continue
 		}
-		info := r.names[p.Artifact]
-		if info == nil {
-			info = &nameInfo{}
-			r.names[p.Artifact] = info
+		info := r.nameInfo(p.Artifact)
+		if p.HasCounter() && tagparse.CompareCounters(p.CounterText, info.counter) > 0 {
+			info.counter = p.CounterText
 		}
-		info.counter = max(info.counter, p.Counter)
-		if t.Annotated && p.Action != tagparse.Create {
-			events = append(events, Event{
-				Kind:     kinds[p.Action],
-				Artifact: p.Artifact,
-				Time:     t.Date,
-				at:       t.Date.UnixNano(),
-				Author:   t.Tagger,
-				// GTO strips a tag's message of surrounding whitespace.
-				Message: strings.TrimFunc(t.Message, isPythonSpace),
-				Commit:  t.Commit,
-				Tag:     t.Name,
-				Version: p.Version,
-				Stage:   p.Stage,
-				name:    info,
-			})
+		// GTO stops on a ref named name@created (it looks up the action
+		// the grammar gives it none of); hookd leaves it out.
+		if !t.Annotated || p.Action == tagparse.Create {
+			continue
 		}
+		e := Event{
+			pass: kinds[p.Action],
+			ref:  t.Name,
+			Time: t.Date,
+			at:   t.Date.UnixNano(),
+			// GTO reads a tagger date with its offset and the tagger as
+			// the source parsed it.
+			Author:  t.Tagger,
+			Message: tagMessage(t.Message),
+			Commit:  cmp.Or(t.Target, t.Commit),
+			Tag:     cmp.Or(t.ObjectName, t.Name),
+		}
+		meaning := p
+		if e.Tag != t.Name {
+			if meaning, err = tagparse.Parse(e.Tag); err != nil {
+				// GTO refuses the registry: InvalidTagName.
+				e.bad = true
+				events = append(events, e)
+				continue
+			}
+			if meaning.Action == tagparse.Create {
+				continue // GTO crashes building the event; hookd leaves it out
+			}
+		}
+		e.Kind, e.Artifact = kinds[meaning.Action], meaning.Artifact
+		e.Version, e.Stage = meaning.Version, meaning.Stage
+		e.name = r.nameInfo(meaning.Artifact)
+		events = append(events, e)
 	}
-	// GTO indexes tags by tagger date; ties are broken by name so the
-	// result does not depend on the order a source lists tags in. Names
-	// are unique, so the order is total and needs no stable sort. The sort
-	// runs on compact keys, which is several times faster than on events.
+	// GTO indexes tags by tagger date; ties are broken by ref name (GTO
+	// lists them sorted) so the result does not depend on the order a
+	// source lists tags in. Ref names are unique, so the order is total
+	// and needs no stable sort. The sort runs on compact keys, which is
+	// several times faster than on events.
 	type key struct {
 		at int64
 		i  int
@@ -229,7 +266,7 @@ func New(tags []Tag, opts Options) *Registry {
 		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
-		return strings.Compare(events[a.i].Tag, events[b.i].Tag)
+		return strings.Compare(events[a.i].ref, events[b.i].ref)
 	})
 	indexed := make([]*Event, len(events))
 	for n, k := range keys {
@@ -240,7 +277,7 @@ func New(tags []Tag, opts Options) *Registry {
 	// and artifacts are ordered by the pass that first saw them.
 	for _, pass := range [][2]EventKind{{Deprecation, Deprecation}, {Registration, Deregistration}, {Assignment, Unassignment}} {
 		for _, e := range indexed {
-			if e.Kind == pass[0] || e.Kind == pass[1] {
+			if e.pass == pass[0] || e.pass == pass[1] {
 				r.index(e)
 			}
 		}
@@ -250,6 +287,70 @@ func New(tags []Tag, opts Options) *Registry {
 		a.settle()
 	}
 	return r
+}
+
+// nameInfo returns what is known of an artifact name, creating it.
+func (r *Registry) nameInfo(artifact string) *nameInfo {
+	info := r.names[artifact]
+	if info == nil {
+		info = &nameInfo{}
+		r.names[artifact] = info
+	}
+	return info
+}
+
+// repeatedNames returns an empty list for each name that more than one
+// annotated tag object carries, or nil when none does: only a tag whose
+// object's name differs from its ref's can repeat one.
+func repeatedNames(tags []Tag) map[string][]*Event {
+	count := make(map[string]int)
+	for i := range tags {
+		if t := &tags[i]; t.Annotated && t.ObjectName != "" && t.ObjectName != t.Name {
+			count[t.ObjectName]++
+		}
+	}
+	if len(count) == 0 {
+		return nil
+	}
+	for i := range tags {
+		if t := &tags[i]; t.Annotated && (t.ObjectName == "" || t.ObjectName == t.Name) && count[t.Name] > 0 {
+			count[t.Name]++
+		}
+	}
+	twins := make(map[string][]*Event)
+	for name, n := range count {
+		if n > 1 {
+			twins[name] = []*Event{}
+		}
+	}
+	return twins
+}
+
+// Err is why GTO refuses to build this registry's state at all, a
+// *[StateError] with GTO's words, or nil. GTO then answers no command that
+// reads the state (show, history, check-ref of a GTO tag, every write);
+// this registry still answers from the state as hookd builds it (of two
+// versions registered at one commit, an assignment there goes to the
+// newer), for callers that must go on, such as the daemon.
+func (r *Registry) Err() error { return r.err }
+
+// refuse keeps the first reason GTO refuses the state.
+func (r *Registry) refuse(msg string) {
+	if r.err == nil {
+		r.err = &StateError{Msg: msg}
+	}
+}
+
+// tagMessage is the message GTO reads from a tag object: dulwich cuts it
+// at the first PGP signature block (or, if none, the first SSH one), and
+// GTO strips it of surrounding whitespace.
+func tagMessage(raw string) string {
+	if i := strings.Index(raw, "-----BEGIN PGP SIGNATURE-----"); i >= 0 {
+		raw = raw[:i]
+	} else if i := strings.Index(raw, "-----BEGIN SSH SIGNATURE-----"); i >= 0 {
+		raw = raw[:i]
+	}
+	return strings.TrimFunc(raw, isPythonSpace)
 }
 
 // kinds maps the grammar's actions to the events they produce.
@@ -277,6 +378,10 @@ func (r *Registry) artifact(name string) *Artifact {
 
 // index files the event of one tag.
 func (r *Registry) index(e *Event) {
+	if e.bad {
+		r.refuse(fmt.Sprintf("Cannot parse tag name '%s'", e.Tag))
+		return
+	}
 	a := e.name.artifact
 	if a == nil {
 		a = r.artifact(e.Artifact)
@@ -285,12 +390,25 @@ func (r *Registry) index(e *Event) {
 	e.name = nil
 	switch e.Kind {
 	case Deprecation:
-		a.Deprecations = append(a.Deprecations, e)
+		if !r.twin(e) {
+			a.Deprecations = append(a.Deprecations, e)
+		}
 	case Registration, Deregistration:
-		a.file(a.findOrCreate(e.Version, e.Commit), e)
+		if !r.twin(e) {
+			a.file(a.findOrCreate(e.Version, e.Commit), e)
+		}
 	case Assignment, Unassignment:
+		if vs := a.explicit[e.Commit]; len(vs) > 1 {
+			r.refuse(errManyVersions(a.Name, vs).Error())
+		}
 		v := a.findOrCreate("", e.Commit)
 		e.Version = v.Name
+		// GTO looks the version up (creating an empty one named by the
+		// commit if there is none) before it compares the event with
+		// those it has.
+		if r.twin(e) {
+			return
+		}
 		// As in GTO, the event is then filed under the version of that
 		// name at its commit among versions that have registrations or
 		// deregistrations. A discovered version never matches, so an
@@ -301,6 +419,24 @@ func (r *Registry) index(e *Event) {
 		}
 		a.file(v, e)
 	}
+}
+
+// twin reports whether an event equal to e in every field GTO compares
+// was indexed already (two refs to one tag object, say), and records e
+// otherwise.
+func (r *Registry) twin(e *Event) bool {
+	seen, ok := r.twins[e.Tag]
+	if !ok {
+		return false
+	}
+	for _, f := range seen {
+		if f.Kind == e.Kind && f.Artifact == e.Artifact && f.at == e.at && f.Author == e.Author &&
+			f.Message == e.Message && f.Commit == e.Commit && f.Version == e.Version && f.Stage == e.Stage {
+			return true
+		}
+	}
+	r.twins[e.Tag] = append(seen, e)
+	return false
 }
 
 // find returns the versions matching name and commit ("" matches any),
@@ -328,9 +464,9 @@ func (v *Version) matches(name, commit string, discovered bool) bool {
 	return (name == "" || v.Name == name) && (commit == "" || v.Commit == commit) && (discovered || !v.Discovered())
 }
 
-// findOrCreate is GTO's find_version(create_new=True). Where GTO would stop
-// with "many versions found" (two versions registered at one commit), the
-// most recently created one is used.
+// findOrCreate is GTO's find_version(create_new=True). Where GTO stops
+// with ManyVersions (two versions registered at one commit, which the
+// callers report), the most recently created one is used.
 func (a *Artifact) findOrCreate(name, commit string) *Version {
 	pool := a.pool(commit, false)
 	for i := len(pool) - 1; i >= 0; i-- {
@@ -404,7 +540,9 @@ func (r *Registry) enrich(opts Options) {
 		}
 		return nil
 	}
-	enrichment := func(a *Artifact, v *Version, c Commit) *Event {
+	// enrichment is the event of commit c, read at sha (a tag of a tag's
+	// version is read at the inner tag, which git peels to c).
+	enrichment := func(a *Artifact, v *Version, c Commit, sha string) *Event {
 		e := a.mem.events.new()
 		*e = Event{
 			Kind:      Enrichment,
@@ -417,15 +555,25 @@ func (r *Registry) enrich(opts Options) {
 			Version:   v.Name,
 			Committer: c.Committer,
 		}
-		if ann, ok := indexAt(c.Hash).Get(a.Name); ok {
+		if ann, ok := indexAt(sha).Get(a.Name); ok {
 			e.Annotations = []Annotation{ann}
 		}
 		return e
 	}
+	indexErr := func(sha string) {
+		if opts.IndexErr != nil {
+			if err := opts.IndexErr(sha); err != nil {
+				r.refuse(err.Error())
+			}
+		}
+	}
 	for _, a := range r.artifacts {
 		for _, v := range a.Versions {
+			// GTO reads the index at every version's commit, and stops
+			// when it is malformed there.
 			if c, ok := opts.Commits(v.Commit); ok {
-				a.file(v, enrichment(a, v, c))
+				indexErr(v.Commit)
+				a.file(v, enrichment(a, v, c, v.Commit))
 			}
 		}
 	}
@@ -436,13 +584,17 @@ func (r *Registry) enrich(opts Options) {
 	if !ok {
 		return
 	}
+	indexErr(opts.Head)
 	for _, ann := range opts.Index {
 		a := r.artifact(ann.Name)
+		if vs := a.explicit[opts.Head]; len(vs) > 1 {
+			r.refuse(errManyVersions(a.Name, vs).Error())
+		}
 		v := a.findOrCreate("", opts.Head)
 		// GTO skips an event equal to one the version already has: the
 		// enrichment of a version registered at HEAD.
 		if !slices.ContainsFunc(v.Enrichments, func(e *Event) bool { return e.Commit == head.Hash }) {
-			a.file(v, enrichment(a, v, head))
+			a.file(v, enrichment(a, v, head, opts.Head))
 		}
 	}
 }

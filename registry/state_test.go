@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -354,16 +355,16 @@ func TestNextCounter(t *testing.T) {
 		lightweight("m#dev#9", c2).
 		tag("other#prod#50", c1).
 		registry()
-	if got := reg.NextCounter("m"); got != 10 {
-		t.Errorf("next counter %d, want 10 (lightweight tags count too)", got)
+	if got := reg.NextCounter("m"); got != "10" {
+		t.Errorf("next counter %s, want 10 (lightweight tags count too)", got)
 	}
-	if got := reg.NextCounter("fresh"); got != 1 {
-		t.Errorf("next counter of a new artifact %d, want 1", got)
+	if got := reg.NextCounter("fresh"); got != "1" {
+		t.Errorf("next counter of a new artifact %s, want 1", got)
 	}
 }
 
 func TestParseConfig(t *testing.T) {
-	cfg, err := registry.ParseConfig([]byte("STAGES: [dev]\ntypes: [model]\nemojis: false\n"))
+	cfg, err := registry.ParseConfig([]byte("stages: [dev]\ntypes: [model]\nEMOJIS: false\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,17 +400,23 @@ func TestTagMessageIsStripped(t *testing.T) {
 	}
 }
 
-// Two versions registered at one commit make GTO stop with "many
-// versions" on every command; hookd files the commit's assignments under
-// the most recently registered one and keeps answering.
+// Two versions registered at one commit that an assignment points to make
+// GTO stop with ManyVersions on every command: Err says so in GTO's words.
+// The registry still files the commit's assignments under the most
+// recently registered version, for the daemon, which must go on.
 func TestTwoVersionsAtOneCommit(t *testing.T) {
 	reg := newRepo().tag("m@v1.0.0", c1).tag("m@v1.0.0!", c1).tag("m@v2.0.0", c1).tag("m#prod#1", c1).registry()
 	if got := stageOf(t, show(t, reg, registry.DefaultShowOptions()), "m", "prod"); got != "v2.0.0" {
 		t.Errorf("prod holds %q, want v2.0.0", got)
 	}
+	many := "Multiple versions are not allowed on the same Git commit. Violation detected for artifact 'm', versions '['v1.0.0', 'v2.0.0']'."
 	_, err := reg.PlanRegister(registry.RegisterRequest{Artifact: "m", Commit: c1})
-	if errKind(err) != "rule" || err.Error() != "'['v1.0.0', 'v2.0.0']' versions of artifact 'm' found" {
+	if errKind(err) != "rule" || err.Error() != many {
 		t.Errorf("register at the commit: %v", err)
+	}
+	var se *registry.StateError
+	if err := reg.Err(); !errors.As(err, &se) || err.Error() != many {
+		t.Errorf("Err() = %v, want GTO's ManyVersions", err)
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 )
 
 // CommitReader is a Source that reads many commits in one go (gitdir does
-// it in one git process). Load uses it when the source has it.
+// it in one git process). Load uses it when the source has it. The map is
+// keyed by the shas asked for; a tag object's sha gives the commit it
+// peels to, as GTO's resolve_commit does.
 type CommitReader interface {
 	Commits(ctx context.Context, shas []string) (registry.CommitMap, error)
 }
@@ -24,6 +26,23 @@ type FileReader interface {
 	Files(ctx context.Context, path string, refs []string) (map[string][]byte, error)
 }
 
+// ConfigReader is a Source that keeps `.gto` somewhere other than the
+// default branch, where GTO reads it: a local repository's working tree,
+// or a bare repository's git directory. A missing file is ErrNotFound.
+type ConfigReader interface {
+	GTOConfig(ctx context.Context) ([]byte, error)
+}
+
+// ConfigFile returns the repository's `.gto` as GTO reads it: where a
+// ConfigReader keeps it, else on the default branch (GitHub). A missing
+// file is ErrNotFound.
+func ConfigFile(ctx context.Context, src Source) ([]byte, error) {
+	if cr, ok := src.(ConfigReader); ok {
+		return cr.GTOConfig(ctx)
+	}
+	return src.ReadFile(ctx, registry.ConfigFile, "")
+}
+
 // HeadReader is a Source that can tell the commit of its default branch,
 // and that it has none yet (an empty repository), without an error.
 type HeadReader interface {
@@ -34,10 +53,15 @@ type HeadReader interface {
 // CommitReader: enough to hide latency, few enough for an API's limits.
 const commitLookups = 8
 
-// Load reads everything registry.New needs from src: the tags, `.gto`,
-// the artifacts index at HEAD and the commits behind the tags, and returns
-// the registry GTO would see. A malformed `.gto` or index is an error, as
-// it is for GTO.
+// Load reads everything registry.New needs from src: the tags, `.gto`
+// (see ConfigFile), the artifacts index at HEAD and at the tags' commits,
+// and the commits behind the tags, and returns the registry GTO would see.
+// A malformed `.gto` is an error, as it is for GTO. When GTO would refuse
+// to build the state (a malformed index at HEAD or at a version's commit,
+// ManyVersions: see registry.Registry.Err), Load returns the registry and
+// that *registry.StateError both, so that what GTO answers without the
+// state (check-ref of a tag that is not GTO's, the stages `.gto` lists) can
+// still be answered.
 //
 // Listing the tags is the slow part on a large registry, so the files are
 // read meanwhile.
@@ -63,7 +87,7 @@ func Load(ctx context.Context, src Source) (*registry.Registry, error) {
 	shas := registry.CommitsToLookUp(tags, files.head)
 	var (
 		commits registry.CommitMap
-		indexAt func(sha string) registry.Index
+		indexes indexes
 	)
 	g, gctx = errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
@@ -71,52 +95,69 @@ func Load(ctx context.Context, src Source) (*registry.Registry, error) {
 		return err
 	})
 	g.Go(func() (err error) {
-		indexAt, err = readIndexes(gctx, src, files, shas)
+		indexes, err = readIndexes(gctx, src, files, shas)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return registry.New(tags, registry.Options{
+	opts := registry.Options{
 		Config: files.config, Head: files.head, Index: files.index,
-		Commits: commits.Get, IndexAt: indexAt,
-	}), nil
+		Commits: commits.Get, IndexErr: indexes.err,
+	}
+	if indexes.at != nil {
+		opts.IndexAt = indexes.get
+	}
+	reg := registry.New(tags, opts)
+	return reg, reg.Err()
 }
 
+// indexes are the artifacts index at commits, and why it is malformed at
+// those where it is.
+type indexes struct {
+	at   map[string]registry.Index
+	errs map[string]error
+}
+
+func (x indexes) get(sha string) registry.Index { return x.at[sha] }
+func (x indexes) err(sha string) error          { return x.errs[sha] }
+
 // readIndexes reads the artifacts index at every commit in shas, when the
-// source can do it in one go; nil leaves the registry with the index at
-// HEAD. An index that does not parse at an older commit counts as absent:
-// HEAD's is checked, and a mistake in history must not make the registry
-// unreadable for good.
-func readIndexes(ctx context.Context, src Source, files repoFiles, shas []string) (func(string) registry.Index, error) {
+// source can do it in one go; without, the registry has the index at HEAD
+// only. GTO reads the index at every version's commit and refuses a
+// malformed one there as at HEAD, so each is parsed and its error kept.
+func readIndexes(ctx context.Context, src Source, files repoFiles, shas []string) (indexes, error) {
+	x := indexes{errs: map[string]error{files.head: files.indexErr}}
 	fr, ok := src.(FileReader)
 	if !ok {
-		return nil, nil
+		return x, nil
 	}
 	data, err := fr.Files(ctx, files.config.IndexFile(), shas)
 	if err != nil {
-		return nil, err
+		return x, err
 	}
-	indexes := make(map[string]registry.Index, len(data))
+	x.at = make(map[string]registry.Index, len(data))
 	for sha, d := range data {
-		if idx, err := registry.ParseIndex(d); err == nil {
-			indexes[sha] = idx
+		if x.at[sha], err = registry.ParseIndex(d); err != nil {
+			x.errs[sha] = err
 		}
 	}
-	indexes[files.head] = files.index
-	return func(sha string) registry.Index { return indexes[sha] }, nil
+	x.at[files.head], x.errs[files.head] = files.index, files.indexErr
+	return x, nil
 }
 
-// repoFiles is what the registry reads from the default branch.
+// repoFiles is what the registry reads beside the tags: `.gto`, the head
+// of the default branch and the index there.
 type repoFiles struct {
-	config registry.Config
-	head   string
-	index  registry.Index
+	config   registry.Config
+	head     string
+	index    registry.Index
+	indexErr error // why the index at head is malformed
 }
 
 func readFiles(ctx context.Context, src Source) (repoFiles, error) {
 	var f repoFiles
-	data, err := src.ReadFile(ctx, registry.ConfigFile, "")
+	data, err := ConfigFile(ctx, src)
 	switch {
 	case err == nil:
 		if f.config, err = registry.ParseConfig(data); err != nil {
@@ -131,8 +172,8 @@ func readFiles(ctx context.Context, src Source) (repoFiles, error) {
 	data, err = src.ReadFile(ctx, f.config.IndexFile(), f.head)
 	switch {
 	case err == nil:
-		f.index, err = registry.ParseIndex(data)
-		return f, err
+		f.index, f.indexErr = registry.ParseIndex(data)
+		return f, nil
 	case errors.Is(err, ErrNotFound):
 		return f, nil
 	}
@@ -173,9 +214,9 @@ func readCommits(ctx context.Context, src Source, shas []string) (registry.Commi
 		return nil, err
 	}
 	m := make(registry.CommitMap, len(shas))
-	for _, c := range found {
+	for i, c := range found {
 		if c.Hash != "" {
-			m[c.Hash] = c
+			m[shas[i]] = c
 		}
 	}
 	return m, nil

@@ -11,7 +11,9 @@ import (
 )
 
 // Plan decides which tags to create, given the registry as the repository
-// has it right now (see [Load]). It is called again after each lost race,
+// has it right now (see [Load]), even one GTO refuses to read: a plan must
+// then return reg.Err() unless GTO would write without reading the state,
+// as the registry's Plan methods do. It is called again after each lost race,
 // so it must derive everything that depends on the registry (counters,
 // versions, whether the action is still valid) from reg and nothing cached.
 // Returning an error stops Write with that error, and nothing more is
@@ -47,8 +49,12 @@ func Write(ctx context.Context, src Source, plan Plan) ([]registry.Tag, error) {
 				return created, err
 			}
 		}
+		// A registry GTO refuses is planned against all the same: GTO
+		// checks a request's arguments first, and a registry plan
+		// refuses with reg.Err() where GTO reads the state.
 		reg, err := Load(ctx, src)
-		if err != nil {
+		var refused *registry.StateError
+		if err != nil && (reg == nil || !errors.As(err, &refused)) {
 			return created, err
 		}
 		planned, err := plan(reg)

@@ -46,17 +46,17 @@ func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) (AuditEntry, erro
 	err = s.db.QueryRow(ctx, `INSERT INTO hookd_audit (at, principal, via, repository, operation, artifact,
 		version, stage, request, status, tags, error)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-		micros(e.At), e.Principal, e.Via, e.Repository, e.Operation, e.Artifact, e.Version, e.Stage,
-		e.Request, e.Status, string(tags), e.Error).Scan(&e.ID)
+		micros(e.At), toText(e.Principal), toText(e.Via), toText(e.Repository), toText(e.Operation), toText(e.Artifact),
+		toText(e.Version), toText(e.Stage), toText(e.Request), e.Status, string(tags), toText(e.Error)).Scan(&e.ID)
 	return e, err
 }
 
 // Audit lists audit entries newest first.
 func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	var w where
-	w.add("repository", f.Repository)
-	w.add("principal", f.Principal)
-	w.add("artifact", f.Artifact)
+	w.add("repository", toText(f.Repository))
+	w.add("principal", toText(f.Principal))
+	w.add("artifact", toText(f.Artifact))
 	rows, err := s.db.Query(ctx, `SELECT id, at, principal, via, repository, operation, artifact, version,
 		stage, request, status, tags, error FROM hookd_audit`+w.page("id", f.Page), w.args...)
 	if err != nil {
@@ -84,6 +84,9 @@ func scanAudit(row driver.Row) (AuditEntry, error) {
 		&e.Stage, &e.Request, &e.Status, &tags, &e.Error)
 	if err != nil {
 		return AuditEntry{}, err
+	}
+	for _, f := range []*string{&e.Principal, &e.Via, &e.Repository, &e.Operation, &e.Artifact, &e.Version, &e.Stage, &e.Request, &e.Error} {
+		*f = fromText(*f)
 	}
 	e.At = fromMicros(at)
 	if err := json.Unmarshal([]byte(tags), &e.Tags); err != nil {

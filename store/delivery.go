@@ -200,7 +200,7 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 		// updated_at starts as received_at and reuses its parameter.
 		p := len(args)
 		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+6)
-		args = append(args, d.ID, string(d.Source), d.Event, d.Repository, d.Body, micros(d.ReceivedAt), string(d.Status), d.Reason)
+		args = append(args, d.ID, string(d.Source), d.Event, d.Repository, d.Body, micros(d.ReceivedAt), string(d.Status), toText(d.Reason))
 	}
 	q.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
 
@@ -296,7 +296,7 @@ func scanDelivery(row driver.Row, extra ...any) (Delivery, error) {
 	if err := row.Scan(dest...); err != nil {
 		return Delivery{}, err
 	}
-	d.Source, d.Status = Source(source), DeliveryStatus(status)
+	d.Source, d.Status, d.Reason = Source(source), DeliveryStatus(status), fromText(d.Reason)
 	d.ReceivedAt, d.UpdatedAt = fromMicros(received), fromMicros(updatedAt)
 	if next.Valid {
 		t := fromMicros(next.Int64)
@@ -365,12 +365,27 @@ func (s *Store) Replay(ctx context.Context, id string) error {
 	})
 }
 
+// pruneBatch bounds the payloads one pruning statement drops. On SQLite a
+// statement holds the only connection, so deliveries being accepted wait
+// for one batch at most, never for a whole pruning.
+const pruneBatch = 500
+
 // PrunePayloads drops the payloads of deliveries received more than
-// olderThan ago, keeping their rows, and returns how many it pruned.
+// olderThan ago, keeping their rows, and returns how many it pruned. It
+// works in batches of its own transactions, which acceptance interleaves
+// with; if ctx ends, what was pruned so far stays pruned.
 func (s *Store) PrunePayloads(ctx context.Context, olderThan time.Duration) (int64, error) {
-	// A queued delivery keeps its payload whatever its age: it has not been
-	// processed yet (an outage longer than the retention, say).
-	return s.db.Exec(ctx, `UPDATE hookd_delivery SET body = NULL
-		WHERE received_at < $1 AND body IS NOT NULL AND status <> 'queued'`,
-		micros(now().Add(-olderThan)))
+	cutoff := micros(now().Add(-olderThan))
+	var total int64
+	for {
+		// A queued delivery keeps its payload whatever its age: it has not
+		// been processed yet (an outage longer than the retention, say).
+		n, err := s.db.Exec(ctx, `UPDATE hookd_delivery SET body = NULL WHERE seq IN (
+			SELECT seq FROM hookd_delivery WHERE body IS NOT NULL AND received_at < $1 AND status <> 'queued'
+			ORDER BY received_at LIMIT $2)`, cutoff, pruneBatch)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
 }

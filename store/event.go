@@ -38,7 +38,19 @@ type Event struct {
 	DeliveryID   string   // the delivery that brought it ("" for the reconciler)
 	ActiveBefore []string // versions active in Stage before the event
 	ActiveAfter  []string // and after
-	RecordedAt   time.Time
+	// Stages are the stages of Artifact whose versions the event changed,
+	// each before and after, as GTO shows them; an assignment's or
+	// unassignment's own stage is there even when it changed nothing (a
+	// re-assignment of the version the stage holds). Deploys follow these.
+	Stages     []StageChange
+	RecordedAt time.Time
+}
+
+// StageChange is one stage's versions before and after an event.
+type StageChange struct {
+	Stage  string   `json:"stage"`
+	Before []string `json:"before"`
+	After  []string `json:"after"`
 }
 
 // RecordEvent stores e unless an event of the same type for the same tag
@@ -53,15 +65,19 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
 	if err != nil {
 		return e, false, err
 	}
+	stages, err := json.Marshal(nonNilStages(e.Stages))
+	if err != nil {
+		return e, false, err
+	}
 	e.RecordedAt = now()
 	err = s.db.QueryRow(ctx, `INSERT INTO hookd_event (repository, artifact, type, version, stage, commit_sha,
 		tag_name, tag_object_sha, tagger_name, tagger_email, tagger_time, tagger_offset, message, delivery_id,
-		active_before, active_after, recorded_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		active_before, active_after, recorded_at, stages)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (repository, tag_object_sha, type) DO NOTHING RETURNING id`,
-		e.Repository, e.Artifact, string(e.Type), e.Version, e.Stage, e.CommitSHA, e.TagName, e.TagObjectSHA,
-		e.Tagger.Name, e.Tagger.Email, micros(e.Tagger.When), offsetOf(e.Tagger.When), e.Message, e.DeliveryID,
-		string(before), string(after), micros(e.RecordedAt)).Scan(&e.ID)
+		e.Repository, e.Artifact, string(e.Type), e.Version, e.Stage, e.CommitSHA, toText(e.TagName), e.TagObjectSHA,
+		toText(e.Tagger.Name), toText(e.Tagger.Email), micros(e.Tagger.When), offsetOf(e.Tagger.When), toText(e.Message), e.DeliveryID,
+		string(before), string(after), micros(e.RecordedAt), string(stages)).Scan(&e.ID)
 	if err == nil {
 		e.RecordedAt = fromMicros(micros(e.RecordedAt))
 		return e, true, nil
@@ -72,6 +88,13 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
 	existing, err := s.queryEvent(ctx, `WHERE repository = $1 AND tag_object_sha = $2 AND type = $3`,
 		e.Repository, e.TagObjectSHA, string(e.Type))
 	return existing, false, err
+}
+
+func nonNilStages(s []StageChange) []StageChange {
+	if s == nil {
+		return []StageChange{}
+	}
+	return s
 }
 
 func nonNil(s []string) []string {
@@ -92,7 +115,7 @@ type EventFilter struct {
 
 const eventSelect = `SELECT id, repository, artifact, type, version, stage, commit_sha, tag_name, tag_object_sha,
 	tagger_name, tagger_email, tagger_time, tagger_offset, message, delivery_id, active_before, active_after,
-	recorded_at FROM hookd_event `
+	recorded_at, stages FROM hookd_event `
 
 // Events lists events newest first.
 func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
@@ -131,20 +154,28 @@ func scanEvent(row driver.Row) (Event, error) {
 	var (
 		e                  Event
 		typ, before, after string
+		stages             string
 		when, recorded     int64
 		offset             int
 	)
 	err := row.Scan(&e.ID, &e.Repository, &e.Artifact, &typ, &e.Version, &e.Stage, &e.CommitSHA, &e.TagName,
 		&e.TagObjectSHA, &e.Tagger.Name, &e.Tagger.Email, &when, &offset, &e.Message, &e.DeliveryID,
-		&before, &after, &recorded)
+		&before, &after, &recorded, &stages)
 	if err != nil {
 		return Event{}, err
 	}
 	e.Type = EventType(typ)
+	e.TagName, e.Tagger.Name, e.Tagger.Email, e.Message = fromText(e.TagName), fromText(e.Tagger.Name), fromText(e.Tagger.Email), fromText(e.Message)
 	e.Tagger.When = inOffset(when, offset)
 	e.RecordedAt = fromMicros(recorded)
 	if err := json.Unmarshal([]byte(before), &e.ActiveBefore); err != nil {
 		return Event{}, err
+	}
+	if err := json.Unmarshal([]byte(stages), &e.Stages); err != nil {
+		return Event{}, err
+	}
+	if len(e.Stages) == 0 {
+		e.Stages = nil
 	}
 	return e, json.Unmarshal([]byte(after), &e.ActiveAfter)
 }

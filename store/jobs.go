@@ -25,8 +25,9 @@ const (
 	queueActions = "actions"
 )
 
-// jobTimeout bounds a delivery batch or a reconciliation (RunAction has no
-// River timeout), and rescueAfter must exceed it.
+// jobTimeout bounds a delivery batch or a reconciliation (RunAction's
+// timeout is its action's, Workers.RunTimeout), and rescueAfter must exceed
+// it.
 const (
 	jobTimeout  = 2 * time.Minute
 	rescueAfter = 5 * time.Minute
@@ -62,6 +63,10 @@ func (reconcileRepositoryArgs) InsertOpts() river.InsertOpts {
 
 type runActionArgs struct {
 	RunID int64 `json:"run_id"`
+	// Action names the run's action, so that the job's River timeout (and
+	// with it when River's rescuer may take the job for stuck) follows the
+	// action's own timeout.
+	Action string `json:"action,omitempty"`
 }
 
 func (runActionArgs) Kind() string                 { return "run_action" }
@@ -82,17 +87,20 @@ type Workers struct {
 	ProcessDelivery func(ctx context.Context, d Delivery) (Outcome, error)
 	// ReconcileRepository re-lists a repository's tags.
 	ReconcileRepository func(ctx context.Context, repository string) error
-	// RunAction executes a deploy run (see StartRun). River sets it no
-	// time limit: the action's own timeout applies. River rescues a job
-	// still running after rescueAfter and runs it again; the run's lane
-	// lease keeps that duplicate out in another process (StartRun answers
-	// ErrLeaseHeld), but the lease's holder is per process, so within the
-	// same one it is the worker's to refuse a run it is executing already
-	// (deploy's Engine keeps a claim per run). When its last attempt
+	// RunAction executes the next attempt in a deploy run's lane (see
+	// StartLane). Its River timeout is RunTimeout's; a second job for a
+	// lane that is being deployed to finds the lane's lease held and
+	// leaves the lane to its holder. When its last attempt
 	// fails (an error or a panic, not a snooze, a cancel or a shutdown),
 	// the run is marked failed, its open attempt closed with the error and
 	// its lane released, so that RetryRun can queue it again.
 	RunAction func(ctx context.Context, runID int64) error
+	// RunTimeout is how long one job of a run of action may take: River
+	// cancels it then, and its rescuer leaves it alone until then, so a
+	// long deploy is never handed to a second worker while it runs. Zero
+	// (or no RunTimeout) means no limit, and rescue after the store's
+	// rescue interval.
+	RunTimeout func(action string) time.Duration
 }
 
 // deliveryConcurrency bounds how many deliveries of one job are processed
@@ -271,12 +279,12 @@ func (s *Store) settle(ctx context.Context, at *deliveryAttempt, settled []settl
 			if status == DeliveryQueued {
 				_, err = tx.Exec(ctx, `UPDATE hookd_delivery SET attempts = $3, last_error = $4, next_attempt_at = $5, updated_at = $6
 					WHERE id = $1 AND status = 'queued' AND updated_at = $2`,
-					st.d.ID, micros(st.d.UpdatedAt), at.number, st.lastError, micros(at.next), t)
+					st.d.ID, micros(st.d.UpdatedAt), at.number, toText(st.lastError), micros(at.next), t)
 			} else {
 				_, err = tx.Exec(ctx, `UPDATE hookd_delivery SET status = $3, reason = $4, attempts = $5,
 					last_error = CASE WHEN $6 = '' THEN last_error ELSE $6 END, next_attempt_at = NULL, updated_at = $7
 					WHERE id = $1 AND status = 'queued' AND updated_at = $2`,
-					st.d.ID, micros(st.d.UpdatedAt), string(status), st.outcome.Reason, at.number, st.lastError, t)
+					st.d.ID, micros(st.d.UpdatedAt), string(status), toText(st.outcome.Reason), at.number, toText(st.lastError), t)
 			}
 			if err != nil {
 				return err
@@ -318,15 +326,16 @@ func (s *Store) queuedDeliveries(ctx context.Context, ids []string) ([]Delivery,
 	return out, rows.Err()
 }
 
-// runActionWorker is RunAction without River's job timeout. River discards
+// runActionWorker is RunAction with its action's timeout. River discards
 // a job whose last attempt fails, and then nothing would ever execute its
 // run: the run would stay queued or running for good, and with it every
 // newer run waiting for its lane. So on the last attempt a failure marks
 // the run failed first, and a person can retry it like any failed run.
 type runActionWorker struct {
 	river.WorkerDefaults[runActionArgs]
-	s   *Store
-	run func(context.Context, int64) error
+	s       *Store
+	run     func(context.Context, int64) error
+	timeout func(action string) time.Duration
 }
 
 func (w *runActionWorker) Work(ctx context.Context, j *river.Job[runActionArgs]) error {
@@ -378,7 +387,17 @@ func (s *Store) giveUpRun(ctx context.Context, runID int64, tries int, cause err
 	}
 }
 
-func (w *runActionWorker) Timeout(*river.Job[runActionArgs]) time.Duration { return -1 }
+// Timeout is the action's (see Workers.RunTimeout); River reads it both to
+// cancel the job and to tell a long job from a stuck one.
+func (w *runActionWorker) Timeout(j *river.Job[runActionArgs]) time.Duration {
+	if w.timeout == nil || j.Args.Action == "" {
+		return -1
+	}
+	if d := w.timeout(j.Args.Action); d > 0 {
+		return d
+	}
+	return -1
+}
 
 // StartWorkers starts working jobs with w, in this process, until
 // StopWorkers or Close. Every Workers field must be set.
@@ -394,9 +413,9 @@ func (s *Store) StartWorkers(ctx context.Context, w Workers) error {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliveriesWorker{s: s, process: w.ProcessDelivery})
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[reconcileRepositoryArgs]) error {
-		return w.ReconcileRepository(ctx, j.Args.Repository)
+		return s.listAlone(ctx, j.Args.Repository, j.ID, w.ReconcileRepository)
 	}))
-	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction})
+	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction, timeout: w.RunTimeout})
 	queue, err := s.db.NewQueue(s.riverConfig(workers))
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,14 +43,44 @@ type Run struct {
 	Repository string
 	Artifact   string
 	Stage      string
-	// IdempotencyKey is stable for (tag object, event type, action), so a
-	// target can recognise a repeated deployment even across databases.
+	// IdempotencyKey is stable for (tag object, event type, action, and
+	// the stage when it is not the event's own), so a target can recognise
+	// a repeated deployment even across databases.
 	IdempotencyKey string
 	Status         RunStatus
 	Attempts       int       // attempts started
 	History        []Attempt // filled by Run, not by Runs
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+
+	// A lane run (Stage set) converges its lane, the environment
+	// (Repository, Artifact, Stage, Action), on what GTO shows for the
+	// stage. The fields below are empty for a run of an event without a
+	// stage (a registration, a deregistration, a deprecation).
+
+	// Trigger is how the run reads to actions: EventAssignment when the
+	// stage holds a version it did not (or a redeploy was asked),
+	// EventUnassignment when it lost one.
+	Trigger EventType
+	// Version is the version the run deploys, or for an unassignment the
+	// version the stage lost.
+	Version string
+	// DesiredBefore and Desired are the stage's versions before and after
+	// the change the run converges to.
+	DesiredBefore []string
+	Desired       []string
+	// DeployedBefore is what the lane had deployed when the run started,
+	// and Direction how Desired compares with it: promotion, rollback,
+	// redeploy or removal.
+	DeployedBefore []string
+	Direction      string
+	// Redeploy: the change re-assigned the version the stage held, an
+	// explicit request to deploy it again.
+	Redeploy bool
+	// SupersededBy is the run that made this one moot (0 when none), and
+	// Note says why a run was skipped.
+	SupersededBy int64
+	Note         string
 }
 
 // Attempt is one try at a run.
@@ -65,6 +96,9 @@ type Attempt struct {
 
 // AttemptResult is how an attempt ended.
 type AttemptResult struct {
+	// Attempt is the attempt that ended; when set, FinishRun refuses to
+	// record it over a later one.
+	Attempt    int
 	ExitCode   *int // nil when no process ran (e.g. an HTTP action)
 	OutputTail string
 	Error      string
@@ -88,7 +122,7 @@ func (s *Store) CreateRuns(ctx context.Context, eventID int64, actions []string)
 			var id int64
 			err := tx.QueryRow(ctx, `INSERT INTO hookd_run (event_id, action, repository, artifact, stage,
 				idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)
-				ON CONFLICT (event_id, action) DO NOTHING RETURNING id`,
+				ON CONFLICT (event_id, action, stage) DO NOTHING RETURNING id`,
 				eventID, action, repository, artifact, stage, idempotencyKey(repository, object, typ, action), t).Scan(&id)
 			switch {
 			case errors.Is(err, driver.ErrNoRows):
@@ -96,7 +130,7 @@ func (s *Store) CreateRuns(ctx context.Context, eventID int64, actions []string)
 			case err != nil:
 				return err
 			}
-			jobs = append(jobs, river.InsertManyParams{Args: runActionArgs{RunID: id}})
+			jobs = append(jobs, river.InsertManyParams{Args: runActionArgs{RunID: id, Action: action}})
 		}
 		return s.queue.InsertTx(ctx, tx, jobs)
 	})
@@ -120,8 +154,9 @@ func (s *Store) CreateRuns(ctx context.Context, eventID int64, actions []string)
 	return out, nil
 }
 
-func idempotencyKey(repository, object, typ, action string) string {
-	sum := sha256.Sum256([]byte(repository + "\x00" + object + "\x00" + typ + "\x00" + action))
+func idempotencyKey(repository, object, typ, action string, extra ...string) string {
+	parts := append([]string{repository, object, typ, action}, extra...)
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(sum[:16])
 }
 
@@ -152,32 +187,38 @@ func (s *Store) StartRun(ctx context.Context, runID int64, ttl time.Duration) (R
 		if r.Status != RunQueued && r.Status != RunRunning {
 			return ErrRunState
 		}
-		ok, err := s.acquireLease(ctx, tx, laneLease(r), s.runHolder(runID), ttl)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrLeaseHeld
-		}
-		t := micros(now())
-		// An attempt still open belonged to a holder that stopped.
-		if _, err := tx.Exec(ctx, `UPDATE hookd_run_attempt SET finished_at = $2, error = 'abandoned: its process stopped'
-			WHERE run_id = $1 AND finished_at IS NULL`, runID, t); err != nil {
-			return err
-		}
-		r.Attempts++
-		r.Status = RunRunning
-		if _, err := tx.Exec(ctx, `UPDATE hookd_run SET status = 'running', attempts = $2, updated_at = $3 WHERE id = $1`,
-			runID, r.Attempts, t); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO hookd_run_attempt (run_id, attempt, holder, started_at) VALUES ($1, $2, $3, $4)`,
-			runID, r.Attempts, s.holder, t)
-		r.UpdatedAt = fromMicros(t)
-		run = r
+		run, err = s.begin(ctx, tx, r, ttl)
 		return err
 	})
 	return run, err
+}
+
+// begin takes r's lane for ttl and starts r's next attempt, inside tx.
+func (s *Store) begin(ctx context.Context, tx driver.Tx, r Run, ttl time.Duration) (Run, error) {
+	ok, err := s.acquireLease(ctx, tx, laneLease(r), s.runHolder(r.ID), ttl)
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		return r, ErrLeaseHeld
+	}
+	t := micros(now())
+	// An attempt still open belonged to a holder that stopped.
+	if _, err := tx.Exec(ctx, `UPDATE hookd_run_attempt SET finished_at = $2, error = 'abandoned: its process stopped'
+		WHERE run_id = $1 AND finished_at IS NULL`, r.ID, t); err != nil {
+		return r, err
+	}
+	r.Attempts++
+	r.Status = RunRunning
+	if _, err := tx.Exec(ctx, `UPDATE hookd_run SET status = 'running', attempts = $2, updated_at = $3,
+		deployed_before = $4, direction = $5 WHERE id = $1`,
+		r.ID, r.Attempts, t, versionsJSON(r.DeployedBefore), r.Direction); err != nil {
+		return r, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO hookd_run_attempt (run_id, attempt, holder, started_at) VALUES ($1, $2, $3, $4)`,
+		r.ID, r.Attempts, s.holder, t)
+	r.UpdatedAt = fromMicros(t)
+	return r, err
 }
 
 // ExtendRun keeps a started run's lane for another ttl; ErrLeaseHeld means
@@ -196,7 +237,11 @@ func (s *Store) ExtendRun(ctx context.Context, runID int64, ttl time.Duration) e
 
 // FinishRun ends a started run's current attempt and releases its lane.
 // status is RunSucceeded, RunFailed, or RunQueued for an attempt that failed
-// but will be tried again.
+// but will be tried again. It is fenced: only the process that started the
+// attempt may finish it, and with res.Attempt set only that attempt, so an
+// attempt that lost its lane cannot overwrite the one that took it
+// (ErrRunState). A lane run that succeeded becomes what its lane has
+// deployed, and the lane's next queued run, if any, is woken at once.
 func (s *Store) FinishRun(ctx context.Context, runID int64, status RunStatus, res AttemptResult) error {
 	if status != RunSucceeded && status != RunFailed && status != RunQueued {
 		return fmt.Errorf("store: cannot finish a run as %q", status)
@@ -206,7 +251,7 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, status RunStatus, re
 		if err != nil {
 			return notFound(err)
 		}
-		if r.Status != RunRunning {
+		if r.Status != RunRunning || res.Attempt != 0 && res.Attempt != r.Attempts {
 			return ErrRunState
 		}
 		t := micros(now())
@@ -214,14 +259,29 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, status RunStatus, re
 		if res.ExitCode != nil {
 			exit = sql.NullInt64{Int64: int64(*res.ExitCode), Valid: true}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE hookd_run_attempt SET finished_at = $3, exit_code = $4, output_tail = $5, error = $6
-			WHERE run_id = $1 AND attempt = $2`, runID, r.Attempts, t, exit, res.OutputTail, res.Error); err != nil {
+		n, err := tx.Exec(ctx, `UPDATE hookd_run_attempt SET finished_at = $4, exit_code = $5, output_tail = $6, error = $7
+			WHERE run_id = $1 AND attempt = $2 AND holder = $3 AND finished_at IS NULL`,
+			runID, r.Attempts, s.holder, t, exit, res.OutputTail, res.Error)
+		if err != nil {
 			return err
+		}
+		if n == 0 {
+			return ErrRunState // another process's attempt, or one already closed
 		}
 		if _, err := tx.Exec(ctx, `UPDATE hookd_run SET status = $2, updated_at = $3 WHERE id = $1`, runID, string(status), t); err != nil {
 			return err
 		}
-		return releaseLease(ctx, tx, laneLease(r), s.runHolder(runID))
+		if status == RunSucceeded && r.Stage != "" && r.Trigger != "" {
+			if err := s.deployed(ctx, tx, r, t); err != nil {
+				return err
+			}
+		}
+		// Release first, then look for the next run: a run queued
+		// meanwhile either sees the lane free or is seen here.
+		if err := releaseLease(ctx, tx, laneLease(r), s.runHolder(runID)); err != nil {
+			return err
+		}
+		return s.wakeLane(ctx, tx, r, r.ID)
 	})
 }
 
@@ -263,7 +323,7 @@ func (s *Store) RetryRun(ctx context.Context, runID int64) error {
 		if n == 0 {
 			return ErrRunState
 		}
-		return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: runActionArgs{RunID: runID}}})
+		return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: runActionArgs{RunID: runID, Action: r.Action}}})
 	})
 }
 
@@ -354,19 +414,6 @@ func (s *Store) processAlive(ctx context.Context, q driver.Querier, holder strin
 	return n > 0, err
 }
 
-// SupersedeRun marks a queued run moot; it will not start.
-func (s *Store) SupersedeRun(ctx context.Context, runID int64) error {
-	n, err := s.db.Exec(ctx, `UPDATE hookd_run SET status = 'superseded', updated_at = $2 WHERE id = $1 AND status = 'queued'`,
-		runID, micros(now()))
-	if err == nil && n == 0 {
-		_, err = s.Run(ctx, runID)
-		if err == nil {
-			err = ErrRunState
-		}
-	}
-	return err
-}
-
 // RunFilter selects runs; empty fields match everything.
 type RunFilter struct {
 	EventID    int64
@@ -375,11 +422,14 @@ type RunFilter struct {
 	Stage      string
 	Action     string
 	Status     RunStatus
-	Page       // by ID, newest first
+	// SupersededBy selects the runs a run made moot.
+	SupersededBy int64
+	Page         // by ID, newest first
 }
 
 const runSelect = `SELECT id, event_id, action, repository, artifact, stage, idempotency_key, status, attempts,
-	created_at, updated_at FROM hookd_run `
+	created_at, updated_at, trigger_type, version, desired_before, desired, deployed_before, direction, redeploy,
+	superseded_by, note FROM hookd_run `
 
 // Runs lists runs newest first, without their attempt history.
 func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
@@ -392,6 +442,9 @@ func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
 	w.add("stage", f.Stage)
 	w.add("action", f.Action)
 	w.add("status", string(f.Status))
+	if f.SupersededBy != 0 {
+		w.add("superseded_by", f.SupersededBy)
+	}
 	rows, err := s.db.Query(ctx, runSelect+w.page("id", f.Page), w.args...)
 	if err != nil {
 		return nil, err
@@ -446,15 +499,45 @@ func (s *Store) Run(ctx context.Context, id int64) (Run, error) {
 
 func scanRun(row driver.Row) (Run, error) {
 	var (
-		r                Run
-		status           string
-		created, updated int64
+		r                                Run
+		status, trigger                  string
+		created, updated                 int64
+		desiredBefore, desired, deployed string
 	)
 	err := row.Scan(&r.ID, &r.EventID, &r.Action, &r.Repository, &r.Artifact, &r.Stage, &r.IdempotencyKey,
-		&status, &r.Attempts, &created, &updated)
-	r.Status = RunStatus(status)
+		&status, &r.Attempts, &created, &updated, &trigger, &r.Version, &desiredBefore, &desired, &deployed,
+		&r.Direction, &r.Redeploy, &r.SupersededBy, &r.Note)
+	if err != nil {
+		return r, err
+	}
+	r.Status, r.Trigger = RunStatus(status), EventType(trigger)
 	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+	r.DesiredBefore, err = versions(desiredBefore)
+	if err == nil {
+		r.Desired, err = versions(desired)
+	}
+	if err == nil {
+		r.DeployedBefore, err = versions(deployed)
+	}
 	return r, err
+}
+
+// versions decodes a JSON list of versions; an empty list is nil.
+func versions(text string) ([]string, error) {
+	var out []string
+	if err := json.Unmarshal([]byte(text), &out); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// versionsJSON encodes versions for a TEXT column.
+func versionsJSON(v []string) string {
+	b, _ := json.Marshal(nonNil(v))
+	return string(b)
 }
 
 // acquireLease takes or renews the lease name for holder, for ttl, as the

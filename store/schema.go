@@ -138,13 +138,93 @@ CREATE TABLE hookd_nonce (
 );
 CREATE INDEX hookd_nonce_expires ON hookd_nonce (expires_at);
 `,
-	// 3: why a delivery waits: its processing attempts so far, the last
+	// 3: lanes. An environment (repository, artifact, stage, action)
+	// converges on what GTO shows for the stage: hookd_lane keeps the
+	// desired and the deployed versions, and a run records the change it
+	// converges to. One event can change several stages (a deregistration
+	// of a version two stages hold), so runs are unique per event, action
+	// and stage (dialectSteps drops the old uniqueness first). An event
+	// keeps every stage it changed.
+	`
+ALTER TABLE hookd_run ADD COLUMN trigger_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE hookd_run ADD COLUMN version TEXT NOT NULL DEFAULT '';
+ALTER TABLE hookd_run ADD COLUMN desired_before TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE hookd_run ADD COLUMN desired TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE hookd_run ADD COLUMN deployed_before TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE hookd_run ADD COLUMN direction TEXT NOT NULL DEFAULT '';
+ALTER TABLE hookd_run ADD COLUMN redeploy BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE hookd_run ADD COLUMN superseded_by BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE hookd_run ADD COLUMN note TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX hookd_run_event_action_stage ON hookd_run (event_id, action, stage);
+CREATE INDEX hookd_run_status ON hookd_run (status, id);
+CREATE INDEX hookd_run_superseded ON hookd_run (superseded_by);
+ALTER TABLE hookd_event ADD COLUMN stages TEXT NOT NULL DEFAULT '[]';
+
+CREATE TABLE hookd_lane (
+	repository       TEXT NOT NULL,
+	artifact         TEXT NOT NULL,
+	stage            TEXT NOT NULL,
+	action           TEXT NOT NULL,
+	desired          TEXT NOT NULL,
+	desired_event_id BIGINT NOT NULL,
+	deployed         TEXT NOT NULL DEFAULT '[]',
+	deployed_run_id  BIGINT NOT NULL DEFAULT 0,
+	deployed_at      BIGINT NOT NULL DEFAULT 0,
+	updated_at       BIGINT NOT NULL,
+	PRIMARY KEY (repository, artifact, stage, action)
+);
+`,
+	// 4: why a delivery waits: its processing attempts so far, the last
 	// one's error and when the next is due (NULL: none is).
 	`
 ALTER TABLE hookd_delivery ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE hookd_delivery ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
 ALTER TABLE hookd_delivery ADD COLUMN next_attempt_at BIGINT;
 `,
+	// 5: the deliveries whose payloads are still kept, oldest first: pruning
+	// reads only them, a batch at a time, however many were pruned before.
+	// And the rows readiness probes write (see Ready).
+	`
+CREATE INDEX hookd_delivery_unpruned ON hookd_delivery (received_at) WHERE body IS NOT NULL;
+
+CREATE TABLE hookd_probe (
+	holder TEXT PRIMARY KEY,
+	pad    {{BYTES}} NOT NULL
+);
+`,
+}
+
+// dialectSteps run before the shared step of the same number, on the one
+// database they are written for.
+var dialectSteps = map[int]map[string]string{
+	3: {
+		"postgres": `ALTER TABLE hookd_run DROP CONSTRAINT IF EXISTS hookd_run_event_id_action_key`,
+		// SQLite cannot drop a table's UNIQUE constraint: the table is
+		// rebuilt with the same rows and ids. hookd_run_attempt names
+		// hookd_run by name, so it follows the new table.
+		"sqlite": `
+CREATE TABLE hookd_run_rebuilt (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	event_id        BIGINT NOT NULL REFERENCES hookd_event (id),
+	action          TEXT NOT NULL,
+	repository      TEXT NOT NULL,
+	artifact        TEXT NOT NULL,
+	stage           TEXT NOT NULL,
+	idempotency_key TEXT NOT NULL,
+	status          TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'superseded')),
+	attempts        INTEGER NOT NULL DEFAULT 0,
+	created_at      BIGINT NOT NULL,
+	updated_at      BIGINT NOT NULL
+);
+INSERT INTO hookd_run_rebuilt (id, event_id, action, repository, artifact, stage, idempotency_key, status,
+	attempts, created_at, updated_at)
+	SELECT id, event_id, action, repository, artifact, stage, idempotency_key, status, attempts, created_at,
+	updated_at FROM hookd_run;
+DROP TABLE hookd_run;
+ALTER TABLE hookd_run_rebuilt RENAME TO hookd_run;
+CREATE INDEX hookd_run_lane ON hookd_run (repository, artifact, stage, action, id);
+`,
+	},
 }
 
 // migrate brings River's schema and hookd's own up to date. It is safe to run
@@ -165,7 +245,8 @@ func migrate(ctx context.Context, d driver.Driver) error {
 		expand := strings.NewReplacer("{{ID}}", types.ID, "{{BYTES}}", types.Bytes)
 		for i := applied; i < len(migrations); i++ {
 			err := inTx(ctx, d, func(tx driver.Tx) error {
-				for _, stmt := range strings.Split(expand.Replace(migrations[i]), ";") {
+				steps := dialectSteps[i+1][types.Dialect] + ";" + migrations[i]
+				for _, stmt := range strings.Split(expand.Replace(steps), ";") {
 					if strings.TrimSpace(stmt) == "" {
 						continue
 					}

@@ -6,8 +6,9 @@
 //
 // [Open] takes a SQLite path (also sqlite://path or file:path) or a
 // postgres:// URL, and applies River's migrations and hookd's own before it
-// returns, so every start brings the schema up to date. [Store.Ping] backs
-// the readiness probe; [Store.Close] stops everything.
+// returns, so every start brings the schema up to date. [Store.Ready] backs
+// the readiness probe (the database answers and takes writes);
+// [Store.Close] stops everything.
 //
 // # Deliveries
 //
@@ -42,16 +43,23 @@
 // lets one sync of a repository at a time decide its events, across
 // processes (hold.go).
 //
-// # Runs
+// # Runs and lanes
 //
-// [Store.CreateRuns] creates the deploy runs of an event and queues them;
-// the RunAction worker brackets each attempt with [Store.StartRun] and
-// [Store.FinishRun]. StartRun takes a lease per (repository, artifact,
-// stage, action), so at most one run of an action per stage runs at a time
-// across all processes; the lease expires if its holder dies, and
-// [Store.ExtendRun] keeps it during long runs. The same kind of lease keeps
-// a heartbeat per worker process, which tells a crashed process's jobs from
-// a live one's (orphans.go).
+// [Store.CreateRuns] creates the runs of an event without a stage, and
+// [Store.Converge] records what an event did to lanes (one action deploying
+// one artifact's stage): each lane's desired state follows, and a change the
+// action asks for gets a queued run, with its job, in the same transaction.
+// The RunAction worker brackets each attempt with [Store.StartLane], which
+// picks the lane's next run (a resumed one, else the newest queued, the
+// older ones superseded) under a lease per (repository, artifact, stage,
+// action), so one run at a time per lane across all processes, and
+// [Store.FinishRun], fenced by attempt and holder, which records what the
+// lane deployed and wakes the lane's next run. [Store.ExtendRun] keeps the
+// lease during long runs; a crashed holder's lease expires. [Store.Lanes]
+// lists desired beside deployed. The same kind of lease keeps a heartbeat
+// per worker process, which tells a crashed process's jobs from a live
+// one's (orphans.go), and a sweep wakes a lane left with nothing to start
+// it (lane.go).
 //
 // # Audit and replay protection
 //
@@ -68,6 +76,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -77,9 +86,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookd-dev/hookd/store/driver"
 	"github.com/hookd-dev/hookd/store/postgres"
@@ -108,9 +119,17 @@ type Store struct {
 	accepts chan *acceptRequest
 	writers sync.WaitGroup
 
+	// reachableSince is when this process last started reaching the
+	// database without failure (UnixNano; 0 while it fails). See
+	// trustsPeers.
+	reachableSince atomic.Int64
+	// rescueAfter is River's RescueStuckJobsAfter (a test may shorten it).
+	rescueAfter time.Duration
+
 	workersMu   sync.Mutex
 	workers     driver.Queue // nil unless StartWorkers ran
 	stopBeating func()       // stops keepBeating and waits for it
+	working     working      // the jobs this process's workers execute
 }
 
 // Option configures Open.
@@ -118,6 +137,11 @@ type Option func(*Store)
 
 // WithLogger sets the logger River and the store write to (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
+
+// WithRescueAfter sets how long a job may run before River's rescuer takes
+// it for stuck (default 5 minutes). Runs of actions are exempt until their
+// action's timeout has passed (see Workers.RunTimeout).
+func WithRescueAfter(d time.Duration) Option { return func(s *Store) { s.rescueAfter = d } }
 
 // Open connects to url and brings the schema up to date. url is a SQLite
 // path, sqlite://path or file:path (hookd sets the connection parameters
@@ -162,7 +186,11 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 		holder:  newHolder(),
 		holdTTL: holdTTL,
 		accepts: make(chan *acceptRequest, maxBatch),
+		working: working{running: map[int64]bool{}, ended: map[int64]time.Time{}, suspect: map[int64]time.Time{}},
 	}
+	// Trusted from the start: a process that just opened the database
+	// lived through no outage of its own.
+	s.reachableSince.Store(time.Now().Add(-heartbeatTTL).UnixNano())
 	for _, o := range opts {
 		o(s)
 	}
@@ -188,8 +216,27 @@ func newHolder() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// Ping reports whether the database answers; it backs the readiness probe.
+// Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+// probeBytes is what a readiness probe writes: more than nearly every
+// delivery holds.
+const probeBytes = 64 << 10
+
+// Ready reports whether the store takes writes now; it backs the readiness
+// probe. A database that answers may still refuse every write (its disk is
+// full), so Ready stores a row as large as a delivery, of bytes that do not
+// compress, and removes it again: when that fails, so would deliveries.
+func (s *Store) Ready(ctx context.Context) error {
+	pad := make([]byte, probeBytes)
+	_, _ = rand.Read(pad)
+	if _, err := s.db.Exec(ctx, `INSERT INTO hookd_probe (holder, pad) VALUES ($1, $2)
+		ON CONFLICT (holder) DO UPDATE SET pad = excluded.pad`, s.holder, pad); err != nil {
+		return fmt.Errorf("store: the database does not take writes: %w", err)
+	}
+	_, err := s.db.Exec(ctx, `DELETE FROM hookd_probe WHERE holder = $1`, s.holder)
+	return err
+}
 
 // Close stops accepting, commits what was already handed over, stops the
 // workers (running jobs get 10 seconds, then are cancelled and retried
@@ -221,10 +268,11 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		SkipUnknownJobCheck: workers == nil,
 		Workers:             workers,
 		MaxAttempts:         maxJobAttempts,
-		JobTimeout:          jobTimeout,
+		// River wants the rescue interval to be at least the timeout.
+		JobTimeout: min(jobTimeout, cmp.Or(s.rescueAfter, rescueAfter)),
 		// A job still "running" this long after it started belonged to a
 		// process that died; River then runs it again.
-		RescueStuckJobsAfter: rescueAfter,
+		RescueStuckJobsAfter: cmp.Or(s.rescueAfter, rescueAfter),
 	}
 	if workers != nil {
 		// Jobs record this ID as their attempter; the heartbeat under the
@@ -234,6 +282,7 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 			queueEvents:  {MaxWorkers: 4},
 			queueActions: {MaxWorkers: 4},
 		}
+		config.Middleware = []rivertype.Middleware{river.WorkerMiddlewareFunc(s.working.track)}
 	}
 	s.db.Tune(config)
 	return config

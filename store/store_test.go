@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,6 +29,9 @@ func TestMain(m *testing.M) {
 	}
 	if url := os.Getenv(workerURLEnv); url != "" {
 		workUntilKilled(url)
+	}
+	if path := os.Getenv(fullDiskEnv); path != "" {
+		fillDisk(path)
 	}
 	os.Exit(pgtest.Main(m, &pg))
 }
@@ -144,21 +148,33 @@ func TestOpenTwiceKeepsData(t *testing.T) {
 }
 
 // Replicas starting together on a new database migrate it once, without
-// tripping over each other.
+// tripping over each other. On SQLite the first moments of a new file are
+// the delicate part (one opener switches it to WAL while the others wait),
+// so several new files are opened, by several openers each.
 func TestOpenConcurrently(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, url string) {
-		var wg sync.WaitGroup
-		for range 3 {
-			wg.Go(func() {
-				s, err := Open(context.Background(), url, WithLogger(quiet))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				s.Close()
-			})
+		rounds := 1
+		if !strings.HasPrefix(url, "postgres") {
+			rounds = 16
 		}
-		wg.Wait()
+		for round := range rounds {
+			at := url
+			if round > 0 {
+				at = filepath.Join(t.TempDir(), "hookd.db")
+			}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					s, err := Open(context.Background(), at, WithLogger(quiet))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					s.Close()
+				})
+			}
+			wg.Wait()
+		}
 	})
 }
 
@@ -971,15 +987,9 @@ func TestRunAttempts(t *testing.T) {
 		if err := s.RetryRun(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SupersedeRun(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SupersedeRun(ctx, id); !errors.Is(err, ErrRunState) {
-			t.Errorf("superseding twice: %v", err)
-		}
-		got, err := s.Runs(ctx, RunFilter{Status: RunSuperseded, Action: "deploy"})
+		got, err := s.Runs(ctx, RunFilter{Status: RunQueued, Action: "deploy"})
 		if err != nil || len(got) != 1 {
-			t.Errorf("superseded runs: %+v %v", got, err)
+			t.Errorf("retried runs: %+v %v", got, err)
 		}
 	})
 }
@@ -1205,4 +1215,57 @@ func TestRenameRepository(t *testing.T) {
 			t.Errorf("second rename: %d, %v", n, err)
 		}
 	})
+}
+
+// Pruning a large backlog of payloads (the first pruning after retention
+// is turned on, say) never holds up the deliveries being accepted: it works
+// in batches, which acceptance interleaves with. SQLite is where it would:
+// a statement there holds the only connection (PostgreSQL's writers insert
+// other rows beside a long update).
+func TestPruningDoesNotHoldUpAcceptance(t *testing.T) {
+	ctx := ctxT(t)
+	s := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	const backlog = 20_000
+	// Processed long ago; written in one statement, as fast as it goes.
+	if _, err := s.db.Exec(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+		INSERT INTO hookd_delivery (id, source, event, repository, body, received_at, status, reason, updated_at)
+		SELECT 'old-' || CAST(i AS TEXT), 'github', 'push', 'acme/models', $2, $3, 'ignored', 'branch push', $3 FROM n`,
+		backlog, make([]byte, 1024), micros(time.Now().Add(-48*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	var (
+		pruned    int64
+		pruneErr  error
+		pruneTook time.Duration
+		done      = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		pruned, pruneErr = s.PrunePayloads(ctx, time.Hour)
+		pruneTook = time.Since(start)
+	}()
+	var worst time.Duration
+	accepted := 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		t0 := time.Now()
+		if _, err := s.Accept(ctx, delivery(fmt.Sprintf("new-%d", accepted))); err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, time.Since(t0))
+		accepted++
+	}
+	if pruneErr != nil || pruned != backlog {
+		t.Fatalf("pruned %d, %v; want %d", pruned, pruneErr, backlog)
+	}
+	t.Logf("pruning %d payloads took %v; %d deliveries accepted meanwhile, the slowest in %v", backlog, pruneTook, accepted, worst)
+	if worst > pruneTook/4 {
+		t.Errorf("a delivery waited %v for its acceptance while pruning took %v: pruning held acceptance up", worst, pruneTook)
+	}
 }

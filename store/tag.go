@@ -44,8 +44,8 @@ func (s *Store) UpsertTag(ctx context.Context, t Tag) (bool, error) {
 		tagger_time = excluded.tagger_time, tagger_offset = excluded.tagger_offset,
 		message = excluded.message, first_seen = excluded.first_seen, deleted_at = NULL
 		WHERE hookd_tag.object_sha <> excluded.object_sha OR hookd_tag.deleted_at IS NOT NULL`,
-		t.Repository, t.Name, t.ObjectSHA, t.CommitSHA, t.Annotated,
-		t.Tagger.Name, t.Tagger.Email, micros(t.Tagger.When), offsetOf(t.Tagger.When), t.Message, micros(now()))
+		t.Repository, toText(t.Name), t.ObjectSHA, t.CommitSHA, t.Annotated,
+		toText(t.Tagger.Name), toText(t.Tagger.Email), micros(t.Tagger.When), offsetOf(t.Tagger.When), toText(t.Message), micros(now()))
 	return n == 1, err
 }
 
@@ -53,7 +53,7 @@ func (s *Store) UpsertTag(ctx context.Context, t Tag) (bool, error) {
 // already deleted.
 func (s *Store) DeleteTag(ctx context.Context, repository, name string) (bool, error) {
 	n, err := s.db.Exec(ctx, `UPDATE hookd_tag SET deleted_at = $3 WHERE repository = $1 AND name = $2 AND deleted_at IS NULL`,
-		repository, name, micros(now()))
+		repository, toText(name), micros(now()))
 	return n > 0, err
 }
 
@@ -82,6 +82,7 @@ func (s *Store) Tags(ctx context.Context, repository string, deleted bool) ([]Ta
 			&t.Tagger.Email, &when, &offset, &t.Message, &firstSeen, &deletedAt); err != nil {
 			return nil, err
 		}
+		t.Name, t.Tagger.Name, t.Tagger.Email, t.Message = fromText(t.Name), fromText(t.Tagger.Name), fromText(t.Tagger.Email), fromText(t.Message)
 		t.Tagger.When = inOffset(when, offset)
 		t.FirstSeen = fromMicros(firstSeen)
 		if deletedAt.Valid {

@@ -14,7 +14,8 @@
 //
 // An artifact that lives in a monorepo folder is named "dir:name" and written
 // "dir=name" inside a tag. Versions are "v" followed by a full SemVer 2.0
-// version. N is a counter; a tag without one uses GTO's "simple" notation.
+// version. N is a counter, any run of ASCII digits as GTO's grammar has it
+// ("#0" and "#007" included); a tag without one uses GTO's "simple" notation.
 //
 // Parse, for any string it accepts, satisfies Format(Parse(s)) == s. A string
 // it rejects gets one of the sentinel errors below, which says why in words a
@@ -24,6 +25,7 @@ package tagparse
 
 import (
 	"errors"
+	"math"
 	"strings"
 )
 
@@ -73,9 +75,19 @@ type Tag struct {
 	Version string
 	// Stage is set for Assign and Unassign.
 	Stage string
-	// Counter is the "#N" suffix; 0 means the simple notation.
+	// Counter is the value of the "#N" suffix ("#007" is 7); it is
+	// math.MaxInt for a counter too long for an int.
 	Counter int
+	// CounterText is the suffix's digits as written, leading zeros kept
+	// ("007"), so that Format gives back the name Parse read. "" with
+	// Counter 0 is the simple notation; Format writes Counter when
+	// CounterText is "" and Counter is above 0.
+	CounterText string
 }
+
+// HasCounter reports whether the tag carries a "#N" counter: "#0" does,
+// the simple notation does not.
+func (t Tag) HasCounter() bool { return t.CounterText != "" || t.Counter > 0 }
 
 // Why a string is not a GTO tag. Each is returned as is (never wrapped) so
 // that rejecting a string costs no allocation; callers add the tag name.
@@ -86,13 +98,10 @@ var (
 	ErrFolder     = errors.New("artifact folder (before '=' in a tag, ':' in a name) must be letters, digits, '-', '_', '.' and '/'")
 	ErrVersion    = errors.New("version must be v-prefixed SemVer like v1.2.3")
 	ErrStage      = errors.New("stage must start and end with a letter or digit and contain only letters, digits, '-', '_' and '/'")
-	ErrCounter    = errors.New("counter must be a positive integer")
+	ErrCounter    = errors.New("counter must be digits, as in name#stage#3")
 	ErrTrailing   = errors.New("unexpected text after the tag: only '!' (cancel) and '#N' (counter) may follow")
 	ErrCancelWhat = errors.New("only a version or a stage can be cancelled with '!'")
 )
-
-// maxCounterDigits keeps counters inside int on every platform.
-const maxCounterDigits = 9
 
 // Parse parses a git tag name. It returns one of the package's sentinel
 // errors when s is not a GTO tag.
@@ -145,7 +154,7 @@ func Parse(s string) (Tag, error) {
 			if !ok {
 				return Tag{}, ErrCounter
 			}
-			t.Counter = n
+			t.Counter, t.CounterText = n, rest[1:]
 		case '!':
 			return Tag{}, ErrCancelWhat
 		default:
@@ -173,19 +182,42 @@ func hasWord(rest, word string) bool {
 	return strings.HasPrefix(rest, word) && (len(rest) == len(word) || rest[len(word)] == '#' || rest[len(word)] == '!')
 }
 
+// parseCounter reads GTO's counter, [0-9]+: leading zeros are allowed, and
+// a value too large for an int saturates (the text keeps it exactly).
 func parseCounter(s string) (int, bool) {
-	if s == "" || len(s) > maxCounterDigits || s[0] == '0' {
+	if !isDigits(s) {
 		return 0, false
 	}
 	n := 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
+		d := int(s[i] - '0')
+		if n > (math.MaxInt-d)/10 {
+			return math.MaxInt, true
 		}
-		n = n*10 + int(c-'0')
+		n = n*10 + d
 	}
 	return n, true
+}
+
+// CompareCounters compares two counters written in digits by value,
+// whatever their length or leading zeros: "007" and "7" are equal.
+func CompareCounters(a, b string) int {
+	return compareNumeric(strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0"))
+}
+
+// NextCounter is the counter after n (digits, "" for none): GTO writes one
+// more than the highest counter, without leading zeros, so after "007"
+// comes "8" and after "" comes "1".
+func NextCounter(n string) string {
+	d := []byte(strings.TrimLeft(n, "0"))
+	for i := len(d) - 1; i >= 0; i-- {
+		if d[i] < '9' {
+			d[i]++
+			return string(d)
+		}
+		d[i] = '0'
+	}
+	return "1" + string(d)
 }
 
 // Format writes t as a tag name. It does not validate t: use [Tag.Validate]
@@ -209,7 +241,11 @@ func Format(t Tag) string {
 	if t.Action == Deregister || t.Action == Unassign {
 		b.WriteByte('!')
 	}
-	if t.Counter > 0 {
+	switch {
+	case t.CounterText != "":
+		b.WriteByte('#')
+		b.WriteString(t.CounterText)
+	case t.Counter > 0:
 		b.WriteByte('#')
 		writeInt(&b, t.Counter)
 	}
@@ -251,7 +287,7 @@ func (t Tag) Validate() error {
 	default:
 		return ErrNotGTO
 	}
-	if t.Counter < 0 || t.Counter >= 1e9 {
+	if t.Counter < 0 || t.CounterText != "" && !isDigits(t.CounterText) {
 		return ErrCounter
 	}
 	return nil

@@ -2,7 +2,9 @@ package tagparse
 
 import (
 	"errors"
+	"math"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -12,20 +14,27 @@ func TestParseGrammar(t *testing.T) {
 		want Tag
 	}{
 		{"nn@v0.0.1", Tag{Artifact: "nn", Action: Register, Version: "v0.0.1"}},
-		{"nn@v0.0.1#7", Tag{Artifact: "nn", Action: Register, Version: "v0.0.1", Counter: 7}},
+		{"nn@v0.0.1#7", Tag{Artifact: "nn", Action: Register, Version: "v0.0.1", Counter: 7, CounterText: "7"}},
+		// GTO's counter is [0-9]+: "#0" and leading zeros are counters.
+		{"nn@v1.0.0#0", Tag{Artifact: "nn", Action: Register, Version: "v1.0.0", Counter: 0, CounterText: "0"}},
+		{"nn#prod#007", Tag{Artifact: "nn", Action: Assign, Stage: "prod", Counter: 7, CounterText: "007"}},
+		{"nn#prod!#00", Tag{Artifact: "nn", Action: Unassign, Stage: "prod", Counter: 0, CounterText: "00"}},
+		{"nn#prod#1234567890", Tag{Artifact: "nn", Action: Assign, Stage: "prod", Counter: 1234567890, CounterText: "1234567890"}},
+		// Python's int has no bound; hookd keeps the digits and saturates the value.
+		{"nn#prod#99999999999999999999", Tag{Artifact: "nn", Action: Assign, Stage: "prod", Counter: math.MaxInt, CounterText: "99999999999999999999"}},
 		{"nn@v0.0.2!", Tag{Artifact: "nn", Action: Deregister, Version: "v0.0.2"}},
-		{"nn@v0.0.2!#12", Tag{Artifact: "nn", Action: Deregister, Version: "v0.0.2", Counter: 12}},
+		{"nn@v0.0.2!#12", Tag{Artifact: "nn", Action: Deregister, Version: "v0.0.2", Counter: 12, CounterText: "12"}},
 		{"nn#prod", Tag{Artifact: "nn", Action: Assign, Stage: "prod"}},
-		{"nn#prod#4", Tag{Artifact: "nn", Action: Assign, Stage: "prod", Counter: 4}},
+		{"nn#prod#4", Tag{Artifact: "nn", Action: Assign, Stage: "prod", Counter: 4, CounterText: "4"}},
 		{"nn#prod!", Tag{Artifact: "nn", Action: Unassign, Stage: "prod"}},
-		{"nn#prod!#3", Tag{Artifact: "nn", Action: Unassign, Stage: "prod", Counter: 3}},
+		{"nn#prod!#3", Tag{Artifact: "nn", Action: Unassign, Stage: "prod", Counter: 3, CounterText: "3"}},
 		{"nn@deprecated", Tag{Artifact: "nn", Action: Deprecate}},
-		{"nn@deprecated#9", Tag{Artifact: "nn", Action: Deprecate, Counter: 9}},
+		{"nn@deprecated#9", Tag{Artifact: "nn", Action: Deprecate, Counter: 9, CounterText: "9"}},
 		{"x@created", Tag{Artifact: "x", Action: Create}},
 		{"models/churn=rf@v1.0.0", Tag{Artifact: "models/churn:rf", Action: Register, Version: "v1.0.0"}},
-		{"models/churn=rf#prod#1", Tag{Artifact: "models/churn:rf", Action: Assign, Stage: "prod", Counter: 1}},
+		{"models/churn=rf#prod#1", Tag{Artifact: "models/churn:rf", Action: Assign, Stage: "prod", Counter: 1, CounterText: "1"}},
 		{"a.b/c_d-e=My_Model-2@v1.2.3-rc.1+build.5", Tag{Artifact: "a.b/c_d-e:My_Model-2", Action: Register, Version: "v1.2.3-rc.1+build.5"}},
-		{"Churn/Model_X#Staging-EU#2", Tag{Artifact: "Churn/Model_X", Action: Assign, Stage: "Staging-EU", Counter: 2}},
+		{"Churn/Model_X#Staging-EU#2", Tag{Artifact: "Churn/Model_X", Action: Assign, Stage: "Staging-EU", Counter: 2, CounterText: "2"}},
 		{"a#b", Tag{Artifact: "a", Action: Assign, Stage: "b"}},
 		{"a@v10.20.30-0.alpha-1.x+001", Tag{Artifact: "a", Action: Register, Version: "v10.20.30-0.alpha-1.x+001"}},
 	}
@@ -81,12 +90,13 @@ func TestParseRejects(t *testing.T) {
 		{"nn#", ErrStage},
 		{"nn#-prod", ErrStage},
 		{"nn#pr od", ErrStage},
-		{"nn#prod#0", ErrCounter},
-		{"nn#prod#01", ErrCounter},
 		{"nn#prod#x", ErrCounter},
 		{"nn#prod#", ErrCounter},
 		{"nn#prod#1#2", ErrCounter},
-		{"nn#prod#1234567890", ErrCounter},
+		{"nn#prod#-1", ErrCounter},
+		{"nn#prod#+1", ErrCounter},
+		{"nn#prod#1 ", ErrCounter},
+		{"nn#prod#١", ErrCounter}, // GTO's [0-9] is ASCII only
 		{"nn@deprecated!", ErrCancelWhat},
 		{"nn#prod!!", ErrCancelWhat},
 		{"nn@deprecatedx", ErrVersion},
@@ -108,8 +118,8 @@ func TestErrorMessagesSayWhy(t *testing.T) {
 	if err == nil || err.Error() != "version must be v-prefixed SemVer like v1.2.3" {
 		t.Errorf("version error = %v", err)
 	}
-	_, err = Parse("nn#prod#0")
-	if err == nil || err.Error() != "counter must be a positive integer" {
+	_, err = Parse("nn#prod#x")
+	if err == nil || err.Error() != "counter must be digits, as in name#stage#3" {
 		t.Errorf("counter error = %v", err)
 	}
 }
@@ -120,6 +130,7 @@ func TestValidate(t *testing.T) {
 		{Artifact: "a", Action: Register, Version: "1.0.0"},
 		{Artifact: "a", Action: Assign},
 		{Artifact: "a", Action: Assign, Stage: "p", Counter: -1},
+		{Artifact: "a", Action: Assign, Stage: "p", CounterText: "1x"},
 		{Artifact: "a"},
 		{Artifact: ":a", Action: Deprecate},
 	}
@@ -137,6 +148,41 @@ func TestValidate(t *testing.T) {
 		if err := ValidateName(name); err == nil {
 			t.Errorf("ValidateName(%q) = nil, want an error", name)
 		}
+	}
+}
+
+// GTO's name_tag takes the highest counter among an artifact's tags by
+// value and writes one more, without leading zeros: after #007 comes 8.
+func TestCounterArithmetic(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		cmp  int
+		next string // NextCounter(a)
+	}{
+		{"", "", 0, "1"},
+		{"0", "", 0, "1"},
+		{"007", "7", 0, "8"},
+		{"7", "10", -1, "8"},
+		{"010", "9", 1, "11"},
+		{"9", "8", 1, "10"},
+		{"0999", "1000", -1, "1000"},
+		{"99999999999999999999", "99999999999999999998", 1, "100000000000000000000"},
+	} {
+		if got := sign(CompareCounters(c.a, c.b)); got != c.cmp {
+			t.Errorf("CompareCounters(%q, %q) = %d, want %d", c.a, c.b, got, c.cmp)
+		}
+		if got := sign(CompareCounters(c.b, c.a)); got != -c.cmp {
+			t.Errorf("CompareCounters(%q, %q) = %d, want %d", c.b, c.a, got, -c.cmp)
+		}
+		if got := NextCounter(c.a); got != c.next {
+			t.Errorf("NextCounter(%q) = %q, want %q", c.a, got, c.next)
+		}
+	}
+	if got := Format(Tag{Artifact: "nn", Action: Assign, Stage: "prod", Counter: 8}); got != "nn#prod#8" {
+		t.Errorf("Format with a Counter only = %q", got)
+	}
+	if !(Tag{CounterText: "0"}).HasCounter() || (Tag{}).HasCounter() || !(Tag{Counter: 3}).HasCounter() {
+		t.Error("HasCounter: #0 has a counter, the simple notation none")
 	}
 }
 
@@ -246,6 +292,47 @@ func FuzzParse(f *testing.F) {
 		}
 		if err := tag.Validate(); err != nil {
 			t.Fatalf("Parse(%q) accepted a tag that Validate rejects: %v", s, err)
+		}
+	})
+}
+
+// gtoTagRE is GTO's tag grammar (constants.py's tag_re) written out in
+// RE2 from the pieces the grammar is made of. GTO's \d is Unicode, RE2's
+// ASCII; the SemVer part below spells digits [0-9] either way, which is
+// what GTO matches for ASCII input.
+var gtoTagRE = func() *regexp.Regexp {
+	name := `[a-zA-Z0-9](?:[a-zA-Z0-9\-/_]*[a-zA-Z0-9])?`
+	semver := `(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)` +
+		`(?:-(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*)?` +
+		`(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?`
+	artifact := `(?P<artifact>(?:[a-zA-Z0-9\-_./]+=)?` + name + `)`
+	return regexp.MustCompile(`^` + artifact +
+		`(?:(?:#(?P<stage>` + name + `)|@(?P<version>v` + semver + `))(?P<cancel>!?)|@(?:(?P<deprecated>deprecated)|(?P<created>created)))` +
+		`(?:#(?P<counter>[0-9]+))?$`)
+}()
+
+// FuzzParseMatchesGTOGrammar checks that Parse accepts exactly what GTO's
+// expression matches, with the same parts.
+func FuzzParseMatchesGTOGrammar(f *testing.F) {
+	for _, s := range []string{"nn@v0.0.1", "nn@v1.0.0#0", "nn#prod#007", "nn#prod!#00", "a/b=c#d!#1",
+		"x@deprecated#0", "x@created", "nn#prod#x", "nn@v1.0.0!!", "=a@v1.0.0", "a.b=c@v1.0.0-rc.1+b#9", "nn#0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := Parse(s)
+		m := gtoTagRE.FindStringSubmatch(s)
+		if (err == nil) != (m != nil) {
+			t.Fatalf("Parse(%q): err %v, GTO's grammar matches: %v", s, err, m != nil)
+		}
+		if m == nil {
+			return
+		}
+		part := func(name string) string { return m[gtoTagRE.SubexpIndex(name)] }
+		if want := strings.Replace(part("artifact"), "=", ":", 1); got.Artifact != want {
+			t.Errorf("Parse(%q).Artifact = %q, GTO's %q", s, got.Artifact, want)
+		}
+		if got.Version != part("version") || got.Stage != part("stage") || got.CounterText != part("counter") {
+			t.Errorf("Parse(%q) = %+v; GTO's version %q stage %q counter %q", s, got, part("version"), part("stage"), part("counter"))
 		}
 	})
 }

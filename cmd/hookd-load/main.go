@@ -1,99 +1,244 @@
-// Command hookd-load measures how many GitHub webhook deliveries a running
-// hookd accepts, and how fast it answers: it sends signed, realistic push
-// payloads (about 8 KB, like a push of a few commits) to /webhooks/github,
-// either as fast as hookd answers or at a fixed rate, and reports
-// throughput and acknowledgement latency percentiles.
+// Command hookd-load loads running hookd replicas with realistic webhook
+// traffic, measures how many deliveries they acknowledge and how fast, and
+// then checks through hookd's API that nothing acknowledged was lost or
+// doubled.
 //
-// It only ever talks to a loopback address, and it always stops: after
-// -count deliveries or -duration, whichever comes first.
+// The mix (-mix) combines GitHub branch pushes (the bulk of a busy
+// repository's deliveries, all ignored), pushes of new GTO tags, pushes of
+// non-GTO tags, post-receive hook deliveries for a path: repository (tag
+// objects included), and redeliveries of earlier deliveries under their own
+// id. Deliveries go round-robin to every -url (replicas behind one
+// database).
+//
+// Tag deliveries announce tags that exist: before sending, the tool creates
+// them in the repositories hookd reads, -github-dir for the GitHub
+// repository (a clone GitHub cannot be, so in practice the tests' GitHub
+// stand-in's repository) and -git-dir for the path: repository, whose
+// tag objects the post-receive deliveries carry, as the real hook's do.
+//
+// Every acknowledged (2xx) delivery id is written to -ids. With -token, the
+// tool then waits for hookd to settle and verifies from /api/v1/deliveries,
+// /events and /runs that each acknowledged delivery was processed, each GTO
+// tag became exactly one event (and each other tag none), and each
+// assignment's -action ran exactly once, with no two runs of one lane
+// overlapping and, with -ledger, the action's program started at most once
+// per attempt. It prints the lost, duplicated and unprocessed counts and
+// exits 1 if any is not 0.
+//
+// It only ever talks to loopback addresses, and it always stops: after
+// -count deliveries or -duration, whichever comes first, and after -settle.
 //
 //	hookd-load -secret s3cret -repo acme/models -count 20000 -concurrency 32
-//	hookd-load -secret s3cret -repo acme/models -rate 1000 -duration 20s
+//	hookd-load -secret s3cret -rate 1000 -duration 20s -url http://127.0.0.1:8080,http://127.0.0.1:8081
+//	hookd-load -git-dir /srv/git/models.git -git-secret s3cret -mix hook=90,redeliver=10 \
+//	    -token $TOKEN -action deploy -count 2000
 //
-// With -pid it also reports the daemon's peak resident memory (VmHWM).
+// With -pid (one per replica, comma-separated) it also reports each
+// process's peak resident memory (VmHWM).
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
-	"slices"
+	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
 type options struct {
-	url         string
-	secret      string
-	repo        string
+	urls        []string // hookd base URLs, one per replica
+	secret      string   // the GitHub repository's webhook secret
+	repo        string   // the GitHub repository's full name
+	githubDir   string   // where its tags are made
+	gitDir      string   // the path: repository
+	gitRepo     string   // its identity in hookd's config
+	gitSecret   string   // its hook secret
+	mix         mix
+	seed        uint64
 	count       int
 	duration    time.Duration
 	concurrency int
 	rate        int
 	size        int
-	pid         int
+	pids        []int
+	ids         string // file of acknowledged delivery ids
+	verifyOnly  string // an -ids file to verify, sending nothing
+	// onAck, if set, is told the count of acknowledged deliveries after
+	// each one (fault tests strike mid-load with it).
+	onAck func(acked int)
+
+	// Verification, from the API.
+	token  string
+	action string
+	ledger string
+	settle time.Duration
 }
 
 func main() {
-	var o options
-	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080/webhooks/github", "hookd's GitHub webhook URL (loopback only)")
-	flag.StringVar(&o.secret, "secret", "", "the repository's webhook secret (required)")
-	flag.StringVar(&o.repo, "repo", "acme/models", "repository full name in the payloads (must be configured in hookd)")
-	flag.IntVar(&o.count, "count", 10000, "deliveries to send at most")
-	flag.DurationVar(&o.duration, "duration", 60*time.Second, "time to send for at most")
-	flag.IntVar(&o.concurrency, "concurrency", 32, "requests in flight at most")
-	flag.IntVar(&o.rate, "rate", 0, "deliveries per second (0: as fast as hookd answers)")
-	flag.IntVar(&o.size, "size", 8<<10, "approximate payload size in bytes")
-	flag.IntVar(&o.pid, "pid", 0, "hookd's process id, to report its peak RSS")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: hookd-load -secret SECRET [flags]\n\n"+
-			"Sends signed GitHub push deliveries to a hookd on this machine and reports\n"+
-			"throughput and acknowledgement latency.\n\nFlags:\n")
-		flag.PrintDefaults()
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
 	}
-	flag.Parse()
-	if err := o.check(); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "hookd-load:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if o.verifyOnly != "" {
+		os.Exit(verifyFile(ctx, o))
+	}
 	res, err := run(ctx, o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hookd-load:", err)
 		os.Exit(1)
 	}
 	res.print(os.Stdout, o)
-	if res.failed > 0 {
-		os.Exit(1)
+	if o.token == "" {
+		if res.failed > 0 {
+			os.Exit(1)
+		}
+		return
 	}
+	os.Exit(verdict(ctx, o, res.acked))
+}
+
+// verdict verifies acked and prints the report: exit code 0 when clean.
+func verdict(ctx context.Context, o options, acked []*delivery) int {
+	rep, err := verify(ctx, o, acked)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hookd-load: verify:", err)
+		return 1
+	}
+	rep.print(os.Stdout)
+	if !rep.clean() {
+		return 1
+	}
+	return 0
+}
+
+// verifyFile verifies an earlier run from its -ids file, sending nothing:
+// after a crash and a restart, say.
+func verifyFile(ctx context.Context, o options) int {
+	f, err := os.Open(o.verifyOnly)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hookd-load:", err)
+		return 2
+	}
+	defer f.Close()
+	acked, err := readAcked(f)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "hookd-load: %s: %v\n", o.verifyOnly, err)
+		return 2
+	}
+	return verdict(ctx, o, acked)
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("hookd-load", flag.ContinueOnError)
+	urls := fs.String("url", "http://127.0.0.1:8080", "hookd's base URL; several, comma-separated, for replicas (loopback only)")
+	fs.StringVar(&o.secret, "secret", "", "the GitHub repository's webhook secret (needed for branch, gto, other)")
+	fs.StringVar(&o.repo, "repo", "acme/models", "the GitHub repository's full name, as configured in hookd")
+	fs.StringVar(&o.githubDir, "github-dir", "", "a git repository on this machine that hookd's GitHub API reads -repo's tags from (needed for gto, other)")
+	fs.StringVar(&o.gitDir, "git-dir", "", "the path: repository of hookd's config, for post-receive deliveries (needed for hook)")
+	fs.StringVar(&o.gitRepo, "git-repo", "", "the path: repository's identity in hookd's config (default: -git-dir made absolute)")
+	fs.StringVar(&o.gitSecret, "git-secret", "", "the path: repository's hook secret (default -secret)")
+	mixFlag := fs.String("mix", "", "deliveries per hundred by kind: branch, gto, other, hook, redeliver\n(default branch=100, or with -github-dir and -git-dir branch=60,gto=15,other=5,hook=10,redeliver=10)")
+	fs.Uint64Var(&o.seed, "seed", 1, "shuffles the mix; the same seed sends the same sequence")
+	fs.IntVar(&o.count, "count", 10000, "deliveries to send at most")
+	fs.DurationVar(&o.duration, "duration", 60*time.Second, "time to send for at most")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "requests in flight at most")
+	fs.IntVar(&o.rate, "rate", 0, "deliveries per second (0: as fast as hookd answers)")
+	fs.IntVar(&o.size, "size", 8<<10, "approximate size of a branch push payload in bytes")
+	pids := fs.String("pid", "", "hookd's process ids, comma-separated, to report their peak RSS")
+	fs.StringVar(&o.ids, "ids", "", "file to write every acknowledged delivery to: id, source, kind, tags")
+	fs.StringVar(&o.verifyOnly, "verify", "", "send nothing: verify the deliveries an earlier run wrote to its -ids FILE (needs -token)")
+	fs.StringVar(&o.token, "token", "", "an API bearer token with read scope: verify the outcome from the API after sending\n(default $HOOKD_TOKEN; without one, nothing is verified)")
+	fs.StringVar(&o.action, "action", "", "the action configured to run on every assignment: verify each ran once")
+	fs.StringVar(&o.ledger, "ledger", "", "file the action appends $HOOKD_IDEMPOTENCY_KEY to when it starts: verify at most one start per attempt")
+	fs.DurationVar(&o.settle, "settle", 2*time.Minute, "how long to wait for hookd to process everything before verifying")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: hookd-load [flags]\n\n"+
+			"Sends signed GitHub and post-receive deliveries to hookd replicas on this\n"+
+			"machine, reports throughput and acknowledgement latency, and with -token\n"+
+			"verifies from hookd's API that nothing acknowledged was lost or doubled\n"+
+			"(exit 1 if anything was).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	o.urls = strings.Split(*urls, ",")
+	for _, p := range strings.Split(*pids, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("-pid: %q is not a process id", p)
+		}
+		o.pids = append(o.pids, n)
+	}
+	if o.token == "" {
+		o.token = os.Getenv("HOOKD_TOKEN")
+	}
+	if o.gitSecret == "" {
+		o.gitSecret = o.secret
+	}
+	if o.gitDir != "" && o.gitRepo == "" {
+		abs, err := filepath.Abs(o.gitDir)
+		if err != nil {
+			return o, err
+		}
+		o.gitRepo = abs
+	}
+	var err error
+	switch {
+	case *mixFlag != "":
+		o.mix, err = parseMix(*mixFlag)
+	case o.githubDir != "" && o.gitDir != "":
+		o.mix, err = parseMix("branch=60,gto=15,other=5,hook=10,redeliver=10")
+	default:
+		o.mix, err = parseMix("branch=100")
+	}
+	if err != nil {
+		return o, err
+	}
+	return o, o.check()
 }
 
 func (o options) check() error {
-	if o.secret == "" {
-		return errors.New("-secret is required (the webhook secret of -repo in hookd's config)")
+	if len(o.urls) == 0 {
+		return errors.New("-url names no hookd")
 	}
-	u, err := url.Parse(o.url)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("-url %q is not a URL", o.url)
+	for i, raw := range o.urls {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("-url %q is not a URL", raw)
+		}
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("-url %q: hookd-load only sends to loopback addresses (127.0.0.0/8, ::1, localhost)", raw)
+		}
+		// A webhook URL (the tool's older form) names its hookd too.
+		u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/webhooks/github"), "/")
+		o.urls[i] = u.String()
 	}
-	if !isLoopback(u.Hostname()) {
-		return fmt.Errorf("-url %q: hookd-load only sends to loopback addresses (127.0.0.0/8, ::1, localhost)", o.url)
+	if o.verifyOnly != "" {
+		if o.token == "" {
+			return errors.New("-verify needs -token (or $HOOKD_TOKEN): it reads hookd's API")
+		}
+		return nil
 	}
 	switch {
 	case o.count <= 0:
@@ -104,6 +249,16 @@ func (o options) check() error {
 		return errors.New("-concurrency must be positive")
 	case o.rate < 0:
 		return errors.New("-rate must not be negative")
+	case o.secret == "" && (o.mix[branch]+o.mix[gto]+o.mix[other]) > 0:
+		return errors.New("-secret is required for GitHub deliveries (the webhook secret of -repo in hookd's config)")
+	case o.githubDir == "" && (o.mix[gto]+o.mix[other]) > 0:
+		return errors.New("-mix has GitHub tag pushes: -github-dir must name the repository hookd's GitHub API reads, to create the tags in")
+	case o.gitDir == "" && o.mix[hook] > 0:
+		return errors.New("-mix has post-receive deliveries: -git-dir must name the path: repository configured in hookd")
+	case o.gitDir != "" && o.mix[hook] > 0 && o.gitSecret == "":
+		return errors.New("-git-secret (or -secret) is required for post-receive deliveries")
+	case o.ledger != "" && o.action == "":
+		return errors.New("-ledger needs -action: the ledger is that action's")
 	}
 	return nil
 }
@@ -114,209 +269,4 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// result is what one run measured.
-type result struct {
-	elapsed   time.Duration
-	latencies []time.Duration // of 2xx answers
-	failed    int
-	statuses  map[int]int
-	errs      map[string]int
-	peakRSS   string
-}
-
-func run(ctx context.Context, o options) (*result, error) {
-	ctx, cancel := context.WithTimeout(ctx, o.duration)
-	defer cancel()
-	client := &http.Client{
-		Timeout:   10 * time.Second, // GitHub's own limit for an answer
-		Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency},
-	}
-	body := payload(o.repo, o.size)
-	signature := sign(o.secret, body)
-
-	// Tickets pace the senders: one per delivery, the i-th due at
-	// start + i/rate (a ticker would drop ticks whenever this goroutine is
-	// late, quietly lowering the rate), or all at once without -rate.
-	tickets := make(chan struct{}, o.concurrency)
-	go func() {
-		defer close(tickets)
-		begin := time.Now()
-		for i := range o.count {
-			if o.rate > 0 {
-				due := begin.Add(time.Duration(i) * time.Second / time.Duration(o.rate))
-				if wait := time.Until(due); wait > 0 {
-					select {
-					case <-time.After(wait):
-					case <-ctx.Done():
-						return
-					}
-				}
-			}
-			select {
-			case tickets <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-
-	res := &result{statuses: map[int]int{}, errs: map[string]int{}}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		sent atomic.Int64
-	)
-	start := time.Now()
-	for range o.concurrency {
-		wg.Go(func() {
-			for range tickets {
-				n := sent.Add(1)
-				took, status, err := deliver(ctx, client, o.url, body, signature, n)
-				mu.Lock()
-				switch {
-				case err != nil:
-					if ctx.Err() == nil {
-						res.failed++
-						res.errs[err.Error()]++
-					}
-				case status/100 == 2:
-					res.latencies = append(res.latencies, took)
-					res.statuses[status]++
-				default:
-					res.failed++
-					res.statuses[status]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	if o.pid > 0 {
-		res.peakRSS = peakRSS(o.pid)
-	}
-	if len(res.latencies) == 0 && res.failed > 0 {
-		return res, fmt.Errorf("no delivery was accepted: %v %v", res.statuses, res.errs)
-	}
-	return res, nil
-}
-
-func deliver(ctx context.Context, client *http.Client, target string, body []byte, signature string, n int64) (time.Duration, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return 0, 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "GitHub-Hookshot/hookd-load")
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", deliveryID(n))
-	req.Header.Set("X-GitHub-Hook-ID", "1")
-	req.Header.Set("X-Hub-Signature-256", signature)
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return time.Since(start), resp.StatusCode, nil
-}
-
-// runID keeps delivery ids of separate runs apart, so a second run against
-// the same database is not answered "duplicate".
-var runID = func() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}()
-
-// deliveryID is GUID-shaped, like GitHub's.
-func deliveryID(n int64) string {
-	return fmt.Sprintf("%s-%04x-4000-8000-%012x", runID[:8], n>>48&0xffff, n&0xffffffffffff)
-}
-
-func sign(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// payload is a GitHub push of commits to main, padded with commits until it
-// is about size bytes: the shape and size of a typical delivery. hookd
-// stores it and, being a branch push, records it as ignored.
-func payload(repo string, size int) []byte {
-	owner, name, _ := strings.Cut(repo, "/")
-	person := map[string]any{"name": "Load Tester", "email": "load@example.com", "username": "load"}
-	p := map[string]any{
-		"ref": "refs/heads/main", "before": strings.Repeat("a", 40), "after": strings.Repeat("b", 40),
-		"created": false, "deleted": false, "forced": false, "base_ref": nil,
-		"compare": "https://github.com/" + repo + "/compare/aaaaaaaaaaaa...bbbbbbbbbbbb",
-		"repository": map[string]any{
-			"id": 1, "name": name, "full_name": repo, "private": true, "default_branch": "main",
-			"owner":    map[string]any{"login": owner, "name": owner},
-			"html_url": "https://github.com/" + repo, "url": "https://github.com/" + repo,
-		},
-		"pusher": map[string]any{"name": "load", "email": "load@example.com"},
-		"sender": map[string]any{"login": "load", "id": 1, "type": "User"},
-	}
-	var commits []map[string]any
-	for i := 0; ; i++ {
-		id := fmt.Sprintf("%040x", i+1)
-		commits = append(commits, map[string]any{
-			"id": id, "tree_id": strings.Repeat("c", 40), "distinct": true,
-			"message":   fmt.Sprintf("Retrain churn model on the week %d data\n\nMetrics improved on the holdout set.", i),
-			"timestamp": "2024-05-01T10:00:00+02:00", "url": "https://github.com/" + repo + "/commit/" + id,
-			"author": person, "committer": person,
-			"added": []string{}, "removed": []string{}, "modified": []string{"models/churn.pkl.dvc", "metrics.json"},
-		})
-		p["commits"], p["head_commit"] = commits, commits[len(commits)-1]
-		b, _ := json.Marshal(p)
-		if len(b) >= size {
-			return b
-		}
-	}
-}
-
-// peakRSS reads the process's VmHWM from /proc.
-func peakRSS(pid int) string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "unknown (" + err.Error() + ")"
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
-func (r *result) print(w io.Writer, o options) {
-	ok := len(r.latencies)
-	fmt.Fprintf(w, "target        %s (repository %s, %d-byte payloads)\n", o.url, o.repo, len(payload(o.repo, o.size)))
-	mode := "as fast as answered"
-	if o.rate > 0 {
-		mode = fmt.Sprintf("%d/s", o.rate)
-	}
-	fmt.Fprintf(w, "load          %s, %d in flight at most\n", mode, o.concurrency)
-	fmt.Fprintf(w, "accepted      %d in %s = %.0f deliveries/s\n", ok, r.elapsed.Round(time.Millisecond), float64(ok)/r.elapsed.Seconds())
-	fmt.Fprintf(w, "failed        %d\n", r.failed)
-	for status, n := range r.statuses {
-		fmt.Fprintf(w, "  status %d   %d\n", status, n)
-	}
-	for e, n := range r.errs {
-		fmt.Fprintf(w, "  error %q  %d\n", e, n)
-	}
-	if ok > 0 {
-		slices.Sort(r.latencies)
-		q := func(p float64) time.Duration { return r.latencies[min(ok-1, int(p*float64(ok)))] }
-		fmt.Fprintf(w, "ack latency   p50 %s  p90 %s  p99 %s  max %s\n",
-			q(0.50).Round(10*time.Microsecond), q(0.90).Round(10*time.Microsecond),
-			q(0.99).Round(10*time.Microsecond), r.latencies[ok-1].Round(10*time.Microsecond))
-	}
-	if r.peakRSS != "" {
-		fmt.Fprintf(w, "hookd peak RSS %s\n", r.peakRSS)
-	}
 }

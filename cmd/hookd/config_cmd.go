@@ -16,6 +16,7 @@ func (a *app) addDaemonCommands(root *cobra.Command) {
 	a.addServe(root)
 	a.addHook(root)
 	a.addConfig(root)
+	a.addGitHub(root)
 }
 
 // configEnv names the config file when --config (or FILE) is not given.

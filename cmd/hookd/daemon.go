@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,7 +44,7 @@ type daemon struct {
 
 func newDaemon(logger *slog.Logger, st *store.Store, cfg *config.Config, reg prometheus.Registerer) (*daemon, error) {
 	d := &daemon{logger: logger, store: st}
-	repos, err := openRepositories(cfg)
+	repos, err := openRepositories(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +69,7 @@ func newDaemon(logger *slog.Logger, st *store.Store, cfg *config.Config, reg pro
 // apply swaps in the repositories and deploy actions of cfg; on error
 // nothing changes. public_url changes take effect at the next start.
 func (d *daemon) apply(cfg *config.Config) error {
-	repos, err := openRepositories(cfg)
+	repos, err := openRepositories(cfg, d.repos.Load())
 	if err != nil {
 		return err
 	}
@@ -114,6 +116,7 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
 		ProcessDelivery:     d.proc.ProcessDelivery,
 		ReconcileRepository: d.proc.Reconcile,
 		RunAction:           d.runAction,
+		RunTimeout:          d.engine.RunTimeout,
 	})
 	if err != nil {
 		return err
@@ -201,31 +204,38 @@ type repositories struct {
 
 type repository struct {
 	cfg    config.Repository
-	github *github.Repo // GitHub repositories
+	github *github.Repo      // GitHub repositories
+	appKey [sha256.Size]byte // the GitHub App's private key's sum, if any
 
 	mu    sync.Mutex
 	local *gitdir.Repo // path repositories, once opened
 }
 
-func openRepositories(cfg *config.Config) (*repositories, error) {
+// openRepositories makes the repositories of cfg. A repository that was
+// in running with the same connection settings keeps its client, and with
+// it what the client has cached: ETags, whose 304s GitHub does not count
+// against the rate limit, and the tag objects it has read.
+func openRepositories(cfg *config.Config, running *repositories) (*repositories, error) {
 	rs := &repositories{byName: make(map[string]*repository, len(cfg.Repositories)), byPath: map[string]*repository{}}
 	for _, rc := range cfg.Repositories {
 		r := &repository{cfg: rc}
-		if rc.GitHub != "" {
-			owner, name, _ := strings.Cut(rc.GitHub, "/")
-			var opts []github.Option
-			switch {
-			case rc.App != nil:
-				opts = append(opts, github.WithApp(rc.App.AppID, rc.App.InstallationID, rc.App.PrivateKeyFile))
-			case rc.Token != "":
-				opts = append(opts, github.WithToken(string(rc.Token)))
-			}
-			if rc.APIURL != "" {
-				opts = append(opts, github.WithBaseURL(rc.APIURL))
-			}
-			gh, err := github.New(owner, name, opts...)
+		if rc.App != nil {
+			// A key replaced at the same path is a new client.
+			key, err := os.ReadFile(rc.App.PrivateKeyFile)
 			if err != nil {
-				return nil, fmt.Errorf("repository %s: %w", rc.GitHub, err)
+				return nil, fmt.Errorf("repository %s: app key: %w", rc.GitHub, err)
+			}
+			r.appKey = sha256.Sum256(key)
+		}
+		if old, ok := running.lookup(rc.Name()); ok && sameClient(old.cfg, rc) && old.appKey == r.appKey {
+			r.github = old.github
+			old.mu.Lock()
+			r.local = old.local
+			old.mu.Unlock()
+		} else if rc.GitHub != "" {
+			gh, err := openGitHub(rc)
+			if err != nil {
+				return nil, err
 			}
 			r.github = gh
 		}
@@ -244,6 +254,39 @@ func (rs *repositories) name(reported string) string {
 		return r.cfg.Name()
 	}
 	return reported
+}
+
+func (rs *repositories) lookup(name string) (*repository, bool) {
+	if rs == nil {
+		return nil, false
+	}
+	r, ok := rs.byName[name]
+	return r, ok
+}
+
+// sameClient reports whether a and b are read through the same client.
+func sameClient(a, b config.Repository) bool {
+	return a.GitHub == b.GitHub && a.Path == b.Path && a.Token == b.Token && a.APIURL == b.APIURL &&
+		(a.App == nil) == (b.App == nil) && (a.App == nil || *a.App == *b.App)
+}
+
+func openGitHub(rc config.Repository) (*github.Repo, error) {
+	owner, name, _ := strings.Cut(rc.GitHub, "/")
+	var opts []github.Option
+	switch {
+	case rc.App != nil:
+		opts = append(opts, github.WithApp(rc.App.AppID, rc.App.InstallationID, rc.App.PrivateKeyFile))
+	case rc.Token != "":
+		opts = append(opts, github.WithToken(string(rc.Token)))
+	}
+	if rc.APIURL != "" {
+		opts = append(opts, github.WithBaseURL(rc.APIURL))
+	}
+	gh, err := github.New(owner, name, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", rc.GitHub, err)
+	}
+	return gh, nil
 }
 
 var errNotConfigured = errors.New("repository not configured")
@@ -315,14 +358,22 @@ func (c deployClient) SetDeploymentStatus(ctx context.Context, id int64, s deplo
 	return c.Repo.SetDeploymentStatus(ctx, id, github.DeploymentStatus(s))
 }
 
-// annotations reads what the repository's artifacts index (artifacts.yaml,
-// or the file its .gto names) says of the event's artifact, at the default
-// branch, as GTO does.
+// annotations reads what the repository's artifacts index says of the
+// event's artifact (see readAnnotation); .gto is read where GTO reads it
+// (source.ConfigFile).
 func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deploy.Annotations, error) {
 	src, err := rs.source(e.Repository)
 	if err != nil {
 		return deploy.Annotations{}, err
 	}
+	a, err := readAnnotation(ctx, src, e.Artifact)
+	return deploy.Annotations{Type: a.Type, Path: a.Path, Description: a.Description, Labels: a.Labels}, err
+}
+
+// readAnnotation reads what the repository's artifacts index
+// (artifacts.yaml, or the file its .gto names) says of artifact, at the
+// default branch, as GTO does.
+func readAnnotation(ctx context.Context, src source.Source, artifact string) (registry.Annotation, error) {
 	// .gto may move the index; it seldom does, so the default index is read
 	// at the same time rather than after it: one round trip to GitHub, not
 	// two, before every deploy.
@@ -331,31 +382,32 @@ func (rs *repositories) annotations(ctx context.Context, e *deploy.Event) (deplo
 		gtoErr, dataErr error
 		wg              sync.WaitGroup
 	)
-	wg.Go(func() { gto, gtoErr = src.ReadFile(ctx, registry.ConfigFile, "") })
+	wg.Go(func() { gto, gtoErr = source.ConfigFile(ctx, src) })
 	wg.Go(func() { data, dataErr = src.ReadFile(ctx, registry.Config{}.IndexFile(), "") })
 	wg.Wait()
 	var cfg registry.Config
 	switch {
 	case gtoErr == nil:
+		var err error
 		if cfg, err = registry.ParseConfig(gto); err != nil {
-			return deploy.Annotations{}, err
+			return registry.Annotation{}, err
 		}
 	case !errors.Is(gtoErr, source.ErrNotFound):
-		return deploy.Annotations{}, gtoErr
+		return registry.Annotation{}, gtoErr
 	}
 	if cfg.IndexFile() != (registry.Config{}).IndexFile() {
 		data, dataErr = src.ReadFile(ctx, cfg.IndexFile(), "")
 	}
 	switch {
 	case errors.Is(dataErr, source.ErrNotFound):
-		return deploy.Annotations{}, nil
+		return registry.Annotation{}, nil
 	case dataErr != nil:
-		return deploy.Annotations{}, dataErr
+		return registry.Annotation{}, dataErr
 	}
 	index, err := registry.ParseIndex(data)
 	if err != nil {
-		return deploy.Annotations{}, err
+		return registry.Annotation{}, err
 	}
-	a, _ := index.Get(e.Artifact)
-	return deploy.Annotations{Type: a.Type, Path: a.Path, Description: a.Description, Labels: a.Labels}, nil
+	a, _ := index.Get(artifact)
+	return a, nil
 }

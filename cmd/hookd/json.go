@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+
+	"github.com/hookd-dev/hookd/registry"
 )
 
 // field is one key of an orderedObject.
@@ -40,10 +42,5 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// writeJSON prints v as gto's --json does: indented by four spaces.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "    ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
+// writeJSON prints v as gto's --json does, byte for byte.
+func writeJSON(w io.Writer, v any) error { return registry.WriteJSON(w, v) }

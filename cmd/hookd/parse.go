@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -56,10 +59,23 @@ func parsedJSON(s string) orderedObject {
 	case tagparse.Assign, tagparse.Unassign:
 		o = append(o, field{"stage", t.Stage}, field{"action", t.Action.String()})
 	}
-	if t.Counter > 0 {
-		o = append(o, field{"counter", t.Counter})
+	// parse_name keeps any counter, "#0" included, as a Python int:
+	// "#007" is 7, and no size is too large.
+	if t.HasCounter() {
+		o = append(o, field{"counter", json.Number(counterValue(t))})
 	}
 	return o
+}
+
+// counterValue writes the tag's counter as a number, without leading zeros.
+func counterValue(t tagparse.Tag) string {
+	if t.CounterText == "" {
+		return strconv.Itoa(t.Counter)
+	}
+	if v := strings.TrimLeft(t.CounterText, "0"); v != "" {
+		return v
+	}
+	return "0"
 }
 
 // describeTag says in words what a tag does, or why it is not a GTO tag.
@@ -83,8 +99,8 @@ func describeTag(s string) string {
 	case tagparse.Create:
 		return fmt.Sprintf("GTO grammar for creating artifact %s, which gto never acts on", t.Artifact)
 	}
-	if t.Counter > 0 {
-		return fmt.Sprintf("%s (counter %d)", what, t.Counter)
+	if t.HasCounter() {
+		return fmt.Sprintf("%s (counter %s)", what, counterValue(t))
 	}
 	return what + " (simple notation)"
 }

@@ -17,6 +17,8 @@ func TestParseJSONHasGTOFieldsInGTOOrder(t *testing.T) {
 		"v1.0",
 		"nn@1.0.0",
 		"nn#prod#01",
+		"nn@v1.0.0#0",
+		"nn#prod#007",
 	}
 	got := runHookd(t, t.TempDir(), gitEnv(t), append([]string{"parse", "--json"}, args...)...)
 	if got.code != 0 {
@@ -29,7 +31,10 @@ func TestParseJSONHasGTOFieldsInGTOOrder(t *testing.T) {
 		{"name": "nn", "stage": "prod", "action": "unassign"},
 		{"name": "nn", "action": "deprecate", "counter": 3},
 		{"name": "nn"},
-		{}, {}, {}, {}
+		{}, {}, {},
+		{"name": "nn", "stage": "prod", "action": "assign", "counter": 1},
+		{"name": "nn", "version": "v1.0.0", "action": "register", "counter": 0},
+		{"name": "nn", "stage": "prod", "action": "assign", "counter": 7}
 	]`
 	if d := diffJSON(got.stdout, want); d != "" {
 		t.Error(d)
@@ -37,7 +42,7 @@ func TestParseJSONHasGTOFieldsInGTOOrder(t *testing.T) {
 }
 
 func TestParseSaysWhatATagDoesOrWhyItIsNone(t *testing.T) {
-	got := runHookd(t, t.TempDir(), gitEnv(t), "parse", "nn#prod#3", "nn@v1.0.0", "nn@1.0.0", "release-1")
+	got := runHookd(t, t.TempDir(), gitEnv(t), "parse", "nn#prod#3", "nn@v1.0.0", "nn@1.0.0", "release-1", "nn#prod#007")
 	if got.code != 0 {
 		t.Fatalf("exit %d: %s", got.code, got.stderr)
 	}
@@ -47,6 +52,7 @@ func TestParseSaysWhatATagDoesOrWhyItIsNone(t *testing.T) {
 		"nn@v1.0.0: registers version v1.0.0 of artifact nn (simple notation)",
 		"nn@1.0.0: version must be v-prefixed SemVer like v1.2.3",
 		"release-1: not a GTO tag: expected name@vX.Y.Z, name#stage or name@deprecated",
+		"nn#prod#007: assigns stage prod to artifact nn (counter 7)",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", got.stdout, strings.Join(want, "\n"))
@@ -63,7 +69,6 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"show", "--av", "many"},          // not a number
 		{"assign", "nn", "--simple", "x"}, // bad --simple
 		{"assign", "nn"},                  // no --stage
-		{"register", "nn", "--version", "v1.0.0", "--bump-minor"},
 	} {
 		res := runHookd(t, t.TempDir(), gitEnv(t), args...)
 		if res.code != 2 {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -13,7 +15,7 @@ import (
 )
 
 func (a *app) addReadCommands(root *cobra.Command) {
-	root.AddCommand(a.checkRefCmd(), a.showCmd(), a.historyCmd(), a.stagesCmd())
+	root.AddCommand(a.checkRefCmd(), a.showCmd(), a.historyCmd(), a.stagesCmd(), a.doctorCmd())
 }
 
 // reader answers the read commands: from the repository's tags
@@ -37,6 +39,24 @@ type reader interface {
 type answer[T any] struct {
 	data T
 	raw  []byte
+}
+
+// first is the first event of a check-ref answer, with its part of the
+// server's JSON.
+func (an answer[T]) first() (answer[registry.EventState], error) {
+	events, ok := any(an.data).([]registry.EventState)
+	if !ok || len(events) == 0 {
+		return answer[registry.EventState]{}, errors.New("no event")
+	}
+	one := answer[registry.EventState]{data: events[0]}
+	if an.raw != nil {
+		var items []json.RawMessage
+		if err := json.Unmarshal(an.raw, &items); err != nil || len(items) == 0 {
+			return one, fmt.Errorf("the server's check-ref answer is not a list of events: %v", err)
+		}
+		one.raw = items[0]
+	}
+	return one, nil
 }
 
 // writeJSON prints the answer as gto's --json does. A server's JSON is
@@ -64,15 +84,28 @@ type localReader struct {
 	spec string
 	src  source.Source
 	reg  *registry.Registry
+	// refusal is why GTO refuses to read the registry's state: the
+	// answers that need it fail with it, as gto's do.
+	refusal error
 }
 
+// load returns the registry, for the answers that need its state.
 func (l *localReader) load(ctx context.Context) (*registry.Registry, error) {
+	reg, err := l.read(ctx)
+	if err == nil {
+		err = l.refusal
+	}
+	return reg, err
+}
+
+// read returns the registry, even one whose state GTO refuses to read.
+func (l *localReader) read(ctx context.Context) (*registry.Registry, error) {
 	if l.reg == nil {
 		src, reg, err := loadRegistry(ctx, l.spec)
-		if err != nil {
+		if err != nil && !refused(reg, err) {
 			return nil, err
 		}
-		l.src, l.reg = src, reg
+		l.src, l.reg, l.refusal = src, reg, err
 	}
 	return l.reg, nil
 }
@@ -119,36 +152,59 @@ func (l *localReader) history(ctx context.Context, name string, ascending bool) 
 }
 
 func (l *localReader) stages(ctx context.Context, allowed, used bool) (answer[[]string], error) {
-	reg, err := l.load(ctx)
+	reg, err := l.read(ctx)
 	if err != nil {
 		return answer[[]string]{}, err
+	}
+	// The stages .gto lists need no state; those in use do.
+	if used || !allowed && reg.Stages(true, false) == nil {
+		if _, err := l.load(ctx); err != nil {
+			return answer[[]string]{}, err
+		}
 	}
 	return answer[[]string]{data: reg.Stages(allowed, used)}, nil
 }
 
 func (l *localReader) checkRef(ctx context.Context, tag string) (answer[[]registry.EventState], error) {
-	reg, err := l.load(ctx)
+	reg, err := l.read(ctx)
 	if err != nil {
 		return answer[[]registry.EventState]{}, err
+	}
+	// gto reads the state only for a tag that exists and has a GTO name.
+	if reg.HasGTOTag(tag) {
+		if _, err := l.load(ctx); err != nil {
+			return answer[[]registry.EventState]{}, err
+		}
 	}
 	return answer[[]registry.EventState]{data: reg.CheckRef(tag)}, nil
 }
 
 func (a *app) checkRefCmd() *cobra.Command {
 	var repo string
-	var asJSON, name, version, event, stage bool
+	var asJSON, name, version, event, stage, githubOutput bool
 	cmd := &cobra.Command{
 		Use:   "check-ref TAG",
 		Short: "Find out the artifact version registered/assigned with a tag",
 		Long: `Print the event a tag created: a registration, deregistration, assignment,
-unassignment or deprecation. A tag that does not exist, is lightweight or is
-not a GTO tag created none (--json prints []).`,
+unassignment or deprecation; --json prints it as one JSON object, exactly as
+"gto check-ref --json" does. A tag that does not exist, is lightweight or is
+not a GTO tag created none, and nothing is printed. A tag that created more
+than one event (two tag objects of one name) is refused, as gto refuses it.
+
+--github-output writes what iterative/gto-action outputs, for the tag a
+workflow runs for: event, name, version, stage (for an assignment), and
+the artifact's type, path and description from the artifacts index; to
+$GITHUB_OUTPUT in GitHub Actions, else to stdout.`,
 		Example: `  hookd check-ref nn@v1.0.0
   hookd check-ref 'nn#prod#3' --json
-  hookd check-ref refs/tags/nn@v1.0.0 --version`,
+  hookd check-ref refs/tags/nn@v1.0.0 --version
+  hookd check-ref "$GITHUB_REF" --github-output`,
 		GroupID: groupRead,
 		Args:    cobra.ExactArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			if count(asJSON, name, version, event, stage, githubOutput) > 1 {
+				return gtoWords("Only one output formatting flags is allowed")
+			}
 			rd, err := a.reader(cmd, repo)
 			if err != nil {
 				return err
@@ -157,8 +213,24 @@ not a GTO tag created none (--json prints []).`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return events.writeJSON(a.stdout)
+			if githubOutput {
+				local, ok := rd.(*localReader)
+				if !ok {
+					return usagef("--github-output reads the artifacts index of a checkout: run it without --server")
+				}
+				return a.writeGitHubOutput(cmd.Context(), local, events.data)
+			}
+			switch {
+			case len(events.data) > 1:
+				return gtoWords("Checking refs that created 1+ events is not supported")
+			case len(events.data) == 0:
+				return nil
+			case asJSON:
+				one, err := events.first()
+				if err != nil {
+					return err
+				}
+				return one.writeJSON(a.stdout)
 			}
 			for _, e := range events.data {
 				switch {
@@ -183,13 +255,26 @@ not a GTO tag created none (--json prints []).`,
 	}
 	a.repoFlag(cmd, &repo)
 	f := cmd.Flags()
-	f.BoolVar(&asJSON, "json", false, "print the events as JSON")
+	f.BoolVar(&asJSON, "json", false, "print the event as a JSON object")
 	f.BoolVar(&name, "name", false, "print the artifact name")
 	f.BoolVar(&version, "version", false, "print the version")
 	f.BoolVar(&event, "event", false, "print the event")
 	f.BoolVar(&stage, "stage", false, "print the stage")
-	cmd.MarkFlagsMutuallyExclusive("json", "name", "version", "event", "stage")
+	f.BoolVar(&githubOutput, "github-output", false, "write gto-action's outputs (to $GITHUB_OUTPUT in GitHub Actions)")
 	return cmd
+}
+
+// count is how many of the flags are set. gto refuses more than one output
+// format with exit status 1, after its command has started, so hookd checks
+// them in the command too rather than as a usage error.
+func count(flags ...bool) int {
+	n := 0
+	for _, f := range flags {
+		if f {
+			n++
+		}
+	}
+	return n
 }
 
 // describeEvent says what a check-ref event did.
@@ -227,6 +312,9 @@ stage. --json prints exactly what "gto show --json" prints.`,
 		GroupID: groupRead,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			if asJSON && plain {
+				return gtoWords("Only one output format allowed")
+			}
 			switch sort {
 			case "timestamp":
 				opts.Sort = registry.SortTimestamp
@@ -285,7 +373,6 @@ stage. --json prints exactly what "gto show --json" prints.`,
 	f.IntVar(&opts.VersionsPerStage, "versions-per-stage", opts.VersionsPerStage, "same as --vs")
 	f.StringVar(&sort, "sort", "timestamp", "order assignments by timestamp or semver")
 	f.StringVar(&ref, "ref", "", "keep the versions at this git reference")
-	cmd.MarkFlagsMutuallyExclusive("json", "plain")
 	return cmd
 }
 
@@ -303,6 +390,9 @@ or of all. --json prints exactly what "gto history --json" prints.`,
 		GroupID: groupRead,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			if asJSON && plain {
+				return gtoWords("Only one output format allowed")
+			}
 			rd, err := a.reader(cmd, repo)
 			if err != nil {
 				return err
@@ -324,7 +414,6 @@ or of all. --json prints exactly what "gto history --json" prints.`,
 	f.BoolVar(&plain, "plain", false, "print the table in a grep-able format")
 	f.BoolVar(&ascending, "ascending", false, "show oldest first")
 	f.BoolVar(&ascending, "asc", false, "same as --ascending")
-	cmd.MarkFlagsMutuallyExclusive("json", "plain")
 	return cmd
 }
 
@@ -341,6 +430,9 @@ some version is in.`,
 		GroupID: groupRead,
 		Args:    cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			if allowed && used {
+				return gtoWords(`Either "allowed" or "used" can be set`)
+			}
 			rd, err := a.reader(cmd, repo)
 			if err != nil {
 				return err
@@ -363,6 +455,5 @@ some version is in.`,
 	f.BoolVar(&asJSON, "json", false, "print output in JSON, as gto does")
 	f.BoolVar(&allowed, "allowed", false, "show the stages .gto allows")
 	f.BoolVar(&used, "used", false, "show the stages in use")
-	cmd.MarkFlagsMutuallyExclusive("allowed", "used")
 	return cmd
 }

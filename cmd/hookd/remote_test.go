@@ -98,7 +98,11 @@ var reminderLines = regexp.MustCompile(`(?m)^To push the changes upstream, run:\
 // repositories with the same history, one in local mode and one through a
 // hookd server: they print the same lines and create the same tags.
 func TestRemoteWritesPrintWhatLocalPrints(t *testing.T) {
-	local, served := newRepo(t), newRepo(t)
+	// One history, twice: commits dated alike keep the two repositories'
+	// hashes equal whatever second the clock turns between them.
+	local := newRepo(t)
+	served := &repo{t: t, dir: filepath.Join(t.TempDir(), "served"), env: local.env}
+	local.git("clone", "-q", local.dir, served.dir)
 	s := serve(t, served)
 	steps := []struct {
 		commit bool
@@ -125,8 +129,9 @@ func TestRemoteWritesPrintWhatLocalPrints(t *testing.T) {
 	for i, st := range steps {
 		if st.commit {
 			msg := fmt.Sprintf("step %d", i)
-			local.commit(msg)
-			served.commit(msg)
+			date := time.Now().UTC().Format(time.RFC3339)
+			local.commitAt(msg, date)
+			served.commitAt(msg, date)
 		}
 		want := reminderLines.ReplaceAllString(local.ok(st.args...), "")
 		res := s.remote(t, served.env, adminToken, st.args...)
@@ -226,7 +231,8 @@ func TestRemoteErrors(t *testing.T) {
 		{adminToken, []string{"assign", "nn", "--version", "v0.0.1", "--stage", "dev"}, "Version 'v0.0.1' is already in stage 'dev'"},
 		{devToken, []string{"assign", "nn", "--version", "v0.0.1", "--stage", "prod"}, "was never in stage 'staging', which comes before 'prod'"},
 		{adminToken, []string{"unassign", "missing", "v0.0.1", "--stage", "prod"}, "Cannot find artifact 'missing'"},
-		{adminToken, []string{"register", "nn", "no-such-ref"}, "Ref 'no-such-ref' was not found in the repository history"},
+		{adminToken, []string{"register", "nn", "no-such-ref"}, "unknown Git revision 'no-such-ref'"},
+		{adminToken, []string{"register", "nn", "no-such-ref", "--bump-major", "--bump-minor"}, "Need to specify either version or single bump argument"},
 		{adminToken, []string{"deregister", "nn"}, "give version or ref, one of them"},
 	} {
 		before := r.tags()
@@ -359,4 +365,13 @@ func TestRemoteWriteWithoutAnAnswer(t *testing.T) {
 	if res.code != 1 || strings.Contains(res.stderr, "carried out") {
 		t.Errorf("read: exit %d, stderr %q", res.code, res.stderr)
 	}
+}
+
+// commitAt commits as commit does, dated date.
+func (r *repo) commitAt(msg, date string) {
+	r.t.Helper()
+	env := r.env
+	r.env = append(slices.Clone(env), "GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
+	defer func() { r.env = env }()
+	r.commit(msg)
 }

@@ -48,7 +48,9 @@ func openRepo(ctx context.Context, spec string) (source.Source, error) {
 	return gitdir.Open(ctx, spec)
 }
 
-// loadRegistry opens the repository and reads its registry.
+// loadRegistry opens the repository and reads its registry. A registry GTO
+// refuses to read comes back with its *registry.StateError, for the
+// answers gto gives without reading the state.
 func loadRegistry(ctx context.Context, spec string) (source.Source, *registry.Registry, error) {
 	oneShot()
 	src, err := openRepo(ctx, spec)
@@ -56,10 +58,17 @@ func loadRegistry(ctx context.Context, spec string) (source.Source, *registry.Re
 		return nil, nil, err
 	}
 	reg, err := source.Load(ctx, src)
-	if err != nil {
+	if err != nil && !refused(reg, err) {
 		return nil, nil, err
 	}
-	return src, reg, nil
+	return src, reg, err
+}
+
+// refused reports whether err is GTO's refusal of the state of reg, which
+// was read nevertheless.
+func refused(reg *registry.Registry, err error) bool {
+	var se *registry.StateError
+	return reg != nil && errors.As(err, &se)
 }
 
 // resolveRef turns a git reference into the full sha of its commit, with

@@ -27,6 +27,12 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Sprintf(format, args...)}
 }
 
+// gtoWords is a refusal in gto's own words, capital letter included; it
+// exits with status 1, as gto's do.
+type gtoWords string
+
+func (e gtoWords) Error() string { return string(e) }
+
 // app is one invocation of the binary.
 type app struct {
 	stdout, stderr io.Writer

@@ -42,7 +42,12 @@ func (a *app) addServe(root *cobra.Command) {
 
 Without a configuration file hookd starts with defaults (listen on
 ` + config.DefaultListen + `, SQLite database ./` + config.DefaultDatabaseURL + `) and no
-repositories, so every webhook is answered 404 until one is configured.
+repositories, so every webhook is answered 401 until one is configured (a
+repository hookd does not know is answered as a bad signature, so that its
+configured repositories cannot be probed; the log says which it was).
+
+A webhook's body must arrive within 10 seconds (GitHub's own wait), and one
+client address may have at most 4 deliveries arriving slowly at once.
 
 Signals: SIGTERM or SIGINT stop accepting requests, let the ones in flight
 and running jobs finish (up to --shutdown-timeout), then exit. SIGHUP
@@ -186,7 +191,8 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		// A 25 MiB payload needs about a minute at 4 Mbit/s.
+		// Webhook bodies get GitHub's 10 s from the handler; the API's
+		// bodies are small, and this bounds them.
 		ReadTimeout:  60 * time.Second,
 		WriteTimeout: 90 * time.Second,
 		IdleTimeout:  120 * time.Second,
@@ -318,7 +324,7 @@ func explain(logger *slog.Logger, file string, cfg *config.Config) {
 		logger.Warn("no configuration file: running on defaults; write one and start with --config FILE (check it with: hookd config validate FILE)")
 	}
 	if len(cfg.Repositories) == 0 {
-		logger.Warn("no repositories configured: every webhook is answered 404; add one to the configuration file " +
+		logger.Warn("no repositories configured: every webhook is answered 401; add one to the configuration file " +
 			"(repositories: [{github: owner/name, secret: \"${WEBHOOK_SECRET}\"}], or path: /srv/git/repo.git for a post-receive hook) " +
 			"and reload with SIGHUP")
 	}

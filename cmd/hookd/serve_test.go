@@ -228,8 +228,8 @@ func TestServeWithoutConfigRunsOnDefaults(t *testing.T) {
 	d := startDaemon(t, dir, gitEnv(t))
 	d.waitLog("no configuration file")
 	d.waitLog("no repositories configured")
-	if got := d.github("acme/models", "whatever", "d-1"); got != http.StatusNotFound {
-		t.Errorf("webhook without repositories: %d, want 404", got)
+	if got := d.github("acme/models", "whatever", "d-1"); got != http.StatusUnauthorized {
+		t.Errorf("webhook without repositories: %d, want 401", got)
 	}
 	if got := d.get("/healthz"); got != http.StatusOK {
 		t.Errorf("/healthz: %d", got)
@@ -272,8 +272,8 @@ func TestServeSIGHUPReloadsAndKeepsOldConfigWhenInvalid(t *testing.T) {
 	if got := d.github("acme/models", "first-secret", "r-2"); got != http.StatusAccepted {
 		t.Errorf("after an invalid reload the old repository answers %d, want 202", got)
 	}
-	if got := d.github("acme/other", "second-secret", "r-3"); got != http.StatusNotFound {
-		t.Errorf("after an invalid reload the new repository answers %d, want 404", got)
+	if got := d.github("acme/other", "second-secret", "r-3"); got != http.StatusUnauthorized {
+		t.Errorf("after an invalid reload the new repository answers %d, want 401", got)
 	}
 
 	writeFile(t, cfgPath, "repositories:\n  - github: acme/other\n    secret: ${OTHER_SECRET}\n")
@@ -282,8 +282,8 @@ func TestServeSIGHUPReloadsAndKeepsOldConfigWhenInvalid(t *testing.T) {
 	if got := d.github("acme/other", "second-secret", "r-4"); got != http.StatusAccepted {
 		t.Errorf("after a valid reload the new repository answers %d, want 202", got)
 	}
-	if got := d.github("acme/models", "first-secret", "r-5"); got != http.StatusNotFound {
-		t.Errorf("after a valid reload the removed repository answers %d, want 404", got)
+	if got := d.github("acme/models", "first-secret", "r-5"); got != http.StatusUnauthorized {
+		t.Errorf("after a valid reload the removed repository answers %d, want 401", got)
 	}
 	d.stop()
 	for _, secret := range []string{"first-secret", "second-secret"} {
@@ -421,6 +421,11 @@ func TestServeOnPostgreSQL(t *testing.T) {
 	}
 	if got := d.github("acme/models", "s3cret", "pg-1"); got != http.StatusOK {
 		t.Fatalf("redelivery: %d", got)
+	}
+	// A delivery id PostgreSQL cannot store is the sender's mistake, not
+	// an outage that a redelivery would get past.
+	if got := d.github("acme/models", "s3cret", "caf\xe9"); got != http.StatusBadRequest {
+		t.Errorf("delivery id that is not UTF-8: %d, want 400", got)
 	}
 	d.stop()
 	if _, err := os.Stat(filepath.Join(dir, "hookd.db")); !os.IsNotExist(err) {

@@ -88,6 +88,10 @@ func (a *app) write(cmd *cobra.Command, w *writeFlags, op access.Operation, req 
 func planOf(op access.Operation, r change.Request, del bool) request {
 	return func(ctx context.Context, src source.Source) (planner, error) {
 		commit, err := resolveIfGiven(ctx, src, r.Ref)
+		if errors.As(err, new(refNotFoundError)) {
+			// Refused in gto's order and words, once the registry is read.
+			return r.PlanUnknownRef(op, del), nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -147,8 +151,9 @@ func (a *app) deleteTags(ctx context.Context, w *writeFlags, src source.Source, 
 	if !ok {
 		return errors.New("--delete is supported for local repositories only")
 	}
+	// The plan refuses a registry GTO refuses, in gto's order.
 	reg, err := source.Load(ctx, src)
-	if err != nil {
+	if err != nil && !refused(reg, err) {
 		return err
 	}
 	p, err := plan(reg)
@@ -211,6 +216,10 @@ NAME@VERSION. Without --version, the greatest registered version is bumped
 		GroupID: groupWrite,
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			// gto refuses two of these before it looks at REF, exit 1.
+			if err := registry.CheckRegisterArgs(args[0], count(version != "", major, minor, patch)); err != nil {
+				return err
+			}
 			req := change.Request{Artifact: args[0], Ref: "HEAD", Version: version}
 			if len(args) == 2 {
 				req.Ref = args[1]
@@ -233,7 +242,6 @@ NAME@VERSION. Without --version, the greatest registered version is bumped
 	f.BoolVar(&major, "bump-major", false, "bump major version")
 	f.BoolVar(&minor, "bump-minor", false, "bump minor version")
 	f.BoolVar(&patch, "bump-patch", false, "bump patch version")
-	cmd.MarkFlagsMutuallyExclusive("version", "ver", "bump-major", "bump-minor", "bump-patch")
 	return cmd
 }
 

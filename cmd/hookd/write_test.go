@@ -201,8 +201,26 @@ func TestWriteErrorsWriteNothing(t *testing.T) {
 		{[]string{"assign", "nn", "--version", "v0.0.1", "--stage", "prod"}, "Version 'v0.0.1' is already in stage 'prod'"},
 		{[]string{"assign", "nn", "--version", "v0.0.1", "--stage", "bad stage!"}, "Invalid value 'bad stage!'"},
 		{[]string{"register", "nn-"}, "Invalid value 'nn-'"},
-		{[]string{"register", "nn", "no-such-ref"}, "Ref 'no-such-ref' was not found in the repository history"},
-		{[]string{"assign", "nn", "no-such-ref", "--stage", "prod"}, "Ref 'no-such-ref' was not found in the repository history"},
+		// gto resolves REF with scmrepo, whose words these are, after
+		// checking the arguments: a bad name, stage or version, or two
+		// version arguments, are refused first.
+		{[]string{"register", "nn", "no-such-ref"}, "unknown Git revision 'no-such-ref'"},
+		{[]string{"assign", "nn", "no-such-ref", "--stage", "prod"}, "unknown Git revision 'no-such-ref'"},
+		{[]string{"unassign", "nn", "--ref", "no-such-ref", "--stage", "prod"}, "unknown Git revision 'no-such-ref'"},
+		{[]string{"deregister", "nn", "--ref", "no-such-ref"}, "unknown Git revision 'no-such-ref'"},
+		{[]string{"register", "nn-", "no-such-ref"}, "Invalid value 'nn-'"},
+		{[]string{"register", "nn", "no-such-ref", "--bump-major", "--bump-minor"}, "Need to specify either version or single bump argument"},
+		{[]string{"register", "nn", "--version", "v9.0.0", "--bump-patch"}, "Need to specify either version or single bump argument"},
+		{[]string{"assign", "nn", "no-such-ref", "--stage", "bad stage!"}, "Invalid value 'bad stage!'"},
+		{[]string{"assign", "nn", "no-such-ref", "--version", "1.0", "--stage", "prod"}, "Version '1.0' is not valid"},
+		// deprecate resolves --ref when it creates the tag: RefNotFound.
+		{[]string{"deprecate", "nn", "--ref", "no-such-ref"}, "Ref 'no-such-ref' was not found in the repository history"},
+		{[]string{"deprecate", "missing", "--ref", "no-such-ref"}, "Cannot find artifact 'missing'"},
+		// gto refuses more than one output format once it runs: exit 1.
+		{[]string{"check-ref", "nn@v0.0.1", "--json", "--name"}, "Only one output formatting flags is allowed"},
+		{[]string{"show", "--json", "--plain"}, "Only one output format allowed"},
+		{[]string{"history", "--json", "--plain"}, "Only one output format allowed"},
+		{[]string{"stages", "--allowed", "--used"}, `Either "allowed" or "used" can be set`},
 		{[]string{"assign", "nn", "HEAD", "--version", "1.0.0", "--stage", "prod"}, "Version '1.0.0' is not valid"},
 		{[]string{"register", "nn"}, "'nn' is already registered in this commit with version 'v0.0.1'"},
 		{[]string{"assign", "nn", "--version", "v0.0.1", "--stage", "dev", "--simple", "true", "--force"}, "tag 'nn#dev' already exists"},

@@ -48,6 +48,14 @@
 //	gh.WaitIdle(ctx)
 //	for _, d := range gh.Deliveries() { ... }
 //
+// Hooks can also be made the way a client makes them, through the
+// repository webhooks API: create (201, pinged at once; 422 "Hook already
+// exists on this repository" for the same URL and events), list, get,
+// update (a config replaces the old one, secret included), ping, and the
+// deliveries list with its status filter and cursor. Such a hook gets only
+// the events it subscribes to, none while inactive, and a form body when
+// its content type is "form".
+//
 // Whether tags created through the REST API emit webhooks is unconfirmed on
 // GitHub, so Options.RESTTagEvents switches it; test hookd both ways.
 //

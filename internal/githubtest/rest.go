@@ -57,6 +57,11 @@ func (s *Server) restRoutes() []route {
 		newRoute("POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses", s.createDeploymentStatus),
 		newRoute("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", s.createWorkflowDispatch),
 		newRoute("POST /repos/{owner}/{repo}/dispatches", s.createRepositoryDispatch),
+		newRoute("GET /repos/{owner}/{repo}/hooks", s.listHooks),
+		newRoute("POST /repos/{owner}/{repo}/hooks", s.createHook),
+		newRoute("GET /repos/{owner}/{repo}/hooks/{hook_id}", s.getHook),
+		newRoute("PATCH /repos/{owner}/{repo}/hooks/{hook_id}", s.updateHook),
+		newRoute("POST /repos/{owner}/{repo}/hooks/{hook_id}/pings", s.pingHook),
 		newRoute("GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries", s.listHookDeliveries),
 		newRoute("POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts", s.redeliverHookDelivery),
 	}
@@ -527,18 +532,6 @@ func wrapBase64(data []byte) string {
 	}
 	b.WriteString(enc + "\n")
 	return b.String()
-}
-
-func (s *Server) listHookDeliveries(_ *http.Request, p map[string]string) (int, any) {
-	hookID, _ := strconv.ParseInt(p["hook_id"], 10, 64)
-	out := []any{}
-	deliveries := s.Deliveries()
-	for i := len(deliveries) - 1; i >= 0; i-- { // newest first
-		if d := deliveries[i]; d.HookID == hookID {
-			out = append(out, deliveryJSON(d))
-		}
-	}
-	return http.StatusOK, out
 }
 
 // redeliverHookDelivery queues a new attempt with the same GUID; GitHub

@@ -389,6 +389,12 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	if rt != nil && params != nil { // nil params: another repository
 		status, body = rt.handle(r, params)
 	}
+	if rp, ok := body.(reply); ok {
+		for k, v := range rp.header {
+			w.Header()[k] = v
+		}
+		body = rp.body
+	}
 	var raw []byte
 	if body != nil {
 		raw = encode(body)

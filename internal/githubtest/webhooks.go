@@ -13,6 +13,8 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -60,11 +62,31 @@ type Delivery struct {
 	Duration    time.Duration
 }
 
+// hook is a repository webhook, as AddHook or the hooks API made it.
 type hook struct {
-	id      int64
-	url     string
-	secret  string
-	created time.Time
+	id          int64
+	url         string
+	secret      string
+	contentType string   // "json" or "form"
+	insecureSSL string   // "0" or "1"
+	events      []string // "*" is every event
+	active      bool
+	created     time.Time
+	updated     time.Time
+	last        lastResponse
+}
+
+// lastResponse is what GitHub shows as a hook's last_response: "unused"
+// until the first delivery.
+type lastResponse struct {
+	code            int
+	status, message string
+}
+
+// wants reports whether the hook is sent event. A ping goes to every
+// hook it is made for, so it is not asked.
+func (h hook) wants(event string) bool {
+	return h.active && (slices.Contains(h.events, "*") || slices.Contains(h.events, event))
 }
 
 // outgoing is a delivery waiting to be sent.
@@ -124,39 +146,28 @@ func (w *webhookState) end(s *Server) {
 
 // AddHook registers a webhook receiver subscribed to every event and, as
 // GitHub does, sends it a ping. secret may be empty (then no signatures).
+// The hooks API (POST .../hooks) makes hooks the way a client would.
 func (s *Server) AddHook(url, secret string) (hookID int64) {
-	h := hook{id: s.newID(), url: url, secret: secret, created: time.Now().UTC().Truncate(time.Second)}
+	now := time.Now().UTC().Truncate(time.Second)
+	h := hook{id: s.newID(), url: url, secret: secret, contentType: "json", insecureSSL: "0",
+		events: []string{"*"}, active: true, created: now, updated: now}
 	s.mu.Lock()
 	s.webhooks.hooks = append(s.webhooks.hooks, h)
 	s.mu.Unlock()
-	hookAPI := s.link(fmt.Sprintf("%s/hooks/%d", s.repoPath(), h.id))
+	s.ping(h)
+	return h.id
+}
+
+// ping sends the hook GitHub's ping, with the hook as the API shows it.
+func (s *Server) ping(h hook) {
 	ping := map[string]any{
-		"zen":     "Design for failure.",
-		"hook_id": h.id,
-		"hook": map[string]any{
-			"type":   "Repository",
-			"id":     h.id,
-			"name":   "web",
-			"active": true,
-			"events": []string{"*"},
-			"config": map[string]any{
-				"content_type": "json",
-				"insecure_ssl": "0",
-				"url":          url,
-			},
-			"created_at":     isoTime(h.created),
-			"updated_at":     isoTime(h.created),
-			"url":            hookAPI,
-			"test_url":       hookAPI + "/test",
-			"ping_url":       hookAPI + "/pings",
-			"deliveries_url": hookAPI + "/deliveries",
-			"last_response":  map[string]any{"code": nil, "status": "unused", "message": nil},
-		},
+		"zen":        "Design for failure.",
+		"hook_id":    h.id,
+		"hook":       s.hookJSON(h),
 		"repository": s.repositoryJSON(false),
 		"sender":     s.sender(),
 	}
 	s.enqueue(s.newOutgoing(h, "ping", encode(ping)), true)
-	return h.id
 }
 
 func (s *Server) newOutgoing(h hook, event string, body []byte) *outgoing {
@@ -170,7 +181,9 @@ func (s *Server) broadcast(event string, payload any) {
 	hooks := append([]hook(nil), s.webhooks.hooks...)
 	s.mu.Unlock()
 	for _, h := range hooks {
-		s.enqueue(s.newOutgoing(h, event, body), true)
+		if h.wants(event) {
+			s.enqueue(s.newOutgoing(h, event, body), true)
+		}
 	}
 }
 
@@ -310,6 +323,7 @@ func (s *Server) send(o *outgoing) {
 		d.DeliveredAt, d.Duration = time.Now(), time.Since(start)
 		s.mu.Lock()
 		s.webhooks.log = append(s.webhooks.log, d)
+		s.recordResponseLocked(d)
 		s.mu.Unlock()
 	}()
 	if len(d.Payload) > maxPayloadBytes {
@@ -325,13 +339,19 @@ func (s *Server) send(o *outgoing) {
 		case <-ctx.Done():
 		}
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.hook.url, bytes.NewReader(d.Payload))
+	// A hook made with content type "form" gets the JSON in a form's
+	// payload field, and the signature covers the form body.
+	body, contentType := d.Payload, "application/json"
+	if o.hook.contentType == "form" {
+		body, contentType = []byte("payload="+url.QueryEscape(string(d.Payload))), "application/x-www-form-urlencoded"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.hook.url, bytes.NewReader(body))
 	if err != nil {
 		d.Err = err.Error()
 		return
 	}
 	h := req.Header
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", contentType)
 	h.Set("Accept", "*/*")
 	h.Set("User-Agent", hookshotUA)
 	h.Set("X-GitHub-Event", d.Event)
@@ -340,8 +360,8 @@ func (s *Server) send(o *outgoing) {
 	h.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(repoID, 10))
 	h.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
 	if o.hook.secret != "" {
-		h.Set("X-Hub-Signature", signature1(o.hook.secret, d.Payload))
-		h.Set("X-Hub-Signature-256", Signature256(o.hook.secret, d.Payload))
+		h.Set("X-Hub-Signature", signature1(o.hook.secret, body))
+		h.Set("X-Hub-Signature-256", Signature256(o.hook.secret, body))
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
@@ -437,24 +457,38 @@ func (s *Server) redeliverAsync(hookID, deliveryID int64) error {
 
 // deliveryJSON is a delivery as GET .../hooks/{id}/deliveries lists it.
 func deliveryJSON(d Delivery) map[string]any {
-	status := "OK"
-	switch {
-	case d.StatusCode == 0:
-		status = d.Err
-	case d.StatusCode >= 300:
-		status = fmt.Sprintf("Invalid HTTP Response: %d", d.StatusCode)
-	}
 	return map[string]any{
 		"id":              d.ID,
 		"guid":            d.GUID,
 		"delivered_at":    isoTime(d.DeliveredAt.UTC()),
 		"redelivery":      d.Redelivery,
 		"duration":        d.Duration.Seconds(),
-		"status":          status,
+		"status":          d.statusText(),
 		"status_code":     d.StatusCode,
 		"event":           d.Event,
 		"action":          nil,
 		"installation_id": nil,
 		"repository_id":   repoID,
+	}
+}
+
+// statusText is how GitHub's delivery log words the outcome.
+func (d Delivery) statusText() string {
+	switch {
+	case d.StatusCode == 0:
+		return d.Err
+	case d.StatusCode >= 300:
+		return fmt.Sprintf("Invalid HTTP Response: %d", d.StatusCode)
+	}
+	return "OK"
+}
+
+// recordResponseLocked keeps d's outcome as its hook's last_response;
+// s.mu must be held.
+func (s *Server) recordResponseLocked(d Delivery) {
+	for i := range s.webhooks.hooks {
+		if h := &s.webhooks.hooks[i]; h.id == d.HookID {
+			h.last = lastResponse{code: d.StatusCode, status: "active", message: d.statusText()}
+		}
 	}
 }

@@ -213,3 +213,22 @@ func (s *Server) Stop() error {
 	}
 	return errors.Join(err, os.RemoveAll(s.dir))
 }
+
+// Pause stops the server as a crash or an outage would (no clean
+// shutdown), keeping its data, so that a test can watch clients lose the
+// database; Resume starts it again on the same port.
+func (s *Server) Pause() error {
+	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w", "stop"); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Resume starts a paused server on its port.
+func (s *Server) Resume() error {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", s.port, s.dir)
+	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-o", opts, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "start"); err != nil {
+		return fmt.Errorf("pg_ctl start: %w\n%s", err, out)
+	}
+	return nil
+}

@@ -40,3 +40,39 @@ func TestDatabase(t *testing.T) {
 		t.Fatalf("a table made in one test database shows in another")
 	}
 }
+
+// A paused server refuses connections; resumed, it has its data back on
+// the same URL.
+func TestPauseAndResume(t *testing.T) {
+	ctx := context.Background()
+	url := pg.Database(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if conn.Ping(ctx) == nil {
+		t.Error("a connection made before the pause still answers")
+	}
+	if c, err := pgx.Connect(ctx, url); err == nil {
+		c.Close(ctx)
+		t.Fatal("a paused server accepted a connection")
+	}
+	if err := pg.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close(ctx)
+	var x int
+	if err := again.QueryRow(ctx, "SELECT x FROM kept").Scan(&x); err != nil || x != 42 {
+		t.Fatalf("after Resume: %d, %v", x, err)
+	}
+}

@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -80,14 +82,18 @@ func (r *Repo) git(ctx context.Context, env []string, stdin []byte, args ...stri
 	return stdout.Bytes(), nil
 }
 
-// tagFormat prints one tag as NUL-separated fields. Messages are
-// multi-line and may hold any byte but NUL, which git cannot store.
+// tagFormat prints one tag: NUL-separated fields, then for an annotated tag
+// its object's raw content, which is read by its size since a message may
+// hold any byte.
 const tagFormat = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)%00%(*objecttype)%00" +
-	"%(taggername)%00%(taggeremail)%00%(taggerdate:raw)%00%(contents)%00"
+	"%(if:equals=tag)%(objecttype)%(then)%(raw:size)%(end)%00%(if:equals=tag)%(objecttype)%(then)%(raw)%(end)"
 
-const tagFields = 9
+const tagFields = 6 // before the raw content
 
-// Tags lists every tag, annotated or lightweight, in one git call.
+// Tags lists every tag, annotated or lightweight, in one git call. An
+// annotated tag is read from its object the way GTO reads it (dulwich and
+// scmrepo): its name is the one the object records, its target the object
+// it names, its tagger split by GTO's rule.
 func (r *Repo) Tags(ctx context.Context) ([]registry.Tag, error) {
 	return r.tags(ctx, "refs/tags")
 }
@@ -97,18 +103,27 @@ func (r *Repo) tags(ctx context.Context, pattern string) ([]registry.Tag, error)
 	if err != nil {
 		return nil, err
 	}
-	fields := strings.Split(string(out), "\x00")
-	// for-each-ref ends each record with a newline, which lands at the
-	// start of the next record's first field and after the last one.
-	n := len(fields) / tagFields
-	tags := make([]registry.Tag, 0, n)
+	var tags []registry.Tag
 	var unpeeled []int // annotated tags whose object is not a commit
-	for i := 0; i+tagFields <= len(fields); i += tagFields {
-		f := fields[i : i+tagFields]
-		t, err := parseTag(strings.TrimPrefix(f[0], "\n"), f[1:])
-		if err != nil {
-			return nil, err
+	for rest := string(out); rest != ""; {
+		f := make([]string, tagFields)
+		for i := range f {
+			var ok bool
+			if f[i], rest, ok = strings.Cut(rest, "\x00"); !ok {
+				return nil, fmt.Errorf("git for-each-ref: a record ends early: %q", f[0])
+			}
 		}
+		var raw string
+		if f[5] != "" {
+			size, err := strconv.Atoi(f[5])
+			if err != nil || size > len(rest) {
+				return nil, fmt.Errorf("git for-each-ref: bad size %q of %s", f[5], f[0])
+			}
+			raw, rest = rest[:size], rest[size:]
+		}
+		// for-each-ref ends each record with a newline.
+		rest = strings.TrimPrefix(rest, "\n")
+		t := parseTag(f[0], f[1:5], raw)
 		if t.Annotated && f[4] != "commit" {
 			unpeeled = append(unpeeled, len(tags))
 		}
@@ -151,27 +166,6 @@ func (r *Repo) peel(ctx context.Context, tags []registry.Tag, idx []int) error {
 	return nil
 }
 
-func parseTag(ref string, f []string) (registry.Tag, error) {
-	t := registry.Tag{Name: strings.TrimPrefix(ref, "refs/tags/")}
-	objType, object, peeled := f[0], f[1], f[2]
-	if objType != "tag" {
-		// A lightweight tag names its commit directly.
-		t.Commit = object
-		return t, nil
-	}
-	t.Annotated, t.Object, t.Commit = true, object, peeled
-	t.Tagger = registry.Person{Name: f[4], Email: strings.TrimSuffix(strings.TrimPrefix(f[5], "<"), ">")}
-	t.Message = f[7]
-	if f[6] != "" {
-		d, err := parseRawDate(f[6])
-		if err != nil {
-			return t, fmt.Errorf("tag %s: %w", t.Name, err)
-		}
-		t.Date = d
-	}
-	return t, nil
-}
-
 // parseRawDate reads git's raw date ("1675245600 +0300"), keeping the
 // offset, which GTO prints.
 func parseRawDate(s string) (time.Time, error) {
@@ -208,6 +202,43 @@ func (r *Repo) ReadFile(ctx context.Context, path, ref string) ([]byte, error) {
 	return out, nil
 }
 
+// GTOConfig reads `.gto` where GTO reads it: at the top of the working
+// tree, so that an edit not committed yet counts and a file deleted since
+// the last commit does not; in a bare repository, in the git directory
+// itself (where there normally is none). A missing file, or a directory
+// of that name, is ErrNotFound.
+func (r *Repo) GTOConfig(ctx context.Context) ([]byte, error) {
+	root, err := r.root(ctx)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(root, registry.ConfigFile)
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", path, source.ErrNotFound)
+		}
+		return nil, err
+	}
+	return os.ReadFile(path)
+}
+
+// root is the top of the working tree, or a bare repository's git
+// directory.
+func (r *Repo) root(ctx context.Context) (string, error) {
+	out, err := r.git(ctx, nil, nil, "rev-parse", "--is-bare-repository", "--absolute-git-dir")
+	if err != nil {
+		return "", err
+	}
+	bare, gitDir, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if bare == "true" {
+		return gitDir, nil
+	}
+	if out, err = r.git(ctx, nil, nil, "rev-parse", "--show-toplevel"); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 // Head returns the full sha of HEAD, or "" in a repository with no commit.
 func (r *Repo) Head(ctx context.Context) (string, error) {
 	c, err := r.resolve(ctx, "HEAD")
@@ -242,16 +273,21 @@ func (r *Repo) Commit(ctx context.Context, ref string) (registry.Commit, error) 
 	return parseCommit(sha, out)
 }
 
-// Commits reads many commits, given by full sha, in one git call. Shas
-// that do not name a commit are left out of the map.
+// Commits reads many commits, given by full sha, in one git call. A tag
+// object's sha gives the commit it peels to, keyed by the tag's sha. Shas
+// that name no commit are left out of the map.
 func (r *Repo) Commits(ctx context.Context, shas []string) (registry.CommitMap, error) {
 	m := make(registry.CommitMap, len(shas))
-	err := r.batch(ctx, shas, func(_ int, typ string, body []byte, sha string) error {
+	peeled := make([]string, len(shas))
+	for i, sha := range shas {
+		peeled[i] = sha + "^{commit}"
+	}
+	err := r.batch(ctx, peeled, func(i int, typ string, body []byte, sha string) error {
 		if typ != "commit" {
 			return nil
 		}
 		c, err := parseCommit(sha, body)
-		m[c.Hash] = c
+		m[shas[i]] = c
 		return err
 	})
 	return m, err
@@ -373,7 +409,10 @@ func (r *Repo) CreateTag(ctx context.Context, t source.NewTag) (registry.Tag, er
 	if !t.Date.IsZero() {
 		env = append(env, "GIT_COMMITTER_DATE="+t.Date.Format(time.RFC3339))
 	}
-	if _, err := r.git(ctx, env, nil, "tag", "-a", "-m", t.Message, "--end-of-options", t.Name, t.Commit); err != nil {
+	// --cleanup=verbatim: the message is stored as given, as gto (dulwich)
+	// stores it; git's default drops '#' lines, trailing spaces and
+	// repeated blank lines.
+	if _, err := r.git(ctx, env, nil, "tag", "-a", "--cleanup=verbatim", "-m", t.Message, "--end-of-options", t.Name, t.Commit); err != nil {
 		var ge *gitError
 		if errors.As(err, &ge) && strings.Contains(ge.stderr, "already exists") {
 			return registry.Tag{}, fmt.Errorf("tag %q: %w", t.Name, source.ErrTagExists)

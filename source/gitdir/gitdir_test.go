@@ -204,7 +204,7 @@ func TestCreateTag(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !tag.Annotated || tag.Commit != head || tag.Tagger.Name != "Bot" || tag.Tagger.Email != "bot@example.com" ||
-		registry.FormatTime(tag.Date) != "2023-03-01T09:30:00+03:00" || tag.Message != "Assigning stage prod\n" {
+		registry.FormatTime(tag.Date) != "2023-03-01T09:30:00+03:00" || tag.Message != "Assigning stage prod" {
 		t.Errorf("created %+v", tag)
 	}
 	tag, err = r.CreateTag(ctx, source.NewTag{Name: "m@v1.0.0", Commit: head, Message: "x"})

@@ -17,6 +17,28 @@ import (
 // secondary rate limit that names no Retry-After.
 const secondaryDefault = time.Minute
 
+// hold is when the last rate limit GitHub answered lifts. A limit is the
+// token's, not one request's: every call waits it out before sending,
+// instead of meeting it again (GitHub bans clients that keep sending).
+type hold struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (h *hold) extend(until time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if until.After(h.until) {
+		h.until = until
+	}
+}
+
+func (h *hold) remaining(now time.Time) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.until.Sub(now)
+}
+
 // call runs one API call, waiting out rate limits within Limits.MaxWait and
 // retrying 5xx answers with backoff when the call is a read (writes are not
 // retried: GitHub may have acted before failing). Rate-limit answers are
@@ -29,6 +51,15 @@ func (r *Repo) call(ctx context.Context, read bool, fn func() (*github.Response,
 	var waited time.Duration
 	retries := 0
 	for {
+		if wait := r.hold.remaining(time.Now()); wait > 0 {
+			if waited+wait > r.limits.MaxWait {
+				return nil, fmt.Errorf("github: rate limited for %v more; waiting at most %v", wait.Round(time.Second), r.limits.MaxWait)
+			}
+			waited += wait
+			if err := sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+		}
 		resp, err := fn()
 		if err == nil || ctx.Err() != nil {
 			return resp, err
@@ -43,7 +74,8 @@ func (r *Repo) call(ctx context.Context, read bool, fn func() (*github.Response,
 				return resp, fmt.Errorf("%w (rate limited for %v more; waiting at most %v)", apiError(err), wait.Round(time.Second), r.limits.MaxWait)
 			}
 			waited += wait
-		case read && retries < r.limits.Retries && retryable(resp, err):
+			r.hold.extend(time.Now().Add(wait))
+		case read && retries < r.limits.Retries && retryable(resp):
 			wait = r.limits.Backoff << retries
 			retries++
 		default:
@@ -89,12 +121,11 @@ func rateLimitWait(resp *github.Response, err error, now time.Time) (time.Durati
 }
 
 // retryable reports whether a failed read may succeed if sent again: a 5xx
-// answer or a request that got no answer at all.
-func retryable(resp *github.Response, err error) bool {
-	if resp == nil || resp.Response == nil {
-		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
-	}
-	return resp.StatusCode >= 500
+// answer or a request that got no answer at all, a hung one that
+// RequestTimeout cut off included (call has returned already when the
+// caller's own context ended).
+func retryable(resp *github.Response) bool {
+	return resp == nil || resp.Response == nil || resp.StatusCode >= 500
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

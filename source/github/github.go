@@ -50,6 +50,7 @@ type Repo struct {
 	tags        tagCache
 	commits     commitCache
 	files       bounded[string, fileAt] // by "sha:path"
+	hold        hold                    // a rate limit every call waits out
 }
 
 var (
@@ -71,6 +72,11 @@ type Limits struct {
 	// Backoff is the wait before the first retry; it doubles each time.
 	// Default 500ms.
 	Backoff time.Duration
+	// RequestTimeout bounds one HTTP request. GitHub itself ends API
+	// requests that take over 10 s, so an answer later than that is not
+	// coming (a hung connection or proxy), and a listing must not hold its
+	// repository, and every delivery waiting for it, for good. Default 15s.
+	RequestTimeout time.Duration
 }
 
 func (l *Limits) setDefaults() {
@@ -82,6 +88,9 @@ func (l *Limits) setDefaults() {
 	}
 	if l.Backoff == 0 {
 		l.Backoff = 500 * time.Millisecond
+	}
+	if l.RequestTimeout == 0 {
+		l.RequestTimeout = 15 * time.Second
 	}
 }
 
@@ -169,7 +178,7 @@ func New(owner, name string, opts ...Option) (*Repo, error) {
 	}
 	m := &meter{base: &revalidator{base: auth}}
 	m.core.remaining, m.graphql.remaining = -1, -1
-	hc := &http.Client{Transport: m}
+	hc := &http.Client{Transport: m, Timeout: c.limits.RequestTimeout}
 	gh := github.NewClient(hc)
 
 	switch {

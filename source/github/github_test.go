@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -341,6 +342,58 @@ func TestSecondaryRateLimitWaitsRetryAfter(t *testing.T) {
 				t.Errorf("requests %v; want one limited and one created ref", got)
 			}
 		})
+	}
+}
+
+// TestRateLimitHoldsEveryCall: once GitHub says to wait, a call that had
+// nothing to do with the limited one waits too, rather than meeting the
+// limit again.
+func TestRateLimitHoldsEveryCall(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.SecondaryRateLimit, Path: "/contents/", RetryAfter: 2 * time.Second})
+	limited := make(chan error, 1)
+	go func() {
+		_, err := r.ReadFile(ctx, ".gto", "")
+		if errors.Is(err, source.ErrNotFound) {
+			err = nil
+		}
+		limited <- err
+	}()
+	for !slices.ContainsFunc(gh.Requests(), func(q githubtest.Request) bool { return q.Fault == "secondary-rate-limit" }) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	if c, err := r.Commit(ctx, "main"); err != nil || c.Hash != seed.commit {
+		t.Fatalf("Commit = %+v, %v", c, err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("a call during a 2 s secondary rate limit went out after %s", took.Round(time.Millisecond))
+	}
+	if err := <-limited; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHungRequestIsCutOff: a request GitHub never answers ends at
+// RequestTimeout and, being a read, is sent again.
+func TestHungRequestIsCutOff(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	seed := newSeeder(t, gh)
+	r := newRepo(t, gh, WithLimits(Limits{RequestTimeout: 500 * time.Millisecond, Backoff: time.Millisecond}))
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.Hang, Path: "/commits/"})
+	start := time.Now()
+	c, err := r.Commit(testCtx(t), "main")
+	if err != nil || c.Hash != seed.commit {
+		t.Fatalf("Commit after a hung request = %+v, %v", c, err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the hung request held the call for %s", took)
+	}
+	if n := gh.RequestCount(getCommit); n != 2 {
+		t.Errorf("%d commit requests, want the hung one and its retry", n)
 	}
 }
 

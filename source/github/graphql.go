@@ -150,6 +150,6 @@ type gqlActor struct {
 
 // tagFields and commitFields select what Tags and Commit need.
 const (
-	tagFields    = "...on Tag{oid message tagger{name email date} target{oid __typename}}"
+	tagFields    = "...on Tag{oid name message tagger{name email date} target{oid __typename}}"
 	commitFields = "...on Commit{oid message author{name email date} committer{name email date}}"
 )

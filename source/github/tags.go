@@ -25,6 +25,7 @@ type tagCache struct {
 
 // tagObject is what Tags needs of an annotated tag object.
 type tagObject struct {
+	name       string // as the object records it
 	tagger     registry.Person
 	date       time.Time
 	message    string
@@ -84,6 +85,7 @@ func (r *Repo) Tags(ctx context.Context) ([]registry.Tag, error) {
 			o, _ := r.tags.object(obj.GetSHA())
 			t.Annotated, t.Object = true, obj.GetSHA()
 			t.Tagger, t.Date, t.Message = o.tagger, o.date, o.message
+			t.ObjectName, t.Target = o.name, o.target
 			t.Commit = r.peel(o)
 		}
 		tags = append(tags, t)
@@ -135,6 +137,7 @@ func (r *Repo) fetchTagObjects(ctx context.Context, shas []string) ([]string, er
 	err := r.objects(ctx, todo, tagFields, func(sha string, raw json.RawMessage) error {
 		var t struct {
 			OID     string    `json:"oid"`
+			Name    string    `json:"name"`
 			Message string    `json:"message"`
 			Tagger  *gqlActor `json:"tagger"` // null in a tag object without one
 			Target  struct {
@@ -148,7 +151,7 @@ func (r *Repo) fetchTagObjects(ctx context.Context, shas []string) ([]string, er
 		if t.OID == "" {
 			return errors.New("not a tag object")
 		}
-		o := tagObject{message: t.Message, target: t.Target.OID, targetType: strings.ToLower(t.Target.Typename)}
+		o := tagObject{name: t.Name, message: t.Message, target: t.Target.OID, targetType: strings.ToLower(t.Target.Typename)}
 		if t.Tagger != nil {
 			o.tagger, o.date = registry.Person{Name: t.Tagger.Name, Email: t.Tagger.Email}, t.Tagger.Date
 		}
@@ -219,13 +222,15 @@ func (r *Repo) CreateTag(ctx context.Context, nt source.NewTag) (registry.Tag, e
 		date = created.GetTagger().GetDate().Time
 	}
 	return registry.Tag{
-		Name:      nt.Name,
-		Annotated: true,
-		Object:    created.GetSHA(),
-		Commit:    created.GetObject().GetSHA(),
-		Tagger:    registry.Person{Name: created.GetTagger().GetName(), Email: created.GetTagger().GetEmail()},
-		Date:      date,
-		Message:   created.GetMessage(),
+		Name:       nt.Name,
+		ObjectName: created.GetTag(),
+		Annotated:  true,
+		Object:     created.GetSHA(),
+		Commit:     created.GetObject().GetSHA(),
+		Target:     created.GetObject().GetSHA(),
+		Tagger:     registry.Person{Name: created.GetTagger().GetName(), Email: created.GetTagger().GetEmail()},
+		Date:       date,
+		Message:    created.GetMessage(),
 	}, nil
 }
 

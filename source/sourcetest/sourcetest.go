@@ -115,7 +115,8 @@ var seedTags = []seededTag{
 	{registry.Tag{Name: "dir/sub=churn-model@v1.0.0-rc.1+build.5", Annotated: true, Tagger: zed,
 		Date: time.Unix(1700000300, 0).In(tz(-3, -30)), Message: noNewline}, "A"},
 	{registry.Tag{Name: "light"}, "A"},
-	// A tag of a tag: its commit is the one at the end of the chain.
+	// A tag of a tag: its commit is the one at the end of the chain, its
+	// target the inner tag object.
 	{registry.Tag{Name: "nested", Annotated: true, Tagger: tess,
 		Date: time.Unix(1700000400, 0).In(tz(1, 0)), Message: "Tag of a tag\n"}, "churn-model@v1.2.0"},
 }
@@ -162,6 +163,9 @@ func seed(t *testing.T, remote string) seeded {
 				"tag", "--annotate", "--cleanup=verbatim", "--file", msgFile, tag.Name, target)
 			tag.Object = w.git("rev-parse", "refs/tags/"+tag.Name)
 			tag.Commit = w.git("rev-parse", "refs/tags/"+tag.Name+"^{commit}")
+			// What GTO reads: the name the object records and the
+			// object it names (for a tag of a tag, the inner tag).
+			tag.ObjectName, tag.Target = tag.Name, w.git("rev-parse", target)
 		} else {
 			w.git("tag", tag.Name, target)
 			tag.Commit = target
@@ -376,9 +380,11 @@ func (c *suite) testCommit(t *testing.T) {
 func (c *suite) testCreateTag(t *testing.T) {
 	before := c.tagsNow(t)
 	nt := source.NewTag{
-		Name:    "dir/sub=churn-model#staging#5",
-		Commit:  c.a.Hash,
-		Message: "Assigning staging\n\n  keep this\n",
+		Name:   "dir/sub=churn-model#staging#5",
+		Commit: c.a.Hash,
+		// Kept verbatim, as gto's tags are: repeated blank lines,
+		// trailing spaces and a line starting with '#'.
+		Message: "Assigning staging\n\n\n  keep this  \n# and this\n",
 		Tagger:  zed,
 		Date:    time.Unix(1700010000, 0).In(tz(9, 0)),
 	}
@@ -389,8 +395,8 @@ func (c *suite) testCreateTag(t *testing.T) {
 	if len(got.Object) != 40 || got.Object == c.a.Hash {
 		t.Errorf("created tag object %q, want the sha of a new tag object", got.Object)
 	}
-	want := registry.Tag{Name: nt.Name, Annotated: true, Object: got.Object, Commit: c.a.Hash,
-		Tagger: nt.Tagger, Date: nt.Date, Message: nt.Message}
+	want := registry.Tag{Name: nt.Name, ObjectName: nt.Name, Annotated: true, Object: got.Object, Commit: c.a.Hash,
+		Target: c.a.Hash, Tagger: nt.Tagger, Date: nt.Date, Message: nt.Message}
 	c.checkTag(t, got, want)
 
 	after := append(before, want)

@@ -60,6 +60,9 @@ type Types struct {
 	// the Unix epoch: leases are judged by one clock, whatever the clocks
 	// of the processes sharing the database say.
 	Now string
+	// Dialect is "sqlite" or "postgres", for the few schema steps that
+	// only one database can write (SQLite cannot drop a constraint).
+	Dialect string
 }
 
 // Querier runs SQL with $1-style placeholders.

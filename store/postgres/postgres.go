@@ -81,7 +81,8 @@ func (d *pgDriver) Types() driver.Types {
 		LastAttemptedBy: "attempted_by[array_length(attempted_by, 1)]",
 		JobRunID:        "CAST(args->>'run_id' AS BIGINT)",
 		JobRepository:   "args->>'repository'",
-		Now:             "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"}
+		Now:             "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+		Dialect:         "postgres"}
 }
 
 // WithMigrationLock holds a session advisory lock so that replicas starting

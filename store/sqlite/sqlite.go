@@ -12,14 +12,20 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/hookd-dev/hookd/store/driver"
 )
 
+// busyTimeout is how long a statement waits for another connection's lock
+// (SQLite's busy_timeout), and how long Open keeps trying to connect.
+const busyTimeout = 5 * time.Second
+
 // Open opens (creating if needed) the SQLite database at path.
 func Open(ctx context.Context, path string) (driver.Driver, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)&_txlock=immediate"
+	dsn := "file:" + path + fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
+		"&_pragma=synchronous(FULL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -30,11 +36,36 @@ func Open(ctx context.Context, path string) (driver.Driver, error) {
 	// Keep the connection: closing the last one checkpoints the WAL.
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(0)
-	if err := db.PingContext(ctx); err != nil {
+	if err := connect(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	return &sqliteDriver{querier: querier{db}, db: db}, nil
+}
+
+// connect makes the first connection, which applies the pragmas. Processes
+// opening a new database at once race to switch it to WAL, which takes an
+// exclusive lock; SQLite answers the losers SQLITE_BUSY at once instead of
+// waiting out busy_timeout (waiting could deadlock them), so connecting is
+// tried again, within the busy timeout.
+func connect(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 type sqliteDriver struct {
@@ -57,7 +88,8 @@ func (d *sqliteDriver) Types() driver.Types {
 		// try a BLOB as SQLite's binary JSONB first, text never.
 		JobRunID:      "json_extract(CAST(args AS TEXT), '$.run_id')",
 		JobRepository: "json_extract(CAST(args AS TEXT), '$.repository')",
-		Now:           "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"}
+		Now:           "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)",
+		Dialect:       "sqlite"}
 }
 
 // WithMigrationLock retries instead of locking: with one connection, no lock

@@ -1,0 +1,191 @@
+// Package hookdtest runs the hookd binary as tests outside cmd/hookd meet
+// it: built once, started as `hookd serve` processes on 127.0.0.1, read
+// through their JSON log, stopped gently or killed.
+package hookdtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// WaitLimit bounds every wait on a process.
+const WaitLimit = 60 * time.Second
+
+// Build builds the module's commands named by pkgs (such as "cmd/hookd")
+// into dir and returns their paths, in the same order. TestMain calls it.
+func Build(dir string, pkgs ...string) ([]string, error) {
+	out := make([]string, len(pkgs))
+	for i, pkg := range pkgs {
+		out[i] = filepath.Join(dir, filepath.Base(pkg))
+		build := exec.Command("go", "build", "-o", out[i], "github.com/hookd-dev/hookd/"+pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return nil, fmt.Errorf("building %s: %w", pkg, err)
+		}
+	}
+	return out, nil
+}
+
+// Process is one `hookd serve`, logging JSON.
+type Process struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	Addr string        // host:port it listens on
+	Done chan struct{} // closed when it has exited
+
+	mu   sync.Mutex
+	logs []map[string]any
+	seen map[int]bool // entries WaitLog returned
+	more *sync.Cond
+}
+
+// Serve starts `bin serve --listen 127.0.0.1:0 --log-format json args...`
+// with env and waits until it listens. It is killed when the test ends.
+func Serve(t testing.TB, bin string, env []string, args ...string) *Process {
+	t.Helper()
+	p := &Process{t: t, Done: make(chan struct{}), seen: map[int]bool{}}
+	p.more = sync.NewCond(&p.mu)
+	p.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	p.cmd.Env = env
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			entry := map[string]any{}
+			if json.Unmarshal(sc.Bytes(), &entry) != nil {
+				entry["msg"] = sc.Text()
+			}
+			p.mu.Lock()
+			p.logs = append(p.logs, entry)
+			p.more.Broadcast()
+			p.mu.Unlock()
+		}
+		_ = p.cmd.Wait()
+		close(p.Done)
+		p.mu.Lock()
+		p.more.Broadcast()
+		p.mu.Unlock()
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.Done
+	})
+	p.Addr = p.WaitLog("hookd listening")["address"].(string)
+	return p
+}
+
+// URL is the process's base URL.
+func (p *Process) URL() string { return "http://" + p.Addr }
+
+// PID is its process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Alive says whether it has not exited.
+func (p *Process) Alive() bool {
+	select {
+	case <-p.Done:
+		return false
+	default:
+		return true
+	}
+}
+
+// WaitLog returns the first entry whose message starts with msg that it
+// has not returned before, waiting for it if need be.
+func (p *Process) WaitLog(msg string) map[string]any {
+	p.t.Helper()
+	expired := make(chan struct{})
+	timer := time.AfterFunc(WaitLimit, func() {
+		close(expired)
+		p.mu.Lock()
+		p.more.Broadcast()
+		p.mu.Unlock()
+	})
+	defer timer.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		for i, e := range p.logs {
+			if m, _ := e["msg"].(string); !p.seen[i] && strings.HasPrefix(m, msg) {
+				p.seen[i] = true
+				return e
+			}
+		}
+		select {
+		case <-p.Done:
+			p.t.Fatalf("hookd exited before logging %q:\n%s", msg, p.tail())
+		case <-expired:
+			p.t.Fatalf("hookd did not log %q within %s:\n%s", msg, WaitLimit, p.tail())
+		default:
+		}
+		p.more.Wait()
+	}
+}
+
+// tail is the end of the log; p.mu is held.
+func (p *Process) tail() string {
+	var b strings.Builder
+	for _, e := range p.logs[max(0, len(p.logs)-60):] {
+		fmt.Fprintln(&b, e)
+	}
+	return b.String()
+}
+
+// Kill ends the process with SIGKILL: no drain, no goodbye.
+func (p *Process) Kill() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		p.t.Fatal(err)
+	}
+	<-p.Done
+}
+
+// Stop ends the process with SIGTERM and waits for its clean exit.
+func (p *Process) Stop() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case <-p.Done:
+	case <-time.After(WaitLimit):
+		p.t.Fatalf("hookd did not stop after SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		p.t.Fatalf("hookd exited %d after SIGTERM:\n%s", code, p.tail())
+	}
+}
+
+// Get answers the status and body of GET path on the process, 0 when it
+// does not answer.
+func (p *Process) Get(path string) (int, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = bufio.NewReader(resp.Body).WriteTo(&b)
+	return resp.StatusCode, b.String()
+}
