@@ -163,3 +163,12 @@ func (e *DeniedError) Error() string {
 	}
 	return fmt.Sprintf("%s may not %s in %s", e.Principal, what, r.Repository)
 }
+
+// AllowsSome reports whether p may do op on the repository at all: for
+// assign and unassign, in at least one stage. It decides whether to offer
+// op; Allows decides a request.
+func (p Principal) AllowsSome(repository string, op Operation) bool {
+	return slices.ContainsFunc(p.Scopes, func(s Scope) bool {
+		return some(s.Repositories, repository) && some(s.Operations, string(op)) && (!op.Staged() || len(s.Stages) > 0)
+	})
+}

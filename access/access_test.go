@@ -95,3 +95,27 @@ func TestScopeProblems(t *testing.T) {
 		}
 	}
 }
+
+// AllowsSome offers an operation when some scope allows it in some stage.
+func TestAllowsSome(t *testing.T) {
+	ci := Principal{Name: "ci", Scopes: []Scope{
+		{Repositories: []string{"acme/*"}, Operations: []string{"read", "assign"}, Stages: []string{"dev"}},
+		{Repositories: []string{"acme/models"}, Operations: []string{"unassign"}},
+	}}
+	for _, c := range []struct {
+		repo string
+		op   Operation
+		want bool
+	}{
+		{"acme/models", Assign, true},
+		{"acme/other", Assign, true},
+		{"beta/models", Assign, false},
+		{"acme/models", Register, false},
+		{"acme/models", Unassign, false}, // a scope without stages allows no stage
+		{"acme/models", Read, true},
+	} {
+		if got := ci.AllowsSome(c.repo, c.op); got != c.want {
+			t.Errorf("AllowsSome(%s, %s) = %v, want %v", c.repo, c.op, got, c.want)
+		}
+	}
+}

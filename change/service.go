@@ -161,9 +161,16 @@ func planner(ctx context.Context, r Repository, op access.Operation, req Request
 		}
 		commit = c.Hash
 	}
+	return plans(r, op, req, commit), nil
+}
+
+// plans returns what plans the request, its ref resolved to commit ("" for
+// none), against the registry as it is at each attempt: GTO's rules and,
+// for an assignment, the promotion order.
+func plans(r Repository, op access.Operation, req Request, commit string) func(*registry.Registry) (registry.Plan, error) {
 	plan := req.Plan(op, commit, false)
 	if op != access.Assign || req.Force {
-		return plan, nil
+		return plan
 	}
 	return func(reg *registry.Registry) (registry.Plan, error) {
 		p, err := plan(reg)
@@ -171,7 +178,7 @@ func planner(ctx context.Context, r Repository, op access.Operation, req Request
 			err = checkPromotion(reg, r.Promotion, req.Artifact, req.Stage, req.Version, commit)
 		}
 		return p, err
-	}, nil
+	}
 }
 
 // registrationAllowed refuses an assignment whose plan registers a

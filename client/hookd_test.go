@@ -110,6 +110,7 @@ func startHookd(dir string) (stop func(), err error) {
 		Store: st,
 	}
 	h := handlers.New(handlers.Options{Store: st, Changes: svc, Logger: slog.New(slog.DiscardHandler)})
+	h.SetRepositoryPaths(map[string]string{repoDir: "acme/models"})
 	h.SetTokens(handlers.Tokens{
 		sha256.Sum256([]byte(ciToken)): {Name: "ci", Scopes: []access.Scope{
 			{Repositories: []string{"acme/*"}, Operations: []string{"read", "register", "assign", "retry"}, Stages: []string{"dev", "staging"}},

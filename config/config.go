@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,9 +42,16 @@ const (
 type Config struct {
 	// Listen is the HTTP address, host:port.
 	Listen string `yaml:"listen"`
+	// MetricsListen, when set, is where /metrics is served instead
+	// (host:port), so that it need not be reachable where webhooks are.
+	MetricsListen string `yaml:"metrics_listen"`
 	// PublicURL is hookd's address as users reach it (behind a proxy, say);
 	// deploy runs link to their record there. Default: http://LISTEN.
 	PublicURL string `yaml:"public_url"`
+	// DebugListen, when set, is where hookd serves net/http/pprof's
+	// profiles, on a listener of its own (never Listen's, which faces
+	// GitHub): host:port, or :port or a port alone for 127.0.0.1.
+	DebugListen string `yaml:"debug_listen"`
 	// DatabaseURL is a SQLite file path, or a postgres:// URL.
 	DatabaseURL  string       `yaml:"database_url"`
 	Log          Log          `yaml:"log"`
@@ -176,6 +184,19 @@ func (r Repository) where() string {
 // Secret is a string that never prints (fmt and slog show it redacted).
 type Secret = confval.Secret
 
+// debugAddress puts 127.0.0.1 in front of a debug_listen given as :port or
+// a port alone: profiles show secrets' neighbours in memory and cost CPU, so
+// they are never served to the network unless a host says so.
+func debugAddress(addr string) string {
+	if _, err := strconv.ParseUint(addr, 10, 16); err == nil {
+		return "127.0.0.1:" + addr
+	}
+	if strings.HasPrefix(addr, ":") {
+		return "127.0.0.1" + addr
+	}
+	return addr
+}
+
 // Default is the configuration used without a file.
 func Default() *Config {
 	return &Config{
@@ -271,6 +292,19 @@ func (c *Config) check(root *tree, p *Problems) {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p.add(root.line("listen"), "listen: %q is not host:port", c.Listen)
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsListen); c.MetricsListen != "" && err != nil {
+		p.add(root.line("metrics_listen"), "metrics_listen: %q is not host:port", c.MetricsListen)
+	} else if c.MetricsListen != "" && c.MetricsListen == c.Listen {
+		p.add(root.line("metrics_listen"), "metrics_listen: %q is also listen; leave it out to serve /metrics there", c.MetricsListen)
+	}
+	if c.DebugListen != "" {
+		c.DebugListen = debugAddress(c.DebugListen)
+		if _, _, err := net.SplitHostPort(c.DebugListen); err != nil {
+			p.add(root.line("debug_listen"), "debug_listen: %q is not host:port, :port or a port", c.DebugListen)
+		} else if c.DebugListen == c.Listen {
+			p.add(root.line("debug_listen"), "debug_listen: %q is the listen address; profiles need an address of their own", c.DebugListen)
+		}
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

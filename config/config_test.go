@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd-dev/hookd/deploy"
 )
 
 func problems(t *testing.T, src string) []Problem {
@@ -148,6 +150,8 @@ func TestRepositoryProblems(t *testing.T) {
 		{"repositories:\n  - github: a/b\n    secret: x\n    reconcile_interval: soon\n", 4, `"soon" is not a duration`},
 		{"repositories:\n  - github: a/b\n    secret: x\n    app:\n      app_id: one\n", 5, "cannot unmarshal"},
 		{"listen: 8080\n", 1, "not host:port"},
+		{"metrics_listen: 9100\n", 1, `metrics_listen: "9100" is not host:port`},
+		{"listen: 127.0.0.1:9\nmetrics_listen: 127.0.0.1:9\n", 2, "is also listen"},
 		{"public_url: hookd.example.com\n", 1, "public_url: \"hookd.example.com\" is not an http(s) URL"},
 		{"tokens:\n  - name: ops\n    sha256: s3cret-token\n", 3, "token ops: sha256 must be the token's SHA-256 in hex"},
 		{"tokens:\n  - sha256: " + strings.Repeat("a", 64) + "\n", 2, "name is required"},
@@ -196,6 +200,12 @@ func TestExampleIsValid(t *testing.T) {
 	if len(cfg.Warnings) != 0 {
 		t.Errorf("the example has warnings: %v", cfg.Warnings)
 	}
+	if cfg.MetricsListen != "10.0.0.5:9100" {
+		t.Errorf("metrics_listen %q", cfg.MetricsListen)
+	}
+	if !slices.ContainsFunc(cfg.Actions, func(a deploy.Action) bool { return a.HTTP != nil && a.HTTP.Signature == "standard" }) {
+		t.Errorf("the example shows no Standard Webhooks action")
+	}
 	if len(cfg.Tokens) != 3 || len(cfg.Tokens[1].Scopes) != 1 || cfg.Chat.Slack == nil || len(cfg.Chat.Slack.Users) != 1 {
 		t.Errorf("tokens %+v, chat %+v", cfg.Tokens, cfg.Chat)
 	}
@@ -224,6 +234,33 @@ func TestName(t *testing.T) {
 	} {
 		if got := c.r.Name(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
+		}
+	}
+}
+
+// hookd config validate points at the line of a template tag text can
+// bend: a URL, a JSON body, a shell script.
+func TestUnsafeTemplatesAreProblemsAtTheirLine(t *testing.T) {
+	src := `actions:
+  - name: a
+    http:
+      url: "https://x/artifacts/{{.Artifact}}"
+      body: '{"m": "{{.Message}}"}'
+  - name: b
+    exec:
+      command: [sh, -c, "deploy {{.Version}}"]
+`
+	_, err := Parse("hookd.yaml", []byte(src))
+	p, ok := err.(*Problems)
+	if !ok || len(p.List) != 3 {
+		t.Fatalf("problems %v, want three", err)
+	}
+	for i, want := range []struct {
+		line int
+		text string
+	}{{4, "tag text changes the URL"}, {5, "tag text breaks the JSON"}, {8, "sh -c script makes tag text shell code"}} {
+		if q := p.List[i]; q.Line != want.line || !strings.Contains(q.Message, want.text) {
+			t.Errorf("problem %d: %v, want line %d with %q", i, q, want.line, want.text)
 		}
 	}
 }
@@ -286,32 +323,5 @@ func TestActionSecretsAsDocumented(t *testing.T) {
 	}
 	if got := string(cfg.Actions[0].Secrets["DEPLOY_TOKEN"]); got != "hunter2" {
 		t.Errorf("secret %q", got)
-	}
-}
-
-// hookd config validate points at the line of a template tag text can
-// bend: a URL, a JSON body, a shell script.
-func TestUnsafeTemplatesAreProblemsAtTheirLine(t *testing.T) {
-	src := `actions:
-  - name: a
-    http:
-      url: "https://x/artifacts/{{.Artifact}}"
-      body: '{"m": "{{.Message}}"}'
-  - name: b
-    exec:
-      command: [sh, -c, "deploy {{.Version}}"]
-`
-	_, err := Parse("hookd.yaml", []byte(src))
-	p, ok := err.(*Problems)
-	if !ok || len(p.List) != 3 {
-		t.Fatalf("problems %v, want three", err)
-	}
-	for i, want := range []struct {
-		line int
-		text string
-	}{{4, "tag text changes the URL"}, {5, "tag text breaks the JSON"}, {8, "sh -c script makes tag text shell code"}} {
-		if q := p.List[i]; q.Line != want.line || !strings.Contains(q.Message, want.text) {
-			t.Errorf("problem %d: %v, want line %d with %q", i, q, want.line, want.text)
-		}
 	}
 }

@@ -66,7 +66,7 @@ func compile(actions []Action) ([]*compiled, Problems) {
 			// a template error message cannot quote a secret.
 			secrets[name] = "sample-secret"
 		}
-		sample := &Context{Event: SampleEvent, IdempotencyKey: "sample-key", RunID: 1, Attempt: 1, RunURL: "http://hookd.example/api/v1/runs/1", secrets: secrets}
+		sample := &Context{Event: SampleEvent, IdempotencyKey: "sample-key", RunID: 1, Attempt: 1, RunURL: "http://hookd.example/ui/runs/1", secrets: secrets}
 		c.sample = sample
 		hostile := *sample
 		hostile.Event = hostileEvent

@@ -41,9 +41,9 @@ type Options struct {
 	// GitHub serves the github_* kinds; NewEngine refuses such actions
 	// without it.
 	GitHub GitHubClients
-	// PublicURL is hookd's address as users reach it; runs link to
-	// PublicURL/api/v1/runs/{id} (in HOOKD_RUN_URL, bodies and
-	// deployment statuses).
+	// PublicURL is hookd's address as users reach it; runs link to their
+	// page in the dashboard, PublicURL/ui/runs/{id} (in HOOKD_RUN_URL,
+	// bodies and deployment statuses' log_url).
 	PublicURL string
 	// Annotations looks up what the repository's .gto says about the
 	// event's artifact; without it annotations are empty.
@@ -608,7 +608,7 @@ func (e *Engine) runURL(id int64) string {
 	if e.opts.PublicURL == "" {
 		return ""
 	}
-	return e.opts.PublicURL + "/api/v1/runs/" + strconv.FormatInt(id, 10)
+	return e.opts.PublicURL + "/ui/runs/" + strconv.FormatInt(id, 10)
 }
 
 // laneWait spreads the retries of runs waiting for a lane whose holder

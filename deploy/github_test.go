@@ -134,7 +134,7 @@ actions:
 
 	// The deployment followed the other actions to success.
 	assertDeployment(t, gh.Deployments(), 0, ev.CommitSHA, []string{"queued", "in_progress", "success"},
-		fmt.Sprintf("https://hookd.example/api/v1/runs/%d", byAction["environment"].ID))
+		fmt.Sprintf("https://hookd.example/ui/runs/%d", byAction["environment"].ID))
 
 	// A version the flaky action matches: the deployment fails with it,
 	// and links to its run.
@@ -151,7 +151,7 @@ actions:
 		t.Fatalf("flaky is %s, want failed", failed.Status)
 	}
 	assertDeployment(t, gh.Deployments(), 1, ev.CommitSHA, []string{"queued", "in_progress", "failure"},
-		fmt.Sprintf("https://hookd.example/api/v1/runs/%d", failed.ID))
+		fmt.Sprintf("https://hookd.example/ui/runs/%d", failed.ID))
 }
 
 func assertDeployment(t *testing.T, deployments []githubtest.Deployment, i int, sha string, states []string, lastLog string) {

@@ -66,7 +66,7 @@ actions:
 	for k, v := range map[string]string{
 		"HOOKD_EVENT_ID":         fmt.Sprint(ev.ID),
 		"HOOKD_IDEMPOTENCY_KEY":  run.IdempotencyKey,
-		"HOOKD_RUN_URL":          fmt.Sprintf("https://hookd.example/api/v1/runs/%d", run.ID),
+		"HOOKD_RUN_URL":          fmt.Sprintf("https://hookd.example/ui/runs/%d", run.ID),
 		"HOOKD_EVENT":            "assignment",
 		"HOOKD_REPOSITORY":       "acme/models",
 		"HOOKD_ARTIFACT":         ev.Artifact,

@@ -29,7 +29,10 @@ func TestAssignmentsInQuickSuccession(t *testing.T) {
 			name = "every-run"
 		}
 		t.Run(name, func(t *testing.T) {
-			rc := newReceiver(t, 300*time.Millisecond)
+			// The first deploy is held until the whole burst is
+			// recorded, however long recording takes.
+			hold := make(chan struct{})
+			rc := newHeldReceiver(t, 20*time.Millisecond, hold)
 			supersede := "true"
 			if !tc.supersede {
 				supersede = "false"
@@ -56,6 +59,7 @@ actions:
 				_, runs := r.event(assignment("churn", fmt.Sprintf("v1.0.%d", i), "prod"))
 				all = append(all, runs)
 			}
+			close(hold)
 			// Another stage is another lane: it does not wait for prod.
 			_, staging := r.event(assignment("churn", "v1.0.2", "staging"))
 

@@ -273,8 +273,10 @@ func assignment(artifact, version, stage string) store.Event {
 // receiver is an HTTP endpoint on 127.0.0.1 that records what it is sent
 // and when each request started and ended.
 type receiver struct {
-	url    string
-	delay  time.Duration
+	url   string
+	delay time.Duration
+	// hold, when set, keeps every request waiting until it is closed.
+	hold   chan struct{}
 	starts chan string // the Idempotency-Key of each request, as it arrives
 	mu     sync.Mutex
 	got    []received
@@ -288,7 +290,13 @@ type received struct {
 
 func newReceiver(t testing.TB, delay time.Duration) *receiver {
 	t.Helper()
-	rc := &receiver{delay: delay, starts: make(chan string, 100)}
+	return newHeldReceiver(t, delay, nil)
+}
+
+// newHeldReceiver is a receiver whose requests wait for hold to close.
+func newHeldReceiver(t testing.TB, delay time.Duration, hold chan struct{}) *receiver {
+	t.Helper()
+	rc := &receiver{delay: delay, hold: hold, starts: make(chan string, 100)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +314,9 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case rc.starts <- r.Header.Get("Idempotency-Key"):
 	default:
+	}
+	if rc.hold != nil {
+		<-rc.hold
 	}
 	time.Sleep(rc.delay)
 	rc.mu.Lock()

@@ -146,7 +146,7 @@ actions:
 	body := a.all()
 	for _, want := range []string{":rocket: *churn* `v1.2.3` assigned to *prod*", "*Previous version*\n`v0.9.0`", "*Who*\nJane &lt;jane@example.com&gt;",
 		"> Ship &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;\n> second line", "tag `churn#prod`",
-		fmt.Sprintf("<https://hookd.example/api/v1/runs/%d|run %d>", runs[0].ID, runs[0].ID)} {
+		fmt.Sprintf("<https://hookd.example/ui/runs/%d|run %d>", runs[0].ID, runs[0].ID)} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the assignment's message lacks %q:\n%s", want, body)
 		}
@@ -207,7 +207,7 @@ actions:
 	if outcome == nil || custom == nil {
 		t.Fatalf("messages %+v", payloads())
 	}
-	if want := fmt.Sprintf(":x: *churn* `v1.2.3` assigned to *prod*: failed: <https://hookd.example/api/v1/runs/%d|deploy (run %d)>", failed, failed); !strings.Contains(outcome.all(), want) {
+	if want := fmt.Sprintf(":x: *churn* `v1.2.3` assigned to *prod*: failed: <https://hookd.example/ui/runs/%d|deploy (run %d)>", failed, failed); !strings.Contains(outcome.all(), want) {
 		t.Errorf("outcome lacks %q:\n%s", want, outcome.all())
 	}
 	if len(custom.Blocks) != 1 || custom.Blocks[0].Text.Text != "assign" {

@@ -420,7 +420,7 @@ func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) listLanes(w http.ResponseWriter, r *http.Request) {
 	q := &query{r: r}
 	repo := q.str("repository")
-	f := store.LaneFilter{Repository: repo, Artifact: q.str("artifact"), Stage: q.str("stage"), Action: q.str("action")}
+	f := store.LaneFilter{Repository: h.repositoryName(repo), Artifact: q.str("artifact"), Stage: q.str("stage"), Action: q.str("action")}
 	if !h.permitList(w, r, repo) {
 		return
 	}

@@ -119,7 +119,9 @@ func (h *Handler) command(w http.ResponseWriter, r *http.Request) {
 	if req.Repository != "" {
 		runner.Repository = req.Repository
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
+	// As a REST write: once accepted, a command is carried out whole even
+	// if the bot hangs up, never stopped between its tags and their record.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), commandTimeout)
 	defer cancel()
 	reply := runner.Run(ctx, principal(r), req.Text)
 	tags := reply.Tags

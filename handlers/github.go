@@ -54,5 +54,6 @@ func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 			in.ignored += " (hook " + id + ")"
 		}
 	}
+	in.kept = pv.Kept
 	return in, nil
 }

@@ -25,7 +25,8 @@ func git(t *testing.T, dir string, args ...string) {
 }
 
 // A tag pushed with real git to the GitHub stand-in reaches hookd as GitHub
-// would send it, and is stored; GitHub's Redeliver button changes nothing.
+// would send it, and is stored; GitHub's Redeliver button queues the same
+// delivery for processing again and stores nothing new.
 func TestGitHubStandInPushEndToEnd(t *testing.T) {
 	gh := githubtest.New(t, githubtest.Options{Owner: "acme", Name: "models"})
 	st := openStore(t, t.TempDir()+"/hookd.db")
@@ -65,13 +66,17 @@ func TestGitHubStandInPushEndToEnd(t *testing.T) {
 		t.Fatalf("stored %+v, %v", stored, err)
 	}
 	before, _ := st.Deliveries(ctx(t), store.DeliveryFilter{})
+	jobs, _ := st.QueueStats(ctx(t))
 
 	again, err := gh.Redeliver(hookID, push.ID)
-	if err != nil || again.StatusCode != http.StatusOK {
-		t.Fatalf("redelivery answered %d, %v; want 200", again.StatusCode, err)
+	if err != nil || again.StatusCode != http.StatusAccepted {
+		t.Fatalf("redelivery answered %d, %v; want 202", again.StatusCode, err)
 	}
 	after, _ := st.Deliveries(ctx(t), store.DeliveryFilter{})
 	if len(after) != len(before) {
 		t.Fatalf("redelivery stored something: %d deliveries, was %d", len(after), len(before))
+	}
+	if now, err := st.QueueStats(ctx(t)); err != nil || now.Available != jobs.Available+1 {
+		t.Errorf("jobs queued: %d, %v; want one more than the %d before, the redelivery's", now.Available, err, jobs.Available)
 	}
 }

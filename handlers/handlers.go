@@ -12,7 +12,9 @@
 //   - chat commands (chat.go): Slack's slash command and a text endpoint
 //     for other bots, parsed and answered by package chatops;
 //   - the OpenAPI document of /api/v1 (openapi.go), the health and
-//     readiness probes and /metrics.
+//     readiness probes and /metrics;
+//   - the web dashboard under /ui/, which package ui serves: it is
+//     mounted here, nothing more.
 //
 // Every /api/v1 route but the document needs a bearer token; what the
 // token may do is package access's to decide. The API's JSON shapes are
@@ -72,6 +74,9 @@ type Options struct {
 	// /metrics serves; other packages register theirs in the same registry.
 	// Default: a new registry.
 	Metrics *prometheus.Registry
+	// MetricsApart leaves /metrics out of the handler's routes: it is
+	// served by MetricsHandler, on a listener of its own.
+	MetricsApart bool
 	// BodyBytes bounds the bytes of webhook bodies held at once while they
 	// are read and verified (default 8 × 25 MiB). A body takes its share
 	// as its bytes arrive, not as its Content-Length announces.
@@ -92,6 +97,9 @@ type Options struct {
 	// commands, and reads registries for them; without it those routes
 	// answer 503.
 	Changes *change.Service
+	// UI is the web dashboard (package ui), served under /ui/, with / sent
+	// there; without it neither is served.
+	UI http.Handler
 	// AcceptTimeout bounds storing one delivery; past it the answer is 503.
 	// Default 8s, under the 10s GitHub waits before it counts a delivery
 	// as failed.
@@ -114,6 +122,8 @@ type Handler struct {
 	paths         atomic.Pointer[map[string]string] // path repository → name
 	chat          atomic.Pointer[Chat]
 	metrics       metrics
+	scrape        http.Handler // /metrics
+	ui            http.Handler
 	mux           *http.ServeMux
 	// background is work that outlives its request (a Slack command
 	// answered at its response_url); Drain waits for it, and past Drain's
@@ -126,7 +136,7 @@ type Handler struct {
 // New builds the handler. It answers 401 to every webhook until SetSecrets
 // configures a repository.
 func New(o Options) *Handler {
-	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout,
+	h := &Handler{store: o.Store, changes: o.Changes, log: o.Logger, acceptTimeout: o.AcceptTimeout, ui: o.UI,
 		bodyTimeout: cmp.Or(o.BodyTimeout, defaultBodyTimeout), slowUpload: cmp.Or(o.SlowUpload, defaultSlowUpload),
 		slowPerClient: cmp.Or(o.SlowUploadsPerClient, defaultSlowUploadsPerClient)}
 	h.backgroundCtx, h.stopBackground = context.WithCancel(context.Background())
@@ -148,9 +158,13 @@ func New(o Options) *Handler {
 	h.secrets.Store(&Secrets{})
 	h.tokens.Store(&Tokens{})
 	h.SetRepositoryPaths(nil)
-	h.routes(reg)
+	h.scrape = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	h.routes(!o.MetricsApart)
 	return h
 }
+
+// MetricsHandler serves /metrics: the registry of Options.Metrics.
+func (h *Handler) MetricsHandler() http.Handler { return h.scrape }
 
 // SetSecrets replaces the configured repositories at once: a request sees
 // either the old set or the new one, never a mix.
@@ -185,7 +199,7 @@ func (h *Handler) Drain(ctx context.Context) error {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-func (h *Handler) routes(reg *prometheus.Registry) {
+func (h *Handler) routes(withMetrics bool) {
 	h.mux = http.NewServeMux()
 	h.mux.Handle("/webhooks/github", h.timed("github", h.webhook(github{})))
 	h.mux.Handle("/webhooks/git", h.timed("git", h.webhook(gitHook{})))
@@ -193,9 +207,15 @@ func (h *Handler) routes(reg *prometheus.Registry) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})))
 	h.mux.Handle("/readyz", h.timed("readyz", http.HandlerFunc(h.ready)))
-	h.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if withMetrics {
+		h.mux.Handle("/metrics", h.scrape)
+	}
 	h.apiRoutes()
 	h.chatRoutes()
+	if h.ui != nil {
+		h.mux.Handle("/ui/", h.timed("ui", h.ui))
+		h.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	h.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		msg := "no such endpoint: " + r.URL.Path
 		// A monorepo artifact's name (models/churn:rf) is one segment of
@@ -233,7 +253,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	m := metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_webhook_deliveries_total",
-			Help: "Webhook deliveries received, by source (github, git) and outcome (accepted, duplicate, ignored, ping, or the error code).",
+			Help: "Webhook deliveries received, by source (github, git) and outcome (accepted, redelivered, duplicate, ignored, ping, or the error code).",
 		}, []string{"source", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookd_http_request_duration_seconds",

@@ -175,11 +175,21 @@ func TestGitHubAcceptAndRedelivery(t *testing.T) {
 		t.Fatalf("stored body %q, %v; want the raw body", full.Body, err)
 	}
 
-	if r := f.github("push", "guid-1", body); r.status != http.StatusOK || r.body["status"] != "duplicate" {
+	// GitHub's Redeliver reuses the id: the delivery is processed again.
+	if r := f.github("push", "guid-1", body); r.status != http.StatusAccepted || r.body["status"] != "redelivered" {
 		t.Fatalf("redelivery: %d %v", r.status, r.body)
 	}
 	if n := len(f.deliveries()); n != 1 {
 		t.Fatalf("redelivery stored something: %d deliveries", n)
+	}
+	if st, err := f.store.QueueStats(ctx(t)); err != nil || st.Available != 2 {
+		t.Errorf("jobs queued: %+v, %v; want one more for the redelivery", st, err)
+	}
+	// A delivery hookd ignores stays ignored, and once is enough.
+	branch := []byte(`{"ref":"refs/heads/main","repository":{"full_name":"` + repo + `"}}`)
+	f.github("push", "branch-1", branch)
+	if r := f.github("push", "branch-1", branch); r.status != http.StatusOK || r.body["status"] != "duplicate" {
+		t.Fatalf("redelivery of an ignored delivery: %d %v", r.status, r.body)
 	}
 }
 
@@ -381,6 +391,9 @@ func TestMetrics(t *testing.T) {
 	f := newFixture(t)
 	f.github("push", "m-1", pushBody(repo))
 	f.github("push", "m-1", pushBody(repo))
+	branch := []byte(`{"ref":"refs/heads/main","repository":{"full_name":"` + repo + `"}}`)
+	f.github("push", "m-3", branch)
+	f.github("push", "m-3", branch)
 	f.do("POST", "/webhooks/github", githubHeaders("push", "m-2", "bad", pushBody(repo)), pushBody(repo))
 
 	resp, err := http.Get(f.url + "/metrics")
@@ -391,9 +404,10 @@ func TestMetrics(t *testing.T) {
 	text, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{
 		`hookd_webhook_deliveries_total{outcome="accepted",source="github"} 1`,
+		`hookd_webhook_deliveries_total{outcome="redelivered",source="github"} 1`,
 		`hookd_webhook_deliveries_total{outcome="duplicate",source="github"} 1`,
 		`hookd_webhook_deliveries_total{outcome="bad_signature",source="github"} 1`,
-		`hookd_http_request_duration_seconds_count{code="202",route="github"} 1`,
+		`hookd_http_request_duration_seconds_count{code="202",route="github"} 3`,
 	} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("/metrics lacks %s", want)

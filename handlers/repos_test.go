@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -396,33 +395,18 @@ func TestReadsPrintWhatGTOPrints(t *testing.T) {
 		}
 	}
 
-	f, err := os.Open(filepath.Join(ref, "check-ref.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	n := 0
-	for sc.Scan() {
-		tag, want, ok := strings.Cut(sc.Text(), "\t")
-		if !ok {
-			continue
-		}
-		n++
+	for _, cr := range testenv.CheckRefs(t, ref) {
 		// The endpoint answers a list: [] where gto prints nothing, else
 		// the one event gto prints.
 		list := "[]"
-		if want != "" {
-			list = "[" + want + "]"
+		if cr.Want != "" {
+			list = "[" + cr.Want + "]"
 		}
-		path := "check-ref?" + url.Values{"tag": {tag}}.Encode()
+		path := "check-ref?" + url.Values{"tag": {cr.Tag}}.Encode()
 		a := c.call(adminToken, "GET", path, nil)
 		if d := diffJSONTokens(a.raw, []byte(list)); a.status != http.StatusOK || d != "" {
 			t.Errorf("GET %s: %d, differs from gto: %s", path, a.status, d)
 		}
-	}
-	if n == 0 {
-		t.Fatal("check-ref.tsv has no cases")
 	}
 
 	// Shortcuts and --ref give what the registry gives.
@@ -971,14 +955,27 @@ func TestCommandAnswersMatchTheDocument(t *testing.T) {
 // client goes away halfway: an assignment that registers its version
 // first must not stop between the two tags.
 func TestWriteOutlivesItsClient(t *testing.T) {
-	gate := &gatedSource{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	c := newCompanion(t, companionOptions{wrap: func(src source.Source) source.Source {
-		gate.Source = src
-		return gate
-	}})
+	gate := newGate()
+	c := newCompanion(t, companionOptions{wrap: gate.wrap})
 	body, _ := json.Marshal(change.Request{Artifact: "churn", Ref: "HEAD", NameVersion: "v1.0.0", Stage: "prod"})
+	e := hangUpDuringTheWrite(t, c, gate, "/api/v1/repos/"+companionRepo+"/assign", body)
+	if e.Status != http.StatusCreated || !slices.Equal(e.Tags, []string{"churn@v1.0.0", "churn#prod#1"}) {
+		t.Fatalf("the abandoned write ended %d with tags %q: %s", e.Status, e.Tags, e.Error)
+	}
+	for _, tag := range []string{"churn@v1.0.0", "churn#prod#1"} {
+		if c.git("tag", "-l", tag) != tag {
+			t.Errorf("tag %s missing", tag)
+		}
+	}
+}
+
+// hangUpDuringTheWrite posts body to path as the admin and hangs up once
+// the server is creating the first tag; then it lets the write go on and
+// returns its audit entry, once there is one.
+func hangUpDuringTheWrite(t *testing.T, c *companion, gate *gatedSource, path string, body []byte) store.AuditEntry {
+	t.Helper()
 	reqCtx, cancel := context.WithCancel(ctx(t))
-	req, err := http.NewRequestWithContext(reqCtx, "POST", c.url+"/api/v1/repos/"+companionRepo+"/assign", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(reqCtx, "POST", c.url+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1000,22 +997,13 @@ func TestWriteOutlivesItsClient(t *testing.T) {
 	close(gate.release)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		entries := c.audit()
-		if len(entries) == 1 {
-			if e := entries[0]; e.Status != http.StatusCreated || !slices.Equal(e.Tags, []string{"churn@v1.0.0", "churn#prod#1"}) {
-				t.Fatalf("the abandoned write ended %d with tags %q: %s", e.Status, e.Tags, e.Error)
-			}
-			break
+		if entries := c.audit(); len(entries) == 1 {
+			return entries[0]
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the abandoned write was never audited")
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	for _, tag := range []string{"churn@v1.0.0", "churn#prod#1"} {
-		if c.git("tag", "-l", tag) != tag {
-			t.Errorf("tag %s missing", tag)
-		}
 	}
 }
 
@@ -1025,6 +1013,16 @@ type gatedSource struct {
 	source.Source
 	entered chan struct{}
 	release chan struct{}
+}
+
+func newGate() *gatedSource {
+	return &gatedSource{entered: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+// wrap is companionOptions.wrap: writes go through the gate.
+func (g *gatedSource) wrap(src source.Source) source.Source {
+	g.Source = src
+	return g
 }
 
 func (g *gatedSource) CreateTag(ctx context.Context, t source.NewTag) (registry.Tag, error) {
@@ -1059,5 +1057,40 @@ func TestWritesFollowTheRepositorysGTOConfig(t *testing.T) {
 	}
 	if a := c.write(adminToken, access.Assign, change.Request{Artifact: "churn", Version: "v1.0.0", Stage: "staging"}); a.status != 201 {
 		t.Errorf("a stage .gto allows: %s", a)
+	}
+}
+
+// A registry GTO refuses to read (here ManyVersions: two versions at the
+// commit an assignment points to) answers 409 with GTO's words wherever
+// gto reads the state, and check-ref of a tag that is not GTO's answers []
+// as gto's check-ref does without reading it.
+func TestReadsOfARegistryGTORefuses(t *testing.T) {
+	c := newCompanion(t, companionOptions{})
+	for _, name := range []string{"churn@v1.0.0", "churn@v2.0.0", "churn#prod#1"} {
+		c.gitTag(name)
+	}
+	c.git("tag", "release-1")
+	const many = "Multiple versions are not allowed on the same Git commit. Violation detected for artifact 'churn', versions '['v1.0.0', 'v2.0.0']'."
+	for _, r := range []struct {
+		path   string
+		status int
+		body   string // the answer's message, or its JSON for a 200
+	}{
+		{"artifacts", 409, many},
+		{"artifacts/churn", 409, many},
+		{"history", 409, many},
+		{"stages?used=true", 409, many},
+		{"check-ref?" + url.Values{"tag": {"churn#prod#1"}}.Encode(), 409, many},
+		{"check-ref?tag=release-1", 200, "[]"},
+		{"check-ref?" + url.Values{"tag": {"churn@v9.9.9"}}.Encode(), 200, "[]"},
+	} {
+		a := c.call(adminToken, "GET", r.path, nil)
+		got := strings.TrimSpace(string(a.raw))
+		if a.status == 409 {
+			got, _ = a.body["message"].(string)
+		}
+		if a.status != r.status || got != r.body || a.status == 409 && a.body["error"] != "conflict" {
+			t.Errorf("GET %s: %s; want %d %s", r.path, a, r.status, r.body)
+		}
 	}
 }

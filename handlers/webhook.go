@@ -36,6 +36,9 @@ type incoming struct {
 	payload               []byte // what is stored: the signed JSON
 	ping                  bool   // GitHub's hook check: stored as ignored, answered 200
 	ignored               string // why hookd does nothing with it ("" if it acts)
+	// kept replaces payload in the store for an ignored delivery: what
+	// hookd reads of it, enough for a replay (nil: keep payload).
+	kept []byte
 }
 
 // outcome is how a delivery ended: what the client is told and what the
@@ -85,12 +88,19 @@ func (h *Handler) webhook(s sender) http.Handler {
 		}
 		h.metrics.deliveries.WithLabelValues(string(s.source()), out.name).Inc()
 
-		level := slog.LevelInfo
+		// An accepted delivery is routine, at debug level: what an operator
+		// needs of it is stored (deliveries in the API) and counted
+		// (metrics); a line each cost 2 % of the CPU under load. Refusals
+		// stay visible.
+		level := slog.LevelDebug
 		switch {
 		case out.status >= 500:
 			level = slog.LevelError
 		case out.status >= 400:
 			level = slog.LevelWarn
+		}
+		if !h.log.Enabled(r.Context(), level) {
+			return
 		}
 		attrs := []slog.Attr{
 			slog.String("source", string(s.source())),
@@ -153,7 +163,14 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 	name := "accepted"
 	if in.ignored != "" {
 		d.Status, d.Reason, name = store.DeliveryIgnored, in.ignored, "ignored"
+		if in.kept != nil {
+			d.Body = in.kept
+		}
 	}
+	// GitHub sends a delivery id once, except when someone presses
+	// Redeliver: they want it processed again. The hook's id repeats only
+	// when it retries a request, which is the same delivery.
+	d.ProcessAgain = src == store.SourceGitHub && in.ignored == ""
 	// The client's disconnect must not abandon a delivery already handed
 	// to the writer; the timeout still answers before GitHub gives up.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.acceptTimeout)
@@ -163,6 +180,8 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 	case err != nil:
 		return &outcome{status: http.StatusServiceUnavailable, name: "store_unavailable",
 			message: "the delivery could not be stored; redeliver it later", err: err}
+	case res.Requeued:
+		return &outcome{status: http.StatusAccepted, name: "redelivered"}
 	case res.Duplicate:
 		return &outcome{status: http.StatusOK, name: "duplicate"}
 	case in.ping:

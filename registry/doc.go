@@ -2,7 +2,7 @@
 // exist, which versions are registered, which versions are in which stage,
 // and what happened when. It does no I/O: callers hand it tags, commits and
 // file contents, and it answers exactly as GTO (the Python `gto` tool) would,
-// down to the JSON field order of `gto show --json`.
+// down to the bytes `gto show --json` prints ([WriteJSON]).
 //
 // # Building the state
 //
@@ -23,6 +23,13 @@
 // GTO also attaches each version's artifacts.yaml annotation (read at the
 // version's commit) to its enrichment; give [Options.IndexAt] to have them
 // too, or only the HEAD index is used.
+//
+// A tag means what the name inside its tag object says ([Tag.ObjectName]);
+// its ref's name decides only whether GTO reads it. Some registries GTO
+// refuses to read at all (a malformed artifacts.yaml, two versions
+// registered at the commit an assignment points to): New builds them
+// anyway, for callers that must go on, and [Registry.Err] says why GTO
+// refuses them, in GTO's words.
 //
 // # Reading it
 //

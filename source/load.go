@@ -221,3 +221,22 @@ func readCommits(ctx context.Context, src Source, shas []string) (registry.Commi
 	}
 	return m, nil
 }
+
+// Files is what a registry needs beside the tags: `.gto`, the head of the
+// default branch, and the artifacts index there.
+type Files struct {
+	Config registry.Config
+	Head   string // "" for an empty repository
+	Index  registry.Index
+	// IndexErr says why the index at Head is malformed (registry.Options'
+	// IndexErr for Head).
+	IndexErr error
+}
+
+// ReadFiles reads src's Files as Load does beside the tags, for a
+// registry built from tags stored elsewhere. A malformed `.gto` is an
+// error, as it is for GTO.
+func ReadFiles(ctx context.Context, src Source) (Files, error) {
+	f, err := readFiles(ctx, src)
+	return Files{Config: f.config, Head: f.head, Index: f.index, IndexErr: f.indexErr}, err
+}

@@ -50,12 +50,21 @@ type Delivery struct {
 	// NextAttemptAt is when a queued delivery whose last attempt failed
 	// is tried again; nil otherwise.
 	NextAttemptAt *time.Time
+	// ProcessAgain asks Accept, when a delivery with this ID is stored
+	// already, to queue that one for processing again (GitHub's Redeliver
+	// sends the same delivery with the same ID), its payload restored if
+	// it was pruned.
+	ProcessAgain bool
 }
 
 // AcceptResult tells what Accept did.
 type AcceptResult struct {
-	// Duplicate: a delivery with this id was already stored; nothing changed.
+	// Duplicate: a delivery with this id was already stored; nothing new
+	// was stored.
 	Duplicate bool
+	// Requeued: the delivery was a duplicate with ProcessAgain, and it is
+	// queued for processing (again, or still).
+	Requeued bool
 }
 
 // ErrPruned: the delivery's payload was pruned, so it cannot be replayed.
@@ -81,7 +90,9 @@ type acceptAnswer struct {
 // returns once that transaction has committed: a nil error means d is
 // durable. A delivery whose Status is DeliveryIgnored is recorded without a
 // job; otherwise Status must be empty or DeliveryQueued. A known ID is
-// reported as Duplicate and changes nothing. ReceivedAt defaults to now.
+// reported as Duplicate and changes nothing, unless d.ProcessAgain asks
+// for the stored delivery to be processed again. ReceivedAt defaults to
+// now.
 //
 // Concurrent callers share transactions: one writer commits whatever has
 // queued up while the previous commit ran, with one job per 32 of its
@@ -177,10 +188,11 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 	results := make([]AcceptResult, len(batch))
 	// A repeated id within the batch is a duplicate of its first occurrence.
 	firstOf := make(map[string]int, len(batch))
-	var unique []int
+	var unique, repeated []int
 	for i, r := range batch {
 		if _, seen := firstOf[r.delivery.ID]; seen {
 			results[i].Duplicate = true
+			repeated = append(repeated, i)
 			continue
 		}
 		firstOf[r.delivery.ID] = i
@@ -204,6 +216,7 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 	}
 	q.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
 
+	willRun := map[string]bool{} // the ids this batch queues processing for
 	err := inTx(ctx, s.db, func(tx driver.Tx) error {
 		inserted, err := queryStrings(ctx, tx, q.String(), args...)
 		if err != nil {
@@ -214,14 +227,30 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 			d := batch[i].delivery
 			if _, ok := inserted[d.ID]; !ok {
 				results[i].Duplicate = true
+				if d.ProcessAgain {
+					if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET `+requeue+`, body = COALESCE(body, $3) WHERE id = $1`,
+						d.ID, micros(now()), d.Body); err != nil {
+						return err
+					}
+					results[i].Requeued = true
+					queued = append(queued, d.ID)
+				}
 				continue
 			}
 			if d.Status == DeliveryQueued {
 				queued = append(queued, d.ID)
 			}
 		}
+		for _, id := range queued {
+			willRun[id] = true
+		}
 		return s.enqueueDeliveries(ctx, tx, queued)
 	})
+	// A repeat within the batch is processed with its first occurrence.
+	for _, i := range repeated {
+		d := batch[i].delivery
+		results[i].Requeued = d.ProcessAgain && willRun[d.ID]
+	}
 	return results, err
 }
 
@@ -344,6 +373,12 @@ func (s *Store) QueuedDeliveries(ctx context.Context, repository string, fn func
 	}
 }
 
+// requeue sets a stored delivery queued again, at $2 (now). updated_at must
+// change even within a microsecond: it tells a processing still under way
+// that the delivery was queued anew.
+const requeue = `status = 'queued', reason = '', attempts = 0, last_error = '', next_attempt_at = NULL,
+	updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END`
+
 // Replay queues a stored delivery for processing again, whatever its status.
 func (s *Store) Replay(ctx context.Context, id string) error {
 	return inTx(ctx, s.db, func(tx driver.Tx) error {
@@ -355,10 +390,7 @@ func (s *Store) Replay(ctx context.Context, id string) error {
 		if pruned {
 			return ErrPruned
 		}
-		// updated_at must change even within a microsecond: it tells a
-		// processing still under way that the delivery was queued anew.
-		if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET status = 'queued', reason = '', attempts = 0, last_error = '', next_attempt_at = NULL,
-			updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END WHERE id = $1`, id, micros(now())); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET `+requeue+` WHERE id = $1`, id, micros(now())); err != nil {
 			return err
 		}
 		return s.enqueueDeliveries(ctx, tx, []string{id})

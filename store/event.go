@@ -110,7 +110,12 @@ type EventFilter struct {
 	Artifact   string
 	Stage      string
 	Type       EventType
-	Page       // by ID, newest first
+	// DeliveryID keeps the events a delivery brought.
+	DeliveryID string
+	// Relisted keeps the events no delivery brought: found by re-listing
+	// the repository's tags, because no webhook arrived for them.
+	Relisted bool
+	Page     // by ID, newest first
 }
 
 const eventSelect = `SELECT id, repository, artifact, type, version, stage, commit_sha, tag_name, tag_object_sha,
@@ -124,6 +129,10 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	w.add("artifact", f.Artifact)
 	w.add("stage", f.Stage)
 	w.add("type", string(f.Type))
+	w.add("delivery_id", f.DeliveryID)
+	if f.Relisted {
+		w.conds = append(w.conds, "delivery_id = ''")
+	}
 	rows, err := s.db.Query(ctx, eventSelect+w.page("id", f.Page), w.args...)
 	if err != nil {
 		return nil, err

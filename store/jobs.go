@@ -297,18 +297,11 @@ func (s *Store) settle(ctx context.Context, at *deliveryAttempt, settled []settl
 // queuedDeliveries loads those of ids that are still queued, payloads
 // included, in one query.
 func (s *Store) queuedDeliveries(ctx context.Context, ids []string) ([]Delivery, error) {
-	var q strings.Builder
-	q.WriteString(deliverySelect + `, body FROM hookd_delivery WHERE status = 'queued' AND id IN (`)
 	args := make([]any, len(ids))
 	for i, id := range ids {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		fmt.Fprintf(&q, "$%d", i+1)
 		args[i] = id
 	}
-	q.WriteByte(')')
-	rows, err := s.db.Query(ctx, q.String(), args...)
+	rows, err := s.db.Query(ctx, queuedDeliveriesSQL(len(ids)), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -320,10 +313,30 @@ func (s *Store) queuedDeliveries(ctx context.Context, ids []string) ([]Delivery,
 		if err != nil {
 			return nil, err
 		}
+		// The status is checked here, not in SQL: given "status = 'queued'"
+		// beside the id list, SQLite reads the status index, that is the
+		// whole queued backlog, once a job has four ids or more.
+		if d.Status != DeliveryQueued {
+			continue
+		}
 		d.Body = body
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// queuedDeliveriesSQL selects n deliveries by id ($1…$n), by the id index.
+func queuedDeliveriesSQL(n int) string {
+	var q strings.Builder
+	q.WriteString(deliverySelect + `, body FROM hookd_delivery WHERE id IN (`)
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		fmt.Fprintf(&q, "$%d", i+1)
+	}
+	q.WriteByte(')')
+	return q.String()
 }
 
 // runActionWorker is RunAction with its action's timeout. River discards
@@ -467,14 +480,19 @@ func (s *Store) EnqueueReconcile(ctx context.Context, repository string) error {
 		// A reconciliation that has not started yet will list after this
 		// request, so it answers it too; one that is running may not.
 		var waiting int
-		err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = 'reconcile_repository'
-			AND state IN ('available', 'scheduled', 'pending', 'retryable') AND `+s.db.Types().JobRepository+` = $1`,
-			repository).Scan(&waiting)
+		err := tx.QueryRow(ctx, waitingReconcileSQL(s.db.Types()), repository).Scan(&waiting)
 		if err != nil || waiting > 0 {
 			return err
 		}
 		return s.queue.InsertTx(ctx, tx, []river.InsertManyParams{{Args: reconcileRepositoryArgs{Repository: repository}}})
 	})
+}
+
+// waitingReconcileSQL counts the reconciliations of repository $1 that have
+// not started yet.
+func waitingReconcileSQL(t driver.Types) string {
+	return `SELECT COUNT(*) FROM river_job WHERE kind = 'reconcile_repository'
+		AND state IN ('available', 'scheduled', 'pending', 'retryable') AND ` + t.JobRepository + ` = $1`
 }
 
 // QueueStats is a snapshot of the job queue for metrics.

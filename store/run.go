@@ -445,7 +445,12 @@ func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
 	if f.SupersededBy != 0 {
 		w.add("superseded_by", f.SupersededBy)
 	}
-	rows, err := s.db.Query(ctx, runSelect+w.page("id", f.Page), w.args...)
+	return s.queryRuns(ctx, runSelect+w.page("id", f.Page), w.args...)
+}
+
+// queryRuns reads the runs a query selects with runSelect's columns.
+func (s *Store) queryRuns(ctx context.Context, query string, args ...any) ([]Run, error) {
+	rows, err := s.db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -192,6 +192,16 @@ CREATE TABLE hookd_probe (
 	pad    {{BYTES}} NOT NULL
 );
 `,
+	// 6: what the dashboard reads without reading everything: the events
+	// of one delivery, and those no delivery brought; the runs of a
+	// repository by when they last changed; the newest change to a
+	// repository's tags (TagsVersion).
+	`
+CREATE INDEX hookd_event_delivery ON hookd_event (delivery_id, id);
+CREATE INDEX hookd_run_updated ON hookd_run (repository, updated_at);
+CREATE INDEX hookd_tag_seen ON hookd_tag (repository, first_seen);
+CREATE INDEX hookd_tag_deleted ON hookd_tag (repository, deleted_at);
+`,
 }
 
 // dialectSteps run before the shared step of the same number, on the one

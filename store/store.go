@@ -15,8 +15,9 @@
 // A webhook or git hook delivery is handed to [Store.Accept], which returns
 // once the delivery and the job that will process it are committed: only
 // then may the HTTP handler answer 2xx. An error means nothing was
-// acknowledged (answer 503). Redeliveries come back as
-// [AcceptResult].Duplicate. Accept calls made at the same time share one
+// acknowledged (answer 503). A known id comes back as
+// [AcceptResult].Duplicate, and with [Delivery].ProcessAgain (GitHub's
+// Redeliver) it is queued for processing again. Accept calls made at the same time share one
 // transaction (group commit), so throughput grows with concurrency rather
 // than with connections. Deliveries hookd has no use for are stored with
 // status [DeliveryIgnored] and no job.
@@ -263,7 +264,7 @@ func (s *Store) Close() error {
 // the insert-only client.
 func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 	config := &river.Config{
-		Logger: s.logger,
+		Logger: riverLogger(s.logger),
 		// Workers are registered only on the worker-side client.
 		SkipUnknownJobCheck: workers == nil,
 		Workers:             workers,
@@ -356,10 +357,7 @@ func (w *where) page(idColumn string, p Page) string {
 		w.args = append(w.args, p.Before)
 		w.conds = append(w.conds, fmt.Sprintf("%s < $%d", idColumn, len(w.args)))
 	}
-	q := ""
-	if len(w.conds) > 0 {
-		q = " WHERE " + strings.Join(w.conds, " AND ")
-	}
+	q := w.filter()
 	w.args = append(w.args, p.limit())
 	return q + fmt.Sprintf(" ORDER BY %s DESC LIMIT $%d", idColumn, len(w.args))
 }

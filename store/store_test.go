@@ -1146,77 +1146,6 @@ func drain(t *testing.T, s *Store) *recorder {
 	return r
 }
 
-// Records stored under a repository's path are renamed to its name, all
-// of them, except those the name has already (a tag, an event, the
-// listing): the ones under the name stay as they are.
-func TestRenameRepository(t *testing.T) {
-	forEachDatabase(t, func(t *testing.T, url string) {
-		ctx := ctxT(t)
-		s := open(t, url)
-		const path, name = "/srv/git/models.git", "research/models"
-		d := delivery("old")
-		d.Repository = path
-		if _, err := s.Accept(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-		tag := func(repository, tagName, object string) Tag {
-			return Tag{Repository: repository, Name: tagName, ObjectSHA: object, CommitSHA: "c", Annotated: true,
-				Tagger: Tagger{Name: "n", Email: "e", When: time.Unix(1700000000, 0)}}
-		}
-		for _, tg := range []Tag{tag(path, "churn@v1.0.0", "o1"), tag(path, "churn#prod#1", "o2"), tag(name, "churn#prod#1", "o3")} {
-			if _, err := s.UpsertTag(ctx, tg); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.SaveListing(ctx, Listing{Repository: path}); err != nil {
-			t.Fatal(err)
-		}
-		e := event("o1", EventRegistration)
-		e.Repository = path
-		rec, _, err := s.RecordEvent(ctx, e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.CreateRuns(ctx, rec.ID, []string{"deploy"}); err != nil {
-			t.Fatal(err)
-		}
-
-		n, err := s.RenameRepository(ctx, path, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The delivery, one tag (the other is the name's already), the
-		// listing, the event and its run.
-		if n != 5 {
-			t.Errorf("renamed %d records, want 5", n)
-		}
-		if ds, _ := s.Deliveries(ctx, DeliveryFilter{Repository: name}); len(ds) != 1 || ds[0].ID != "old" {
-			t.Errorf("deliveries under the name: %+v", ds)
-		}
-		tags, _ := s.Tags(ctx, name, false)
-		got := map[string]string{}
-		for _, tg := range tags {
-			got[tg.Name] = tg.ObjectSHA
-		}
-		if len(got) != 2 || got["churn@v1.0.0"] != "o1" || got["churn#prod#1"] != "o3" {
-			t.Errorf("tags under the name: %v", got)
-		}
-		if l, _ := s.Listing(ctx, name); l.ListedAt.IsZero() {
-			t.Error("the listing did not follow: the name would be listed as a baseline again")
-		}
-		if evs, _ := s.Events(ctx, EventFilter{Repository: name}); len(evs) != 1 || evs[0].ID != rec.ID {
-			t.Errorf("events under the name: %+v", evs)
-		}
-		if runs, _ := s.Runs(ctx, RunFilter{Repository: name}); len(runs) != 1 {
-			t.Errorf("runs under the name: %+v", runs)
-		}
-		// Renaming again finds nothing more to do.
-		if n, err := s.RenameRepository(ctx, path, name); err != nil || n != 0 {
-			t.Errorf("second rename: %d, %v", n, err)
-		}
-	})
-}
-
 // Pruning a large backlog of payloads (the first pruning after retention
 // is turned on, say) never holds up the deliveries being accepted: it works
 // in batches, which acceptance interleaves with. SQLite is where it would:
@@ -1268,4 +1197,80 @@ func TestPruningDoesNotHoldUpAcceptance(t *testing.T) {
 	if worst > pruneTook/4 {
 		t.Errorf("a delivery waited %v for its acceptance while pruning took %v: pruning held acceptance up", worst, pruneTook)
 	}
+}
+
+// Records stored under a repository's path are renamed to its name, all
+// of them, except those the name has already (a tag, an event, the
+// listing): the ones under the name stay as they are.
+func TestRenameRepository(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		s := open(t, url)
+		const path, name = "/srv/git/models.git", "research/models"
+		d := delivery("old")
+		d.Repository = path
+		if _, err := s.Accept(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		tag := func(repository, tagName, object string) Tag {
+			return Tag{Repository: repository, Name: tagName, ObjectSHA: object, CommitSHA: "c", Annotated: true,
+				Tagger: Tagger{Name: "n", Email: "e", When: time.Unix(1700000000, 0)}}
+		}
+		for _, tg := range []Tag{tag(path, "churn@v1.0.0", "o1"), tag(path, "churn#prod#1", "o2"), tag(name, "churn#prod#1", "o3")} {
+			if _, err := s.UpsertTag(ctx, tg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.SaveListing(ctx, Listing{Repository: path}); err != nil {
+			t.Fatal(err)
+		}
+		e := event("o1", EventRegistration)
+		e.Repository = path
+		rec, _, err := s.RecordEvent(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Its lane, converging on the version: a run and the lane.
+		if _, err := s.Converge(ctx, rec.ID, []LaneChange{{Action: "deploy", Stage: "prod", After: []string{"v1.0.0"},
+			Trigger: EventAssignment, Version: "v1.0.0"}}); err != nil {
+			t.Fatal(err)
+		}
+
+		n, err := s.RenameRepository(ctx, path, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The delivery, one tag (the other is the name's already), the
+		// listing, the event, its run and its lane.
+		if n != 6 {
+			t.Errorf("renamed %d records, want 6", n)
+		}
+		if lanes, _ := s.Lanes(ctx, LaneFilter{Repository: name}); len(lanes) != 1 || lanes[0].Stage != "prod" {
+			t.Errorf("lanes under the name: %+v", lanes)
+		}
+		if ds, _ := s.Deliveries(ctx, DeliveryFilter{Repository: name}); len(ds) != 1 || ds[0].ID != "old" {
+			t.Errorf("deliveries under the name: %+v", ds)
+		}
+		tags, _ := s.Tags(ctx, name, false)
+		got := map[string]string{}
+		for _, tg := range tags {
+			got[tg.Name] = tg.ObjectSHA
+		}
+		if len(got) != 2 || got["churn@v1.0.0"] != "o1" || got["churn#prod#1"] != "o3" {
+			t.Errorf("tags under the name: %v", got)
+		}
+		if l, _ := s.Listing(ctx, name); l.ListedAt.IsZero() {
+			t.Error("the listing did not follow: the name would be listed as a baseline again")
+		}
+		if evs, _ := s.Events(ctx, EventFilter{Repository: name}); len(evs) != 1 || evs[0].ID != rec.ID {
+			t.Errorf("events under the name: %+v", evs)
+		}
+		if runs, _ := s.Runs(ctx, RunFilter{Repository: name}); len(runs) != 1 {
+			t.Errorf("runs under the name: %+v", runs)
+		}
+		// Renaming again finds nothing more to do.
+		if n, err := s.RenameRepository(ctx, path, name); err != nil || n != 0 {
+			t.Errorf("second rename: %d, %v", n, err)
+		}
+	})
 }

@@ -26,40 +26,67 @@ import (
 
 // loadUntil starts the load in the background and returns once n
 // deliveries are acknowledged; wait returns the result when the load ends.
-func loadUntil(t *testing.T, o options, n int) (wait func() *result) {
-	wait, _ = loadCounting(t, o, n)
-	return wait
+func loadUntil(t *testing.T, o options, n int64) (wait func() *result) {
+	t.Helper()
+	l := startLoad(t, o)
+	l.waitAcked(t, n)
+	return l.wait
 }
 
-// loadCounting is loadUntil that also tells how many deliveries have been
-// acknowledged so far.
-func loadCounting(t *testing.T, o options, n int) (wait func() *result, acked func() int64) {
-	t.Helper()
-	reached := make(chan struct{})
-	var once sync.Once
-	var count atomic.Int64
-	o.onAck = func(acked int) {
-		count.Store(int64(acked))
-		if acked >= n {
-			once.Do(func() { close(reached) })
-		}
-	}
-	done := make(chan *result, 1)
+// background is a load running while a test breaks something.
+type background struct {
+	acked atomic.Int64
+	done  chan *result
+	stop  context.CancelFunc
+	res   *result
+}
+
+func startLoad(t *testing.T, o options) *background {
+	l := &background{done: make(chan *result, 1)}
+	o.onAck = func(n int) { l.acked.Store(int64(n)) }
+	ctx, stop := context.WithCancel(context.Background())
+	l.stop = stop
 	go func() {
-		res, err := run(context.Background(), o)
+		res, err := run(ctx, o)
 		if err != nil {
 			t.Error(err)
 		}
-		done <- res
+		l.done <- res
 	}()
-	select {
-	case <-reached:
-	case res := <-done:
-		t.Fatalf("the load ended with %d acknowledged, before %d", len(res.acked), n)
-	case <-time.After(waitLimit):
-		t.Fatalf("%d deliveries were not acknowledged within %s", n, waitLimit)
+	t.Cleanup(stop)
+	return l
+}
+
+// waitAcked waits until n deliveries in all are acknowledged.
+func (l *background) waitAcked(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for l.acked.Load() < n {
+		select {
+		case res := <-l.done:
+			l.res = res
+			t.Fatalf("the load ended with %d acknowledged, before %d", len(res.acked), n)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d deliveries acknowledged within %s", l.acked.Load(), n, waitLimit)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return func() *result { return <-done }, count.Load
+}
+
+// wait returns the result once the load has ended by itself.
+func (l *background) wait() *result {
+	if l.res == nil {
+		l.res = <-l.done
+	}
+	return l.res
+}
+
+// end stops the load now and returns its result.
+func (l *background) end() *result {
+	l.stop()
+	return l.wait()
 }
 
 // logFigures puts what the load measured in the test's log, for
@@ -110,8 +137,9 @@ func TestFaultSIGKILLTheSQLiteProcess(t *testing.T) {
 func TestFaultPostgreSQLDownForTenSeconds(t *testing.T) {
 	r := newRig(t, pg.Database(t), rigOptions{replicas: 2})
 	o := r.options(5000)
-	o.rate, o.duration = 80, 20*time.Second
-	wait, acked := loadCounting(t, o, 200)
+	o.rate, o.duration = 80, 2*time.Minute // ended below, once it has shown the recovery
+	load := startLoad(t, o)
+	load.waitAcked(t, 200)
 	if err := pg.Pause(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,14 +158,15 @@ func TestFaultPostgreSQLDownForTenSeconds(t *testing.T) {
 		waitStatus(t, p, "/readyz", http.StatusServiceUnavailable)
 	}
 	time.Sleep(time.Until(paused.Add(10 * time.Second))) // the outage itself
-	duringOutage := acked()
+	duringOutage := load.acked.Load()
 	resume()
 	back := time.Now()
 	for _, p := range r.replicas {
 		waitStatus(t, p, "/readyz", http.StatusOK)
 	}
 	t.Logf("both replicas ready %s after the database came back", time.Since(back).Round(time.Millisecond))
-	res := wait()
+	load.waitAcked(t, duringOutage+100)
+	res := load.end()
 	logFigures(t, o, res)
 	if res.statuses[http.StatusServiceUnavailable] == 0 {
 		t.Errorf("no delivery was answered 503 while the database was down: %v %v", res.statuses, res.errs)
@@ -146,9 +175,6 @@ func TestFaultPostgreSQLDownForTenSeconds(t *testing.T) {
 		if status/100 != 2 && status != http.StatusServiceUnavailable {
 			t.Errorf("%d deliveries answered %d", n, status)
 		}
-	}
-	if after := int64(len(res.acked)) - duringOutage; after < 100 {
-		t.Errorf("only %d deliveries acknowledged after the database came back", after)
 	}
 	r.verifyClean(o, res.acked)
 }
@@ -266,8 +292,11 @@ func TestFaultGitHubErrorsAndRateLimits(t *testing.T) {
 	if limited.retryAfter != "3" {
 		t.Errorf("the rate limit said Retry-After %q, want 3", limited.retryAfter)
 	}
+	// A call sent while the 429 was on its way to hookd arrives just after
+	// it; hookd can only hold what it sends once it has read the answer.
+	inFlight := 200 * time.Millisecond
 	for _, c := range calls {
-		if c.start.After(limited.end) && c.start.Before(limited.end.Add(3*time.Second-50*time.Millisecond)) {
+		if c.start.After(limited.end.Add(inFlight)) && c.start.Before(limited.end.Add(3*time.Second-50*time.Millisecond)) {
 			t.Errorf("hookd called GitHub (%s) %s after being told to wait 3 s", c.path, c.start.Sub(limited.end).Round(time.Millisecond))
 		}
 	}

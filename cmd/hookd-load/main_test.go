@@ -90,6 +90,22 @@ func TestCountsRejectedDeliveriesAsFailures(t *testing.T) {
 	}
 }
 
+// A replica that is gone is one line of the report, not one per port.
+func TestGroupsConnectionErrorsByReplica(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	gone := srv.URL
+	srv.Close()
+	res, err := run(context.Background(), branchOnly(t, gone, 20))
+	if err == nil || res.failed != 20 || len(res.errs) != 1 {
+		t.Fatalf("err %v, %d failed, errors %v; want 20 under one line", err, res.failed, res.errs)
+	}
+	for e := range res.errs {
+		if !strings.HasPrefix(e, gone+": dial: ") {
+			t.Errorf("error line %q does not name the replica and what failed", e)
+		}
+	}
+}
+
 func TestSpreadsDeliveriesOverEveryReplica(t *testing.T) {
 	var hits [3]atomic.Int64
 	var urls []string

@@ -26,20 +26,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hookd-load-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bins, err := hookdtest.Build(dir, "cmd/hookd", "cmd/hookd-load")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	hookdBin, loadBin = bins[0], bins[1]
-	code := pgtest.Main(m, &pg)
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(hookdtest.Main(m, &pg, map[string]*string{"cmd/hookd": &hookdBin, "cmd/hookd-load": &loadBin}))
 }
 
 const (

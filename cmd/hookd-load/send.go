@@ -6,10 +6,13 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -195,7 +198,7 @@ func run(ctx context.Context, o options) (*result, error) {
 				case err != nil:
 					if ctx.Err() == nil {
 						res.failed++
-						res.errs[err.Error()]++
+						res.errs[target+": "+describe(err)]++
 					}
 				case status/100 == 2:
 					res.latencies = append(res.latencies, took)
@@ -264,6 +267,20 @@ func send(ctx context.Context, client *http.Client, base string, d *delivery, o 
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return time.Since(start), resp.StatusCode, nil
+}
+
+// describe is what went wrong with a request, without the URL and the
+// local port that make every failure's text unique.
+func describe(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Op + ": " + op.Err.Error()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // peakRSS reads the process's VmHWM from /proc.

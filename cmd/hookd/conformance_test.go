@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/hookd-dev/hookd/registry"
+	"github.com/hookd-dev/hookd/internal/testenv"
 )
 
 // TestReadCommandsPrintWhatGTOPrints runs every command of the GTO
@@ -60,41 +58,19 @@ func TestReadCommandsPrintWhatGTOPrints(t *testing.T) {
 // json.dumps(indent=4) does, or nothing when the tag created none.
 func TestCheckRefMatchesGTO(t *testing.T) {
 	r := referenceRepo(t)
-	f, err := os.Open(filepath.Join(referenceDir(t), "check-ref.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	lines := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		tag, want, ok := strings.Cut(sc.Text(), "\t")
-		if !ok {
-			t.Fatalf("check-ref.tsv: malformed line %q", sc.Text())
-		}
-		lines++
-		got := r.ok("check-ref", "--json", tag)
-		if want == "" {
+	for _, c := range testenv.CheckRefs(t, referenceDir(t)) {
+		got := r.ok("check-ref", "--json", c.Tag)
+		if c.Want == "" {
 			if got != "" {
-				t.Errorf("check-ref %s printed %q; gto prints nothing", tag, got)
+				t.Errorf("check-ref %s printed %q; gto prints nothing", c.Tag, got)
 			}
 			continue
 		}
-		var printed bytes.Buffer
-		if err := registry.IndentJSON(&printed, []byte(want)); err != nil {
-			t.Fatal(err)
+		if d := diffJSON(got, c.Want); d != "" {
+			t.Errorf("check-ref %s differs from gto:\n%s", c.Tag, d)
+		} else if want := gtoPrints(t, c.Want); got != want {
+			t.Errorf("check-ref %s printed\n%s\nwant\n%s", c.Tag, got, want)
 		}
-		if d := diffJSON(got, want); d != "" {
-			t.Errorf("check-ref %s differs from gto:\n%s", tag, d)
-		} else if got != printed.String() {
-			t.Errorf("check-ref %s printed\n%s\nwant\n%s", tag, got, printed.String())
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if lines == 0 {
-		t.Fatal("check-ref.tsv has no lines")
 	}
 }
 
@@ -193,37 +169,5 @@ func TestReadErrors(t *testing.T) {
 			t.Errorf("hookd %s: exit %d, stdout %q, stderr %q; want exit 1 and one line with %q",
 				strings.Join(c.args, " "), res.code, res.stdout, res.stderr, c.want)
 		}
-	}
-}
-
-// TestMalformedRegistryFilesAreErrors checks that a broken .gto stops
-// every command with exit code 1, and a broken artifacts.yaml every command
-// that reads it (GTO's check-ref does not, and answers).
-func TestMalformedRegistryFilesAreErrors(t *testing.T) {
-	for _, c := range []struct{ file, content, want string }{
-		{".gto", "stages: [dev\n", "Wrong config file '.gto'"},
-		{".gto", "no_such_key: 1\n", "unknown key"},
-		{"artifacts.yaml", "nn: [1, 2\n", "artifacts.yaml"},
-	} {
-		t.Run(c.file, func(t *testing.T) {
-			r := newRepo(t)
-			if err := os.WriteFile(filepath.Join(r.dir, c.file), []byte(c.content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			r.git("add", c.file)
-			r.git("commit", "-q", "-m", "config")
-			for _, args := range [][]string{{"show"}, {"history"}, {"stages"}, {"check-ref", "nn@v1.0.0"}, {"register", "nn"}} {
-				if c.file == "artifacts.yaml" && args[0] == "check-ref" {
-					continue
-				}
-				res := r.hookd(args...)
-				if res.code != 1 || !strings.Contains(res.stderr, c.want) {
-					t.Errorf("hookd %s: exit %d, stderr %q; want exit 1 and %q", strings.Join(args, " "), res.code, res.stderr, c.want)
-				}
-			}
-			if tags := r.tags(); len(tags) != 0 {
-				t.Errorf("tags created: %v", tags)
-			}
-		})
 	}
 }

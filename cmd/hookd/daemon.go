@@ -247,15 +247,6 @@ func openRepositories(cfg *config.Config, running *repositories) (*repositories,
 	return rs, nil
 }
 
-// name is the name of the repository reported as reported: its name, or
-// a path repository's path.
-func (rs *repositories) name(reported string) string {
-	if r, ok := rs.byPath[reported]; ok {
-		return r.cfg.Name()
-	}
-	return reported
-}
-
 func (rs *repositories) lookup(name string) (*repository, bool) {
 	if rs == nil {
 		return nil, false
@@ -287,6 +278,15 @@ func openGitHub(rc config.Repository) (*github.Repo, error) {
 		return nil, fmt.Errorf("repository %s: %w", rc.GitHub, err)
 	}
 	return gh, nil
+}
+
+// name is the name of the repository reported as reported: its name, or
+// a path repository's path.
+func (rs *repositories) name(reported string) string {
+	if r, ok := rs.byPath[reported]; ok {
+		return r.cfg.Name()
+	}
+	return reported
 }
 
 var errNotConfigured = errors.New("repository not configured")

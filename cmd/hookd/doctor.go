@@ -96,45 +96,60 @@ func configDrift(ctx context.Context, src source.Source) (string, error) {
 	if _, ok := src.(source.ConfigReader); !ok {
 		return "", nil // GitHub: the default branch's is the one read
 	}
-	describe := func(data []byte, err error) (string, error) {
-		switch {
-		case errors.Is(err, source.ErrNotFound):
-			return "no .gto", nil
-		case err != nil:
-			return "", err
-		}
-		c, err := registry.ParseConfig(data)
-		if err != nil {
-			return "a .gto GTO refuses", nil
-		}
-		return describeConfig(c), nil
-	}
-	here, err := describe(source.ConfigFile(ctx, src))
+	here, err := readConfig(source.ConfigFile(ctx, src))
 	if err != nil {
 		return "", err
 	}
-	at, err := describe(src.ReadFile(ctx, registry.ConfigFile, "HEAD"))
-	if err != nil || here == at {
+	at, err := readConfig(src.ReadFile(ctx, registry.ConfigFile, "HEAD"))
+	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf(".gto in the working tree differs from HEAD's, and GTO reads the working tree's: %s here, %s at HEAD", here, at), nil
+	var diffs []string
+	if here.exists != at.exists {
+		diffs = append(diffs, fmt.Sprintf("%s here, %s at HEAD", cmp.Or(here.exists, "one"), cmp.Or(at.exists, "one")))
+	} else if here.exists == "" {
+		for _, f := range [][3]string{{"stages", here.stages, at.stages}, {"types", here.types, at.types}, {"index", here.index, at.index}} {
+			if f[1] != f[2] {
+				diffs = append(diffs, fmt.Sprintf("%s %s here, %s at HEAD", f[0], f[1], f[2]))
+			}
+		}
+	}
+	if len(diffs) == 0 {
+		return "", nil
+	}
+	return ".gto in the working tree is not HEAD's, and GTO reads the working tree's: " + strings.Join(diffs, "; "), nil
 }
 
-func describeConfig(c registry.Config) string {
+// configSummary is what of a .gto GTO acts on, in words; exists is "" for
+// a .gto GTO reads, else why there is none to read.
+type configSummary struct{ exists, stages, types, index string }
+
+func readConfig(data []byte, err error) (configSummary, error) {
+	switch {
+	case errors.Is(err, source.ErrNotFound):
+		return configSummary{exists: "none"}, nil
+	case err != nil:
+		return configSummary{}, err
+	}
+	c, err := registry.ParseConfig(data)
+	if err != nil {
+		return configSummary{exists: "one GTO refuses"}, nil
+	}
 	list := func(names []string) string {
 		if names == nil {
 			return "any"
 		}
 		return "[" + strings.Join(names, ", ") + "]"
 	}
-	return fmt.Sprintf("stages %s, types %s, index %s", list(c.Stages), list(c.Types), c.IndexFile())
+	return configSummary{stages: list(c.Stages), types: list(c.Types), index: c.IndexFile()}, nil
 }
 
 // tagProblems lists the tags GTO crashes on, reads otherwise than their
 // ref's name says, or ignores although they have GTO names.
 func tagProblems(tags []registry.Tag) []string {
 	var out []string
-	carriers := map[string][]string{} // object name -> refs
+	carriers := map[string][]string{} // object name -> refs to distinct objects
+	objects := map[string]bool{}
 	for _, t := range tags {
 		ref, err := tagparse.Parse(t.Name)
 		if err != nil {
@@ -152,7 +167,10 @@ func tagProblems(tags []registry.Tag) []string {
 			out = append(out, fmt.Sprintf("tag %s: GTO crashes reading it: %s", t.Name, t.Flaw))
 		}
 		name := cmp.Or(t.ObjectName, t.Name)
-		carriers[name] = append(carriers[name], t.Name)
+		if !objects[t.Object] {
+			objects[t.Object] = true
+			carriers[name] = append(carriers[name], t.Name)
+		}
 		meaning := ref
 		if name != t.Name {
 			if meaning, err = tagparse.Parse(name); err != nil {
@@ -171,14 +189,16 @@ func tagProblems(tags []registry.Tag) []string {
 	}
 	names := make([]string, 0, len(carriers))
 	for name, refs := range carriers {
-		if len(refs) > 1 {
+		// check-ref NAME looks for events of that name only when NAME is
+		// a ref itself.
+		if len(refs) > 1 && slices.Contains(refs, name) {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		out = append(out, fmt.Sprintf("tag name %s is in the tag objects of %s: gto check-ref %s may find more than one event, which it refuses",
-			name, strings.Join(carriers[name], ", "), name))
+		out = append(out, fmt.Sprintf("tag name %s is in %d tag objects (%s): gto check-ref %s finds more than one event and refuses it",
+			name, len(carriers[name]), strings.Join(carriers[name], ", "), name))
 	}
 	return out
 }

@@ -146,8 +146,14 @@ func readLedger(t *testing.T, path string) []string {
 	}
 	names := map[string]string{}
 	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+	// Only whole lines: the shell may be writing the next one right now.
+	text := string(data)
+	text = text[:strings.LastIndexByte(text, '\n')+1]
+	for _, line := range strings.Split(text, "\n") {
 		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
 		key := fields[len(fields)-1]
 		if names[key] == "" {
 			names[key] = fmt.Sprintf("key%d", len(names)+1)

@@ -513,11 +513,10 @@ func (a *app) waitForPing(ctx context.Context, repo *github.Repo, hookID int64, 
 // pingHint says what a failed ping's status usually means.
 func pingHint(status int, secretVar string) string {
 	switch status {
-	case 401:
-		// hookd answers an unknown repository as it answers a bad
-		// signature, so that configured names cannot be probed.
-		return "hookd does not know the repository yet, or its $" + secretVar + " is not the hook's secret: " +
-			"restart or reload hookd with the new repositories: entry and $" + secretVar + " set"
+	case 401, 404:
+		// hookd answers a repository it does not know as a bad signature,
+		// so that no request can tell which repositories it has.
+		return "hookd does not know the repository yet, or its $" + secretVar + " is not the hook's secret; restart it with the repositories: entry and $" + secretVar + " set"
 	case 0:
 		return "is hookd running, and is the URL right?"
 	}

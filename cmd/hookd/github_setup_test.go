@@ -232,8 +232,9 @@ func TestGitHubSetupWritesTheEntryAndWaitsForTheRestart(t *testing.T) {
 			}
 		}
 	}
-	// The running hookd does not know the repository: the ping gets 401
-	// (as a bad signature does), and setup says what to do.
+	// The running hookd does not know the repository: the ping is refused
+	// (as a bad signature, which tells nothing of what hookd has), and
+	// setup says what to do.
 	next("hookd at http://" + s.addr + "/webhooks/github answered the ping with 401: hookd does not know the repository yet")
 	written, err := os.ReadFile(envFile)
 	if err != nil {

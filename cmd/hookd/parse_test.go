@@ -86,7 +86,7 @@ func TestHelpListsTheCommands(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	for _, cmd := range []string{"parse", "check-ref", "show", "history", "stages", "register", "assign", "unassign", "deregister", "deprecate"} {
+	for _, cmd := range []string{"parse", "check-ref", "show", "history", "stages", "doctor", "register", "assign", "unassign", "deregister", "deprecate"} {
 		if !strings.Contains(res.stdout, "\n  "+cmd+" ") {
 			t.Errorf("--help does not list %s:\n%s", cmd, res.stdout)
 		}

@@ -249,14 +249,19 @@ func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string)
 		t.Fatalf("events = %q, want %q", got, want)
 	}
 
-	// GitHub's manual redelivery, three times, and the same tags found again
-	// by a reconciliation (SIGHUP re-lists every repository): nothing new.
+	// GitHub's manual redelivery, three times, each processed again (202),
+	// and the same tags found again by a reconciliation (SIGHUP re-lists
+	// every repository): nothing new.
 	sent := p.gh.Deliveries()
 	for range 3 {
 		for _, d := range sent {
 			if d.Event == "push" {
-				if _, err := p.gh.Redeliver(p.hookID, d.ID); err != nil {
+				again, err := p.gh.Redeliver(p.hookID, d.ID)
+				if err != nil {
 					t.Fatal(err)
+				}
+				if again.StatusCode != http.StatusAccepted {
+					t.Errorf("redelivery of %s answered %d, want 202: processed again", d.GUID, again.StatusCode)
 				}
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/hookd-dev/hookd/config"
 	"github.com/hookd-dev/hookd/handlers"
 	"github.com/hookd-dev/hookd/store"
+	"github.com/hookd-dev/hookd/ui"
 )
 
 // serveFlags override the configuration file; empty means "not given".
@@ -38,7 +40,9 @@ func (a *app) addServe(root *cobra.Command) {
 		Use:   "serve",
 		Short: "Run the daemon: receive webhooks and git hooks, store them, act on them",
 		Long: `Run hookd's HTTP server: POST /webhooks/github, POST /webhooks/git,
-/healthz, /readyz and /metrics.
+the API under /api/v1, the web dashboard under /ui/ (sign in with an API
+token), /healthz, /readyz and /metrics (on metrics_listen instead, when
+configured).
 
 Without a configuration file hookd starts with defaults (listen on
 ` + config.DefaultListen + `, SQLite database ./` + config.DefaultDatabaseURL + `) and no
@@ -97,13 +101,28 @@ func (f serveFlags) load() (*config.Config, error) {
 	return cfg, nil
 }
 
-// configure gives the HTTP handler what it takes from the configuration;
-// at start and at each reload.
-func configure(h *handlers.Handler, cfg *config.Config) {
+// configure gives the HTTP handler and the dashboard what they take from
+// the configuration; at start and at each reload.
+func configure(h *handlers.Handler, dash *ui.Handler, cfg *config.Config) {
 	h.SetSecrets(secretsOf(cfg))
 	h.SetTokens(tokensOf(cfg))
 	h.SetRepositoryPaths(pathsOf(cfg))
 	h.SetChat(chatOf(cfg))
+	dash.SetTokens(ui.Tokens(tokensOf(cfg)))
+	dash.SetRepositories(dashboardRepositories(cfg))
+}
+
+// dashboardRepositories are the configured repositories as the dashboard
+// shows them, with their GitHub pages to link to.
+func dashboardRepositories(cfg *config.Config) []ui.Repository {
+	out := make([]ui.Repository, len(cfg.Repositories))
+	for i, r := range cfg.Repositories {
+		out[i] = ui.Repository{Name: r.Name(), Identity: r.Name(), Promotion: r.Promotion}
+		if r.GitHub != "" && r.APIURL == "" {
+			out[i].WebURL = "https://github.com/" + r.GitHub
+		}
+	}
+	return out
 }
 
 // chatOf is the chat commands' configuration, Slack users as principals.
@@ -180,14 +199,33 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		st.Close()
 		return err
 	}
-	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes()})
-	configure(h, cfg)
+	dash := ui.New(ui.Options{Store: st, Changes: d.changes(), Sources: d.source, Logger: logger,
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")})
+	h := handlers.New(handlers.Options{Store: st, Logger: logger, Metrics: reg, Changes: d.changes(), UI: dash,
+		MetricsApart: cfg.MetricsListen != ""})
+	configure(h, dash, cfg)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
 		return err
 	}
+	if cfg.MetricsListen != "" {
+		scrape, err := serveMetrics(logger, cfg.MetricsListen, h.MetricsHandler())
+		if err != nil {
+			ln.Close()
+			st.Close()
+			return err
+		}
+		defer scrape.Close()
+	}
+	stopDebug, err := serveDebug(logger, cfg.DebugListen)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return err
+	}
+	defer stopDebug()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -216,7 +254,7 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		select {
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				cfg = reload(ctx, logger, f, cfg, d, h, &level)
+				cfg = reload(ctx, logger, f, cfg, d, h, dash, &level)
 				retention.Store(int64(cfg.Retention.RawPayloads))
 				continue
 			}
@@ -233,6 +271,31 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		d.stopSchedule()
 		return shutdown(logger, srv, h, st, f.shutdownTimeout)
 	}
+}
+
+// serveMetrics serves /metrics alone on address, until it is closed.
+func serveMetrics(logger *slog.Logger, address string, metrics http.Handler) (*http.Server, error) {
+	ln, err := net.Listen("tcp", address)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("the metrics listener stopped; /metrics is not served", "address", address, "error", err)
+		}
+	}()
+	logger.Info("metrics listening", "address", ln.Addr().String())
+	return srv, nil
 }
 
 // pruneEvery is how often raw payloads past their retention are dropped;
@@ -294,7 +357,7 @@ func shutdown(logger *slog.Logger, srv *http.Server, h *handlers.Handler, st *st
 
 // reload applies a changed configuration file. Repositories and secrets
 // switch at once; an invalid file changes nothing.
-func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.Config, d *daemon, h *handlers.Handler, level *slog.LevelVar) *config.Config {
+func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.Config, d *daemon, h *handlers.Handler, dash *ui.Handler, level *slog.LevelVar) *config.Config {
 	if f.config == "" {
 		logger.Warn("SIGHUP: no configuration file to reload (start with --config FILE)")
 		return old
@@ -308,10 +371,10 @@ func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.
 		logger.Error("config reload failed; keeping the running configuration", "file", f.config, "error", err)
 		return old
 	}
-	configure(h, cfg)
+	configure(h, dash, cfg)
 	level.Set(cfg.LogLevel())
-	if cfg.Listen != old.Listen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
-		logger.Warn("listen, database_url and log.format changes take effect at the next restart")
+	if cfg.Listen != old.Listen || cfg.MetricsListen != old.MetricsListen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
+		logger.Warn("listen, metrics_listen, database_url and log.format changes take effect at the next restart")
 	}
 	logger.Info("config reloaded", "file", f.config, "repositories", len(cfg.Repositories))
 	explain(logger, f.config, cfg)

@@ -419,8 +419,8 @@ func TestServeOnPostgreSQL(t *testing.T) {
 	if got := d.github("acme/models", "s3cret", "pg-1"); got != http.StatusAccepted {
 		t.Fatalf("push: %d", got)
 	}
-	if got := d.github("acme/models", "s3cret", "pg-1"); got != http.StatusOK {
-		t.Fatalf("redelivery: %d", got)
+	if got := d.github("acme/models", "s3cret", "pg-1"); got != http.StatusAccepted {
+		t.Fatalf("redelivery: %d, want 202 (processed again)", got)
 	}
 	// A delivery id PostgreSQL cannot store is the sender's mistake, not
 	// an outage that a redelivery would get past.
@@ -466,4 +466,30 @@ func TestServePrunesRawPayloadsPastRetention(t *testing.T) {
 	if !pruned["old"] || pruned["recent"] || len(pruned) != 2 {
 		t.Errorf("pruned: %v, want only the old payload dropped and both records kept", pruned)
 	}
+}
+
+// metrics_listen serves /metrics on an address of its own, and the main
+// listener, where webhooks arrive, no longer does.
+func TestServeMetricsOnTheirOwnListener(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "hookd.yaml")
+	writeFile(t, cfgPath, "metrics_listen: 127.0.0.1:0\nrepositories:\n  - github: acme/models\n    secret: s3cret\n")
+	d := startDaemon(t, dir, gitEnv(t), "--config", cfgPath)
+	addr := d.waitLog("metrics listening")["address"].(string)
+	if got := d.github("acme/models", "s3cret", "m-1"); got != http.StatusAccepted {
+		t.Fatalf("webhook: %d", got)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(text), `hookd_webhook_deliveries_total{outcome="accepted",source="github"} 1`) {
+		t.Errorf("metrics listener: %d\n%s", resp.StatusCode, text)
+	}
+	if got := d.get("/metrics"); got != http.StatusNotFound {
+		t.Errorf("/metrics on the main listener: %d, want 404", got)
+	}
+	d.stop()
 }

@@ -24,6 +24,10 @@ const (
 	// Retry-After: RetryAfter (default one minute) and GitHub's
 	// secondary-rate-limit message.
 	SecondaryRateLimit
+	// EchoAuthorization answers Status (default 401) with an error body
+	// whose message repeats the request's Authorization header, as some
+	// proxies and API-compatible servers do (GitHub itself does not).
+	EchoAuthorization
 )
 
 func (k RESTFaultKind) String() string {
@@ -36,6 +40,8 @@ func (k RESTFaultKind) String() string {
 		return "primary-rate-limit"
 	case SecondaryRateLimit:
 		return "secondary-rate-limit"
+	case EchoAuthorization:
+		return "echo-authorization"
 	}
 	return "fault-" + strconv.Itoa(int(k))
 }
@@ -135,6 +141,11 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault,
 			Message:          "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
 			DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
 		})
+	case EchoAuthorization:
+		status := cmp.Or(f.Status, http.StatusUnauthorized)
+		record(status)
+		s.setRateHeaders(w, resource)
+		writeJSON(w, status, apiError("Bad credentials; the request had Authorization: "+r.Header.Get("Authorization")))
 	default:
 		status := cmp.Or(f.Status, http.StatusBadGateway)
 		record(status)

@@ -403,6 +403,18 @@ func TestRESTServerErrorFault(t *testing.T) {
 	}
 }
 
+// Not GitHub's behaviour but a proxy's: the error repeats the credential,
+// so that tests can check it goes no further.
+func TestRESTEchoAuthorizationFault(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.EchoAuthorization, Path: "/git/matching-refs/"})
+	_, resp, err := newClient(t, gh).Git.ListMatchingRefs(ctx(t), owner, repo, &github.ReferenceListOptions{Ref: "tags"})
+	var er *github.ErrorResponse
+	if !errors.As(err, &er) || resp.StatusCode != http.StatusUnauthorized || !strings.Contains(er.Message, "Authorization: Bearer "+gh.Token()) {
+		t.Fatalf("%v, want a 401 whose message carries the Authorization header", err)
+	}
+}
+
 func TestRESTHangFault(t *testing.T) {
 	gh := githubtest.New(t, githubtest.Options{})
 	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.Hang, Method: http.MethodGet})

@@ -122,3 +122,29 @@ func (r *Repo) LightTag(name, target string) {
 	r.t.Helper()
 	r.Git("tag", name, target)
 }
+
+// RawTag writes a tag object from its headers and message exactly as given
+// (git hash-object, so tags git itself would not create can be made: a
+// tagger line git's tools refuse, no tagger, a fake signature) and points
+// refs/tags/ref at it. It returns the object's sha.
+func (r *Repo) RawTag(ref, headers, message string) string {
+	r.t.Helper()
+	return RawTag(r.t, r.Dir, os.Environ(), ref, headers, message)
+}
+
+// RawTag is Repo.RawTag for the repository in dir, git run with env.
+func RawTag(t testing.TB, dir string, env []string, ref, headers, message string) string {
+	t.Helper()
+	git := func(stdin string, args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir, cmd.Env, cmd.Stdin = dir, env, strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	sha := git(headers+"\n"+message, "hash-object", "-t", "tag", "-w", "--literally", "--stdin")
+	git("", "update-ref", "refs/tags/"+ref, sha)
+	return sha
+}

@@ -17,24 +17,38 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookd-dev/hookd/internal/pgtest"
 )
 
 // WaitLimit bounds every wait on a process.
 const WaitLimit = 60 * time.Second
 
-// Build builds the module's commands named by pkgs (such as "cmd/hookd")
-// into dir and returns their paths, in the same order. TestMain calls it.
-func Build(dir string, pkgs ...string) ([]string, error) {
-	out := make([]string, len(pkgs))
-	for i, pkg := range pkgs {
-		out[i] = filepath.Join(dir, filepath.Base(pkg))
-		build := exec.Command("go", "build", "-o", out[i], "github.com/hookd-dev/hookd/"+pkg)
+// Main is a test package's TestMain: it builds the module's commands
+// (such as "cmd/hookd") into a temp dir, storing each one's path where
+// commands says, runs the package's tests with a PostgreSQL server of its
+// own in *pg (see pgtest.Main), and cleans up.
+//
+//	func TestMain(m *testing.M) {
+//		os.Exit(hookdtest.Main(m, &pg, map[string]*string{"cmd/hookd": &hookdBin}))
+//	}
+func Main(m *testing.M, pg **pgtest.Server, commands map[string]*string) int {
+	dir, err := os.MkdirTemp("", "hookdtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	for pkg, path := range commands {
+		*path = filepath.Join(dir, filepath.Base(pkg))
+		build := exec.Command("go", "build", "-o", *path, "github.com/hookd-dev/hookd/"+pkg)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
-			return nil, fmt.Errorf("building %s: %w", pkg, err)
+			fmt.Fprintf(os.Stderr, "building %s: %v\n", pkg, err)
+			return 1
 		}
 	}
-	return out, nil
+	return pgtest.Main(m, pg)
 }
 
 // Process is one `hookd serve`, logging JSON.
@@ -94,9 +108,6 @@ func Serve(t testing.TB, bin string, env []string, args ...string) *Process {
 
 // URL is the process's base URL.
 func (p *Process) URL() string { return "http://" + p.Addr }
-
-// PID is its process id.
-func (p *Process) PID() int { return p.cmd.Process.Pid }
 
 // Alive says whether it has not exited.
 func (p *Process) Alive() bool {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -90,4 +91,31 @@ func GTOReference(t testing.TB) string {
 		}
 		dir = parent
 	}
+}
+
+// CheckRef is one line of a fixture's check-ref.tsv: a tag, and what
+// `gto check-ref --json TAG` prints for it, the one event as JSON or ""
+// when the tag created none.
+type CheckRef struct{ Tag, Want string }
+
+// CheckRefs reads the check-ref.tsv in dir, failing t when it is missing,
+// malformed or empty.
+func CheckRefs(t testing.TB, dir string) []CheckRef {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "check-ref.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []CheckRef
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		tag, want, ok := strings.Cut(line, "\t")
+		if !ok || tag == "" {
+			t.Fatalf("%s/check-ref.tsv: malformed line %q", dir, line)
+		}
+		out = append(out, CheckRef{tag, want})
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s/check-ref.tsv has no lines", dir)
+	}
+	return out
 }

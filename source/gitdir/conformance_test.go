@@ -1,7 +1,6 @@
 package gitdir_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -177,39 +176,21 @@ func TestConformanceWithGTO(t *testing.T) {
 
 func TestConformanceCheckRef(t *testing.T) {
 	reg := referenceRegistry(t)
-	f, err := os.Open(filepath.Join(referenceDir(t), "check-ref.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	lines := 0
-	for sc.Scan() {
-		ref, want, ok := strings.Cut(sc.Text(), "\t")
-		if !ok {
-			t.Fatalf("malformed line %q", sc.Text())
-		}
-		lines++
-		t.Run(ref, func(t *testing.T) {
+	for _, c := range testenv.CheckRefs(t, referenceDir(t)) {
+		t.Run(c.Tag, func(t *testing.T) {
 			// gto prints the one event, or nothing for none; the
 			// registry lists them.
-			events := reg.CheckRef(ref)
-			if want == "" {
+			events := reg.CheckRef(c.Tag)
+			if c.Want == "" {
 				if len(events) != 0 {
-					t.Errorf("check-ref %s = %+v, want no event", ref, events)
+					t.Errorf("check-ref %s = %+v, want no event", c.Tag, events)
 				}
 				return
 			}
 			if len(events) != 1 {
-				t.Fatalf("check-ref %s = %+v, want one event", ref, events)
+				t.Fatalf("check-ref %s = %+v, want one event", c.Tag, events)
 			}
-			assertJSON(t, "check-ref "+ref, events[0], []byte(want))
+			assertJSON(t, "check-ref "+c.Tag, events[0], []byte(c.Want))
 		})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if lines == 0 {
-		t.Fatal("check-ref.tsv is empty")
 	}
 }

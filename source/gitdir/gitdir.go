@@ -1,8 +1,13 @@
 // Package gitdir is a [source.Source] over a repository on disk (a working
 // tree or a bare repository), driven through the git CLI. Every call runs
 // git with an argument vector, never a shell, and reads what it needs in as
-// few git invocations as it can: all tags in one `git for-each-ref`, any
-// number of commits in one `git cat-file --batch`.
+// few git invocations as it can: all tags, with their tag objects, in one
+// `git for-each-ref`, any number of commits in one `git cat-file --batch`.
+//
+// It reads what GTO reads the way GTO (scmrepo over dulwich) reads it: a
+// tag object's own name, target, tagger (split by scmrepo's rule) and
+// message, and `.gto` from the working tree rather than from HEAD. Tags
+// are created with their message exactly as given.
 package gitdir
 
 import (
@@ -27,6 +32,9 @@ import (
 // Repo is a local git repository.
 type Repo struct {
 	dir string
+	// root is the top of the working tree, or a bare repository's git
+	// directory: where GTO reads .gto.
+	root string
 }
 
 var _ source.Source = (*Repo)(nil)
@@ -34,8 +42,24 @@ var _ source.Source = (*Repo)(nil)
 // Open checks that dir is inside a git repository (working tree or bare).
 func Open(ctx context.Context, dir string) (*Repo, error) {
 	r := &Repo{dir: dir}
-	if _, err := r.git(ctx, nil, nil, "rev-parse", "--git-dir"); err != nil {
+	out, err := r.git(ctx, nil, nil, "rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-cdup")
+	if err != nil {
 		return nil, fmt.Errorf("%s: not a git repository", dir)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	switch {
+	case len(lines) >= 2 && lines[0] == "true":
+		r.root = lines[1]
+	case len(lines) >= 2:
+		cdup := ""
+		if len(lines) > 2 {
+			cdup = lines[2]
+		}
+		if r.root, err = filepath.Abs(filepath.Join(dir, cdup)); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%s: git rev-parse answered %q", dir, out)
 	}
 	return r, nil
 }
@@ -208,11 +232,7 @@ func (r *Repo) ReadFile(ctx context.Context, path, ref string) ([]byte, error) {
 // itself (where there normally is none). A missing file, or a directory
 // of that name, is ErrNotFound.
 func (r *Repo) GTOConfig(ctx context.Context) ([]byte, error) {
-	root, err := r.root(ctx)
-	if err != nil {
-		return nil, err
-	}
-	path := filepath.Join(root, registry.ConfigFile)
+	path := filepath.Join(r.root, registry.ConfigFile)
 	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w", path, source.ErrNotFound)
@@ -220,23 +240,6 @@ func (r *Repo) GTOConfig(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	return os.ReadFile(path)
-}
-
-// root is the top of the working tree, or a bare repository's git
-// directory.
-func (r *Repo) root(ctx context.Context) (string, error) {
-	out, err := r.git(ctx, nil, nil, "rev-parse", "--is-bare-repository", "--absolute-git-dir")
-	if err != nil {
-		return "", err
-	}
-	bare, gitDir, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if bare == "true" {
-		return gitDir, nil
-	}
-	if out, err = r.git(ctx, nil, nil, "rev-parse", "--show-toplevel"); err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // Head returns the full sha of HEAD, or "" in a repository with no commit.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/hookd-dev/hookd/internal/gittest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -94,6 +95,128 @@ func TestTagsReadsEveryField(t *testing.T) {
 	}
 	if an.Message != msg {
 		t.Errorf("message %q, want %q", an.Message, msg)
+	}
+}
+
+// Tags reads every annotated tag from its object, as GTO (scmrepo over
+// dulwich) does: the name the object records, the object it names, the
+// tagger split by scmrepo's rule, the message byte for byte (the registry
+// cuts it at a signature), and what GTO would crash on.
+func TestTagsReadTagObjectsAsGTO(t *testing.T) {
+	repo := gittest.New(t)
+	c := repo.Commit("model.txt", "one\n", "2023-01-01T10:00:00+00:00")
+	tree := repo.Git("rev-parse", c+"^{tree}")
+	head := func(name, tagger string) string {
+		h := "object " + c + "\ntype commit\n"
+		if name != "" {
+			h += "tag " + name + "\n"
+		}
+		if tagger != "" {
+			h += "tagger " + tagger + "\n"
+		}
+		return h
+	}
+	inner := repo.Tag("m@v1.0.0", c, "2023-02-01T10:00:00+00:00", "register")
+	// git tag NEW OLD: NEW points to OLD's object, named OLD.
+	repo.Git("tag", "copy@v9.9.9", "m@v1.0.0")
+	// A tag of a tag names the inner tag object.
+	repo.Tag("m#prod", "m@v1.0.0", "2023-02-02T10:00:00+00:00", "outer")
+	repo.Tag("m@v3.0.0", tree, "2023-02-03T10:00:00+00:00", "of a tree")
+	signed := "Registering m v2.0.0\n-----BEGIN PGP SIGNATURE-----\n\niQEzBAABCAAdFiEE\n-----END PGP SIGNATURE-----\n"
+	repo.RawTag("m@v2.0.0", head("m@v2.0.0", "A <b> <c@d> 1700000000 +0530"), signed)
+	repo.RawTag("m#dev", head("m#dev", ""), "no tagger\n")
+	repo.RawTag("m#qa", head("m#qa", "<x@y> 1700000000 +0000"), "no name\n")
+	repo.RawTag("m#staging", head("m#staging", "S <s@t> 1700000000 +0000"), "caf\xe9\n")
+
+	tags, err := open(t, repo.Dir).Tags(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tester := registry.Person{Name: "Test Tagger", Email: "tagger@example.com"} // gittest's identity
+	by := map[string]registry.Tag{}
+	for _, tg := range tags {
+		by[tg.Name] = tg
+	}
+	for _, c := range []struct {
+		ref, objectName, target, commit string
+		tagger                          registry.Person
+		date, message, flaw             string
+	}{
+		{"m@v1.0.0", "m@v1.0.0", c, c, tester, "2023-02-01T10:00:00+00:00", "register\n", ""},
+		{"copy@v9.9.9", "m@v1.0.0", c, c, tester, "2023-02-01T10:00:00+00:00", "register\n", ""},
+		{"m#prod", "m#prod", inner, c, tester, "2023-02-02T10:00:00+00:00", "outer\n", ""},
+		{"m@v3.0.0", "m@v3.0.0", tree, "", tester, "2023-02-03T10:00:00+00:00", "of a tree\n", ""},
+		{"m@v2.0.0", "m@v2.0.0", c, c, registry.Person{Name: "A <b>", Email: "c@d"}, "2023-11-15T03:43:20+05:30", signed, ""},
+		{"m#dev", "m#dev", c, c, registry.Person{}, "", "no tagger\n", "it has no tagger"},
+		{"m#qa", "m#qa", c, c, registry.Person{Email: "x@y"}, "2023-11-14T22:13:20+00:00", "no name\n", "scmrepo cannot split its tagger"},
+		{"m#staging", "m#staging", c, c, registry.Person{Name: "S", Email: "s@t"}, "2023-11-14T22:13:20+00:00", "caf\xe9\n", "its message is not UTF-8"},
+	} {
+		tg, ok := by[c.ref]
+		if !ok {
+			t.Errorf("no tag %s", c.ref)
+			continue
+		}
+		var date string
+		if !tg.Date.IsZero() {
+			date = registry.FormatTime(tg.Date)
+		}
+		if !tg.Annotated || tg.ObjectName != c.objectName || tg.Target != c.target || tg.Commit != c.commit ||
+			tg.Tagger != c.tagger || date != c.date || tg.Message != c.message || !strings.Contains(tg.Flaw, c.flaw) || (c.flaw == "") != (tg.Flaw == "") {
+			t.Errorf("%s read as %+v (date %s)\nwant %+v", c.ref, tg, date, c)
+		}
+	}
+}
+
+// GTO reads .gto from the top of the working tree (a bare repository's
+// git directory), whatever HEAD has: gto's read_registry_config joins the
+// repository's root_dir and ".gto".
+func TestGTOConfigIsReadWhereGTOReadsIt(t *testing.T) {
+	repo := gittest.New(t)
+	repo.Commit(".gto", "stages: [dev]\n", "2023-01-01T10:00:00+00:00")
+	ctx := context.Background()
+	read := func(dir string) string {
+		t.Helper()
+		data, err := open(t, dir).GTOConfig(ctx)
+		if errors.Is(err, source.ErrNotFound) {
+			return "<none>"
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	sub := filepath.Join(repo.Dir, "models")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bare := filepath.Join(t.TempDir(), "bare.git")
+	run(t, ".", nil, "clone", "-q", "--bare", repo.Dir, bare)
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(repo.Dir, ".gto"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		setup func()
+		dir   string
+		want  string
+	}{
+		{"as committed", func() {}, repo.Dir, "stages: [dev]\n"},
+		{"from a subdirectory", func() {}, sub, "stages: [dev]\n"},
+		{"an edit not committed", func() { write("stages: [dev, prod]\n") }, repo.Dir, "stages: [dev, prod]\n"},
+		{"deleted since the commit", func() { os.Remove(filepath.Join(repo.Dir, ".gto")) }, repo.Dir, "<none>"},
+		{"a directory of that name", func() { os.Mkdir(filepath.Join(repo.Dir, ".gto"), 0o755) }, repo.Dir, "<none>"},
+		// A bare repository has no working tree: its git directory holds
+		// no .gto unless one is put there.
+		{"a bare repository", func() {}, bare, "<none>"},
+		{"in a bare repository's git directory", func() { os.WriteFile(filepath.Join(bare, ".gto"), []byte("stages: [qa]\n"), 0o644) }, bare, "stages: [qa]\n"},
+	} {
+		c.setup()
+		if got := read(c.dir); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
 	}
 }
 

@@ -201,3 +201,55 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("Commit through Open(%s) = %+v, %v", gh.GitURL(), c, err)
 	}
 }
+
+// A server or proxy that repeats the Authorization header in its errors
+// cannot put the credential into hookd's errors, which are logged and
+// stored: the token, an App's JWT and its installation token alike, from
+// REST and GraphQL answers.
+func TestErrorsLeaveCredentialsOut(t *testing.T) {
+	// Each echoes as often as a read is tried (reads are retried).
+	echo := func(gh *githubtest.Server, path string) {
+		gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.EchoAuthorization, Path: path, Count: 1 + testLimits.Retries})
+	}
+	t.Run("token", func(t *testing.T) {
+		for _, path := range []string{"/git/matching-refs/", "/graphql"} {
+			gh := githubtest.New(t, githubtest.Options{})
+			newSeeder(t, gh).annotated(1)
+			echo(gh, path)
+			_, err := newRepo(t, gh).Tags(testCtx(t))
+			if err == nil || strings.Contains(err.Error(), gh.Token()) || !strings.Contains(err.Error(), "[redacted]") {
+				t.Errorf("%s echoing the header: error %v; want it without the token", path, err)
+			}
+		}
+	})
+	t.Run("app", func(t *testing.T) {
+		gh := githubtest.New(t, githubtest.Options{AppID: 1234, InstallationID: 42})
+		keyFile := filepath.Join(t.TempDir(), "app.pem")
+		if err := os.WriteFile(keyFile, gh.AppPrivateKeyPEM(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := New("octo-org", "models", WithApp(1234, 42, keyFile), WithBaseURL(gh.APIURL()), WithLimits(testLimits))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jwt string
+		echo(gh, "/access_tokens")
+		_, err = r.Tags(testCtx(t))
+		for _, cred := range r.creds.seen {
+			if strings.Count(cred, ".") == 2 { // header.payload.signature
+				jwt = cred
+			}
+		}
+		if err == nil || jwt == "" || strings.Contains(err.Error(), jwt) {
+			t.Errorf("token endpoint echoing the App's JWT: error %v", err)
+		}
+		if n := gh.RequestCount(installationToken); n != 1+testLimits.Retries {
+			t.Fatalf("%d token requests, want %d", n, 1+testLimits.Retries)
+		}
+		echo(gh, "/git/matching-refs/")
+		_, err = r.Tags(testCtx(t))
+		if err == nil || strings.Contains(err.Error(), gh.Token()) || !strings.Contains(err.Error(), "[redacted]") {
+			t.Errorf("listing echoing the installation token: error %v", err)
+		}
+	})
+}

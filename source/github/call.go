@@ -62,7 +62,7 @@ func (r *Repo) call(ctx context.Context, read bool, fn func() (*github.Response,
 		}
 		resp, err := fn()
 		if err == nil || ctx.Err() != nil {
-			return resp, err
+			return resp, r.creds.scrub(err)
 		}
 		wait, limited := rateLimitWait(resp, err, time.Now())
 		switch {
@@ -71,7 +71,7 @@ func (r *Repo) call(ctx context.Context, read bool, fn func() (*github.Response,
 			// whose clock lags ours cannot make this spin.
 			wait = max(wait, time.Second)
 			if waited+wait > r.limits.MaxWait {
-				return resp, fmt.Errorf("%w (rate limited for %v more; waiting at most %v)", apiError(err), wait.Round(time.Second), r.limits.MaxWait)
+				return resp, r.creds.scrub(fmt.Errorf("%w (rate limited for %v more; waiting at most %v)", r.apiError(err), wait.Round(time.Second), r.limits.MaxWait))
 			}
 			waited += wait
 			r.hold.extend(time.Now().Add(wait))
@@ -79,7 +79,7 @@ func (r *Repo) call(ctx context.Context, read bool, fn func() (*github.Response,
 			wait = r.limits.Backoff << retries
 			retries++
 		default:
-			return resp, apiError(err)
+			return resp, r.creds.scrub(r.apiError(err))
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return resp, err

@@ -47,6 +47,7 @@ type Repo struct {
 	graphqlURL  string
 	limits      Limits
 	meter       *meter
+	creds       *credentials // what to keep out of errors
 	tags        tagCache
 	commits     commitCache
 	files       bounded[string, fileAt] // by "sha:path"
@@ -164,17 +165,18 @@ func New(owner, name string, opts ...Option) (*Repo, error) {
 		c.token = cmp.Or(os.Getenv("GITHUB_TOKEN"), os.Getenv("GH_TOKEN"))
 	}
 
-	var auth http.RoundTripper = c.transport
+	creds := &credentials{base: c.transport}
+	var auth http.RoundTripper = creds
 	var installation *ghinstallation.Transport
 	switch {
 	case c.app != nil:
-		itr, err := ghinstallation.NewKeyFromFile(c.transport, c.app.appID, c.app.installationID, c.app.keyFile)
+		itr, err := ghinstallation.NewKeyFromFile(creds, c.app.appID, c.app.installationID, c.app.keyFile)
 		if err != nil {
 			return nil, fmt.Errorf("github: app key: %w", err)
 		}
 		installation, auth = itr, itr
 	case c.token != "":
-		auth = &oauth2.Transport{Base: c.transport, Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: c.token})}
+		auth = &oauth2.Transport{Base: creds, Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: c.token})}
 	}
 	m := &meter{base: &revalidator{base: auth}}
 	m.core.remaining, m.graphql.remaining = -1, -1
@@ -204,7 +206,7 @@ func New(owner, name string, opts ...Option) (*Repo, error) {
 	if c.graphqlURL == "" {
 		c.graphqlURL = graphqlEndpoint(gh.BaseURL)
 	}
-	return &Repo{owner: owner, name: name, gh: gh, hc: hc, graphqlURL: c.graphqlURL, limits: c.limits, meter: m}, nil
+	return &Repo{owner: owner, name: name, gh: gh, hc: hc, graphqlURL: c.graphqlURL, limits: c.limits, meter: m, creds: creds}, nil
 }
 
 // FullName is "owner/name".
@@ -234,9 +236,9 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.err }
 
 // apiError turns go-github's errors, whose text carries the method and URL,
-// into one-line GitHub messages. Other errors (network, context) pass
-// through with a prefix.
-func apiError(err error) error {
+// into one-line GitHub messages, without the credentials they may echo.
+// Other errors (network, context) pass through with a prefix.
+func (r *Repo) apiError(err error) error {
 	var (
 		ge  *Error
 		rl  *github.RateLimitError
@@ -265,7 +267,7 @@ func apiError(err error) error {
 		}
 		return fmt.Errorf("github: %w", err)
 	}
-	e := &Error{Message: msg, err: err}
+	e := &Error{Message: r.creds.redact(msg), err: err}
 	// GraphQL answers its errors with a 200, which says nothing of them.
 	if hr != nil && hr.StatusCode != http.StatusOK {
 		e.Status = hr.StatusCode

@@ -1,0 +1,26 @@
+package config
+
+import "testing"
+
+// debug_listen without a host means loopback, never every interface.
+func TestDebugListen(t *testing.T) {
+	for src, want := range map[string]string{
+		"":                               "",
+		"debug_listen: 6060\n":           "127.0.0.1:6060",
+		"debug_listen: \":6060\"\n":      "127.0.0.1:6060",
+		"debug_listen: 10.0.0.5:6060\n":  "10.0.0.5:6060",
+		"debug_listen: \"[::1]:6060\"\n": "[::1]:6060",
+		"debug_listen: localhost:6060\n": "localhost:6060",
+	} {
+		cfg, err := Parse("hookd.yaml", []byte(src))
+		if err != nil {
+			t.Errorf("%q: %v", src, err)
+			continue
+		}
+		if cfg.DebugListen != want {
+			t.Errorf("%q: debug_listen %q, want %q", src, cfg.DebugListen, want)
+		}
+	}
+	wantProblem(t, "debug_listen: nowhere\n", 1, "is not host:port")
+	wantProblem(t, "listen: 127.0.0.1:8080\ndebug_listen: \":8080\"\n", 2, "is the listen address")
+}
