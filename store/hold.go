@@ -49,20 +49,28 @@ func repositoryLease(repository string) string { return "repository " + strconv.
 // it must stop. release gives the repository up at once rather than at the
 // lease's expiry; calling it again does nothing.
 func (s *Store) HoldRepository(ctx context.Context, repository string) (held context.Context, release func(), err error) {
-	h := &hold{s: s, name: repositoryLease(repository), holder: s.holder + "/hold/" + strconv.FormatInt(holds.Add(1), 10),
-		stop: make(chan struct{}), done: make(chan struct{})}
-	if err := s.waitLease(ctx, h.name, h.holder); err != nil {
+	name, holder := repositoryLease(repository), s.holder+"/hold/"+strconv.FormatInt(holds.Add(1), 10)
+	if err := s.waitLease(ctx, name, holder); err != nil {
 		return nil, nil, err
 	}
+	held, release = s.keepLease(ctx, name, holder)
+	return held, release, nil
+}
+
+// keepLease renews the lease name, which holder has just taken, until
+// release is called, and then gives it up. held is ctx, cancelled with
+// ErrHoldLost if the lease is lost.
+func (s *Store) keepLease(ctx context.Context, name, holder string) (held context.Context, release func()) {
+	h := &hold{s: s, name: name, holder: holder, stop: make(chan struct{}), done: make(chan struct{})}
 	h.ctx, h.cancel = context.WithCancelCause(ctx)
 	go func() {
 		defer close(h.done)
 		h.renew()
 	}()
-	return h.ctx, func() { h.once.Do(h.release) }, nil
+	return h.ctx, func() { h.once.Do(h.release) }
 }
 
-// hold is one HoldRepository's lease, renewed until released.
+// hold is a lease kept by keepLease, renewed until released.
 type hold struct {
 	s            *Store
 	name, holder string
@@ -81,7 +89,7 @@ func (h *hold) release() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), 5*time.Second)
 	defer cancel()
 	if err := releaseLease(ctx, h.s.db, h.name, h.holder); err != nil {
-		h.s.logger.Warn("could not give up a repository hold; it expires by itself", "lease", h.name, "error", err)
+		h.s.logger.Warn("could not give up a lease; it expires by itself", "lease", h.name, "error", err)
 	}
 }
 
@@ -118,7 +126,7 @@ func (s *Store) leaseHolder(ctx context.Context, name string) string {
 	return holder
 }
 
-// renew renews the hold's lease until stop is closed. When the lease was
+// renew renews the lease until stop is closed. When the lease was
 // taken over, or has gone unrenewed for longer than it lasts, it cancels
 // the hold's context with ErrHoldLost.
 func (h *hold) renew() {
@@ -142,12 +150,12 @@ func (h *hold) renew() {
 			renewed = time.Now()
 			continue
 		case err == nil:
-			h.s.logger.Error("a repository hold was taken over; the sync under it stops", "lease", h.name)
+			h.s.logger.Error("a lease was taken over; the work under it stops", "lease", h.name)
 		case time.Since(renewed) < h.s.holdTTL-every:
-			h.s.logger.Warn("could not renew a repository hold; will retry", "lease", h.name, "error", err)
+			h.s.logger.Warn("could not renew a lease; will retry", "lease", h.name, "error", err)
 			continue
 		default:
-			h.s.logger.Error("could not renew a repository hold before it expires; the sync under it stops", "lease", h.name, "error", err)
+			h.s.logger.Error("could not renew a lease before it expires; the work under it stops", "lease", h.name, "error", err)
 		}
 		h.cancel(ErrHoldLost)
 		return

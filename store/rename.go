@@ -21,11 +21,12 @@ var repositoryTables = []struct {
 	{table: "hookd_listing", unique: true},
 	{table: "hookd_event", unique: true, keys: []string{"tag_object_sha", "type"}},
 	{table: "hookd_run"},
+	{table: "hookd_lane", unique: true, keys: []string{"artifact", "stage", "action"}},
 	{table: "hookd_audit"},
 }
 
 // RenameRepository gives the records stored under the repository name from
-// (deliveries, tags, its listing, events, runs, audit entries) the name to,
+// (deliveries, tags, its listing, events, runs, lanes, audit entries) the name to,
 // in one transaction, and returns how many it renamed. A record that to
 // already has (the same tag, the same event) stays under from: the one
 // under to is the newer. Older hookd versions recorded a path repository

@@ -1230,7 +1230,9 @@ func TestRenameRepository(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CreateRuns(ctx, rec.ID, []string{"deploy"}); err != nil {
+		// Its lane, converging on the version: a run and the lane.
+		if _, err := s.Converge(ctx, rec.ID, []LaneChange{{Action: "deploy", Stage: "prod", After: []string{"v1.0.0"},
+			Trigger: EventAssignment, Version: "v1.0.0"}}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -1239,9 +1241,12 @@ func TestRenameRepository(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The delivery, one tag (the other is the name's already), the
-		// listing, the event and its run.
-		if n != 5 {
-			t.Errorf("renamed %d records, want 5", n)
+		// listing, the event, its run and its lane.
+		if n != 6 {
+			t.Errorf("renamed %d records, want 6", n)
+		}
+		if lanes, _ := s.Lanes(ctx, LaneFilter{Repository: name}); len(lanes) != 1 || lanes[0].Stage != "prod" {
+			t.Errorf("lanes under the name: %+v", lanes)
 		}
 		if ds, _ := s.Deliveries(ctx, DeliveryFilter{Repository: name}); len(ds) != 1 || ds[0].ID != "old" {
 			t.Errorf("deliveries under the name: %+v", ds)
