@@ -396,10 +396,12 @@ func newStatements(db *sql.DB) *statements {
 }
 
 // Statements built for a batch (a VALUES list or an IN list as long as
-// the batch) differ with every length; kept, they would crowd the cache.
+// the batch) differ with every length: those of batches up to about 32
+// rows, which is what acknowledging deliveries under load writes, are
+// kept; longer ones would crowd the cache.
 const (
 	maxKeptStatements = 512
-	maxKeptArgs       = 32
+	maxKeptArgs       = 300
 )
 
 // get returns the prepared statement for query, or nil for one to run
