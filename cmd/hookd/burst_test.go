@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookd-dev/hookd/handlers"
 )
 
 // BenchmarkBurstOfDistinctTags measures what issue 14 compares with a
@@ -132,4 +138,70 @@ func (d *process) lastLogTime(msg string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// BenchmarkOneTagRepeated sends the push delivery of one existing
+// assignment tag again and again under new delivery ids, 16 in flight, for
+// ten seconds, through a running `hookd serve` on SQLite whose GitHub is
+// the stand-in: what a stateless receiver is compared on when one tag is
+// pushed repeatedly. It reports acknowledgements per second, their p99,
+// and hookd's CPU per acknowledgement.
+//
+//	go test -run '^$' -bench OneTagRepeated -benchtime 1x ./cmd/hookd
+func BenchmarkOneTagRepeated(b *testing.B) {
+	const inFlight, length = 16, 10 * time.Second
+	p := newPipeline(b, filepath.Join(b.TempDir(), "hookd.db"))
+	p.tag("churn#prod#1", "2024-01-02T10:00:00+00:00")
+	p.git(p.clone, "push", "-q", "origin", "churn#prod#1")
+	body, _ := json.Marshal(map[string]any{
+		"ref": "refs/tags/churn#prod#1", "before": strings.Repeat("0", 40), "after": strings.Repeat("1", 40),
+		"created": true, "deleted": false, "head_commit": map[string]any{"id": strings.Repeat("2", 40)},
+		"repository": map[string]any{"full_name": "acme/models"},
+	})
+	signature := handlers.Sign(pipelineSecret, body)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: inFlight}}
+	url := "http://" + p.hookd.addr + "/webhooks/github"
+	pid := p.hookd.cmd.Process.Pid
+
+	for round := 0; b.Loop(); round++ {
+		var (
+			mu        sync.Mutex
+			latencies []time.Duration
+			wg        sync.WaitGroup
+		)
+		cpuBefore := processCPU(b, pid)
+		start := time.Now()
+		for w := range inFlight {
+			wg.Go(func() {
+				for n := 0; time.Since(start) < length; n++ {
+					req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("X-GitHub-Event", "push")
+					req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("repeat-%d-%d-%d", round, w, n))
+					req.Header.Set("X-Hub-Signature-256", signature)
+					sent := time.Now()
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusAccepted {
+						b.Errorf("delivery answered %d", resp.StatusCode)
+						return
+					}
+					mu.Lock()
+					latencies = append(latencies, time.Since(sent))
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		took := time.Since(start)
+		cpu := processCPU(b, pid) - cpuBefore
+		b.ReportMetric(float64(len(latencies))/took.Seconds(), "acks/s")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(len(latencies))/1e3, "hookd-cpu-ms/ack")
+		report(b, "ack", latencies)
+	}
 }
