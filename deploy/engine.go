@@ -26,6 +26,7 @@ import (
 type Runs interface {
 	CreateRuns(ctx context.Context, eventID int64, actions []string) ([]store.Run, error)
 	Converge(ctx context.Context, eventID int64, changes []store.LaneChange) ([]store.Run, error)
+	QueueRuns(ctx context.Context, all []store.EventRuns) error
 	StartLane(ctx context.Context, runID int64, ttl time.Duration, policy store.LanePolicy) (store.Run, error)
 	WakeLane(ctx context.Context, runID int64) error
 	ExtendRun(ctx context.Context, runID int64, ttl time.Duration) error
@@ -157,31 +158,50 @@ func (e *Engine) Match(ev *Event) []string {
 // changes nothing GTO shows, such as an older assignment pushed late,
 // deploys nothing.
 func (e *Engine) Dispatch(ctx context.Context, ev store.Event) ([]store.Run, error) {
-	de := fromStore(ev)
-	var (
-		perEvent []string
-		changes  []store.LaneChange
-	)
-	for _, a := range e.set.Load().actions {
-		if !stageEvent(ev.Type) && a.On.Matches(&de) {
-			perEvent = append(perEvent, a.Name)
-		}
-		for _, sc := range ev.Stages {
-			if c, ok := a.laneChange(ev, sc); ok {
-				changes = append(changes, c)
-			}
-		}
-	}
+	plan := e.plan(ev)
 	var runs []store.Run
-	if len(perEvent) > 0 {
-		made, err := e.runs.CreateRuns(ctx, ev.ID, perEvent)
+	if len(plan.Actions) > 0 {
+		made, err := e.runs.CreateRuns(ctx, ev.ID, plan.Actions)
 		if err != nil {
 			return nil, err
 		}
 		runs = append(runs, made...)
 	}
-	made, err := e.runs.Converge(ctx, ev.ID, changes)
+	made, err := e.runs.Converge(ctx, ev.ID, plan.Changes)
 	return append(runs, made...), err
+}
+
+// DispatchAll is Dispatch of each of evs, in order, written in one go: a
+// burst of new tags queues its runs in one transaction.
+func (e *Engine) DispatchAll(ctx context.Context, evs []store.Event) error {
+	plans := make([]store.EventRuns, 0, len(evs))
+	for _, ev := range evs {
+		if p := e.plan(ev); len(p.Actions)+len(p.Changes) > 0 {
+			plans = append(plans, p)
+		}
+	}
+	if len(plans) == 0 {
+		return nil
+	}
+	return e.runs.QueueRuns(ctx, plans)
+}
+
+// plan is what ev asks of the actions: the runs of those that act on the
+// event itself, and its changes to the lanes of those that follow stages.
+func (e *Engine) plan(ev store.Event) store.EventRuns {
+	de := fromStore(ev)
+	plan := store.EventRuns{EventID: ev.ID}
+	for _, a := range e.set.Load().actions {
+		if !stageEvent(ev.Type) && a.On.Matches(&de) {
+			plan.Actions = append(plan.Actions, a.Name)
+		}
+		for _, sc := range ev.Stages {
+			if c, ok := a.laneChange(ev, sc); ok {
+				plan.Changes = append(plan.Changes, c)
+			}
+		}
+	}
+	return plan
 }
 
 // stageEvent reports whether events of type t act only through lanes.

@@ -62,9 +62,9 @@ import (
 // Store is what ingest needs of the store.
 type Store interface {
 	Tags(ctx context.Context, repository string, deleted bool) ([]store.Tag, error)
-	UpsertTag(ctx context.Context, t store.Tag) (bool, error)
-	DeleteTag(ctx context.Context, repository, name string) (bool, error)
-	RecordEvent(ctx context.Context, e store.Event) (store.Event, bool, error)
+	// ApplyTags and RecordEvents write a batch in one transaction each.
+	ApplyTags(ctx context.Context, repository string, deleted []string, present []store.Tag) error
+	RecordEvents(ctx context.Context, evs []store.Event) ([]store.Event, []bool, error)
 	Listing(ctx context.Context, repository string) (store.Listing, error)
 	SaveListing(ctx context.Context, l store.Listing) error
 	// QueuedDeliveries calls fn with each still-queued delivery of a
@@ -83,8 +83,8 @@ type Processor struct {
 	store   Store
 	sources Sources
 	logger  *slog.Logger
-	// dispatch hands each event to what acts on it (deploy's engine).
-	dispatch func(context.Context, store.Event) error
+	// dispatch hands events to what acts on them (deploy's engine).
+	dispatch func(context.Context, []store.Event) error
 	names    func(string) string // see WithRepositoryNames
 
 	mu    sync.Mutex
@@ -104,12 +104,13 @@ type Option func(*Processor)
 // WithLogger sets the logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(p *Processor) { p.logger = l } }
 
-// WithDispatch sets what acts on events. It is called with the stored event
-// before the tag behind it is stored, every time the tag is not stored yet:
-// so it may see an event more than once (after a crash) and must be
-// idempotent, as deploy's Engine.Dispatch is; an error fails the sync,
-// which is retried.
-func WithDispatch(f func(context.Context, store.Event) error) Option {
+// WithDispatch sets what acts on events. It is called with stored events,
+// in order, before the tags behind them are stored, every time the tags
+// are not stored yet: so it may see an event more than once (after a
+// crash) and must be idempotent, as deploy's Engine.DispatchAll is; an
+// error fails the sync, which is retried. A burst of new tags comes in
+// batches of up to writeBatch tags' events.
+func WithDispatch(f func(context.Context, []store.Event) error) Option {
 	return func(p *Processor) { p.dispatch = f }
 }
 
@@ -326,59 +327,31 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		return cmp.Or(a.Date.Compare(b.Date), cmp.Compare(priority(a), priority(b)), strings.Compare(a.Name, b.Name))
 	})
 
-	var recorded []store.Event
-	record := func(e store.Event) error {
-		stored, isNew, err := p.store.RecordEvent(ctx, e)
-		if err != nil {
-			return err
-		}
-		if isNew {
-			recorded = append(recorded, stored)
-			p.events.WithLabelValues(string(stored.Type)).Inc()
-			p.logger.Info("event recorded", "repository", stored.Repository, "artifact", stored.Artifact,
-				"event", stored.Type, "version", stored.Version, "stage", stored.Stage, "tag", stored.TagName,
-				"delivery", stored.DeliveryID, "event_id", stored.ID)
-		}
-		if p.dispatch != nil {
-			if err := p.dispatch(ctx, stored); err != nil {
-				return fmt.Errorf("dispatch event %d (%s): %w", stored.ID, stored.TagName, err)
-			}
-		}
-		return nil
-	}
-	recordAll := func(evs []store.Event) error {
-		for _, e := range evs {
-			if err := record(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	// What the change means is decided in memory, in GTO's order
+	// (deletions, then new tags by date); it is written in batches, each
+	// batch's events recorded and dispatched before its tags are stored.
+	var steps []step
 	for _, name := range gone {
 		old, ok := current.all[name]
 		if !ok {
 			continue // a deletion of a tag hookd never stored
 		}
-		if err := recordAll(c.apply(current, old, true)); err != nil {
-			return recorded, err
-		}
-		if _, err := p.store.DeleteTag(ctx, c.repository, name); err != nil {
-			return recorded, err
-		}
+		steps = append(steps, step{events: c.apply(current, old, true), deleted: name})
 	}
 	for _, t := range fresh {
 		// A tag that moved to another object: GTO sees only the new one.
 		current.drop(t.Name)
-		var evs []store.Event
+		st := step{present: toStore(c.repository, t)}
 		if baseline && !c.announced[t.Name] {
 			current.put(t) // history, not news; and no registry to build
 		} else {
-			evs = c.apply(current, t, false)
+			st.events = c.apply(current, t, false)
 		}
-		if err := recordAll(evs); err != nil {
-			return recorded, err
-		}
-		if _, err := p.store.UpsertTag(ctx, toStore(c.repository, t)); err != nil {
+		steps = append(steps, st)
+	}
+	var recorded []store.Event
+	for batch := range slices.Chunk(steps, writeBatch) {
+		if err := p.write(ctx, c.repository, batch, &recorded); err != nil {
 			return recorded, err
 		}
 	}
@@ -393,6 +366,59 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 			"deleted", len(gone), "events", len(recorded), "baseline", baseline)
 	}
 	return recorded, nil
+}
+
+// step is what one tag does: its events, and then the tag deleted or
+// stored.
+type step struct {
+	events  []store.Event
+	deleted string    // the tag's name, when it is gone
+	present store.Tag // otherwise, the tag to store
+}
+
+// writeBatch bounds the tags written per transaction: large enough that a
+// burst of new tags costs a few commits, small enough that on SQLite (one
+// writer) acknowledging deliveries never waits long behind one.
+const writeBatch = 200
+
+// write records the events of batch and dispatches them, then stores its
+// tags. A crash in between leaves the tags unstored, so the next sync
+// decides the same events again, which the store and dispatch take as the
+// ones they have. Events that are new are added to recorded.
+func (p *Processor) write(ctx context.Context, repository string, batch []step, recorded *[]store.Event) error {
+	var (
+		evs     []store.Event
+		deleted []string
+		present []store.Tag
+	)
+	for _, st := range batch {
+		evs = append(evs, st.events...)
+		if st.deleted != "" {
+			deleted = append(deleted, st.deleted)
+		} else {
+			present = append(present, st.present)
+		}
+	}
+	stored, isNew, err := p.store.RecordEvents(ctx, evs)
+	if err != nil {
+		return err
+	}
+	for i, e := range stored {
+		if !isNew[i] {
+			continue
+		}
+		*recorded = append(*recorded, e)
+		p.events.WithLabelValues(string(e.Type)).Inc()
+		p.logger.Info("event recorded", "repository", e.Repository, "artifact", e.Artifact,
+			"event", e.Type, "version", e.Version, "stage", e.Stage, "tag", e.TagName,
+			"delivery", e.DeliveryID, "event_id", e.ID)
+	}
+	if p.dispatch != nil && len(stored) > 0 {
+		if err := p.dispatch(ctx, stored); err != nil {
+			return fmt.Errorf("dispatch the events of %d tags of %s: %w", len(batch), repository, err)
+		}
+	}
+	return p.store.ApplyTags(ctx, repository, deleted, present)
 }
 
 // announceQueued adds to what c announces the tags named by deliveries of

@@ -105,14 +105,23 @@ func (r *rig) pushPayload(tag string) map[string]any {
 	}
 }
 
+// events are all the repository's events, oldest first.
 func (r *rig) events() []store.Event {
 	r.t.Helper()
-	evs, err := r.store.Events(r.ctx, store.EventFilter{Repository: repoName})
-	if err != nil {
-		r.t.Fatal(err)
+	var all []store.Event
+	for page := (store.Page{Limit: 500}); ; {
+		evs, err := r.store.Events(r.ctx, store.EventFilter{Repository: repoName, Page: page})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		all = append(all, evs...)
+		if len(evs) < page.Limit {
+			break
+		}
+		page.Before = evs[len(evs)-1].ID
 	}
-	slices.Reverse(evs) // oldest first reads better in assertions
-	return evs
+	slices.Reverse(all) // oldest first reads better in assertions
+	return all
 }
 
 func summary(evs []store.Event) []string {
@@ -331,8 +340,10 @@ func TestEveryEventIsDispatchedBeforeItsTagIsStored(t *testing.T) {
 		failing    = true
 	)
 	sources := func(string) (source.Source, error) { return gitdir.Open(r.ctx, r.repo.Dir) }
-	r.proc = ingest.New(r.store, sources, ingest.WithDispatch(func(_ context.Context, e store.Event) error {
-		dispatched = append(dispatched, e.ID)
+	r.proc = ingest.New(r.store, sources, ingest.WithDispatch(func(_ context.Context, evs []store.Event) error {
+		for _, e := range evs {
+			dispatched = append(dispatched, e.ID)
+		}
 		if failing {
 			return fmt.Errorf("deploy queue unavailable")
 		}
@@ -594,4 +605,90 @@ func TestRepositoryReportedByItsPathIsRecordedByItsName(t *testing.T) {
 	if l, _ := r.store.Listing(r.ctx, repoName); l.ListedAt.IsZero() {
 		t.Error("the reconciliation by path did not list the repository under its name")
 	}
+}
+
+// A burst of new tags is written in batches (each batch's events recorded
+// and dispatched, then its tags stored), and what GTO shows carries across
+// them: 450 tags in one listing, prod flipping between two versions with
+// each assignment, and a dispatch that fails once in the middle. The retry
+// records nothing twice and loses nothing.
+func TestABurstOfNewTagsIsWrittenInBatches(t *testing.T) {
+	r := newRig(t)
+	var (
+		batches    []int
+		dispatched = map[int64]int{}
+		failed     bool
+	)
+	sources := func(string) (source.Source, error) { return gitdir.Open(r.ctx, r.repo.Dir) }
+	r.proc = ingest.New(r.store, sources, ingest.WithDispatch(func(_ context.Context, evs []store.Event) error {
+		batches = append(batches, len(evs))
+		for _, e := range evs {
+			dispatched[e.ID]++
+		}
+		if len(batches) == 2 && !failed {
+			failed = true
+			return fmt.Errorf("deploy queue unavailable")
+		}
+		return nil
+	}))
+	r.reconcile() // the baseline of an empty repository
+	c1 := r.repo.Commit("model.txt", "one", "2024-01-01T10:00:00+00:00")
+	c2 := r.repo.Commit("model.txt", "two", "2024-01-01T11:00:00+00:00")
+	at := time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)
+	date := func(i int) string { return at.Add(time.Duration(i) * time.Minute).Format(time.RFC3339) }
+	r.repo.Tag("m@v1.0.0", c1, date(0), "m")
+	r.repo.Tag("m@v1.1.0", c2, date(1), "m")
+	const assignments = 448
+	want := []string{"registration m v1.0.0  []->[]", "registration m v1.1.0  []->[]"}
+	for k := 1; k <= assignments; k++ {
+		commit, version, previous := c1, "v1.0.0", "v1.1.0"
+		if k%2 == 0 {
+			commit, version, previous = c2, "v1.1.0", "v1.0.0"
+		}
+		r.repo.Tag(fmt.Sprintf("m#prod#%d", k), commit, date(1+k), "m")
+		before := "[" + previous + "]"
+		if k == 1 {
+			before = "[]"
+		}
+		want = append(want, fmt.Sprintf("assignment m %s prod %s->[%s]", version, before, version))
+	}
+
+	if err := r.proc.Reconcile(r.ctx, repoName); err == nil || !strings.Contains(err.Error(), "deploy queue unavailable") {
+		t.Fatalf("a failed dispatch did not fail the sync: %v", err)
+	}
+	if tags, _ := r.store.Tags(r.ctx, repoName, false); len(tags) != 200 {
+		t.Fatalf("after the second batch failed, %d tags stored; want the first batch's 200", len(tags))
+	}
+	r.reconcile()
+	got := summary(r.events())
+	if i := firstDifference(got, want); i >= 0 {
+		t.Fatalf("%d events, want %d; from event %d on:\n got  %q\n want %q", len(got), len(want), i,
+			got[i:min(i+3, len(got))], want[i:min(i+3, len(want))])
+	}
+	if tags, _ := r.store.Tags(r.ctx, repoName, false); len(tags) != 2+assignments {
+		t.Errorf("%d tags stored, want %d", len(tags), 2+assignments)
+	}
+	// 200 + 200 (failed) + the retry: the failed batch again, then the rest.
+	if !slices.Equal(batches, []int{200, 200, 200, 50}) {
+		t.Errorf("dispatched batches of %v events; want [200 200 200 50]", batches)
+	}
+	twice := 0
+	for _, n := range dispatched {
+		if n == 2 {
+			twice++
+		}
+	}
+	if len(dispatched) != 2+assignments || twice != 200 {
+		t.Errorf("%d events dispatched, %d of them twice; want %d, and the failed batch's 200 twice", len(dispatched), twice, 2+assignments)
+	}
+}
+
+// firstDifference is the index where a and b first differ, or -1.
+func firstDifference(a, b []string) int {
+	for i := range max(len(a), len(b)) {
+		if i >= len(a) || i >= len(b) || a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
 }

@@ -57,6 +57,32 @@ type StageChange struct {
 // object of the repository exists. It returns the stored event (the earlier
 // one when it already existed) and whether e was new.
 func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
+	stored, isNew, err := s.RecordEvents(ctx, []Event{e})
+	if err != nil {
+		return e, false, err
+	}
+	return stored[0], isNew[0], nil
+}
+
+// RecordEvents is RecordEvent of each of evs, in order, in one
+// transaction: a burst of new tags costs one commit, not one per event.
+func (s *Store) RecordEvents(ctx context.Context, evs []Event) (stored []Event, isNew []bool, err error) {
+	if len(evs) == 0 {
+		return nil, nil, nil
+	}
+	stored, isNew = make([]Event, len(evs)), make([]bool, len(evs))
+	err = inTx(ctx, s.db, func(tx driver.Tx) error {
+		for i, e := range evs {
+			if stored[i], isNew[i], err = recordEvent(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return stored, isNew, err
+}
+
+func recordEvent(ctx context.Context, q driver.Querier, e Event) (Event, bool, error) {
 	before, err := json.Marshal(nonNil(e.ActiveBefore))
 	if err != nil {
 		return e, false, err
@@ -70,7 +96,7 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
 		return e, false, err
 	}
 	e.RecordedAt = now()
-	err = s.db.QueryRow(ctx, `INSERT INTO hookd_event (repository, artifact, type, version, stage, commit_sha,
+	err = q.QueryRow(ctx, `INSERT INTO hookd_event (repository, artifact, type, version, stage, commit_sha,
 		tag_name, tag_object_sha, tagger_name, tagger_email, tagger_time, tagger_offset, message, delivery_id,
 		active_before, active_after, recorded_at, stages)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
@@ -85,9 +111,9 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, bool, error) {
 	if !errors.Is(err, driver.ErrNoRows) {
 		return e, false, err
 	}
-	existing, err := s.queryEvent(ctx, `WHERE repository = $1 AND tag_object_sha = $2 AND type = $3`,
-		e.Repository, e.TagObjectSHA, string(e.Type))
-	return existing, false, err
+	existing, err := scanEvent(q.QueryRow(ctx, eventSelect+`WHERE repository = $1 AND tag_object_sha = $2 AND type = $3`,
+		e.Repository, e.TagObjectSHA, string(e.Type)))
+	return existing, false, notFound(err)
 }
 
 func nonNilStages(s []StageChange) []StageChange {

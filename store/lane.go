@@ -135,62 +135,12 @@ func (s *Store) Converge(ctx context.Context, eventID int64, changes []LaneChang
 	if len(changes) == 0 {
 		return nil, nil
 	}
-	err := inTx(ctx, s.db, func(tx driver.Tx) error {
-		var repository, artifact, stage, object, typ string
-		err := tx.QueryRow(ctx, `SELECT repository, artifact, stage, tag_object_sha, type FROM hookd_event WHERE id = $1`, eventID).
-			Scan(&repository, &artifact, &stage, &object, &typ)
-		if err != nil {
-			return notFound(err)
-		}
-		t := micros(now())
-		var jobs []river.InsertManyParams
-		for _, c := range changes {
-			if _, err := tx.Exec(ctx, `INSERT INTO hookd_lane (repository, artifact, stage, action, desired, desired_event_id, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)
-				ON CONFLICT (repository, artifact, stage, action) DO UPDATE SET desired = excluded.desired,
-				desired_event_id = excluded.desired_event_id, updated_at = excluded.updated_at
-				WHERE hookd_lane.desired_event_id <= excluded.desired_event_id`,
-				repository, artifact, c.Stage, c.Action, versionsJSON(c.After), eventID, t); err != nil {
-				return err
-			}
-			if c.Trigger == "" {
-				continue
-			}
-			key := idempotencyKey(repository, object, typ, c.Action)
-			if c.Stage != stage {
-				key = idempotencyKey(repository, object, typ, c.Action, c.Stage)
-			}
-			var id int64
-			err := tx.QueryRow(ctx, `INSERT INTO hookd_run (event_id, action, repository, artifact, stage,
-				idempotency_key, status, created_at, updated_at, trigger_type, version, desired_before, desired, redeploy)
-				VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $8, $9, $10, $11, $12)
-				ON CONFLICT (event_id, action, stage) DO NOTHING RETURNING id`,
-				eventID, c.Action, repository, artifact, c.Stage, key, t, string(c.Trigger), c.Version,
-				versionsJSON(c.Before), versionsJSON(c.After), c.Redeploy).Scan(&id)
-			switch {
-			case errors.Is(err, driver.ErrNoRows):
-				continue
-			case err != nil:
-				return err
-			}
-			jobs = append(jobs, river.InsertManyParams{Args: runActionArgs{RunID: id, Action: c.Action}})
-		}
-		return s.queue.InsertTx(ctx, tx, jobs)
+	if err := s.QueueRuns(ctx, []EventRuns{{EventID: eventID, Changes: changes}}); err != nil {
+		return nil, err
+	}
+	return s.eventRuns(ctx, eventID, func(r Run) bool {
+		return slices.ContainsFunc(changes, func(c LaneChange) bool { return c.Trigger != "" && c.Action == r.Action && c.Stage == r.Stage })
 	})
-	if err != nil {
-		return nil, err
-	}
-	runs, err := s.Runs(ctx, RunFilter{EventID: eventID, Page: Page{Limit: 500}})
-	if err != nil {
-		return nil, err
-	}
-	var out []Run
-	for _, r := range runs {
-		if slices.ContainsFunc(changes, func(c LaneChange) bool { return c.Trigger != "" && c.Action == r.Action && c.Stage == r.Stage }) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
 }
 
 // LanePolicy is how a lane picks its next run.

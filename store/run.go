@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,49 +110,111 @@ type AttemptResult struct {
 // call it whether or not RecordEvent found the event new: a crash between the
 // two is then healed by the retry. It returns the event's runs of actions.
 func (s *Store) CreateRuns(ctx context.Context, eventID int64, actions []string) ([]Run, error) {
-	err := inTx(ctx, s.db, func(tx driver.Tx) error {
-		var repository, artifact, stage, object, typ string
-		err := tx.QueryRow(ctx, `SELECT repository, artifact, stage, tag_object_sha, type FROM hookd_event WHERE id = $1`, eventID).
-			Scan(&repository, &artifact, &stage, &object, &typ)
-		if err != nil {
-			return notFound(err)
-		}
-		t := micros(now())
-		var jobs []river.InsertManyParams
-		for _, action := range actions {
-			var id int64
-			err := tx.QueryRow(ctx, `INSERT INTO hookd_run (event_id, action, repository, artifact, stage,
-				idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)
-				ON CONFLICT (event_id, action, stage) DO NOTHING RETURNING id`,
-				eventID, action, repository, artifact, stage, idempotencyKey(repository, object, typ, action), t).Scan(&id)
-			switch {
-			case errors.Is(err, driver.ErrNoRows):
-				continue
-			case err != nil:
-				return err
-			}
-			jobs = append(jobs, river.InsertManyParams{Args: runActionArgs{RunID: id, Action: action}})
-		}
-		return s.queue.InsertTx(ctx, tx, jobs)
-	})
-	if err != nil {
+	if err := s.QueueRuns(ctx, []EventRuns{{EventID: eventID, Actions: actions}}); err != nil {
 		return nil, err
 	}
+	return s.eventRuns(ctx, eventID, func(r Run) bool { return slices.Contains(actions, r.Action) })
+}
+
+// eventRuns are the runs of the event that want accepts.
+func (s *Store) eventRuns(ctx context.Context, eventID int64, want func(Run) bool) ([]Run, error) {
 	runs, err := s.Runs(ctx, RunFilter{EventID: eventID, Page: Page{Limit: 500}})
 	if err != nil {
 		return nil, err
 	}
-	wanted := make(map[string]bool, len(actions))
-	for _, a := range actions {
-		wanted[a] = true
-	}
 	var out []Run
 	for _, r := range runs {
-		if wanted[r.Action] {
+		if want(r) {
 			out = append(out, r)
 		}
 	}
 	return out, nil
+}
+
+// EventRuns is what dispatching one event asks of the store: a run of each
+// of Actions, which act on the event itself (CreateRuns), and its lane
+// changes (Converge).
+type EventRuns struct {
+	EventID int64
+	Actions []string
+	Changes []LaneChange
+}
+
+// QueueRuns is CreateRuns and Converge of many events, in order, in one
+// transaction with their jobs: a burst of events costs one commit.
+func (s *Store) QueueRuns(ctx context.Context, all []EventRuns) error {
+	return inTx(ctx, s.db, func(tx driver.Tx) error {
+		var jobs []river.InsertManyParams
+		for _, er := range all {
+			made, err := queueEventRuns(ctx, tx, er)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, made...)
+		}
+		return s.queue.InsertTx(ctx, tx, jobs)
+	})
+}
+
+// queueEventRuns writes one event's runs and lane changes and returns the
+// jobs of the runs it created.
+func queueEventRuns(ctx context.Context, tx driver.Tx, er EventRuns) ([]river.InsertManyParams, error) {
+	var repository, artifact, stage, object, typ string
+	err := tx.QueryRow(ctx, `SELECT repository, artifact, stage, tag_object_sha, type FROM hookd_event WHERE id = $1`, er.EventID).
+		Scan(&repository, &artifact, &stage, &object, &typ)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	t := micros(now())
+	var jobs []river.InsertManyParams
+	created := func(action string, err error, id int64) error {
+		switch {
+		case errors.Is(err, driver.ErrNoRows): // it exists already
+			return nil
+		case err != nil:
+			return err
+		}
+		jobs = append(jobs, river.InsertManyParams{Args: runActionArgs{RunID: id, Action: action}})
+		return nil
+	}
+	for _, action := range er.Actions {
+		var id int64
+		err := tx.QueryRow(ctx, `INSERT INTO hookd_run (event_id, action, repository, artifact, stage,
+			idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)
+			ON CONFLICT (event_id, action, stage) DO NOTHING RETURNING id`,
+			er.EventID, action, repository, artifact, stage, idempotencyKey(repository, object, typ, action), t).Scan(&id)
+		if err := created(action, err, id); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range er.Changes {
+		if _, err := tx.Exec(ctx, `INSERT INTO hookd_lane (repository, artifact, stage, action, desired, desired_event_id, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (repository, artifact, stage, action) DO UPDATE SET desired = excluded.desired,
+			desired_event_id = excluded.desired_event_id, updated_at = excluded.updated_at
+			WHERE hookd_lane.desired_event_id <= excluded.desired_event_id`,
+			repository, artifact, c.Stage, c.Action, versionsJSON(c.After), er.EventID, t); err != nil {
+			return nil, err
+		}
+		if c.Trigger == "" {
+			continue
+		}
+		key := idempotencyKey(repository, object, typ, c.Action)
+		if c.Stage != stage {
+			key = idempotencyKey(repository, object, typ, c.Action, c.Stage)
+		}
+		var id int64
+		err := tx.QueryRow(ctx, `INSERT INTO hookd_run (event_id, action, repository, artifact, stage,
+			idempotency_key, status, created_at, updated_at, trigger_type, version, desired_before, desired, redeploy)
+			VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $8, $9, $10, $11, $12)
+			ON CONFLICT (event_id, action, stage) DO NOTHING RETURNING id`,
+			er.EventID, c.Action, repository, artifact, c.Stage, key, t, string(c.Trigger), c.Version,
+			versionsJSON(c.Before), versionsJSON(c.After), c.Redeploy).Scan(&id)
+		if err := created(c.Action, err, id); err != nil {
+			return nil, err
+		}
+	}
+	return jobs, nil
 }
 
 func idempotencyKey(repository, object, typ, action string, extra ...string) string {

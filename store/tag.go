@@ -33,9 +33,14 @@ type Tag struct {
 // hookd: never seen, seen deleted, or now pointing at another tag object.
 // Of racing callers with the same tag, exactly one sees true.
 func (s *Store) UpsertTag(ctx context.Context, t Tag) (bool, error) {
+	n, err := upsertTag(ctx, s.db, t)
+	return n == 1, err
+}
+
+func upsertTag(ctx context.Context, q driver.Querier, t Tag) (int64, error) {
 	// A tag object is content-addressed: the same object sha means the same
 	// tag, so only a new object (or a deleted tag's return) changes the row.
-	n, err := s.db.Exec(ctx, `INSERT INTO hookd_tag (repository, name, object_sha, commit_sha, annotated,
+	return q.Exec(ctx, `INSERT INTO hookd_tag (repository, name, object_sha, commit_sha, annotated,
 		tagger_name, tagger_email, tagger_time, tagger_offset, message, first_seen, deleted_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)
 		ON CONFLICT (repository, name) DO UPDATE SET object_sha = excluded.object_sha,
@@ -46,15 +51,39 @@ func (s *Store) UpsertTag(ctx context.Context, t Tag) (bool, error) {
 		WHERE hookd_tag.object_sha <> excluded.object_sha OR hookd_tag.deleted_at IS NOT NULL`,
 		t.Repository, toText(t.Name), t.ObjectSHA, t.CommitSHA, t.Annotated,
 		toText(t.Tagger.Name), toText(t.Tagger.Email), micros(t.Tagger.When), offsetOf(t.Tagger.When), toText(t.Message), micros(now()))
-	return n == 1, err
 }
 
 // DeleteTag marks a tag gone; it reports false when it was unknown or
 // already deleted.
 func (s *Store) DeleteTag(ctx context.Context, repository, name string) (bool, error) {
-	n, err := s.db.Exec(ctx, `UPDATE hookd_tag SET deleted_at = $3 WHERE repository = $1 AND name = $2 AND deleted_at IS NULL`,
-		repository, toText(name), micros(now()))
+	n, err := deleteTag(ctx, s.db, repository, name)
 	return n > 0, err
+}
+
+func deleteTag(ctx context.Context, q driver.Querier, repository, name string) (int64, error) {
+	return q.Exec(ctx, `UPDATE hookd_tag SET deleted_at = $3 WHERE repository = $1 AND name = $2 AND deleted_at IS NULL`,
+		repository, toText(name), micros(now()))
+}
+
+// ApplyTags marks the tags named in deleted gone and records present as
+// present (see DeleteTag and UpsertTag), in one transaction.
+func (s *Store) ApplyTags(ctx context.Context, repository string, deleted []string, present []Tag) error {
+	if len(deleted)+len(present) == 0 {
+		return nil
+	}
+	return inTx(ctx, s.db, func(tx driver.Tx) error {
+		for _, name := range deleted {
+			if _, err := deleteTag(ctx, tx, repository, name); err != nil {
+				return err
+			}
+		}
+		for _, t := range present {
+			if _, err := upsertTag(ctx, tx, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Tags lists the current (not deleted) tags of a repository by name; the

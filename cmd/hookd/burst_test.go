@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookd-dev/hookd/internal/githubtest"
 )
 
 // BenchmarkBurstOfDistinctTags measures what issue 14 compares with a
@@ -23,12 +25,12 @@ import (
 //	go test -run '^$' -bench BurstOfDistinctTags -benchtime 3x ./cmd/hookd
 func BenchmarkBurstOfDistinctTags(b *testing.B) {
 	const tags, inFlight = 1000, 16
-	p := newPipeline(b, filepath.Join(b.TempDir(), "hookd.db"))
+	p := newPipelineWith(b, filepath.Join(b.TempDir(), "hookd.db"), githubtest.Options{}, os.Getenv("BURST_EXTRA_YAML"))
 	starts := filepath.Join(b.TempDir(), "starts")
 	p.addAction("deploy", "sh", "-c", `date +%s%N >> "$1"`, "deploy", starts)
 	pid := p.hookd.cmd.Process.Pid
 
-	var lastStart, cpu, requests []float64
+	var lastEvent, lastStart, cpu, requests []float64
 	for round := 0; b.Loop(); round++ {
 		b.StopTimer()
 		names := make([]string, tags)
@@ -61,11 +63,19 @@ func BenchmarkBurstOfDistinctTags(b *testing.B) {
 		last := waitStarts(b, starts, (round+1)*tags)
 
 		b.StopTimer()
+		lastEvent = append(lastEvent, float64(p.hookd.lastLogTime("event recorded").Sub(first))/1e6)
 		lastStart = append(lastStart, float64(last.Sub(first))/1e6)
 		cpu = append(cpu, processCPU(b, pid).Seconds()-cpuBefore.Seconds())
-		requests = append(requests, float64(len(p.gh.Requests())-before))
+		reqs := p.gh.Requests()[before:]
+		requests = append(requests, float64(len(reqs)))
+		byEndpoint := map[string]int{}
+		for _, r := range reqs {
+			byEndpoint[r.Endpoint]++
+		}
+		b.Logf("round %d: GitHub requests by endpoint: %v", round, byEndpoint)
 		b.StartTimer()
 	}
+	b.ReportMetric(median(lastEvent), "last-event-ms")
 	b.ReportMetric(median(lastStart), "last-start-ms")
 	b.ReportMetric(median(cpu), "hookd-cpu-s")
 	b.ReportMetric(median(requests), "github-requests")
@@ -111,4 +121,17 @@ func processCPU(b *testing.B, pid int) time.Duration {
 func median(v []float64) float64 {
 	slices.Sort(v)
 	return v[len(v)/2]
+}
+
+// lastLogTime is the time of the latest log entry whose message is msg.
+func (d *process) lastLogTime(msg string) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := len(d.logs) - 1; i >= 0; i-- {
+		if d.logs[i]["msg"] == msg {
+			t, _ := time.Parse(time.RFC3339Nano, d.logs[i]["time"].(string))
+			return t
+		}
+	}
+	return time.Time{}
 }

@@ -96,9 +96,8 @@ func (d *daemon) changes() *change.Service {
 	}
 }
 
-func (d *daemon) dispatch(ctx context.Context, e store.Event) error {
-	_, err := d.engine.Dispatch(ctx, e)
-	return err
+func (d *daemon) dispatch(ctx context.Context, evs []store.Event) error {
+	return d.engine.DispatchAll(ctx, evs)
 }
 
 func (d *daemon) runAction(ctx context.Context, runID int64) error {

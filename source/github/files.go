@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 
@@ -19,10 +20,11 @@ import (
 // ReadFile reads a file through the contents API. A file at a full sha
 // is kept, found or not (a commit's tree never changes); at a branch or
 // the default branch it is read conditionally: reading `.gto` again costs
-// a 304 while it is unchanged.
+// a 304 while it is unchanged, and reads within a second of an answer
+// share it (see recentReads).
 func (r *Repo) ReadFile(ctx context.Context, path, ref string) ([]byte, error) {
 	if !isSHA(ref) {
-		return r.readFile(conditionally(ctx), path, ref)
+		return r.recent.read(ctx, ref+":"+path, func() ([]byte, error) { return r.readFile(conditionally(ctx), path, ref) })
 	}
 	key := ref + ":" + path
 	if f, ok := r.files.get(key); ok {
@@ -36,6 +38,71 @@ func (r *Repo) ReadFile(ctx context.Context, path, ref string) ([]byte, error) {
 		r.files.put(key, fileAt{bytes.Clone(data), err})
 	}
 	return data, err
+}
+
+// recentWindow is how long an answer about a file at a branch serves
+// later reads without asking GitHub (which itself lets clients cache
+// these answers for 60 s). Every deploy reads `.gto` and the artifacts
+// index at the default branch for its annotations: a burst of 1,000 runs
+// asked 2,000 times, one round trip each, where a few now do.
+const recentWindow = time.Second
+
+// recentReads shares reads of a file at a branch: concurrent reads wait
+// for the one in flight, and a read within recentWindow of an answer (the
+// file, or that it is not there) takes that answer.
+type recentReads struct {
+	mu sync.Mutex
+	m  map[string]*recentRead
+}
+
+type recentRead struct {
+	done chan struct{} // closed once the read has its answer
+	at   time.Time     // when the answer came
+	data []byte
+	err  error
+}
+
+func (rr *recentRead) fresh(now time.Time) bool {
+	select {
+	case <-rr.done:
+		return now.Sub(rr.at) < recentWindow && (rr.err == nil || errors.Is(rr.err, source.ErrNotFound))
+	default:
+		return true // in flight
+	}
+}
+
+func (c *recentReads) read(ctx context.Context, key string, fetch func() ([]byte, error)) ([]byte, error) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]*recentRead{}
+	}
+	now := time.Now()
+	if rr, ok := c.m[key]; ok && rr.fresh(now) {
+		c.mu.Unlock()
+		select {
+		case <-rr.done:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		// A read that failed because its caller gave up says nothing
+		// about the file: ask again.
+		if rr.err == nil || !errors.Is(rr.err, context.Canceled) && !errors.Is(rr.err, context.DeadlineExceeded) {
+			return bytes.Clone(rr.data), rr.err
+		}
+		return fetch()
+	}
+	rr := &recentRead{done: make(chan struct{})}
+	for k, old := range c.m { // what no read can take any more
+		if !old.fresh(now) {
+			delete(c.m, k)
+		}
+	}
+	c.m[key] = rr
+	c.mu.Unlock()
+	rr.data, rr.err = fetch()
+	rr.at = time.Now()
+	close(rr.done)
+	return bytes.Clone(rr.data), rr.err
 }
 
 // fileAt is what ReadFile answered for a path at a commit.

@@ -53,6 +53,7 @@ type Repo struct {
 	tags        tagCache
 	commits     commitCache
 	files       bounded[string, fileAt] // by "sha:path"
+	recent      recentReads             // files at branches, by "ref:path"
 	hold        hold                    // a rate limit every call waits out
 }
 

@@ -790,3 +790,57 @@ func TestFindDeploymentByIdempotencyKey(t *testing.T) {
 		}
 	}
 }
+
+// Every deploy reads `.gto` and the artifacts index at the default branch:
+// a burst of runs reading at once, and reads within a second of an answer,
+// share one request; later reads ask again (conditionally) and see a
+// change.
+func TestFileAtABranchIsReadOncePerBurst(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	gh.Commit(t, "main", map[string]string{"artifacts.yaml": "churn: {type: model}\n"}, "index")
+	r := newRepo(t, gh)
+	ctx := testCtx(t)
+
+	n := len(gh.Requests())
+	var wg sync.WaitGroup
+	contents := make([]string, 50)
+	for i := range contents {
+		wg.Go(func() {
+			data, err := r.ReadFile(ctx, "artifacts.yaml", "")
+			if err != nil {
+				t.Error(err)
+			}
+			contents[i] = string(data)
+		})
+	}
+	wg.Wait()
+	if data, err := r.ReadFile(ctx, "artifacts.yaml", ""); err != nil || string(data) != contents[0] {
+		t.Fatalf("read right after: %q, %v", data, err)
+	}
+	if reqs := requestsSince(gh, n); len(reqs) != 1 {
+		t.Fatalf("51 reads within a second made %d requests, want 1: %+v", len(reqs), reqs)
+	}
+	for i, c := range contents {
+		if c != "churn: {type: model}\n" {
+			t.Fatalf("read %d got %q", i, c)
+		}
+	}
+	if _, err := r.ReadFile(ctx, ".gto", ""); !errors.Is(err, source.ErrNotFound) {
+		t.Fatalf(".gto: %v, want not found", err)
+	}
+	n = len(gh.Requests())
+	if _, err := r.ReadFile(ctx, ".gto", ""); !errors.Is(err, source.ErrNotFound) || len(requestsSince(gh, n)) != 0 {
+		t.Fatalf("a missing file read again at once: %v, %d requests; want not found from the first answer", err, len(requestsSince(gh, n)))
+	}
+
+	gh.Commit(t, "main", map[string]string{"artifacts.yaml": "churn: {type: model, path: models/churn}\n"}, "index moves")
+	time.Sleep(recentWindow) // what a second old is no longer taken
+	n = len(gh.Requests())
+	data, err := r.ReadFile(ctx, "artifacts.yaml", "")
+	if err != nil || string(data) != "churn: {type: model, path: models/churn}\n" {
+		t.Fatalf("after the window: %q, %v; want the changed file", data, err)
+	}
+	if reqs := requestsSince(gh, n); len(reqs) != 1 {
+		t.Errorf("a read after the window made %d requests, want 1", len(reqs))
+	}
+}

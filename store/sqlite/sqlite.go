@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +46,7 @@ func Open(ctx context.Context, path string) (driver.Driver, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &sqliteDriver{querier: querier{db}, db: db}, nil
+	return &sqliteDriver{querier: querier{stmts: &statements{db: db, m: map[string]*sql.Stmt{}}}, db: db}, nil
 }
 
 // connect makes the first connection, which applies the pragmas. Processes
@@ -89,7 +90,7 @@ func (d *sqliteDriver) Begin(ctx context.Context) (driver.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sqliteTx{querier: querier{tx}, tx: tx, d: d}, nil
+	return &sqliteTx{querier: querier{stmts: d.stmts, tx: tx}, tx: tx, d: d}, nil
 }
 
 // wakeQueues has the workers fetch from queues now, instead of at their
@@ -240,7 +241,11 @@ func (d *sqliteDriver) Tune(config *river.Config) {
 }
 
 func (d *sqliteDriver) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
-func (d *sqliteDriver) Close() error                   { return d.db.Close() }
+
+func (d *sqliteDriver) Close() error {
+	d.stmts.close()
+	return d.db.Close()
+}
 
 type sqliteTx struct {
 	querier
@@ -250,27 +255,55 @@ type sqliteTx struct {
 	queues []string
 }
 
-func (t *sqliteTx) Commit(context.Context) error {
+func (t *sqliteTx) Commit(ctx context.Context) error {
 	if err := t.tx.Commit(); err != nil {
 		return err
 	}
 	t.d.wakeQueues(t.queues)
+	t.stmts.prepareLater(context.WithoutCancel(ctx))
 	return nil
 }
 
-func (t *sqliteTx) Rollback(context.Context) error { return t.tx.Rollback() }
+func (t *sqliteTx) Rollback(ctx context.Context) error {
+	err := t.tx.Rollback()
+	t.stmts.prepareLater(context.WithoutCancel(ctx))
+	return err
+}
 
-// querier runs SQL on a *sql.DB or a *sql.Tx.
+// querier runs SQL on a *sql.DB or, with tx set, on a *sql.Tx, through
+// the driver's prepared statements.
 type querier struct {
-	q interface {
-		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	stmts *statements
+	tx    *sql.Tx
+}
+
+// run is the statement for query: prepared once and kept, bound to the
+// transaction when there is one; nil when query is not to be kept.
+func (q querier) run(ctx context.Context, query string, args []any) (*sql.Stmt, error) {
+	stmt, err := q.stmts.get(ctx, query, len(args), q.tx != nil)
+	if err != nil || stmt == nil || q.tx == nil {
+		return stmt, err
 	}
+	// With one connection the statement is already prepared on the
+	// transaction's, so this binds without preparing again.
+	return q.tx.StmtContext(ctx, stmt), nil
 }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.q.ExecContext(ctx, query, args...)
+	var (
+		res sql.Result
+		err error
+	)
+	switch stmt, perr := q.run(ctx, query, args); {
+	case perr != nil:
+		return 0, perr
+	case stmt != nil:
+		res, err = stmt.ExecContext(ctx, args...)
+	case q.tx != nil:
+		res, err = q.tx.ExecContext(ctx, query, args...)
+	default:
+		res, err = q.stmts.db.ExecContext(ctx, query, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -278,7 +311,20 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	rows, err := q.q.QueryContext(ctx, query, args...)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	switch stmt, perr := q.run(ctx, query, args); {
+	case perr != nil:
+		return nil, perr
+	case stmt != nil:
+		rows, err = stmt.QueryContext(ctx, args...)
+	case q.tx != nil:
+		rows, err = q.tx.QueryContext(ctx, query, args...)
+	default:
+		rows, err = q.stmts.db.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -286,8 +332,112 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (driver.R
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
-	return sqlRow{q.q.QueryRowContext(ctx, query, args...)}
+	switch stmt, err := q.run(ctx, query, args); {
+	case err != nil:
+		return errRow{err}
+	case stmt != nil:
+		return sqlRow{stmt.QueryRowContext(ctx, args...)}
+	case q.tx != nil:
+		return sqlRow{q.tx.QueryRowContext(ctx, query, args...)}
+	}
+	return sqlRow{q.stmts.db.QueryRowContext(ctx, query, args...)}
 }
+
+// statements keeps the prepared statements of hookd's SQL. Parsing and
+// planning a statement cost about a third of the CPU of recording a burst
+// of events; prepared once, each is only bound and stepped.
+type statements struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+	// later are statements first met inside a transaction, which holds
+	// the one connection: they are prepared once it ends.
+	later []string
+}
+
+// Statements built for a batch (a VALUES list or an IN list as long as
+// the batch) differ with every length; kept, they would crowd the cache.
+const (
+	maxKeptStatements = 512
+	maxKeptArgs       = 32
+)
+
+// get returns the prepared statement for query, or nil for one to run
+// unprepared: a batch's, one of several statements (a migration's), one
+// not prepared yet inside a transaction, or once the cache is full.
+func (s *statements) get(ctx context.Context, query string, args int, inTx bool) (*sql.Stmt, error) {
+	if args > maxKeptArgs || strings.Contains(query, ";") {
+		return nil, nil
+	}
+	s.mu.Lock()
+	stmt, ok := s.m[query]
+	switch {
+	case ok || s.m == nil || len(s.m)+len(s.later) >= maxKeptStatements: // kept, closed, or full
+		s.mu.Unlock()
+		return stmt, nil
+	case inTx:
+		// Preparing on the database would wait for the connection this
+		// transaction holds.
+		if !slices.Contains(s.later, query) {
+			s.later = append(s.later, query)
+		}
+		s.mu.Unlock()
+		return nil, nil
+	}
+	s.mu.Unlock()
+	// Unlocked: preparing waits for the connection, whose holder may be
+	// asking for a statement meanwhile.
+	stmt, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.keep(query, stmt), nil
+}
+
+// keep stores stmt as query's statement, unless another was kept
+// meanwhile (or the cache closed), and returns the one to use.
+func (s *statements) keep(query string, stmt *sql.Stmt) *sql.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if kept, ok := s.m[query]; ok {
+		stmt.Close()
+		return kept
+	}
+	if s.m == nil {
+		stmt.Close()
+		return nil
+	}
+	s.m[query] = stmt
+	return stmt
+}
+
+// prepareLater prepares the statements a transaction met first; call it
+// once the transaction has ended. A statement that fails to prepare is
+// left to run unprepared.
+func (s *statements) prepareLater(ctx context.Context) {
+	s.mu.Lock()
+	later := s.later
+	s.later = nil
+	s.mu.Unlock()
+	for _, query := range later {
+		if stmt, err := s.db.PrepareContext(ctx, query); err == nil {
+			s.keep(query, stmt)
+		}
+	}
+}
+
+func (s *statements) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, stmt := range s.m {
+		stmt.Close()
+	}
+	s.m = nil
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 type sqlRows struct{ *sql.Rows }
 
