@@ -442,6 +442,37 @@ func TestRateLimitWithoutWaiting(t *testing.T) {
 	}
 }
 
+// TestSharedReadOfARateLimitedFileWaitsForWhoMayWait: a read that may
+// wait out a rate limit, joining one in flight that may not, is not given
+// the other's refusal: it waits, and reads the file.
+func TestSharedReadOfARateLimitedFileWaitsForWhoMayWait(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	newSeeder(t, gh)
+	limits := testLimits
+	limits.RequestTimeout = 300 * time.Millisecond
+	r := newRepo(t, gh, WithLimits(limits))
+	ctx := testCtx(t)
+	// The first read hangs (and is cut off), so that the second joins it
+	// in flight; its retry meets the limit.
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.Hang, Path: "/contents/"})
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.SecondaryRateLimit, Path: "/contents/", RetryAfter: time.Second})
+	refused := make(chan error, 1)
+	go func() {
+		_, err := r.ReadFile(source.WithoutWaiting(ctx), ".gto", "")
+		refused <- err
+	}()
+	for !slices.ContainsFunc(gh.Requests(), func(q githubtest.Request) bool { return q.Fault == "hang" }) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	data, err := r.ReadFile(ctx, ".gto", "")
+	if err != nil || string(data) != "types: [model]\n" {
+		t.Errorf("a read that may wait: %q, %v; want the file once the limit lifted", data, err)
+	}
+	if err := <-refused; !errors.As(err, new(*RateLimitError)) {
+		t.Errorf("the read that may not wait: %v, want a RateLimitError", err)
+	}
+}
+
 // TestHungRequestIsCutOff: a request GitHub never answers ends at
 // RequestTimeout and, being a read, is sent again.
 func TestHungRequestIsCutOff(t *testing.T) {
