@@ -73,6 +73,9 @@ type Store interface {
 	// HoldRepository gives one sync at a time a repository, across
 	// processes (see store.Store.HoldRepository).
 	HoldRepository(ctx context.Context, repository string) (context.Context, func(), error)
+	// ClockSkew bounds how far the clocks of the processes sharing the
+	// store may disagree.
+	ClockSkew() time.Duration
 }
 
 // Sources finds the source of a configured repository.
@@ -155,23 +158,20 @@ func New(st Store, sources Sources, opts ...Option) *Processor {
 	return p
 }
 
-// hold gives a sync its repository: first within this process, so that
+// A sync holds its repository first within this process (lock), so that
 // its own syncs queue here rather than poll the database, then across
-// processes through the store. Each event's before/after state must see
-// the events before it, and a listing must be newer than whatever another
-// sync stored, or a tag stored meanwhile looks deleted. The returned
-// context ends if the hold is lost; release gives the repository up.
-func (p *Processor) hold(ctx context.Context, repository string) (context.Context, func(), error) {
-	unlock, err := p.lock(ctx, repository)
-	if err != nil {
-		return nil, nil, err
-	}
+// processes through the store (holdAcross). Each event's before/after
+// state must see the events before it, and a listing must be newer than
+// whatever another sync stored, or a tag stored meanwhile looks deleted.
+
+// holdAcross holds repository across processes; the returned context ends
+// if the hold is lost, and release gives the repository up.
+func (p *Processor) holdAcross(ctx context.Context, repository string) (context.Context, func(), error) {
 	held, release, err := p.store.HoldRepository(ctx, repository)
 	if err != nil {
-		unlock()
 		return nil, nil, fmt.Errorf("hold %s: %w", repository, err)
 	}
-	return held, func() { release(); unlock() }, nil
+	return held, release, nil
 }
 
 // lock serialises the syncs of one repository in this process; the wait
@@ -193,19 +193,15 @@ func (p *Processor) lock(ctx context.Context, repository string) (func(), error)
 }
 
 // coveredSince reports whether a full listing of repository that started
-// after t has been applied. t is another process's clock when a replica
-// accepted the delivery, so the listing must have started a clock skew's
-// margin later: a wrong guess would leave the delivery's tags to the next
-// reconciliation.
+// after t has been applied. t may be another process's clock, when a
+// replica accepted the delivery, so the listing must have started the
+// store's clock skew later: a wrong guess would leave the delivery's tags
+// to the next reconciliation.
 func (p *Processor) coveredSince(repository string, t time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.listed[repository].After(t.Add(clockSkew))
+	return p.listed[repository].After(t.Add(p.store.ClockSkew()))
 }
-
-// clockSkew bounds how far the clocks of replicas sharing a database may
-// disagree.
-const clockSkew = time.Second
 
 func (p *Processor) markListed(repository string, started time.Time) {
 	p.mu.Lock()
@@ -261,15 +257,20 @@ func (p *Processor) sync(ctx context.Context, c change) ([]store.Event, error) {
 		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
 		return nil, nil
 	}
-	ctx, release, err := p.hold(ctx, c.repository)
+	unlock, err := p.lock(ctx, c.repository)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if covered() { // a listing applied while this sync waited its turn
+		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
+		return nil, nil
+	}
+	ctx, release, err := p.holdAcross(ctx, c.repository)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if covered() { // a listing applied while this sync waited for the hold
-		p.logger.Debug("delivery covered by a later listing", "repository", c.repository, "delivery", c.deliveryID)
-		return nil, nil
-	}
 	started := time.Now()
 	if full {
 		tags, err := c.list(ctx)

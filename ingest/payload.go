@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode"
@@ -332,6 +333,10 @@ func (s *payloadScanner) rawString() (raw []byte, plain bool, err error) {
 	start := s.i
 	plain = true
 	for s.i < len(s.b) {
+		s.i += plainRun(s.b[s.i:])
+		if s.i >= len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -365,6 +370,31 @@ func (s *payloadScanner) rawString() (raw []byte, plain bool, err error) {
 		}
 	}
 	return nil, false, errors.New("unexpected end of JSON input")
+}
+
+// plainRun is how many bytes at the start of b need no look: printable
+// ASCII other than '"' and '\\'. It checks eight bytes at a time (most of
+// a push payload is such text: commit messages, URLs, file names), leaving
+// the byte that ends the run, and any eight with a byte of note, to the
+// caller's loop.
+func plainRun(b []byte) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	n := 0
+	for ; len(b)-n >= 8; n += 8 {
+		x := binary.LittleEndian.Uint64(b[n:])
+		quote := x ^ (ones * '"')
+		slash := x ^ (ones * '\\')
+		// A byte is flagged when it is below 0x20, is '"' or '\\' (its
+		// XOR is zero), or has its high bit set.
+		flagged := (x-ones*0x20)&^x | (quote-ones)&^quote | (slash-ones)&^slash | x
+		if flagged&highs != 0 {
+			break
+		}
+	}
+	return n
 }
 
 func isHex(c byte) bool {

@@ -224,6 +224,18 @@ func newHolder() string {
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
 
+// ClockSkew bounds how far apart the clocks of the processes sharing the
+// database may be, for times one process stamps (a delivery's arrival)
+// that another compares with its own: none on SQLite, whose processes
+// share one machine and its clock; a second on PostgreSQL, whose replicas
+// each keep their own.
+func (s *Store) ClockSkew() time.Duration {
+	if s.db.Types().Dialect == "sqlite" {
+		return 0
+	}
+	return time.Second
+}
+
 // probeBytes is what a readiness probe writes: more than nearly every
 // delivery holds.
 const probeBytes = 64 << 10
@@ -285,7 +297,7 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		config.ID = s.clientID()
 		config.Queues = map[string]river.QueueConfig{
 			queueEvents:  {MaxWorkers: 4},
-			queueActions: {MaxWorkers: 4},
+			queueActions: {MaxWorkers: 16},
 		}
 		config.Middleware = []rivertype.Middleware{river.WorkerMiddlewareFunc(s.working.track)}
 	}

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hookd-dev/hookd/internal/githubtest"
 )
 
 // BenchmarkBurstOfDistinctTags measures what issue 14 compares with a
@@ -25,7 +23,7 @@ import (
 //	go test -run '^$' -bench BurstOfDistinctTags -benchtime 3x ./cmd/hookd
 func BenchmarkBurstOfDistinctTags(b *testing.B) {
 	const tags, inFlight = 1000, 16
-	p := newPipelineWith(b, filepath.Join(b.TempDir(), "hookd.db"), githubtest.Options{}, os.Getenv("BURST_EXTRA_YAML"))
+	p := newPipeline(b, filepath.Join(b.TempDir(), "hookd.db"))
 	starts := filepath.Join(b.TempDir(), "starts")
 	p.addAction("deploy", "sh", "-c", `date +%s%N >> "$1"`, "deploy", starts)
 	pid := p.hookd.cmd.Process.Pid

@@ -30,9 +30,8 @@ const busyTimeout = 5 * time.Second
 
 // Open opens (creating if needed) the SQLite database at path.
 func Open(ctx context.Context, path string) (driver.Driver, error) {
-	dsn := "file:" + path + fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
-		"&_pragma=synchronous(FULL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	pragmas := fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)", busyTimeout.Milliseconds())
+	db, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -46,8 +45,26 @@ func Open(ctx context.Context, path string) (driver.Driver, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &sqliteDriver{querier: querier{stmts: &statements{db: db, m: map[string]*sql.Stmt{}}}, db: db}, nil
+	// Readers beside the writer: in WAL mode a read never waits for a
+	// write (it reads the last commit), so statements outside transactions
+	// that only read (a run's event, a dashboard page) do not queue for the
+	// writer's one connection behind every commit.
+	read, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
+	read.SetConnMaxIdleTime(0)
+	return &sqliteDriver{
+		querier: querier{stmts: newStatements(db), read: newStatements(read)},
+		db:      db, reader: read,
+	}, nil
 }
+
+// readers is how many connections read beside the writer.
+const readers = 4
 
 // connect makes the first connection, which applies the pragmas. Processes
 // opening a new database at once race to switch it to WAL, which takes an
@@ -76,7 +93,8 @@ func isBusy(err error) bool {
 
 type sqliteDriver struct {
 	querier
-	db *sql.DB
+	db     *sql.DB // the writer
+	reader *sql.DB // readers, for statements that only read
 
 	mu sync.Mutex
 	// wake tells the working River client's producers that jobs of the
@@ -243,8 +261,9 @@ func (d *sqliteDriver) Tune(config *river.Config) {
 func (d *sqliteDriver) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 
 func (d *sqliteDriver) Close() error {
+	d.querier.read.close()
 	d.stmts.close()
-	return d.db.Close()
+	return errors.Join(d.reader.Close(), d.db.Close())
 }
 
 type sqliteTx struct {
@@ -270,17 +289,34 @@ func (t *sqliteTx) Rollback(ctx context.Context) error {
 	return err
 }
 
-// querier runs SQL on a *sql.DB or, with tx set, on a *sql.Tx, through
-// the driver's prepared statements.
+// querier runs SQL on the writer's *sql.DB or, with tx set, on a *sql.Tx,
+// through the driver's prepared statements; outside a transaction, a
+// statement that only reads runs on the readers (read).
 type querier struct {
 	stmts *statements
+	read  *statements // nil in a transaction
 	tx    *sql.Tx
+}
+
+// on is the connections query runs on: the readers for a SELECT outside a
+// transaction, else the writer's.
+func (q querier) on(query string) *statements {
+	if q.read != nil && readOnly(query) {
+		return q.read
+	}
+	return q.stmts
+}
+
+// readOnly reports whether query is one SELECT, which writes nothing.
+func readOnly(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT") && !strings.Contains(q, ";")
 }
 
 // run is the statement for query: prepared once and kept, bound to the
 // transaction when there is one; nil when query is not to be kept.
 func (q querier) run(ctx context.Context, query string, args []any) (*sql.Stmt, error) {
-	stmt, err := q.stmts.get(ctx, query, len(args), q.tx != nil)
+	stmt, err := q.on(query).get(ctx, query, len(args), q.tx != nil)
 	if err != nil || stmt == nil || q.tx == nil {
 		return stmt, err
 	}
@@ -302,7 +338,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 	case q.tx != nil:
 		res, err = q.tx.ExecContext(ctx, query, args...)
 	default:
-		res, err = q.stmts.db.ExecContext(ctx, query, args...)
+		res, err = q.on(query).db.ExecContext(ctx, query, args...)
 	}
 	if err != nil {
 		return 0, err
@@ -323,7 +359,7 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (driver.R
 	case q.tx != nil:
 		rows, err = q.tx.QueryContext(ctx, query, args...)
 	default:
-		rows, err = q.stmts.db.QueryContext(ctx, query, args...)
+		rows, err = q.on(query).db.QueryContext(ctx, query, args...)
 	}
 	if err != nil {
 		return nil, err
@@ -340,7 +376,7 @@ func (q querier) QueryRow(ctx context.Context, query string, args ...any) driver
 	case q.tx != nil:
 		return sqlRow{q.tx.QueryRowContext(ctx, query, args...)}
 	}
-	return sqlRow{q.stmts.db.QueryRowContext(ctx, query, args...)}
+	return sqlRow{q.on(query).db.QueryRowContext(ctx, query, args...)}
 }
 
 // statements keeps the prepared statements of hookd's SQL. Parsing and
@@ -355,11 +391,17 @@ type statements struct {
 	later []string
 }
 
+func newStatements(db *sql.DB) *statements {
+	return &statements{db: db, m: map[string]*sql.Stmt{}}
+}
+
 // Statements built for a batch (a VALUES list or an IN list as long as
-// the batch) differ with every length; kept, they would crowd the cache.
+// the batch) differ with every length: those of batches up to about 32
+// rows, which is what acknowledging deliveries under load writes, are
+// kept; longer ones would crowd the cache.
 const (
 	maxKeptStatements = 512
-	maxKeptArgs       = 32
+	maxKeptArgs       = 300
 )
 
 // get returns the prepared statement for query, or nil for one to run
