@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,30 +42,12 @@ type chatRig struct {
 	// settle is how long recording the events of new tags takes.
 	settle time.Duration
 	// logs is what the handler logged.
-	logs *lockedBuffer
-}
-
-// lockedBuffer is a bytes.Buffer for a logger that goroutines share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs *syncBuffer
 }
 
 func newChatRig(t *testing.T) *chatRig {
 	t.Helper()
-	c := &chatRig{t: t, repo: gittest.New(t), logs: &lockedBuffer{}}
+	c := &chatRig{t: t, repo: gittest.New(t), logs: &syncBuffer{}}
 	commit := c.repo.Commit("model.pkl", "weights", "2024-03-01T10:00:00Z")
 	c.repo.Tag("churn-model@v1.2.0", commit, "2024-03-01T10:00:00Z", "Registering artifact churn-model version v1.2.0")
 	src, err := gitdir.Open(ctx(t), c.repo.Dir)

@@ -45,13 +45,8 @@ var (
 func loadOpenAPI(t *testing.T) *openAPIDoc {
 	t.Helper()
 	docOnce.Do(func() {
-		raw, err := os.ReadFile("openapi.json")
-		if err != nil {
-			docErr = err
-			return
-		}
 		var root map[string]any
-		if err := json.Unmarshal(raw, &root); err != nil {
+		if err := json.Unmarshal(handlers.OpenAPI(), &root); err != nil {
 			docErr = fmt.Errorf("openapi.json: %v", err)
 			return
 		}

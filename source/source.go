@@ -45,3 +45,21 @@ var (
 	// ErrTagExists is returned when a tag name is already taken.
 	ErrTagExists = errors.New("tag already exists")
 )
+
+// WithoutWaiting marks ctx for calls that must not wait out a limit the
+// source is under, such as GitHub's rate limit: such a call fails at once
+// with an error whose RetryAt() time.Time method says when calling again
+// can succeed. A queued job uses it to wait in the queue, where what it
+// works on can show the wait, instead of holding a worker meanwhile.
+func WithoutWaiting(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noWaiting{}, true)
+}
+
+// MayWait reports whether calls under ctx may wait out the source's limits
+// (see WithoutWaiting).
+func MayWait(ctx context.Context) bool {
+	no, _ := ctx.Value(noWaiting{}).(bool)
+	return !no
+}
+
+type noWaiting struct{}

@@ -83,9 +83,14 @@ type Workers struct {
 	// the job's retry, recording the attempt, its error and when the next
 	// is due, and on the last attempt marks it failed with the error as
 	// reason; an attempt cut short because hookd is stopping spends none.
+	// An error with a RetryAt() time.Time method (GitHub's rate limit,
+	// see source.WithoutWaiting) says when trying again can succeed: the
+	// delivery waits until then, shown as above, on any attempt, and the
+	// wait spends none unless another delivery of the job failed.
 	// Calls for different deliveries run concurrently.
 	ProcessDelivery func(ctx context.Context, d Delivery) (Outcome, error)
-	// ReconcileRepository re-lists a repository's tags.
+	// ReconcileRepository re-lists a repository's tags. An error with a
+	// RetryAt method puts the listing off until then, spending no attempt.
 	ReconcileRepository func(ctx context.Context, repository string) error
 	// RunAction executes the next attempt in a deploy run's lane (see
 	// StartLane). Its River timeout is RunTimeout's; a second job for a
@@ -174,6 +179,13 @@ type deliveryAttempt struct {
 	next    time.Time     // when it does, set once this one has failed
 }
 
+// limited is an error that says when trying again can succeed, such as
+// GitHub's rate limit (source/github's RateLimitError).
+type limited interface {
+	error
+	RetryAt() time.Time
+}
+
 // interruptedRetry is how soon a last attempt cut short by something other
 // than its deliveries (hookd stopping, the database failing its outcomes)
 // is made again: it keeps the job, which failing would discard with its
@@ -189,7 +201,10 @@ const interruptedRetry = time.Minute
 // A delivery whose processing fails is told so, with the error, the
 // attempt's number and when the next is due; on the job's last attempt it
 // is failed instead. One cut short because hookd is stopping did not fail
-// on its own: the job is snoozed, which spends none of its attempts.
+// on its own: the job is snoozed, which spends none of its attempts. One
+// held up by a limit (limited) waits until it lifts, on any attempt: the
+// job is snoozed until then when nothing else failed, and otherwise
+// retried no earlier.
 func (s *Store) processDeliveries(ctx context.Context, ids []string, at *deliveryAttempt, process func(context.Context, Delivery) (Outcome, error)) error {
 	batch, err := s.queuedDeliveries(ctx, ids)
 	if err != nil {
@@ -200,6 +215,9 @@ func (s *Store) processDeliveries(ctx context.Context, ids []string, at *deliver
 		mu          sync.Mutex
 		errs        []error
 		interrupted bool
+		waitUntil   time.Time // when the latest limit met lifts
+		waitErr     error     // and what it was
+		waits       int       // deliveries held up by limits
 		settled     = make([]settlement, 0, len(batch))
 		sem         = make(chan struct{}, deliveryConcurrency)
 	)
@@ -220,9 +238,16 @@ func (s *Store) processDeliveries(ctx context.Context, ids []string, at *deliver
 					err = fmt.Errorf("not done within %s: %w", jobTimeout, err)
 				}
 				st := settlement{d: d, outcome: Outcome{Status: DeliveryQueued}, lastError: err.Error()}
-				if at.last {
+				var l limited
+				switch {
+				case errors.As(err, &l):
+					waits++
+					if until := l.RetryAt(); until.After(waitUntil) {
+						waitUntil, waitErr = until, err
+					}
+				case at.last:
 					st.outcome = Outcome{Status: DeliveryFailed, Reason: err.Error()}
-				} else {
+				default:
 					errs = append(errs, fmt.Errorf("delivery %s: %w", d.ID, err))
 				}
 				settled = append(settled, st)
@@ -231,6 +256,10 @@ func (s *Store) processDeliveries(ctx context.Context, ids []string, at *deliver
 	}
 	wg.Wait()
 	at.next = now().Add(at.retryIn)
+	waiting := waits > 0
+	if waiting && (len(errs) == 0 || waitUntil.After(at.next)) {
+		at.next = waitUntil
+	}
 	// What was done is recorded even when the job's context has ended.
 	settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
@@ -244,6 +273,10 @@ func (s *Store) processDeliveries(ctx context.Context, ids []string, at *deliver
 		return river.JobSnooze(interruptedRetry)
 	case settleErr != nil:
 		errs = append(errs, settleErr)
+	case waiting && len(errs) == 0:
+		s.logger.WarnContext(ctx, "deliveries wait for a limit of their source to lift (GitHub's rate limit)",
+			"deliveries", waits, "attempt", at.number, "next_attempt_at", at.next, "error", waitErr)
+		return river.JobSnooze(max(time.Until(at.next), 0))
 	case len(errs) > 0:
 		s.logger.WarnContext(ctx, "deliveries could not be processed; they wait for the next attempt",
 			"failed", len(errs), "attempt", at.number, "next_attempt_at", at.next, "error", errors.Join(errs...))

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,5 +36,13 @@ func (s *Store) listAlone(ctx context.Context, repository string, jobID int64, r
 	}
 	listing, release := s.keepLease(ctx, name, holder)
 	defer release()
-	return reconcile(listing, repository)
+	err = reconcile(listing, repository)
+	var l limited
+	if errors.As(err, &l) {
+		// Listing again before the limit lifts would only meet it again.
+		s.logger.WarnContext(ctx, "listing put off until a limit of its source lifts", "repository", repository,
+			"until", l.RetryAt(), "error", err)
+		return river.JobSnooze(max(time.Until(l.RetryAt()), 0))
+	}
+	return err
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -128,4 +130,94 @@ func TestLastAttemptOutOfTimeFailsTheDelivery(t *testing.T) {
 			t.Errorf("delivery %+v, want failed with %q", d, want)
 		}
 	})
+}
+
+// rateLimited is an error that says when trying again can succeed, as
+// source/github's RateLimitError does.
+type rateLimited struct{ until time.Time }
+
+func (e rateLimited) Error() string {
+	return "github: 429 secondary rate limit (rate limited until later)"
+}
+func (e rateLimited) RetryAt() time.Time { return e.until }
+
+// A delivery held up by a rate limit waits until the limit lifts, shown
+// on the delivery, and the job is put off until then without spending an
+// attempt, its last one included; beside a delivery that failed outright,
+// the job's retry comes no earlier than the limit lifts.
+func TestRateLimitedDeliveryWaitsUntilTheLimitLifts(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		s := open(t, url)
+		for _, id := range []string{"limited", "broken"} {
+			if _, err := s.Accept(ctx, delivery(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		until := time.Now().Add(10 * time.Minute)
+		process := func(_ context.Context, d Delivery) (Outcome, error) {
+			if d.ID == "broken" {
+				return Outcome{}, errors.New("github is unreachable")
+			}
+			return Outcome{}, fmt.Errorf("list tags: %w", rateLimited{until})
+		}
+		w := &deliveriesWorker{s: s, process: process}
+		job := func(attempt int, ids ...string) *river.Job[processDeliveriesArgs] {
+			return &river.Job[processDeliveriesArgs]{JobRow: &rivertype.JobRow{ID: int64(attempt), Attempt: attempt, MaxAttempts: 12},
+				Args: processDeliveriesArgs{DeliveryIDs: ids}}
+		}
+		waitsUntil := func(d Delivery, attempt int) {
+			t.Helper()
+			if d.Status != DeliveryQueued || d.Attempts != attempt || !strings.Contains(d.LastError, "rate limit") ||
+				d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(until.Truncate(time.Microsecond)) {
+				t.Errorf("delivery %+v, want it queued after attempt %d, waiting until %v", d, attempt, until)
+			}
+		}
+
+		// Alone, on its first attempt and on its last: snoozed until then.
+		for _, attempt := range []int{1, 12} {
+			var snooze *river.JobSnoozeError
+			if err := w.Work(ctx, job(attempt, "limited")); !errors.As(err, &snooze) ||
+				snooze.Duration < 9*time.Minute || snooze.Duration > 10*time.Minute {
+				t.Fatalf("Work on attempt %d: %v, want the job snoozed until the limit lifts", attempt, err)
+			}
+			d, err := s.Delivery(ctx, "limited")
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitsUntil(d, attempt)
+		}
+
+		// Beside a failure, the job is retried, no earlier than the limit lifts.
+		j := job(2, "limited", "broken")
+		if err := w.Work(ctx, j); err == nil || !strings.Contains(err.Error(), "github is unreachable") || errors.As(err, new(*river.JobSnoozeError)) {
+			t.Fatalf("Work: %v, want the broken delivery's error", err)
+		}
+		if next := w.NextRetry(j); !next.Equal(until) {
+			t.Errorf("River retries at %v, want when the limit lifts, %v", next, until)
+		}
+		d, err := s.Delivery(ctx, "limited")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitsUntil(d, 2)
+		if b, _ := s.Delivery(ctx, "broken"); b.Status != DeliveryQueued || b.LastError != "github is unreachable" || !b.NextAttemptAt.Equal(d.NextAttemptAt.UTC()) {
+			t.Errorf("broken delivery %+v, want it queued for the job's retry at %v", b, d.NextAttemptAt)
+		}
+	})
+}
+
+// A listing that meets a rate limit is put off until it lifts, spending
+// no attempt.
+func TestRateLimitedListingIsPutOff(t *testing.T) {
+	ctx := ctxT(t)
+	s := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	until := time.Now().Add(time.Hour)
+	err := s.listAlone(ctx, "acme/models", 1, func(context.Context, string) error {
+		return fmt.Errorf("list tags: %w", rateLimited{until})
+	})
+	var snooze *river.JobSnoozeError
+	if !errors.As(err, &snooze) || snooze.Duration < 59*time.Minute || snooze.Duration > time.Hour {
+		t.Fatalf("listAlone: %v, want the job snoozed until the limit lifts", err)
+	}
 }

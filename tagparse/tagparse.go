@@ -276,12 +276,12 @@ func (t Tag) Validate() error {
 	}
 	switch t.Action {
 	case Register, Deregister:
-		if !IsVersion(t.Version) {
-			return ErrVersion
+		if err := ValidateVersion(t.Version); err != nil {
+			return err
 		}
 	case Assign, Unassign:
-		if !isName(t.Stage) {
-			return ErrStage
+		if err := ValidateStage(t.Stage); err != nil {
+			return err
 		}
 	case Deprecate, Create:
 	default:

@@ -111,11 +111,18 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
 	}
 	// Jobs must outlive ctx: shutdown stops them through StopWorkers, which
 	// lets running deploys finish within the shutdown deadline.
+	// Deliveries and listings wait out GitHub's rate limits in the queue,
+	// where each delivery shows why it waits and until when, rather than
+	// in a call that holds a worker and shows nothing.
 	err := d.store.StartWorkers(context.WithoutCancel(ctx), store.Workers{
-		ProcessDelivery:     d.proc.ProcessDelivery,
-		ReconcileRepository: d.proc.Reconcile,
-		RunAction:           d.runAction,
-		RunTimeout:          d.engine.RunTimeout,
+		ProcessDelivery: func(ctx context.Context, dl store.Delivery) (store.Outcome, error) {
+			return d.proc.ProcessDelivery(source.WithoutWaiting(ctx), dl)
+		},
+		ReconcileRepository: func(ctx context.Context, repository string) error {
+			return d.proc.Reconcile(source.WithoutWaiting(ctx), repository)
+		},
+		RunAction:  d.runAction,
+		RunTimeout: d.engine.RunTimeout,
 	})
 	if err != nil {
 		return err

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -89,6 +91,101 @@ func TestWaitingDeliveryShowsWhy(t *testing.T) {
 	}
 	if m := p.metrics(); !strings.Contains(m, "\nhookd_deliveries_waiting 0\n") {
 		t.Errorf("/metrics still counts a waiting delivery:\n%s", m)
+	}
+	p.hookd.stop()
+}
+
+// While GitHub rate-limits hookd, a tag delivery says so: the API shows it
+// queued after its attempt, with GitHub's rate limit and when it lifts as
+// its last error (and no credential), and its next attempt no earlier than
+// GitHub said; hookd asks GitHub nothing meanwhile. Once the limit lifts,
+// every delivery, those that arrived during it too, is processed and each
+// tag makes one event.
+func TestRateLimitedDeliveryShowsTheWait(t *testing.T) {
+	for _, limit := range []githubtest.RESTFault{
+		// A secondary limit: 429 with Retry-After.
+		{Kind: githubtest.SecondaryRateLimit, Status: http.StatusTooManyRequests, Path: "/git/matching-refs/", RetryAfter: 4 * time.Second},
+		// The hourly budget spent: 403, X-RateLimit-Remaining 0 and the reset.
+		{Kind: githubtest.PrimaryRateLimit, Path: "/git/matching-refs/", RetryAfter: 4 * time.Second},
+	} {
+		t.Run(limit.Kind.String(), func(t *testing.T) { testRateLimitedDeliveryShowsTheWait(t, limit) })
+	}
+}
+
+// untilRE finds when a wait ends in an error's text.
+var untilRE = regexp.MustCompile(`until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)`)
+
+func testRateLimitedDeliveryShowsTheWait(t *testing.T, limit githubtest.RESTFault) {
+	p := newPipeline(t, filepath.Join(t.TempDir(), "hookd.db"))
+	p.gh.InjectRESTFault(limit)
+	p.tag("churn@v1.0.0", "2024-01-02T10:00:00+00:00")
+	p.push("churn@v1.0.0") // a push and a create delivery
+
+	// Both wait, the one whose listing GitHub refused and the one held
+	// back by what GitHub said.
+	var waiting []map[string]any
+	deadline := time.Now().Add(waitLimit)
+	for len(waiting) < 2 {
+		queued := p.apiList("/api/v1/deliveries?status=queued", "deliveries")
+		waiting = slices.DeleteFunc(queued, func(d map[string]any) bool { return d["attempts"] == 0.0 })
+		if len(queued) == 0 || time.Now().After(deadline) {
+			t.Fatalf("no two deliveries wait for the rate limit:\n%v\nlog:\n%s", p.apiList("/api/v1/deliveries", "deliveries"), p.hookd.logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var limited githubtest.Request
+	for _, r := range p.gh.Requests() {
+		if r.Fault == limit.Kind.String() {
+			limited = r
+		}
+	}
+	if limited.LimitLifts.IsZero() {
+		t.Fatalf("GitHub never rate-limited hookd: %+v", p.gh.Requests())
+	}
+	for _, d := range waiting {
+		code, one := p.apiCall("GET", "/api/v1/deliveries/"+d["id"].(string))
+		if code != http.StatusOK {
+			t.Fatalf("GET the delivery: %d %v", code, one)
+		}
+		e, _ := one["last_error"].(string)
+		t.Logf("delivery %s (%s): %v attempt(s), next at %v, last error %q", one["id"], one["event"], one["attempts"], one["next_attempt_at"], e)
+		if one["status"] != "queued" || one["attempts"].(float64) < 1 || !strings.Contains(e, "rate limit") || strings.Contains(e, p.gh.Token()) {
+			t.Errorf("waiting delivery %v: want queued after an attempt, with GitHub's rate limit as its last error", one)
+		}
+		// The error says until when, never earlier than GitHub said.
+		var until time.Time
+		if m := untilRE.FindStringSubmatch(e); m != nil {
+			until, _ = time.Parse(time.RFC3339, m[1])
+		}
+		if until.Before(limited.LimitLifts) {
+			t.Errorf("last error %q: want it to say until when, no earlier than %v", e, limited.LimitLifts)
+		}
+		next, err := time.Parse(time.RFC3339Nano, fmt.Sprint(one["next_attempt_at"]))
+		if err != nil || next.Before(limited.LimitLifts) {
+			t.Errorf("next attempt %v (%v): want no earlier than when GitHub's limit lifts, %v", one["next_attempt_at"], err, limited.LimitLifts)
+		}
+	}
+	if m := p.metrics(); !strings.Contains(m, "\nhookd_deliveries_waiting 2\n") {
+		t.Errorf("/metrics does not count the two deliveries waiting for GitHub:\n%s", m)
+	}
+
+	// A push during the limit is accepted and waits its turn.
+	p.tag("churn#prod#1", "2024-01-03T10:00:00+00:00")
+	p.push("churn#prod#1")
+
+	for _, d := range p.waitDeliveriesSettled(4) {
+		if d["status"] != "processed" || d["next_attempt_at"] != nil {
+			t.Errorf("delivery %v: want processed once the limit lifted", d)
+		}
+	}
+	want := []string{"registration churn v1.0.0 <nil> []->[]", "assignment churn v1.0.0 prod []->[v1.0.0]"}
+	if got := p.events(); !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	for _, r := range p.gh.Requests() {
+		if r.At.After(limited.At) && r.At.Before(limited.LimitLifts) {
+			t.Errorf("hookd asked GitHub %s %s at %v, while told to wait until %v", r.Method, r.Path, r.At, limited.LimitLifts)
+		}
 	}
 	p.hookd.stop()
 }

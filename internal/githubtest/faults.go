@@ -111,44 +111,46 @@ func (s *Server) takeRESTFault(method, path string) (RESTFault, bool) {
 
 // serveFault answers a faulted request with the rate-limit headers of
 // resource ("core" or "graphql"). It calls record with the status first
-// (0 for a hang), so that the request is in Requests before its client
-// has the answer.
-func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault, resource string, record func(status int)) {
+// (0 for a hang) and, for a rate limit, when it lifts, so that the request
+// is in Requests before its client has the answer.
+func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f RESTFault, resource string, record func(status int, lifts time.Time)) {
 	switch f.Kind {
 	case Hang:
-		record(0)
+		record(0, time.Time{})
 		select {
 		case <-r.Context().Done():
 		case <-s.closing:
 		}
 	case PrimaryRateLimit:
 		reset := time.Now().Add(f.RetryAfter)
+		lifts := time.Unix(reset.Unix(), 0) // X-RateLimit-Reset is in seconds
 		if resource == "graphql" {
 			// GraphQL's limit comes in a 200, as a RATE_LIMITED error.
-			record(http.StatusOK)
+			record(http.StatusOK, lifts)
 			writeRateHeaders(w, resource, s.opts.GraphQLRateLimit, s.opts.GraphQLRateLimit, reset)
 			writeJSON(w, http.StatusOK, gqlRateLimited)
 			return
 		}
-		record(http.StatusForbidden)
+		record(http.StatusForbidden, lifts)
 		s.writePrimaryRateLimit(w, reset)
 	case SecondaryRateLimit:
 		status := cmp.Or(f.Status, http.StatusForbidden)
-		record(status)
+		retryAfter := f.RetryAfter.Round(time.Second)
+		record(status, time.Now().Add(retryAfter))
 		s.setRateHeaders(w, resource)
-		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
 		writeJSON(w, status, errorBody{
 			Message:          "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
 			DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
 		})
 	case EchoAuthorization:
 		status := cmp.Or(f.Status, http.StatusUnauthorized)
-		record(status)
+		record(status, time.Time{})
 		s.setRateHeaders(w, resource)
 		writeJSON(w, status, apiError("Bad credentials; the request had Authorization: "+r.Header.Get("Authorization")))
 	default:
 		status := cmp.Or(f.Status, http.StatusBadGateway)
-		record(status)
+		record(status, time.Time{})
 		s.setRateHeaders(w, resource)
 		writeJSON(w, status, apiError("Server Error"))
 	}

@@ -85,7 +85,7 @@ func isGraphQLPath(p string) bool { return p == "/graphql" || p == "/api/graphql
 func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	rec := Request{Method: r.Method, Path: "/graphql", Endpoint: "POST /graphql"}
 	record := func(status int) {
-		rec.Status, rec.Counted = status, rec.Cost > 0
+		rec.Status, rec.Counted, rec.At = status, rec.Cost > 0, time.Now()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.requests = append(s.requests, rec)
@@ -106,7 +106,10 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	if f, ok := s.takeRESTFault(r.Method, rec.Path); ok {
 		rec.Fault = f.Kind.String()
-		s.serveFault(w, r, f, "graphql", record)
+		s.serveFault(w, r, f, "graphql", func(status int, lifts time.Time) {
+			rec.LimitLifts = lifts
+			record(status)
+		})
 		return
 	}
 	var in struct {

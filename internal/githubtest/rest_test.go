@@ -437,6 +437,9 @@ func TestRESTPrimaryRateLimitFault(t *testing.T) {
 	if !errors.As(err, &rl) || rl.Rate.Remaining != 0 || rl.Rate.Reset.Before(time.Now().Add(50*time.Minute)) {
 		t.Fatalf("%v, want go-github's RateLimitError with reset in an hour", err)
 	}
+	if got := gh.Requests()[0]; !got.LimitLifts.Equal(rl.Rate.Reset.Time) {
+		t.Errorf("the request log says the limit lifts at %v, the answer's X-RateLimit-Reset %v", got.LimitLifts, rl.Rate.Reset.Time)
+	}
 	// A fresh client (go-github remembers the limit) gets through again.
 	if _, _, err := newClient(t, gh).Repositories.Get(ctx(t), owner, repo); err != nil {
 		t.Fatal(err)
@@ -456,6 +459,9 @@ func TestRESTSecondaryRateLimitFault(t *testing.T) {
 	if err == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "5" {
 		t.Fatalf("%v, want 429 with Retry-After: 5", err)
 	}
+	if got := gh.Requests()[1]; got.LimitLifts.Sub(got.At).Round(time.Millisecond) != 5*time.Second {
+		t.Errorf("the request log says the limit lifts at %v, answered at %v; want Retry-After's 5 s later", got.LimitLifts, got.At)
+	}
 }
 
 // The hourly budget runs out for real, too.
@@ -471,6 +477,9 @@ func TestRateLimitExhaustion(t *testing.T) {
 	var rl *github.RateLimitError
 	if !errors.As(err, &rl) {
 		t.Fatalf("third request: %v, want a RateLimitError", err)
+	}
+	if got := gh.Requests()[2]; !got.LimitLifts.Equal(rl.Rate.Reset.Time) {
+		t.Errorf("the request log says the limit lifts at %v, the answer's X-RateLimit-Reset %v", got.LimitLifts, rl.Rate.Reset.Time)
 	}
 }
 

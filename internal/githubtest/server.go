@@ -272,6 +272,11 @@ type Request struct {
 	// Nodes is how many objects a GraphQL query named, and Cost the points
 	// it was charged.
 	Nodes, Cost int
+	// At is when the request was answered (when a hung one was held).
+	At time.Time
+	// LimitLifts is, for a rate-limited answer, when GitHub said its
+	// limit lifts: Retry-After from At, or X-RateLimit-Reset.
+	LimitLifts time.Time
 }
 
 // Requests returns every REST and GraphQL request so far, oldest first.
@@ -349,7 +354,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		if counted {
 			s.rateUsed++
 		}
-		rec.Status, rec.Counted = status, counted
+		rec.Status, rec.Counted, rec.At = status, counted, time.Now()
 		s.requests = append(s.requests, rec)
 		return s.rateUsed
 	}
@@ -375,13 +380,17 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 	if f, ok := s.takeRESTFault(r.Method, path); ok {
 		rec.Fault = f.Kind.String()
-		s.serveFault(w, r, f, "core", func(status int) { record(status, false) })
+		s.serveFault(w, r, f, "core", func(status int, lifts time.Time) {
+			rec.LimitLifts = lifts
+			record(status, false)
+		})
 		return
 	}
 	// /rate_limit does not count against the limit on GitHub.
 	counts := rt == nil || rt.endpoint != "GET /rate_limit"
 	if counts && s.remaining() <= 0 {
 		s.writePrimaryRateLimit(w, s.rateReset)
+		rec.LimitLifts = time.Unix(s.rateReset.Unix(), 0)
 		record(http.StatusForbidden, false)
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
+
+	"github.com/hookd-dev/hookd/source"
 )
 
 // secondaryDefault is how long GitHub asks clients to wait after a
@@ -23,26 +25,60 @@ const secondaryDefault = time.Minute
 type hold struct {
 	mu    sync.Mutex
 	until time.Time
+	cause error // GitHub's answer that set until
 }
 
-func (h *hold) extend(until time.Time) {
+func (h *hold) extend(until time.Time, cause error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if until.After(h.until) {
-		h.until = until
+		h.until, h.cause = until, cause
 	}
 }
 
-func (h *hold) remaining(now time.Time) time.Duration {
+// get returns when the limit lifts and why, or a zero time once it has.
+func (h *hold) get(now time.Time) (time.Time, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.until.Sub(now)
+	if !h.until.After(now) {
+		return time.Time{}, nil
+	}
+	return h.until, h.cause
 }
+
+// RateLimitError is GitHub's rate limit, met by a call or still in force
+// when one was to be sent: Repo sends nothing before Until. Unwrap gives
+// GitHub's answer that set the limit (an *Error).
+type RateLimitError struct {
+	Until time.Time
+	// MaxWait is the bound the call had on waiting, which Until is
+	// beyond; zero when its context asked for no wait at all
+	// (source.WithoutWaiting).
+	MaxWait time.Duration
+	err     error
+}
+
+func (e *RateLimitError) Error() string {
+	// In whole seconds, rounded up: never earlier than the limit lifts.
+	until := e.Until.UTC().Add(time.Second - 1).Truncate(time.Second).Format(time.RFC3339)
+	if e.MaxWait > 0 {
+		return fmt.Sprintf("%v (rate limited until %s; waiting at most %v)", e.err, until, e.MaxWait)
+	}
+	return fmt.Sprintf("%v (rate limited until %s)", e.err, until)
+}
+
+func (e *RateLimitError) Unwrap() error { return e.err }
+
+// RetryAt is when GitHub's limit lifts, for source.WithoutWaiting.
+func (e *RateLimitError) RetryAt() time.Time { return e.Until }
 
 // call runs one API call, waiting out rate limits within Limits.MaxWait and
 // retrying 5xx answers with backoff when the call is a read (writes are not
 // retried: GitHub may have acted before failing). Rate-limit answers are
-// retried for writes too, since GitHub rejected them before acting.
+// retried for writes too, since GitHub rejected them before acting. Under
+// source.WithoutWaiting, a rate limit fails the call at once instead; a
+// limit that lasts longer than MaxWait does too. Either way the error is a
+// *RateLimitError.
 //
 // The wait happens here rather than in the transport because go-github
 // itself refuses to send requests while it believes a limit is exhausted,
@@ -50,11 +86,23 @@ func (h *hold) remaining(now time.Time) time.Duration {
 func (r *Repo) call(ctx context.Context, read bool, fn func() (*github.Response, error)) (*github.Response, error) {
 	var waited time.Duration
 	retries := 0
-	for {
-		if wait := r.hold.remaining(time.Now()); wait > 0 {
-			if waited+wait > r.limits.MaxWait {
-				return nil, fmt.Errorf("github: rate limited for %v more; waiting at most %v", wait.Round(time.Second), r.limits.MaxWait)
+	// refusal is the error for a call that may not wait until until, or nil.
+	refusal := func(until time.Time, cause error) error {
+		if wait := time.Until(until); !source.MayWait(ctx) || waited+wait > r.limits.MaxWait {
+			e := &RateLimitError{Until: until, err: cause}
+			if source.MayWait(ctx) {
+				e.MaxWait = r.limits.MaxWait
 			}
+			return e
+		}
+		return nil
+	}
+	for {
+		if until, cause := r.hold.get(time.Now()); !until.IsZero() {
+			if err := refusal(until, cause); err != nil {
+				return nil, err
+			}
+			wait := time.Until(until)
 			waited += wait
 			if err := sleep(ctx, wait); err != nil {
 				return nil, err
@@ -64,17 +112,23 @@ func (r *Repo) call(ctx context.Context, read bool, fn func() (*github.Response,
 		if err == nil || ctx.Err() != nil {
 			return resp, r.creds.scrub(err)
 		}
-		wait, limited := rateLimitWait(resp, err, time.Now())
+		now := time.Now()
+		until, isLimit := rateLimitUntil(resp, err, now)
+		var wait time.Duration
 		switch {
-		case limited:
+		case isLimit:
 			// A reset already due still gets a second's wait, so a server
 			// whose clock lags ours cannot make this spin.
-			wait = max(wait, time.Second)
-			if waited+wait > r.limits.MaxWait {
-				return resp, r.creds.scrub(fmt.Errorf("%w (rate limited for %v more; waiting at most %v)", r.apiError(err), wait.Round(time.Second), r.limits.MaxWait))
+			if until.Before(now.Add(time.Second)) {
+				until = now.Add(time.Second)
 			}
+			cause := r.creds.scrub(r.apiError(err))
+			r.hold.extend(until, cause)
+			if err := refusal(until, cause); err != nil {
+				return resp, err
+			}
+			wait = time.Until(until)
 			waited += wait
-			r.hold.extend(time.Now().Add(wait))
 		case read && retries < r.limits.Retries && retryable(resp):
 			wait = r.limits.Backoff << retries
 			retries++
@@ -87,37 +141,37 @@ func (r *Repo) call(ctx context.Context, read bool, fn func() (*github.Response,
 	}
 }
 
-// rateLimitWait reports whether err is a primary or secondary rate limit
-// and how long until it lifts. GitHub answers 403 or 429; go-github only
-// recognises some of these, and also invents 403s of its own while it
-// remembers an exhausted limit.
-func rateLimitWait(resp *github.Response, err error, now time.Time) (time.Duration, bool) {
+// rateLimitUntil reports whether err is a primary or secondary rate limit
+// and when it lifts. GitHub answers 403 or 429; go-github only recognises
+// some of these, and also invents 403s of its own while it remembers an
+// exhausted limit.
+func rateLimitUntil(resp *github.Response, err error, now time.Time) (time.Time, bool) {
 	var rl *github.RateLimitError
 	if errors.As(err, &rl) {
-		return rl.Rate.Reset.Sub(now), true
+		return rl.Rate.Reset.Time, true
 	}
 	var ab *github.AbuseRateLimitError
 	if errors.As(err, &ab) {
 		if ab.RetryAfter != nil {
-			return *ab.RetryAfter, true
+			return now.Add(*ab.RetryAfter), true
 		}
-		return secondaryDefault, true
+		return now.Add(secondaryDefault), true
 	}
 	if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests) {
-		return 0, false
+		return time.Time{}, false
 	}
 	if s := resp.Header.Get("Retry-After"); s != "" {
 		if n, err := strconv.Atoi(s); err == nil {
-			return time.Duration(n) * time.Second, true
+			return now.Add(time.Duration(n) * time.Second), true
 		}
 	}
 	if resp.Header.Get("X-RateLimit-Remaining") == "0" && !resp.Rate.Reset.IsZero() {
-		return resp.Rate.Reset.Sub(now), true
+		return resp.Rate.Reset.Time, true
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		return secondaryDefault, true
+		return now.Add(secondaryDefault), true
 	}
-	return 0, false
+	return time.Time{}, false
 }
 
 // retryable reports whether a failed read may succeed if sent again: a 5xx

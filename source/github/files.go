@@ -84,9 +84,7 @@ func (c *recentReads) read(ctx context.Context, key string, fetch func() ([]byte
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
-		// A read that failed because its caller gave up says nothing
-		// about the file: ask again.
-		if rr.err == nil || !errors.Is(rr.err, context.Canceled) && !errors.Is(rr.err, context.DeadlineExceeded) {
+		if rr.err == nil || !askAgain(ctx, rr.err) {
 			return bytes.Clone(rr.data), rr.err
 		}
 		return fetch()
@@ -103,6 +101,15 @@ func (c *recentReads) read(ctx context.Context, key string, fetch func() ([]byte
 	rr.at = time.Now()
 	close(rr.done)
 	return bytes.Clone(rr.data), rr.err
+}
+
+// askAgain reports whether a shared read's error says nothing to a caller
+// under ctx: its own caller gave up, or would not wait out a rate limit
+// (source.WithoutWaiting) that this caller may wait out.
+func askAgain(ctx context.Context, err error) bool {
+	var rl *RateLimitError
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &rl) && rl.MaxWait == 0 && source.MayWait(ctx)
 }
 
 // fileAt is what ReadFile answered for a path at a commit.

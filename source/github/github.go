@@ -9,8 +9,9 @@
 // limit), and tag objects and commits, being immutable, are fetched once
 // per Repo, a hundred to a GraphQL query. GraphQL also keeps the UTC
 // offsets of tagger, author and committer dates, which REST drops. Rate
-// limits are waited out within a bounded time, and failed reads are
-// retried with a bounded backoff. No error carries a credential: what the
+// limits are waited out within a bounded time (or not at all, under
+// source.WithoutWaiting: a *RateLimitError says until when), and failed
+// reads are retried with a bounded backoff. No error carries a credential: what the
 // requests carried is taken out of what the answers say (credentials.go).
 //
 // What listing costs, for a repository of 10,000 annotated tags (measured
@@ -66,8 +67,8 @@ var (
 type Limits struct {
 	// MaxWait is the longest a call waits in total for rate limits (REST's
 	// or GraphQL's) to reset (Retry-After or X-RateLimit-Reset). A call
-	// that would have to wait longer fails at once with GitHub's message.
-	// Default 1 minute.
+	// that would have to wait longer fails at once with a *RateLimitError,
+	// GitHub's message and when the limit lifts. Default 1 minute.
 	MaxWait time.Duration
 	// Retries is how many times a read answered with a 5xx is retried.
 	// Default 3; negative means none.

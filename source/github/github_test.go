@@ -377,6 +377,102 @@ func TestRateLimitHoldsEveryCall(t *testing.T) {
 	}
 }
 
+// TestRateLimitWithoutWaiting: under source.WithoutWaiting a rate limit
+// fails the call at once, saying when it lifts, and later calls fail the
+// same way without sending anything until then; the message is GitHub's,
+// with the time, and no credential.
+func TestRateLimitWithoutWaiting(t *testing.T) {
+	for _, limit := range []githubtest.RESTFault{
+		{Kind: githubtest.SecondaryRateLimit, Status: http.StatusTooManyRequests, Path: "/git/matching-refs/", RetryAfter: 2 * time.Second},
+		{Kind: githubtest.PrimaryRateLimit, Path: "/git/matching-refs/", RetryAfter: 2 * time.Second},
+		{Kind: githubtest.PrimaryRateLimit, Path: "/graphql", RetryAfter: 2 * time.Second},
+	} {
+		t.Run(limit.Kind.String()+limit.Path, func(t *testing.T) {
+			gh := githubtest.New(t, githubtest.Options{})
+			newSeeder(t, gh).annotated(1)
+			r := newRepo(t, gh)
+			ctx := source.WithoutWaiting(testCtx(t))
+			gh.InjectRESTFault(limit)
+			start := time.Now()
+			_, err := r.Tags(ctx)
+			var rl *RateLimitError
+			if !errors.As(err, &rl) || !strings.Contains(err.Error(), "rate limit") || strings.Contains(err.Error(), gh.Token()) {
+				t.Fatalf("Tags under a rate limit: %v; want a RateLimitError with GitHub's message", err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("the call waited %v; want it to fail at once", took)
+			}
+			reqs := gh.Requests()
+			lifts := reqs[len(reqs)-1].LimitLifts
+			if lifts.IsZero() || rl.RetryAt().Before(lifts) || rl.RetryAt().After(lifts.Add(2*time.Second)) {
+				t.Errorf("RetryAt %v; GitHub said the limit lifts at %v", rl.RetryAt(), lifts)
+			}
+			if want := "until " + rl.Until.UTC().Add(time.Second-1).Truncate(time.Second).Format(time.RFC3339) + ")"; !strings.HasSuffix(err.Error(), want) {
+				t.Errorf("error %q does not end %q", err, want)
+			}
+			n := len(gh.Requests())
+			_, err = r.Commit(ctx, "main")
+			if again := (*RateLimitError)(nil); !errors.As(err, &again) || !again.Until.Equal(rl.Until) || !strings.Contains(err.Error(), "rate limit") {
+				t.Errorf("a call during the limit: %v; want the same RateLimitError", err)
+			}
+			if len(gh.Requests()) != n {
+				t.Errorf("a call during the limit was sent: %+v", gh.Requests()[n:])
+			}
+			// Refused without a request until the limit lifts, then listed.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				tags, err := r.Tags(ctx)
+				if err == nil {
+					if len(tags) != 1 || time.Now().Before(rl.RetryAt()) {
+						t.Errorf("Tags = %d at %v; want 1, once the limit lifted at %v", len(tags), time.Now(), rl.RetryAt())
+					}
+					break
+				}
+				if !errors.As(err, new(*RateLimitError)) || time.Now().After(deadline) {
+					t.Fatalf("Tags after the limit: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			for _, q := range gh.Requests()[n:] {
+				if q.At.Before(rl.RetryAt()) {
+					t.Errorf("%s %s sent at %v, before the limit lifted at %v", q.Method, q.Path, q.At, rl.RetryAt())
+				}
+			}
+		})
+	}
+}
+
+// TestSharedReadOfARateLimitedFileWaitsForWhoMayWait: a read that may
+// wait out a rate limit, joining one in flight that may not, is not given
+// the other's refusal: it waits, and reads the file.
+func TestSharedReadOfARateLimitedFileWaitsForWhoMayWait(t *testing.T) {
+	gh := githubtest.New(t, githubtest.Options{})
+	newSeeder(t, gh)
+	limits := testLimits
+	limits.RequestTimeout = 300 * time.Millisecond
+	r := newRepo(t, gh, WithLimits(limits))
+	ctx := testCtx(t)
+	// The first read hangs (and is cut off), so that the second joins it
+	// in flight; its retry meets the limit.
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.Hang, Path: "/contents/"})
+	gh.InjectRESTFault(githubtest.RESTFault{Kind: githubtest.SecondaryRateLimit, Path: "/contents/", RetryAfter: time.Second})
+	refused := make(chan error, 1)
+	go func() {
+		_, err := r.ReadFile(source.WithoutWaiting(ctx), ".gto", "")
+		refused <- err
+	}()
+	for !slices.ContainsFunc(gh.Requests(), func(q githubtest.Request) bool { return q.Fault == "hang" }) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	data, err := r.ReadFile(ctx, ".gto", "")
+	if err != nil || string(data) != "types: [model]\n" {
+		t.Errorf("a read that may wait: %q, %v; want the file once the limit lifted", data, err)
+	}
+	if err := <-refused; !errors.As(err, new(*RateLimitError)) {
+		t.Errorf("the read that may not wait: %v, want a RateLimitError", err)
+	}
+}
+
 // TestHungRequestIsCutOff: a request GitHub never answers ends at
 // RequestTimeout and, being a read, is sent again.
 func TestHungRequestIsCutOff(t *testing.T) {
