@@ -50,7 +50,7 @@ repositories:
 `, databaseURL, secret, gh.Token(), gh.APIURL()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := hookdtest.Serve(t, hookdBin, env, "--config", config)
+	p := hookdtest.Serve(t, hookdBin, "", env, "--config", config)
 	p.WaitLog("tags listed")
 	return p
 }

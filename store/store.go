@@ -295,6 +295,8 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		// Jobs record this ID as their attempter; the heartbeat under the
 		// same name tells whether that process still lives (orphans.go).
 		config.ID = s.clientID()
+		// Deploys mostly wait (on a program, an HTTP endpoint, GitHub), so
+		// many run at once; deliveries of one repository take turns anyway.
 		config.Queues = map[string]river.QueueConfig{
 			queueEvents:  {MaxWorkers: 4},
 			queueActions: {MaxWorkers: 16},

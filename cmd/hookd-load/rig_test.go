@@ -138,7 +138,7 @@ func (r *rig) start() *hookdtest.Process {
 	if err := os.WriteFile(config, []byte(strings.ReplaceAll(r.config, "{{replica}}", fmt.Sprint(n))), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
-	p := hookdtest.Serve(r.t, hookdBin, r.env, "--config", config)
+	p := hookdtest.Serve(r.t, hookdBin, "", r.env, "--config", config)
 	if len(r.replicas) == 0 {
 		p.WaitLog("tags listed")
 		p.WaitLog("tags listed")

@@ -67,7 +67,7 @@ func BenchmarkBurstOfDistinctTags(b *testing.B) {
 		last := waitStarts(b, starts, (round+1)*tags)
 
 		b.StopTimer()
-		lastEvent = append(lastEvent, float64(p.hookd.lastLogTime("event recorded").Sub(first))/1e6)
+		lastEvent = append(lastEvent, float64(p.hookd.LastLogTime("event recorded").Sub(first))/1e6)
 		lastStart = append(lastStart, float64(last.Sub(first))/1e6)
 		cpu = append(cpu, processCPU(b, pid).Seconds()-cpuBefore.Seconds())
 		reqs := p.gh.Requests()[before:]
@@ -127,19 +127,6 @@ func median(v []float64) float64 {
 	return v[len(v)/2]
 }
 
-// lastLogTime is the time of the latest log entry whose message is msg.
-func (d *process) lastLogTime(msg string) time.Time {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i := len(d.logs) - 1; i >= 0; i-- {
-		if d.logs[i]["msg"] == msg {
-			t, _ := time.Parse(time.RFC3339Nano, d.logs[i]["time"].(string))
-			return t
-		}
-	}
-	return time.Time{}
-}
-
 // BenchmarkOneTagRepeated sends the push delivery of one existing
 // assignment tag again and again under new delivery ids, 16 in flight, for
 // ten seconds, through a running `hookd serve` on SQLite whose GitHub is
@@ -160,7 +147,7 @@ func BenchmarkOneTagRepeated(b *testing.B) {
 	})
 	signature := handlers.Sign(pipelineSecret, body)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: inFlight}}
-	url := "http://" + p.hookd.addr + "/webhooks/github"
+	url := "http://" + p.hookd.Addr + "/webhooks/github"
 	pid := p.hookd.cmd.Process.Pid
 
 	for round := 0; b.Loop(); round++ {

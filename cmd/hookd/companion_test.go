@@ -112,7 +112,7 @@ func TestCompanionAPIWritesThroughGitHub(t *testing.T) {
 
 func testCompanionAPIWritesThroughGitHub(t *testing.T, databaseURL string, restTagEvents bool) {
 	p := newCompanionPipeline(t, databaseURL, restTagEvents)
-	addr := p.hookd.addr
+	addr := p.hookd.Addr
 	head := p.git(p.clone, "rev-parse", "HEAD")
 
 	// What hookd's own CLI writes in a clone of the same repository.
@@ -167,12 +167,12 @@ func testCompanionAPIWritesThroughGitHub(t *testing.T, databaseURL string, restT
 	if restTagEvents != (pushes == 2) {
 		t.Errorf("the stand-in sent %d push webhooks for the API's two tags (REST tag events %v)", pushes, restTagEvents)
 	}
-	p.hookd.signal(syscall.SIGHUP)
-	p.hookd.waitLog("tags listed")
+	p.hookd.Signal(syscall.SIGHUP)
+	p.hookd.WaitLog("tags listed")
 	if got := p.events(); !slices.Equal(got, want) {
 		t.Errorf("events %q, want %q", got, want)
 	}
-	p.hookd.stop()
+	p.hookd.Stop()
 }
 
 // Twenty assignments of one artifact at once through the GitHub API: each
@@ -196,7 +196,7 @@ func TestCompanionAPIConcurrentAssignsThroughGitHub(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status, body := apiCall(t, p.hookd.addr, "POST", "/api/v1/repos/acme/models/assign",
+			status, body := apiCall(t, p.hookd.Addr, "POST", "/api/v1/repos/acme/models/assign",
 				map[string]any{"artifact": "churn", "version": fmt.Sprintf("v1.0.%d", i), "stage": "prod"})
 			statuses[i] = status
 			if list, ok := body["tags"].([]any); ok {
@@ -230,7 +230,7 @@ func TestCompanionAPIConcurrentAssignsThroughGitHub(t *testing.T) {
 	if len(evs) != 2*n || assignments != n {
 		t.Errorf("%d events, %d assignments; want %d and %d: %q", len(evs), assignments, 2*n, n, evs)
 	}
-	p.hookd.stop()
+	p.hookd.Stop()
 }
 
 // On a local repository, every write creates the tags `hookd` creates for
@@ -261,7 +261,7 @@ tokens:
 		t.Fatal(err)
 	}
 	d := startDaemon(t, dir, r.env, "--config", config)
-	d.waitLog("tags listed")
+	d.WaitLog("tags listed")
 
 	for _, step := range []struct {
 		op      string
@@ -302,7 +302,7 @@ tokens:
 			}
 		}
 
-		tags, evs, body := apiWrite(t, d.addr, "/api/v1/repos/acme/local/"+step.op, step.req)
+		tags, evs, body := apiWrite(t, d.Addr, "/api/v1/repos/acme/local/"+step.op, step.req)
 		sortedTags := slices.Sorted(slices.Values(tags))
 		if len(tags) != step.newTags || !slices.Equal(sortedTags, wantTags) {
 			t.Errorf("%s: the API created %q, hookd %q", step.op, tags, wantTags)
@@ -331,8 +331,8 @@ tokens:
 	}
 	// The tokens' scopes hold here too: another repository's name is
 	// refused before anything is looked up.
-	if status, body := apiCall(t, d.addr, "POST", "/api/v1/repos/acme/models/register", map[string]any{"artifact": "nn"}); status != http.StatusForbidden {
+	if status, body := apiCall(t, d.Addr, "POST", "/api/v1/repos/acme/models/register", map[string]any{"artifact": "nn"}); status != http.StatusForbidden {
 		t.Errorf("outside the token's scopes: %d %v", status, body)
 	}
-	d.stop()
+	d.Stop()
 }

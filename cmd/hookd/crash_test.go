@@ -66,8 +66,8 @@ func testSIGKILLWithQueuedDeliveries(t *testing.T, databaseURL string) {
 	if statuses[http.StatusAccepted] != deliveries {
 		t.Fatalf("deliveries answered %v, want %d × 202", statuses, deliveries)
 	}
-	p.hookd.signal(syscall.SIGKILL)
-	<-p.hookd.done
+	p.hookd.Signal(syscall.SIGKILL)
+	<-p.hookd.Done
 
 	p.start()
 	for _, d := range p.waitDeliveriesSettled(deliveries) {
@@ -97,7 +97,7 @@ func testSIGKILLWithQueuedDeliveries(t *testing.T, databaseURL string) {
 	if !slices.Equal(recorded, keys) {
 		t.Errorf("ledger keys %q, want the runs' keys %q", recorded, keys)
 	}
-	p.hookd.stop()
+	p.hookd.Stop()
 }
 
 // waitRunsFinished waits until n runs exist and none is queued or running.
@@ -111,7 +111,7 @@ func (p *pipeline) waitRunsFinished(n int) []map[string]any {
 			return runs
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("%d runs (want %d), busy: %v\nlog:\n%s", len(runs), n, busy, p.hookd.logText())
+			p.t.Fatalf("%d runs (want %d), busy: %v\nlog:\n%s", len(runs), n, busy, p.hookd.LogText())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -134,8 +134,8 @@ func testSIGKILLMidRun(t *testing.T, databaseURL string) {
 	p.tag("churn#prod#1", "2024-03-01T11:00:00+00:00")
 	p.push("churn@v1.0.0", "churn#prod#1")
 	waitLedgerLine(t, ledger, "start ")
-	p.hookd.signal(syscall.SIGKILL)
-	<-p.hookd.done
+	p.hookd.Signal(syscall.SIGKILL)
+	<-p.hookd.Done
 
 	p.start()
 	lines := waitLedgerLine(t, ledger, "end ")
@@ -155,7 +155,7 @@ func testSIGKILLMidRun(t *testing.T, databaseURL string) {
 	if len(runs) != 1 || runs[0]["status"] != "succeeded" || runs[0]["idempotency_key"] != ends[0] {
 		t.Fatalf("runs %v", runs)
 	}
-	p.hookd.stop()
+	p.hookd.Stop()
 }
 
 // waitLedgerLine waits until a line of the ledger starts with prefix and

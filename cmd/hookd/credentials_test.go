@@ -20,14 +20,14 @@ func TestGitHubErrorsKeepTheTokenOut(t *testing.T) {
 	cfgPath := filepath.Join(dir, "hookd.yaml")
 	writeFile(t, cfgPath, "repositories:\n  - github: acme/models\n    secret: s3cret\n    token: ${GITHUB_TOKEN}\n    api_url: "+gh.APIURL()+"\n")
 	d := startDaemon(t, dir, append(gitEnv(t), "GITHUB_TOKEN="+gh.Token()), "--config", cfgPath)
-	failed := d.waitLog("jobexecutor.JobExecutor: Job errored")
-	d.stop()
+	failed := d.WaitLog("jobexecutor.JobExecutor: Job errored")
+	d.Stop()
 
 	if e, _ := failed["error"].(string); !strings.Contains(e, "Bad credentials") || !strings.Contains(e, "[redacted]") {
 		t.Errorf("the failed listing was logged as %v; want GitHub's message with the token redacted", failed)
 	}
-	if strings.Contains(d.logText(), gh.Token()) {
-		t.Errorf("the token is in the log:\n%s", d.logText())
+	if strings.Contains(d.LogText(), gh.Token()) {
+		t.Errorf("the token is in the log:\n%s", d.LogText())
 	}
 	db, err := sql.Open("sqlite", filepath.Join(dir, "hookd.db"))
 	if err != nil {

@@ -94,11 +94,11 @@ tokens:
 `, filepath.Join(dir, "hookd.db"), pipelineSecret, p.gh.Token(), p.gh.APIURL(), local, d.smokeOK,
 		sha256.Sum256([]byte(pipelineToken)), sha256.Sum256([]byte(dashboardAdminToken)), sha256.Sum256([]byte(dashboardCIToken))))
 	p.hookd = startDaemon(t, dir, p.env, "--config", p.config)
-	p.hookd.waitLog("tags listed") // both baselines
-	p.hookd.waitLog("tags listed")
-	p.hookID = p.gh.AddHook("http://"+p.hookd.addr+"/webhooks/github", pipelineSecret)
+	p.hookd.WaitLog("tags listed") // both baselines
+	p.hookd.WaitLog("tags listed")
+	p.hookID = p.gh.AddHook("http://"+p.hookd.Addr+"/webhooks/github", pipelineSecret)
 	d.b = browsertest.New(t)
-	d.base = "http://" + p.hookd.addr
+	d.base = "http://" + p.hookd.Addr
 	return d
 }
 
@@ -253,12 +253,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	d.waitText("#deliveries-live", "registration churn v1.2.0")
 	d.waitText("#deliveries-live", "ping") // the hook's creation, recorded
 	d.b.Do(chromedp.Click(chromedp.CSS(`#deliveries-live button[aria-label^="Replay"]`)), chromedp.WaitVisible(chromedp.CSS("#deliveries-live")))
-	d.hookd.waitLog("delivery replayed")
+	d.hookd.WaitLog("delivery replayed")
 	for i := range 4 {
 		d.tag(fmt.Sprintf("churn@v1.3.%d", i), fmt.Sprintf("2024-01-05T10:0%d:00+00:00", i))
 	}
 	d.push("churn@v1.3.0", "churn@v1.3.1", "churn@v1.3.2", "churn@v1.3.3") // more than three: no webhook
-	d.hookd.signal(syscall.SIGHUP)
+	d.hookd.Signal(syscall.SIGHUP)
 	d.open("/ui/deliveries")
 	d.waitText("#deliveries-live", "no webhook arrived for these")
 	d.waitText("#deliveries-live", "churn@v1.3.3")
@@ -305,7 +305,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	d.open("/ui/audit")
 	d.waitText("main table", "403")
-	d.hookd.stop()
+	d.hookd.Stop()
 	if dir := os.Getenv(browsertest.ScreenshotsEnv); dir != "" {
 		t.Logf("screenshots in %s", dir)
 	}

@@ -14,7 +14,7 @@ func TestServeDebugListen(t *testing.T) {
 	cfgPath := filepath.Join(dir, "hookd.yaml")
 	writeFile(t, cfgPath, "debug_listen: \"0\"\n")
 	d := startDaemon(t, dir, gitEnv(t), "--config", cfgPath)
-	addr, _ := d.waitLog("profiles served")["address"].(string)
+	addr, _ := d.WaitLog("profiles served")["address"].(string)
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Fatalf("profiles served on %q, want 127.0.0.1 for a port alone", addr)
 	}
@@ -27,7 +27,7 @@ func TestServeDebugListen(t *testing.T) {
 			t.Errorf("public listener %s: %d, want 404", path, got)
 		}
 	}
-	d.stop()
+	d.Stop()
 }
 
 // Without debug_listen nothing serves profiles.
@@ -37,8 +37,8 @@ func TestServeWithoutDebugListen(t *testing.T) {
 	if got := d.get("/debug/pprof/"); got != http.StatusNotFound {
 		t.Errorf("public listener /debug/pprof/: %d, want 404", got)
 	}
-	d.stop()
-	if strings.Contains(d.logText(), "profiles served") {
-		t.Errorf("profiles served without debug_listen:\n%s", d.logText())
+	d.Stop()
+	if strings.Contains(d.LogText(), "profiles served") {
+		t.Errorf("profiles served without debug_listen:\n%s", d.LogText())
 	}
 }

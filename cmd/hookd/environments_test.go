@@ -169,7 +169,7 @@ func (p *pipeline) waitLedger(path string, n int) {
 	deadline := time.Now().Add(waitLimit)
 	for len(readLedger(p.t.(*testing.T), path)) < n {
 		if time.Now().After(deadline) {
-			p.t.Fatalf("%s has %d lines, want %d\nlog:\n%s", path, len(readLedger(p.t.(*testing.T), path)), n, p.hookd.logText())
+			p.t.Fatalf("%s has %d lines, want %d\nlog:\n%s", path, len(readLedger(p.t.(*testing.T), path)), n, p.hookd.LogText())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -196,6 +196,6 @@ func (p *pipeline) setActions(section string) {
 	if err := os.WriteFile(p.config, append(data, section...), 0o600); err != nil {
 		p.t.Fatal(err)
 	}
-	p.hookd.signal(syscall.SIGHUP)
-	p.hookd.waitLog("config reloaded")
+	p.hookd.Signal(syscall.SIGHUP)
+	p.hookd.WaitLog("config reloaded")
 }

@@ -251,7 +251,7 @@ func TestGitHubSetupWritesTheEntryAndWaitsForTheRestart(t *testing.T) {
 		t.Fatalf("configuration after --write:\n%s", cfg)
 	}
 
-	first.stop()
+	first.Stop()
 	s.startHookd(append(slices.Clone(s.env), "ACME_MODELS_WEBHOOK_SECRET="+secret))
 	next("✅ GitHub's ping reached hookd")
 	if err := cmd.Wait(); err != nil {

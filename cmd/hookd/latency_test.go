@@ -43,7 +43,7 @@ func BenchmarkTagAcceptedTo(b *testing.B) {
 			b.Fatalf("delivery answered %d", status)
 		}
 		accepted := time.Now()
-		recorded := p.hookd.waitLog("event recorded")
+		recorded := p.hookd.WaitLog("event recorded")
 		at, err := time.Parse(time.RFC3339Nano, recorded["time"].(string))
 		if err != nil || recorded["tag"] != name {
 			b.Fatalf("event log %v: %v", recorded, err)

@@ -71,13 +71,13 @@ actions:
 	}
 
 	d := startDaemon(t, dir, gitEnv(t), "--config", cfg)
-	if renamed := d.waitLog("records stored under a repository's path now carry its name"); renamed["repository"] != name {
+	if renamed := d.WaitLog("records stored under a repository's path now carry its name"); renamed["repository"] != name {
 		t.Errorf("rename logged %v", renamed)
 	}
-	if listed := d.waitLog("tags listed"); listed["baseline"] != false || listed["repository"] != name {
+	if listed := d.WaitLog("tags listed"); listed["baseline"] != false || listed["repository"] != name {
 		t.Errorf("the first listing after the rename: %v; want no new baseline", listed)
 	}
-	g.work.git("-C", g.bare, "config", "hookd.url", "http://"+d.addr)
+	g.work.git("-C", g.bare, "config", "hookd.url", "http://"+d.Addr)
 	g.work.git("tag", "-a", "-m", "to prod", "churn#prod#2")
 	if out := g.push(t, "--tags"); !strings.Contains(out, "reported 1 tag update(s)") {
 		t.Fatalf("pusher's terminal:\n%s", out)
@@ -103,7 +103,7 @@ actions:
 	if data, err := os.ReadFile(ledger); err != nil || string(data) != name+"\n" {
 		t.Errorf("the action saw HOOKD_REPOSITORY %q (%v), want %s", data, err, name)
 	}
-	d.stop()
+	d.Stop()
 }
 
 // config validate warns, with its line, about an on.repo that matches no

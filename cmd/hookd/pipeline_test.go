@@ -88,9 +88,9 @@ tokens:
 func (p *pipeline) start() {
 	p.t.Helper()
 	p.hookd = startDaemon(p.t, filepath.Dir(p.config), p.env, "--config", p.config)
-	p.hookd.waitLog("tags listed")
+	p.hookd.WaitLog("tags listed")
 	if p.hookID == 0 {
-		p.hookID = p.gh.AddHook("http://"+p.hookd.addr+"/webhooks/github", pipelineSecret)
+		p.hookID = p.gh.AddHook("http://"+p.hookd.Addr+"/webhooks/github", pipelineSecret)
 	}
 }
 
@@ -146,7 +146,7 @@ func (p *pipeline) apiList(path, key string) []map[string]any {
 	p.t.Helper()
 	var all []map[string]any
 	for before := ""; ; {
-		req, _ := http.NewRequest("GET", "http://"+p.hookd.addr+path+before, nil)
+		req, _ := http.NewRequest("GET", "http://"+p.hookd.Addr+path+before, nil)
 		req.Header.Set("Authorization", "Bearer "+pipelineToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -198,7 +198,7 @@ func (p *pipeline) waitEvents(n int) []string {
 			return evs
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("hookd recorded %d events, want %d: %q\nlog:\n%s", len(evs), n, evs, p.hookd.logText())
+			p.t.Fatalf("hookd recorded %d events, want %d: %q\nlog:\n%s", len(evs), n, evs, p.hookd.LogText())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -218,7 +218,7 @@ func (p *pipeline) waitDeliveriesSettled(n int) []map[string]any {
 			return ds
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("%d deliveries stored (want %d), queued ones left: %v\nlog:\n%s", len(ds), n, queued, p.hookd.logText())
+			p.t.Fatalf("%d deliveries stored (want %d), queued ones left: %v\nlog:\n%s", len(ds), n, queued, p.hookd.LogText())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -266,8 +266,8 @@ func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string)
 			}
 		}
 	}
-	p.hookd.signal(syscall.SIGHUP)
-	p.hookd.waitLog("tags listed")
+	p.hookd.Signal(syscall.SIGHUP)
+	p.hookd.WaitLog("tags listed")
 	p.waitDeliveriesSettled(0)
 	if got := p.events(); !slices.Equal(got, want) {
 		t.Fatalf("after redeliveries and a reconcile, events = %q, want still %q", got, want)
@@ -310,7 +310,7 @@ func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string)
 	if n := len(p.gh.Deliveries()); n != before {
 		t.Fatalf("the stand-in sent %d webhooks for a push of five tags; GitHub sends none", n-before)
 	}
-	p.hookd.signal(syscall.SIGHUP)
+	p.hookd.Signal(syscall.SIGHUP)
 	want = append(want,
 		"registration churn v1.1.0 <nil> []->[]",
 		"assignment churn v1.1.0 staging []->[v1.1.0]",
@@ -350,13 +350,13 @@ func testPipelineTurnsPushedTagsIntoEventsOnce(t *testing.T, databaseURL string)
 		strings.Contains(metrics, `hookd_github_requests_total{repository="acme/models"} 0`+"\n") {
 		t.Errorf("/metrics does not count GitHub requests:\n%s", metrics)
 	}
-	p.hookd.stop()
+	p.hookd.Stop()
 }
 
 // metrics scrapes /metrics.
 func (p *pipeline) metrics() string {
 	p.t.Helper()
-	resp, err := http.Get("http://" + p.hookd.addr + "/metrics")
+	resp, err := http.Get("http://" + p.hookd.Addr + "/metrics")
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -381,8 +381,8 @@ func (p *pipeline) addAction(name string, command ...string) {
 	if err := os.WriteFile(p.config, data, 0o600); err != nil {
 		p.t.Fatal(err)
 	}
-	p.hookd.signal(syscall.SIGHUP)
-	p.hookd.waitLog("config reloaded")
+	p.hookd.Signal(syscall.SIGHUP)
+	p.hookd.WaitLog("config reloaded")
 }
 
 // postPush sends GitHub's push delivery for an existing annotated tag,
@@ -393,7 +393,7 @@ func (p *pipeline) postPush(id, tag string) int {
 		"created": true, "deleted": false, "head_commit": map[string]any{"id": strings.Repeat("2", 40)},
 		"repository": map[string]any{"full_name": "acme/models"},
 	})
-	req, _ := http.NewRequest("POST", "http://"+p.hookd.addr+"/webhooks/github", bytes.NewReader(body))
+	req, _ := http.NewRequest("POST", "http://"+p.hookd.Addr+"/webhooks/github", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-GitHub-Delivery", id)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hookd-dev/hookd/handlers"
+	"github.com/hookd-dev/hookd/internal/hookdtest"
 	"github.com/hookd-dev/hookd/internal/pgtest"
 	"github.com/hookd-dev/hookd/internal/testenv"
 	"github.com/hookd-dev/hookd/store"
@@ -28,115 +28,20 @@ import (
 // waitLimit bounds every wait on the daemon.
 const waitLimit = 30 * time.Second
 
-// process is `hookd serve` running as a process, logging JSON.
+// process is `hookd serve` running as a process (see hookdtest), with
+// the requests these tests send it.
 type process struct {
-	t    testing.TB
-	dir  string
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
-
-	mu      sync.Mutex
-	logs    []map[string]any
-	changed chan struct{}
+	*hookdtest.Process
+	t   testing.TB
+	cmd *exec.Cmd // Process.Cmd, as the benchmarks read its pid
 }
 
 // startDaemon runs hookd serve in dir on a free 127.0.0.1 port and waits
 // until it listens.
 func startDaemon(t testing.TB, dir string, env []string, args ...string) *process {
 	t.Helper()
-	d := &process{t: t, dir: dir, done: make(chan struct{}), changed: make(chan struct{})}
-	d.cmd = exec.Command(hookdBin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
-	d.cmd.Dir = dir
-	d.cmd.Env = env
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var entry map[string]any
-			if json.Unmarshal(sc.Bytes(), &entry) != nil {
-				entry = map[string]any{"msg": sc.Text()}
-			}
-			d.mu.Lock()
-			d.logs = append(d.logs, entry)
-			close(d.changed)
-			d.changed = make(chan struct{})
-			d.mu.Unlock()
-		}
-		_ = d.cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		<-d.done
-	})
-	d.addr = d.waitLog("hookd listening")["address"].(string)
-	return d
-}
-
-// waitLog waits for a log entry whose message starts with msg, logged
-// after any entry already returned for msg.
-func (d *process) waitLog(msg string) map[string]any {
-	d.t.Helper()
-	deadline := time.After(waitLimit)
-	for {
-		d.mu.Lock()
-		changed := d.changed
-		for _, e := range d.logs {
-			// "_seen" marks entries already returned, so waiting twice
-			// for a message waits for its second occurrence.
-			if m, _ := e["msg"].(string); strings.HasPrefix(m, msg) && e["_seen"] == nil {
-				e["_seen"] = true
-				d.mu.Unlock()
-				return e
-			}
-		}
-		d.mu.Unlock()
-		select {
-		case <-changed:
-		case <-d.done:
-			d.t.Fatalf("hookd exited before logging %q; log:\n%s", msg, d.logText())
-		case <-deadline:
-			d.t.Fatalf("hookd did not log %q within %s; log:\n%s", msg, waitLimit, d.logText())
-		}
-	}
-}
-
-func (d *process) logText() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var b strings.Builder
-	for _, e := range d.logs {
-		fmt.Fprintln(&b, e)
-	}
-	return b.String()
-}
-
-func (d *process) signal(sig syscall.Signal) {
-	d.t.Helper()
-	if err := d.cmd.Process.Signal(sig); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (d *process) stop() {
-	d.t.Helper()
-	d.signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(waitLimit):
-		d.t.Fatalf("hookd did not exit after SIGTERM; log:\n%s", d.logText())
-	}
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-		d.t.Fatalf("hookd exited %d after SIGTERM; log:\n%s", code, d.logText())
-	}
+	p := hookdtest.Serve(t, hookdBin, dir, env, args...)
+	return &process{Process: p, t: t, cmd: p.Cmd}
 }
 
 // github posts a push for repository signed with secret and returns the
@@ -144,7 +49,7 @@ func (d *process) stop() {
 func (d *process) github(repository, secret, id string) int {
 	d.t.Helper()
 	body := []byte(`{"ref":"refs/tags/churn#prod#1","repository":{"full_name":"` + repository + `"}}`)
-	req, _ := http.NewRequest("POST", "http://"+d.addr+"/webhooks/github", bytes.NewReader(body))
+	req, _ := http.NewRequest("POST", d.URL()+"/webhooks/github", bytes.NewReader(body))
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-GitHub-Delivery", id)
 	req.Header.Set("X-Hub-Signature-256", handlers.Sign(secret, body))
@@ -153,7 +58,7 @@ func (d *process) github(repository, secret, id string) int {
 
 func (d *process) get(path string) int {
 	d.t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+d.addr+path, nil)
+	req, _ := http.NewRequest("GET", d.URL()+path, nil)
 	return d.request(req)
 }
 
@@ -226,8 +131,8 @@ func storedDeliveries(t *testing.T, url string) []store.Delivery {
 func TestServeWithoutConfigRunsOnDefaults(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, dir, gitEnv(t))
-	d.waitLog("no configuration file")
-	d.waitLog("no repositories configured")
+	d.WaitLog("no configuration file")
+	d.WaitLog("no repositories configured")
 	if got := d.github("acme/models", "whatever", "d-1"); got != http.StatusUnauthorized {
 		t.Errorf("webhook without repositories: %d, want 401", got)
 	}
@@ -240,7 +145,7 @@ func TestServeWithoutConfigRunsOnDefaults(t *testing.T) {
 	if got := d.get("/metrics"); got != http.StatusOK {
 		t.Errorf("/metrics: %d", got)
 	}
-	d.stop()
+	d.Stop()
 	if _, err := os.Stat(filepath.Join(dir, "hookd.db")); err != nil {
 		t.Errorf("default SQLite database not created in the working directory: %v", err)
 	}
@@ -264,8 +169,8 @@ func TestServeSIGHUPReloadsAndKeepsOldConfigWhenInvalid(t *testing.T) {
 	}
 
 	writeFile(t, cfgPath, "repositories:\n  - github: acme/other\n    secret: ${OTHER_SECRET}\n    colour: blue\n")
-	d.signal(syscall.SIGHUP)
-	failed := d.waitLog("config reload failed")
+	d.Signal(syscall.SIGHUP)
+	failed := d.WaitLog("config reload failed")
 	if e, _ := failed["error"].(string); !strings.Contains(e, `line 4: unknown key "colour"`) {
 		t.Errorf("reload error %q does not name the line", e)
 	}
@@ -277,18 +182,18 @@ func TestServeSIGHUPReloadsAndKeepsOldConfigWhenInvalid(t *testing.T) {
 	}
 
 	writeFile(t, cfgPath, "repositories:\n  - github: acme/other\n    secret: ${OTHER_SECRET}\n")
-	d.signal(syscall.SIGHUP)
-	d.waitLog("config reloaded")
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("config reloaded")
 	if got := d.github("acme/other", "second-secret", "r-4"); got != http.StatusAccepted {
 		t.Errorf("after a valid reload the new repository answers %d, want 202", got)
 	}
 	if got := d.github("acme/models", "first-secret", "r-5"); got != http.StatusUnauthorized {
 		t.Errorf("after a valid reload the removed repository answers %d, want 401", got)
 	}
-	d.stop()
+	d.Stop()
 	for _, secret := range []string{"first-secret", "second-secret"} {
-		if strings.Contains(d.logText(), secret) {
-			t.Errorf("a secret was logged:\n%s", d.logText())
+		if strings.Contains(d.LogText(), secret) {
+			t.Errorf("a secret was logged:\n%s", d.LogText())
 		}
 	}
 	if n := len(storedDeliveries(t, filepath.Join(dir, "hookd.db"))); n != 3 {
@@ -307,7 +212,7 @@ func TestServeShutdownFinishesInFlightRequest(t *testing.T) {
 	d := startDaemon(t, dir, gitEnv(t), "--config", cfgPath)
 
 	body := []byte(`{"ref":"refs/tags/churn#prod#1","repository":{"full_name":"acme/models"}}`)
-	conn, err := net.DialTimeout("tcp", d.addr, waitLimit)
+	conn, err := net.DialTimeout("tcp", d.Addr, waitLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,19 +220,19 @@ func TestServeShutdownFinishesInFlightRequest(t *testing.T) {
 	_ = conn.SetDeadline(time.Now().Add(waitLimit))
 	head := fmt.Sprintf("POST /webhooks/github HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
 		"X-GitHub-Event: push\r\nX-GitHub-Delivery: inflight-1\r\nX-Hub-Signature-256: %s\r\nContent-Length: %d\r\n\r\n",
-		d.addr, handlers.Sign("s3cret", body), len(body))
+		d.Addr, handlers.Sign("s3cret", body), len(body))
 	half := len(body) / 2
 	if _, err := conn.Write(append([]byte(head), body[:half]...)); err != nil {
 		t.Fatal(err)
 	}
 
-	d.waitLog("webhook request started")
-	d.signal(syscall.SIGTERM)
-	d.waitLog("shutting down")
+	d.WaitLog("webhook request started")
+	d.Signal(syscall.SIGTERM)
+	d.WaitLog("shutting down")
 	// New connections are refused while the request is still in flight.
 	refused := false
 	for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		c, err := net.DialTimeout("tcp", d.addr, time.Second)
+		c, err := net.DialTimeout("tcp", d.Addr, time.Second)
 		if err != nil {
 			refused = true
 			break
@@ -343,20 +248,20 @@ func TestServeShutdownFinishesInFlightRequest(t *testing.T) {
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		<-d.done
-		t.Fatalf("in-flight request got no answer: %v; log:\n%s", err, d.logText())
+		<-d.Done
+		t.Fatalf("in-flight request got no answer: %v; log:\n%s", err, d.LogText())
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("in-flight request answered %d, want 202", resp.StatusCode)
 	}
 	select {
-	case <-d.done:
+	case <-d.Done:
 	case <-time.After(waitLimit):
-		t.Fatalf("hookd did not exit; log:\n%s", d.logText())
+		t.Fatalf("hookd did not exit; log:\n%s", d.LogText())
 	}
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("exit %d; log:\n%s", code, d.logText())
+	if code := d.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d; log:\n%s", code, d.LogText())
 	}
 	ds := storedDeliveries(t, filepath.Join(dir, "hookd.db"))
 	if len(ds) != 1 || ds[0].ID != "inflight-1" {
@@ -427,7 +332,7 @@ func TestServeOnPostgreSQL(t *testing.T) {
 	if got := d.github("acme/models", "s3cret", "caf\xe9"); got != http.StatusBadRequest {
 		t.Errorf("delivery id that is not UTF-8: %d, want 400", got)
 	}
-	d.stop()
+	d.Stop()
 	if _, err := os.Stat(filepath.Join(dir, "hookd.db")); !os.IsNotExist(err) {
 		t.Errorf("a SQLite file was created although PostgreSQL was selected: %v", err)
 	}
@@ -455,10 +360,10 @@ func TestServePrunesRawPayloadsPastRetention(t *testing.T) {
 	cfgPath := filepath.Join(dir, "hookd.yaml")
 	writeFile(t, cfgPath, "retention:\n  raw_payloads: 1d\n")
 	d := startDaemon(t, dir, gitEnv(t), "--config", cfgPath)
-	if n := d.waitLog("pruned raw payloads")["deliveries"]; n != 1.0 {
+	if n := d.WaitLog("pruned raw payloads")["deliveries"]; n != 1.0 {
 		t.Errorf("pruned %v deliveries, want 1", n)
 	}
-	d.stop()
+	d.Stop()
 	pruned := map[string]bool{}
 	for _, d := range storedDeliveries(t, dbPath) {
 		pruned[d.ID] = d.Pruned
@@ -475,7 +380,7 @@ func TestServeMetricsOnTheirOwnListener(t *testing.T) {
 	cfgPath := filepath.Join(dir, "hookd.yaml")
 	writeFile(t, cfgPath, "metrics_listen: 127.0.0.1:0\nrepositories:\n  - github: acme/models\n    secret: s3cret\n")
 	d := startDaemon(t, dir, gitEnv(t), "--config", cfgPath)
-	addr := d.waitLog("metrics listening")["address"].(string)
+	addr := d.WaitLog("metrics listening")["address"].(string)
 	if got := d.github("acme/models", "s3cret", "m-1"); got != http.StatusAccepted {
 		t.Fatalf("webhook: %d", got)
 	}
@@ -491,5 +396,5 @@ func TestServeMetricsOnTheirOwnListener(t *testing.T) {
 	if got := d.get("/metrics"); got != http.StatusNotFound {
 		t.Errorf("/metrics on the main listener: %d, want 404", got)
 	}
-	d.stop()
+	d.Stop()
 }

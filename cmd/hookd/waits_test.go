@@ -18,7 +18,7 @@ import (
 // decodes its JSON answer.
 func (p *pipeline) apiCall(method, path string) (int, map[string]any) {
 	p.t.Helper()
-	req, _ := http.NewRequest(method, "http://"+p.hookd.addr+path, nil)
+	req, _ := http.NewRequest(method, "http://"+p.hookd.Addr+path, nil)
 	req.Header.Set("Authorization", "Bearer "+pipelineToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -51,7 +51,7 @@ func TestWaitingDeliveryShowsWhy(t *testing.T) {
 			return d["attempts"] != 2.0
 		})
 		if time.Now().After(deadline) {
-			t.Fatalf("no two deliveries wait after two failed attempts:\n%v\nlog:\n%s", p.apiList("/api/v1/deliveries", "deliveries"), p.hookd.logText())
+			t.Fatalf("no two deliveries wait after two failed attempts:\n%v\nlog:\n%s", p.apiList("/api/v1/deliveries", "deliveries"), p.hookd.LogText())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -92,7 +92,7 @@ func TestWaitingDeliveryShowsWhy(t *testing.T) {
 	if m := p.metrics(); !strings.Contains(m, "\nhookd_deliveries_waiting 0\n") {
 		t.Errorf("/metrics still counts a waiting delivery:\n%s", m)
 	}
-	p.hookd.stop()
+	p.hookd.Stop()
 }
 
 // While GitHub rate-limits hookd, a tag delivery says so: the API shows it
@@ -129,7 +129,7 @@ func testRateLimitedDeliveryShowsTheWait(t *testing.T, limit githubtest.RESTFaul
 		queued := p.apiList("/api/v1/deliveries?status=queued", "deliveries")
 		waiting = slices.DeleteFunc(queued, func(d map[string]any) bool { return d["attempts"] == 0.0 })
 		if len(queued) == 0 || time.Now().After(deadline) {
-			t.Fatalf("no two deliveries wait for the rate limit:\n%v\nlog:\n%s", p.apiList("/api/v1/deliveries", "deliveries"), p.hookd.logText())
+			t.Fatalf("no two deliveries wait for the rate limit:\n%v\nlog:\n%s", p.apiList("/api/v1/deliveries", "deliveries"), p.hookd.LogText())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -187,5 +187,5 @@ func testRateLimitedDeliveryShowsTheWait(t *testing.T, limit githubtest.RESTFaul
 			t.Errorf("hookd asked GitHub %s %s at %v, while told to wait until %v", r.Method, r.Path, r.At, limited.LimitLifts)
 		}
 	}
-	p.hookd.stop()
+	p.hookd.Stop()
 }

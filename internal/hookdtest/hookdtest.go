@@ -54,7 +54,7 @@ func Main(m *testing.M, pg **pgtest.Server, commands map[string]*string) int {
 // Process is one `hookd serve`, logging JSON.
 type Process struct {
 	t    testing.TB
-	cmd  *exec.Cmd
+	Cmd  *exec.Cmd     // its command; ProcessState once Done is closed
 	Addr string        // host:port it listens on
 	Done chan struct{} // closed when it has exited
 
@@ -65,18 +65,19 @@ type Process struct {
 }
 
 // Serve starts `bin serve --listen 127.0.0.1:0 --log-format json args...`
-// with env and waits until it listens. It is killed when the test ends.
-func Serve(t testing.TB, bin string, env []string, args ...string) *Process {
+// in dir ("" for the test's own) with env and waits until it listens. It
+// is killed when the test ends.
+func Serve(t testing.TB, bin, dir string, env []string, args ...string) *Process {
 	t.Helper()
 	p := &Process{t: t, Done: make(chan struct{}), seen: map[int]bool{}}
 	p.more = sync.NewCond(&p.mu)
-	p.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
-	p.cmd.Env = env
-	stderr, err := p.cmd.StderrPipe()
+	p.Cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	p.Cmd.Dir, p.Cmd.Env = dir, env
+	stderr, err := p.Cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Start(); err != nil {
+	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
@@ -92,14 +93,14 @@ func Serve(t testing.TB, bin string, env []string, args ...string) *Process {
 			p.more.Broadcast()
 			p.mu.Unlock()
 		}
-		_ = p.cmd.Wait()
+		_ = p.Cmd.Wait()
 		close(p.Done)
 		p.mu.Lock()
 		p.more.Broadcast()
 		p.mu.Unlock()
 	}()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
+		_ = p.Cmd.Process.Kill()
 		<-p.Done
 	})
 	p.Addr = p.WaitLog("hookd listening")["address"].(string)
@@ -153,35 +154,64 @@ func (p *Process) WaitLog(msg string) map[string]any {
 
 // tail is the end of the log; p.mu is held.
 func (p *Process) tail() string {
+	return logText(p.logs[max(0, len(p.logs)-60):])
+}
+
+// LastLogTime is the time of the latest entry whose message is msg (the
+// zero time when there is none).
+func (p *Process) LastLogTime(msg string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.logs) - 1; i >= 0; i-- {
+		if p.logs[i]["msg"] == msg {
+			t, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(p.logs[i]["time"]))
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// LogText is the whole log so far, an entry a line.
+func (p *Process) LogText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return logText(p.logs)
+}
+
+func logText(entries []map[string]any) string {
 	var b strings.Builder
-	for _, e := range p.logs[max(0, len(p.logs)-60):] {
+	for _, e := range entries {
 		fmt.Fprintln(&b, e)
 	}
 	return b.String()
 }
 
+// Signal sends sig to the process.
+func (p *Process) Signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.Cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
 // Kill ends the process with SIGKILL: no drain, no goodbye.
 func (p *Process) Kill() {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		p.t.Fatal(err)
-	}
+	p.Signal(syscall.SIGKILL)
 	<-p.Done
 }
 
 // Stop ends the process with SIGTERM and waits for its clean exit.
 func (p *Process) Stop() {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatal(err)
-	}
+	p.Signal(syscall.SIGTERM)
 	select {
 	case <-p.Done:
 	case <-time.After(WaitLimit):
-		p.t.Fatalf("hookd did not stop after SIGTERM")
+		p.t.Fatalf("hookd did not stop after SIGTERM:\n%s", p.LogText())
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		p.t.Fatalf("hookd exited %d after SIGTERM:\n%s", code, p.tail())
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
+		p.t.Fatalf("hookd exited %d after SIGTERM:\n%s", code, p.LogText())
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package sqlite is store's driver for a SQLite file (modernc.org/sqlite, no
-// cgo). It owns the connection settings that keep SQLite from losing work:
-// WAL, a busy timeout, durable commits, BEGIN IMMEDIATE and one connection.
+// cgo). It owns the connection settings that keep SQLite from losing work
+// (WAL, a busy timeout, durable commits, BEGIN IMMEDIATE and one writer
+// connection) and those that keep it fast: readers beside the writer for
+// statements that only read, and statements prepared once.
 package sqlite
 
 import (
