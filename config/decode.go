@@ -26,7 +26,9 @@ func decode(data []byte, cfg *Config, p *Problems) *tree {
 		return nil
 	}
 	root := &tree{}
-	if len(doc.Content) == 0 { // empty file: all defaults
+	// An empty file, or a document that is empty ("---" alone) or null:
+	// all defaults.
+	if len(doc.Content) == 0 || doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].ShortTag() == "!!null" {
 		return root
 	}
 	root.node = doc.Content[0]
