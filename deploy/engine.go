@@ -24,8 +24,6 @@ import (
 // and the lanes that let one run at a time per (repository, artifact,
 // stage, action) across processes converge on what GTO shows.
 type Runs interface {
-	CreateRuns(ctx context.Context, eventID int64, actions []string) ([]store.Run, error)
-	Converge(ctx context.Context, eventID int64, changes []store.LaneChange) ([]store.Run, error)
 	QueueRuns(ctx context.Context, all []store.EventRuns) error
 	StartLane(ctx context.Context, runID int64, ttl time.Duration, policy store.LanePolicy) (store.Run, error)
 	WakeLane(ctx context.Context, runID int64) error
@@ -156,19 +154,14 @@ func (e *Engine) Match(ev *Event) []string {
 // stage holds a version it did not, or the event re-assigned the version
 // it holds (assignment), or the stage lost one (unassignment). A tag that
 // changes nothing GTO shows, such as an older assignment pushed late,
-// deploys nothing.
+// deploys nothing. It returns the event's runs, oldest first.
 func (e *Engine) Dispatch(ctx context.Context, ev store.Event) ([]store.Run, error) {
-	plan := e.plan(ev)
-	var runs []store.Run
-	if len(plan.Actions) > 0 {
-		made, err := e.runs.CreateRuns(ctx, ev.ID, plan.Actions)
-		if err != nil {
-			return nil, err
-		}
-		runs = append(runs, made...)
+	if err := e.DispatchAll(ctx, []store.Event{ev}); err != nil {
+		return nil, err
 	}
-	made, err := e.runs.Converge(ctx, ev.ID, plan.Changes)
-	return append(runs, made...), err
+	runs, err := e.runs.Runs(ctx, store.RunFilter{EventID: ev.ID, Page: store.Page{Limit: 500}})
+	slices.Reverse(runs) // in the order they were made
+	return runs, err
 }
 
 // DispatchAll is Dispatch of each of evs, in order, written in one go: a
