@@ -316,33 +316,67 @@ func readOnly(query string) bool {
 	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT") && !strings.Contains(q, ";")
 }
 
-// run is the statement for query: prepared once and kept, bound to the
-// transaction when there is one; nil when query is not to be kept.
-func (q querier) run(ctx context.Context, query string, args []any) (*sql.Stmt, error) {
-	stmt, err := q.on(query).get(ctx, query, len(args), q.tx != nil)
-	if err != nil || stmt == nil || q.tx == nil {
-		return stmt, err
+// statement returns what runs query: its kept prepared statement, bound to the
+// transaction when there is one, or else the text itself on the
+// transaction or the connections it belongs to.
+func (q querier) statement(ctx context.Context, query string, args []any) (statement, error) {
+	stmts := q.on(query)
+	st := statement{on: stmts.db, query: query}
+	if q.tx != nil {
+		st.on = q.tx
 	}
-	// With one connection the statement is already prepared on the
-	// transaction's, so this binds without preparing again.
-	return q.tx.StmtContext(ctx, stmt), nil
+	stmt, err := stmts.get(ctx, query, len(args), q.tx != nil)
+	if err != nil || stmt == nil {
+		return st, err
+	}
+	if q.tx != nil {
+		// With one connection the statement is already prepared on the
+		// transaction's, so this binds without preparing again.
+		stmt = q.tx.StmtContext(ctx, stmt)
+	}
+	st.stmt = stmt
+	return st, nil
+}
+
+// statement is a query ready to run: prepared (stmt), or as text on a
+// *sql.Tx or *sql.DB.
+type statement struct {
+	stmt *sql.Stmt
+	on   interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}
+	query string
+}
+
+func (s statement) exec(ctx context.Context, args []any) (sql.Result, error) {
+	if s.stmt != nil {
+		return s.stmt.ExecContext(ctx, args...)
+	}
+	return s.on.ExecContext(ctx, s.query, args...)
+}
+
+func (s statement) rows(ctx context.Context, args []any) (*sql.Rows, error) {
+	if s.stmt != nil {
+		return s.stmt.QueryContext(ctx, args...)
+	}
+	return s.on.QueryContext(ctx, s.query, args...)
+}
+
+func (s statement) row(ctx context.Context, args []any) *sql.Row {
+	if s.stmt != nil {
+		return s.stmt.QueryRowContext(ctx, args...)
+	}
+	return s.on.QueryRowContext(ctx, s.query, args...)
 }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	var (
-		res sql.Result
-		err error
-	)
-	switch stmt, perr := q.run(ctx, query, args); {
-	case perr != nil:
-		return 0, perr
-	case stmt != nil:
-		res, err = stmt.ExecContext(ctx, args...)
-	case q.tx != nil:
-		res, err = q.tx.ExecContext(ctx, query, args...)
-	default:
-		res, err = q.on(query).db.ExecContext(ctx, query, args...)
+	st, err := q.statement(ctx, query, args)
+	if err != nil {
+		return 0, err
 	}
+	res, err := st.exec(ctx, args)
 	if err != nil {
 		return 0, err
 	}
@@ -350,20 +384,11 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	var (
-		rows *sql.Rows
-		err  error
-	)
-	switch stmt, perr := q.run(ctx, query, args); {
-	case perr != nil:
-		return nil, perr
-	case stmt != nil:
-		rows, err = stmt.QueryContext(ctx, args...)
-	case q.tx != nil:
-		rows, err = q.tx.QueryContext(ctx, query, args...)
-	default:
-		rows, err = q.on(query).db.QueryContext(ctx, query, args...)
+	st, err := q.statement(ctx, query, args)
+	if err != nil {
+		return nil, err
 	}
+	rows, err := st.rows(ctx, args)
 	if err != nil {
 		return nil, err
 	}
@@ -371,15 +396,11 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (driver.R
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
-	switch stmt, err := q.run(ctx, query, args); {
-	case err != nil:
+	st, err := q.statement(ctx, query, args)
+	if err != nil {
 		return errRow{err}
-	case stmt != nil:
-		return sqlRow{stmt.QueryRowContext(ctx, args...)}
-	case q.tx != nil:
-		return sqlRow{q.tx.QueryRowContext(ctx, query, args...)}
 	}
-	return sqlRow{q.on(query).db.QueryRowContext(ctx, query, args...)}
+	return sqlRow{st.row(ctx, args)}
 }
 
 // statements keeps the prepared statements of hookd's SQL. Parsing and
