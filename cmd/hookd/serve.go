@@ -211,13 +211,13 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	if cfg.MetricsListen != "" {
-		scrape, err := serveMetrics(logger, cfg.MetricsListen, h.MetricsHandler())
+		stopMetrics, err := serveMetrics(logger, cfg.MetricsListen, h.MetricsHandler())
 		if err != nil {
 			ln.Close()
 			st.Close()
 			return err
 		}
-		defer scrape.Close()
+		defer stopMetrics()
 	}
 	stopDebug, err := serveDebug(logger, cfg.DebugListen)
 	if err != nil {
@@ -273,29 +273,13 @@ func (a *app) serve(ctx context.Context, f serveFlags) error {
 	}
 }
 
-// serveMetrics serves /metrics alone on address, until it is closed.
-func serveMetrics(logger *slog.Logger, address string, metrics http.Handler) (*http.Server, error) {
-	ln, err := net.Listen("tcp", address)
-	if err != nil {
-		return nil, fmt.Errorf("metrics_listen: %w", err)
-	}
+// serveMetrics serves /metrics alone on address (config metrics_listen)
+// until the returned function stops it.
+func serveMetrics(logger *slog.Logger, address string, metrics http.Handler) (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics)
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("the metrics listener stopped; /metrics is not served", "address", address, "error", err)
-		}
-	}()
-	logger.Info("metrics listening", "address", ln.Addr().String())
-	return srv, nil
+	return serveAside(logger, listener{key: "metrics_listen", up: "metrics listening",
+		down: "the metrics listener stopped; /metrics is not served"}, address, mux, 30*time.Second)
 }
 
 // pruneEvery is how often raw payloads past their retention are dropped;
