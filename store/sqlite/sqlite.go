@@ -33,7 +33,7 @@ const busyTimeout = 5 * time.Second
 // Open opens (creating if needed) the SQLite database at path.
 func Open(ctx context.Context, path string) (driver.Driver, error) {
 	pragmas := fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)", busyTimeout.Milliseconds())
-	db, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=synchronous(FULL)&_txlock=immediate")
+	db, err := openDB("file:" + path + pragmas + "&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func Open(ctx context.Context, path string) (driver.Driver, error) {
 	// write (it reads the last commit), so statements outside transactions
 	// that only read (a run's event, a dashboard page) do not queue for the
 	// writer's one connection behind every commit.
-	read, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=query_only(1)")
+	read, err := openDB("file:" + path + pragmas + "&_pragma=query_only(1)")
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -60,7 +60,7 @@ func Open(ctx context.Context, path string) (driver.Driver, error) {
 	read.SetMaxIdleConns(readers)
 	read.SetConnMaxIdleTime(0)
 	return &sqliteDriver{
-		querier: querier{stmts: newStatements(db), read: newStatements(read)},
+		querier: querier{on: db, read: read},
 		db:      db, reader: read,
 	}, nil
 }
@@ -110,7 +110,7 @@ func (d *sqliteDriver) Begin(ctx context.Context) (driver.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sqliteTx{querier: querier{stmts: d.stmts, tx: tx}, tx: tx, d: d}, nil
+	return &sqliteTx{querier: querier{on: tx}, tx: tx, d: d}, nil
 }
 
 // wakeQueues has the workers fetch from queues now, instead of at their
@@ -264,8 +264,6 @@ func (d *sqliteDriver) Tune(config *river.Config) {
 func (d *sqliteDriver) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 
 func (d *sqliteDriver) Close() error {
-	d.querier.read.close()
-	d.stmts.close()
 	return errors.Join(d.reader.Close(), d.db.Close())
 }
 
@@ -282,32 +280,32 @@ func (t *sqliteTx) Commit(ctx context.Context) error {
 		return err
 	}
 	t.d.wakeQueues(t.queues)
-	t.stmts.prepareLater(context.WithoutCancel(ctx))
 	return nil
 }
 
-func (t *sqliteTx) Rollback(ctx context.Context) error {
-	err := t.tx.Rollback()
-	t.stmts.prepareLater(context.WithoutCancel(ctx))
-	return err
-}
+func (t *sqliteTx) Rollback(ctx context.Context) error { return t.tx.Rollback() }
 
-// querier runs SQL on the writer's *sql.DB or, with tx set, on a *sql.Tx,
-// through the driver's prepared statements; outside a transaction, a
-// statement that only reads runs on the readers (read).
+// querier runs SQL on the writer (the *sql.DB's one connection, or the
+// *sql.Tx holding it); outside a transaction, a statement that only reads
+// runs on the readers (read). The connections keep the statements prepared.
 type querier struct {
-	stmts *statements
-	read  *statements // nil in a transaction
-	tx    *sql.Tx
+	on   sqlQuerier
+	read *sql.DB // nil in a transaction
 }
 
-// on is the connections query runs on: the readers for a SELECT outside a
-// transaction, else the writer's.
-func (q querier) on(query string) *statements {
+type sqlQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// to is where query runs: the readers for a SELECT outside a transaction,
+// else the writer.
+func (q querier) to(query string) sqlQuerier {
 	if q.read != nil && readOnly(query) {
 		return q.read
 	}
-	return q.stmts
+	return q.on
 }
 
 // readOnly reports whether query is one SELECT, which writes nothing.
@@ -316,67 +314,8 @@ func readOnly(query string) bool {
 	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT") && !strings.Contains(q, ";")
 }
 
-// statement returns what runs query: its kept prepared statement, bound to the
-// transaction when there is one, or else the text itself on the
-// transaction or the connections it belongs to.
-func (q querier) statement(ctx context.Context, query string, args []any) (statement, error) {
-	stmts := q.on(query)
-	st := statement{on: stmts.db, query: query}
-	if q.tx != nil {
-		st.on = q.tx
-	}
-	stmt, err := stmts.get(ctx, query, len(args), q.tx != nil)
-	if err != nil || stmt == nil {
-		return st, err
-	}
-	if q.tx != nil {
-		// With one connection the statement is already prepared on the
-		// transaction's, so this binds without preparing again.
-		stmt = q.tx.StmtContext(ctx, stmt)
-	}
-	st.stmt = stmt
-	return st, nil
-}
-
-// statement is a query ready to run: prepared (stmt), or as text on a
-// *sql.Tx or *sql.DB.
-type statement struct {
-	stmt *sql.Stmt
-	on   interface {
-		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	}
-	query string
-}
-
-func (s statement) exec(ctx context.Context, args []any) (sql.Result, error) {
-	if s.stmt != nil {
-		return s.stmt.ExecContext(ctx, args...)
-	}
-	return s.on.ExecContext(ctx, s.query, args...)
-}
-
-func (s statement) rows(ctx context.Context, args []any) (*sql.Rows, error) {
-	if s.stmt != nil {
-		return s.stmt.QueryContext(ctx, args...)
-	}
-	return s.on.QueryContext(ctx, s.query, args...)
-}
-
-func (s statement) row(ctx context.Context, args []any) *sql.Row {
-	if s.stmt != nil {
-		return s.stmt.QueryRowContext(ctx, args...)
-	}
-	return s.on.QueryRowContext(ctx, s.query, args...)
-}
-
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	st, err := q.statement(ctx, query, args)
-	if err != nil {
-		return 0, err
-	}
-	res, err := st.exec(ctx, args)
+	res, err := q.to(query).ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -384,11 +323,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	st, err := q.statement(ctx, query, args)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.rows(ctx, args)
+	rows, err := q.to(query).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -396,114 +331,8 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (driver.R
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
-	st, err := q.statement(ctx, query, args)
-	if err != nil {
-		return errRow{err}
-	}
-	return sqlRow{st.row(ctx, args)}
+	return sqlRow{q.to(query).QueryRowContext(ctx, query, args...)}
 }
-
-// statements keeps the prepared statements of hookd's SQL. Parsing and
-// planning a statement cost about a third of the CPU of recording a burst
-// of events; prepared once, each is only bound and stepped.
-type statements struct {
-	db *sql.DB
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
-	// later are statements first met inside a transaction, which holds
-	// the one connection: they are prepared once it ends.
-	later []string
-}
-
-func newStatements(db *sql.DB) *statements {
-	return &statements{db: db, m: map[string]*sql.Stmt{}}
-}
-
-// Statements built for a batch (a VALUES list or an IN list as long as
-// the batch) differ with every length: those of batches up to about 32
-// rows, which is what acknowledging deliveries under load writes, are
-// kept; longer ones would crowd the cache.
-const (
-	maxKeptStatements = 512
-	maxKeptArgs       = 300
-)
-
-// get returns the prepared statement for query, or nil for one to run
-// unprepared: a batch's, one of several statements (a migration's), one
-// not prepared yet inside a transaction, or once the cache is full.
-func (s *statements) get(ctx context.Context, query string, args int, inTx bool) (*sql.Stmt, error) {
-	if args > maxKeptArgs || strings.Contains(query, ";") {
-		return nil, nil
-	}
-	s.mu.Lock()
-	stmt, ok := s.m[query]
-	switch {
-	case ok || s.m == nil || len(s.m)+len(s.later) >= maxKeptStatements: // kept, closed, or full
-		s.mu.Unlock()
-		return stmt, nil
-	case inTx:
-		// Preparing on the database would wait for the connection this
-		// transaction holds.
-		if !slices.Contains(s.later, query) {
-			s.later = append(s.later, query)
-		}
-		s.mu.Unlock()
-		return nil, nil
-	}
-	s.mu.Unlock()
-	// Unlocked: preparing waits for the connection, whose holder may be
-	// asking for a statement meanwhile.
-	stmt, err := s.db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return s.keep(query, stmt), nil
-}
-
-// keep stores stmt as query's statement, unless another was kept
-// meanwhile (or the cache closed), and returns the one to use.
-func (s *statements) keep(query string, stmt *sql.Stmt) *sql.Stmt {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if kept, ok := s.m[query]; ok {
-		stmt.Close()
-		return kept
-	}
-	if s.m == nil {
-		stmt.Close()
-		return nil
-	}
-	s.m[query] = stmt
-	return stmt
-}
-
-// prepareLater prepares the statements a transaction met first; call it
-// once the transaction has ended. A statement that fails to prepare is
-// left to run unprepared.
-func (s *statements) prepareLater(ctx context.Context) {
-	s.mu.Lock()
-	later := s.later
-	s.later = nil
-	s.mu.Unlock()
-	for _, query := range later {
-		if stmt, err := s.db.PrepareContext(ctx, query); err == nil {
-			s.keep(query, stmt)
-		}
-	}
-}
-
-func (s *statements) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, stmt := range s.m {
-		stmt.Close()
-	}
-	s.m = nil
-}
-
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
 
 type sqlRows struct{ *sql.Rows }
 
