@@ -166,7 +166,7 @@ func (s *Store) StartLane(ctx context.Context, runID int64, ttl time.Duration, p
 		run  Run
 		idle bool
 	)
-	err := inTx(ctx, s.db, func(tx driver.Tx) error {
+	err := s.inSharedTx(ctx, func(ctx context.Context, tx driver.Tx) error {
 		r, err := scanRun(tx.QueryRow(ctx, runSelect+`WHERE id = $1`, runID))
 		if err != nil {
 			return notFound(err)

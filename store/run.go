@@ -309,7 +309,7 @@ func (s *Store) FinishRun(ctx context.Context, runID int64, status RunStatus, re
 	if status != RunSucceeded && status != RunFailed && status != RunQueued {
 		return fmt.Errorf("store: cannot finish a run as %q", status)
 	}
-	return inTx(ctx, s.db, func(tx driver.Tx) error {
+	return s.inSharedTx(ctx, func(ctx context.Context, tx driver.Tx) error {
 		r, err := scanRun(tx.QueryRow(ctx, runSelect+`WHERE id = $1`, runID))
 		if err != nil {
 			return notFound(err)

@@ -123,6 +123,8 @@ type Store struct {
 	closed  bool
 	accepts chan *acceptRequest
 	writers sync.WaitGroup
+	// group shares commits among runs' small transactions (group.go).
+	group txGroup
 
 	// reachableSince is when this process last started reaching the
 	// database without failure (UnixNano; 0 while it fails). See
@@ -191,6 +193,7 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 		holder:  newHolder(),
 		holdTTL: holdTTL,
 		accepts: make(chan *acceptRequest, maxBatch),
+		group:   txGroup{db: db},
 		working: working{running: map[int64]bool{}, ended: map[int64]time.Time{}, suspect: map[int64]time.Time{}},
 	}
 	// Trusted from the start: a process that just opened the database
@@ -296,10 +299,12 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		// same name tells whether that process still lives (orphans.go).
 		config.ID = s.clientID()
 		// Deploys mostly wait (on a program, an HTTP endpoint, GitHub), so
-		// many run at once; deliveries of one repository take turns anyway.
+		// many run at once (one per lane at most): a burst of 1,000 lanes
+		// started its last command in 5.3 s with 16, 4.3 s with 32 and
+		// 3.8 s with 64. Deliveries of one repository take turns anyway.
 		config.Queues = map[string]river.QueueConfig{
 			queueEvents:  {MaxWorkers: 4},
-			queueActions: {MaxWorkers: 16},
+			queueActions: {MaxWorkers: 64},
 		}
 		config.Middleware = []rivertype.Middleware{river.WorkerMiddlewareFunc(s.working.track)}
 	}
