@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,8 +24,9 @@ import (
 // artifact, so each its own lane) pushed to the GitHub stand-in at once,
 // which sends no webhook for a push of more than three tags, then one
 // delivery per tag sent by the benchmark, 16 in flight. It reports the time
-// from the first send until the last matching command started, the CPU
-// hookd used meanwhile, and the GitHub requests the burst cost.
+// from the first send until the first and the last matching command
+// started, the CPU hookd used meanwhile (and its commands, apart), and the
+// GitHub requests the burst cost.
 //
 //	go test -run '^$' -bench BurstOfDistinctTags -benchtime 3x ./cmd/hookd
 func BenchmarkBurstOfDistinctTags(b *testing.B) {
@@ -34,7 +36,7 @@ func BenchmarkBurstOfDistinctTags(b *testing.B) {
 	p.addAction("deploy", "sh", "-c", `date +%s%N >> "$1"`, "deploy", starts)
 	pid := p.hookd.cmd.Process.Pid
 
-	var lastEvent, lastStart, cpu, requests []float64
+	var lastEvent, firstStart, lastStart, cpu, commandsCPU, requests []float64
 	for round := 0; b.Loop(); round++ {
 		b.StopTimer()
 		names := make([]string, tags)
@@ -44,7 +46,7 @@ func BenchmarkBurstOfDistinctTags(b *testing.B) {
 		}
 		p.git(p.clone, "push", "-q", "origin", "--tags")
 		before := len(p.gh.Requests())
-		cpuBefore := processCPU(b, pid)
+		cpuBefore, commandsBefore := processCPU(b, pid)
 		b.StartTimer()
 
 		first := time.Now()
@@ -64,12 +66,15 @@ func BenchmarkBurstOfDistinctTags(b *testing.B) {
 		}
 		close(work)
 		wg.Wait()
-		last := waitStarts(b, starts, (round+1)*tags)
+		earliest, last := waitStarts(b, starts, round*tags, tags)
 
 		b.StopTimer()
 		lastEvent = append(lastEvent, float64(p.hookd.LastLogTime("event recorded").Sub(first))/1e6)
+		firstStart = append(firstStart, float64(earliest.Sub(first))/1e6)
 		lastStart = append(lastStart, float64(last.Sub(first))/1e6)
-		cpu = append(cpu, processCPU(b, pid).Seconds()-cpuBefore.Seconds())
+		own, commands := processCPU(b, pid)
+		cpu = append(cpu, (own - cpuBefore).Seconds())
+		commandsCPU = append(commandsCPU, (commands - commandsBefore).Seconds())
 		reqs := p.gh.Requests()[before:]
 		requests = append(requests, float64(len(reqs)))
 		byEndpoint := map[string]int{}
@@ -80,46 +85,52 @@ func BenchmarkBurstOfDistinctTags(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(median(lastEvent), "last-event-ms")
+	b.ReportMetric(median(firstStart), "first-start-ms")
 	b.ReportMetric(median(lastStart), "last-start-ms")
 	b.ReportMetric(median(cpu), "hookd-cpu-s")
+	b.ReportMetric(median(commandsCPU), "commands-cpu-s")
 	b.ReportMetric(median(requests), "github-requests")
 }
 
-// waitStarts waits until the action has written n start times and returns
-// the latest.
-func waitStarts(b *testing.B, path string, n int) time.Time {
+// waitStarts waits until the action has written n start times after the
+// first skip, and returns the earliest and the latest of those n.
+func waitStarts(b *testing.B, path string, skip, n int) (earliest, latest time.Time) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		data, _ := os.ReadFile(path)
-		if lines := strings.Fields(string(data)); len(lines) >= n {
-			var latest int64
-			for _, l := range lines {
+		if lines := strings.Fields(string(data)); len(lines) >= skip+n {
+			first, last := int64(math.MaxInt64), int64(0)
+			for _, l := range lines[skip : skip+n] {
 				ns, err := strconv.ParseInt(l, 10, 64)
 				if err != nil {
 					b.Fatal(err)
 				}
-				latest = max(latest, ns)
+				first, last = min(first, ns), max(last, ns)
 			}
-			return time.Unix(0, latest)
+			return time.Unix(0, first), time.Unix(0, last)
 		} else if time.Now().After(deadline) {
-			b.Fatalf("the action started %d times, want %d", len(lines), n)
+			b.Fatalf("the action started %d times, want %d", len(lines), skip+n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// processCPU is the user and system CPU time process pid has used.
-func processCPU(b *testing.B, pid int) time.Duration {
+// processCPU is the user and system CPU time process pid has used, and
+// that of its children it has waited for (the commands it ran).
+func processCPU(b *testing.B, pid int) (own, children time.Duration) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Fields after the command name (which is in parentheses): utime and
-	// stime are the 12th and 13th, in clock ticks of 1/100 s.
+	// Fields after the command name (which is in parentheses): utime,
+	// stime, cutime and cstime are the 12th to 15th, in clock ticks of
+	// 1/100 s.
 	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	ticks := func(i int) time.Duration {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		return time.Duration(v) * 10 * time.Millisecond
+	}
+	return ticks(11) + ticks(12), ticks(13) + ticks(14)
 }
 
 func median(v []float64) float64 {
@@ -156,7 +167,7 @@ func BenchmarkOneTagRepeated(b *testing.B) {
 			latencies []time.Duration
 			wg        sync.WaitGroup
 		)
-		cpuBefore := processCPU(b, pid)
+		cpuBefore, _ := processCPU(b, pid)
 		start := time.Now()
 		for w := range inFlight {
 			wg.Go(func() {
@@ -186,7 +197,8 @@ func BenchmarkOneTagRepeated(b *testing.B) {
 		}
 		wg.Wait()
 		took := time.Since(start)
-		cpu := processCPU(b, pid) - cpuBefore
+		own, _ := processCPU(b, pid)
+		cpu := own - cpuBefore
 		b.ReportMetric(float64(len(latencies))/took.Seconds(), "acks/s")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(len(latencies))/1e3, "hookd-cpu-ms/ack")
 		report(b, "ack", latencies)
