@@ -32,7 +32,13 @@ const (
 	// DefaultRawPayloadRetention keeps raw webhook bodies for 30 days: long
 	// enough to replay a week-old incident, short enough not to grow forever.
 	DefaultRawPayloadRetention = 30 * 24 * time.Hour
+	// DefaultMaxConcurrentRuns: deploys mostly wait on their programs and
+	// endpoints, so many lanes deploy at once.
+	DefaultMaxConcurrentRuns = 64
 )
+
+// maxConcurrentRuns bounds max_concurrent_runs: each run may be a process.
+const maxConcurrentRuns = 1024
 
 // Config is the whole configuration file.
 //
@@ -53,10 +59,13 @@ type Config struct {
 	// GitHub): host:port, or :port or a port alone for 127.0.0.1.
 	DebugListen string `yaml:"debug_listen"`
 	// DatabaseURL is a SQLite file path, or a postgres:// URL.
-	DatabaseURL  string       `yaml:"database_url"`
-	Log          Log          `yaml:"log"`
-	Retention    Retention    `yaml:"retention"`
-	Repositories []Repository `yaml:"repositories"`
+	DatabaseURL string `yaml:"database_url"`
+	// MaxConcurrentRuns is how many deploy runs this process executes at
+	// once, across lanes (a lane runs one at a time anyway).
+	MaxConcurrentRuns int          `yaml:"max_concurrent_runs"`
+	Log               Log          `yaml:"log"`
+	Retention         Retention    `yaml:"retention"`
+	Repositories      []Repository `yaml:"repositories"`
 	// Actions are the deploy actions events trigger (package deploy).
 	Actions []deploy.Action `yaml:"actions"`
 	// Tokens authorize the API under /api/v1. The file keeps only each
@@ -200,10 +209,11 @@ func debugAddress(addr string) string {
 // Default is the configuration used without a file.
 func Default() *Config {
 	return &Config{
-		Listen:      DefaultListen,
-		DatabaseURL: DefaultDatabaseURL,
-		Log:         Log{Level: "info", Format: "text"},
-		Retention:   Retention{RawPayloads: Duration(DefaultRawPayloadRetention)},
+		Listen:            DefaultListen,
+		DatabaseURL:       DefaultDatabaseURL,
+		MaxConcurrentRuns: DefaultMaxConcurrentRuns,
+		Log:               Log{Level: "info", Format: "text"},
+		Retention:         Retention{RawPayloads: Duration(DefaultRawPayloadRetention)},
 	}
 }
 
@@ -313,6 +323,9 @@ func (c *Config) check(root *tree, p *Problems) {
 	}
 	if c.DatabaseURL == "" {
 		p.add(root.line("database_url"), "database_url is empty")
+	}
+	if c.MaxConcurrentRuns < 1 || c.MaxConcurrentRuns > maxConcurrentRuns {
+		p.add(root.line("max_concurrent_runs"), "max_concurrent_runs: %d is not between 1 and %d", c.MaxConcurrentRuns, maxConcurrentRuns)
 	}
 	if !logLevels[c.Log.Level] {
 		p.add(root.line("log", "level"), "log.level: %q is not one of debug, info, warn, error", c.Log.Level)

@@ -106,6 +106,9 @@ type Workers struct {
 	// (or no RunTimeout) means no limit, and rescue after the store's
 	// rescue interval.
 	RunTimeout func(action string) time.Duration
+	// RunConcurrency is how many RunAction jobs execute at once in this
+	// process (default 64).
+	RunConcurrency int
 }
 
 // deliveryConcurrency bounds how many deliveries of one job are processed
@@ -462,7 +465,7 @@ func (s *Store) StartWorkers(ctx context.Context, w Workers) error {
 		return s.listAlone(ctx, j.Args.Repository, j.ID, w.ReconcileRepository)
 	}))
 	river.AddWorker(workers, &runActionWorker{s: s, run: w.RunAction, timeout: w.RunTimeout})
-	queue, err := s.db.NewQueue(s.riverConfig(workers))
+	queue, err := s.db.NewQueue(s.riverConfig(workers, w.RunConcurrency))
 	if err != nil {
 		return err
 	}

@@ -205,7 +205,7 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 	if err := migrate(ctx, db); err != nil {
 		return nil, err
 	}
-	queue, err := db.NewQueue(s.riverConfig(nil))
+	queue, err := db.NewQueue(s.riverConfig(nil, 0))
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,7 @@ func (s *Store) Close() error {
 
 // riverConfig is the configuration of both River clients; workers is nil for
 // the insert-only client.
-func (s *Store) riverConfig(workers *river.Workers) *river.Config {
+func (s *Store) riverConfig(workers *river.Workers, runs int) *river.Config {
 	config := &river.Config{
 		Logger: riverLogger(s.logger),
 		// Workers are registered only on the worker-side client.
@@ -304,7 +304,7 @@ func (s *Store) riverConfig(workers *river.Workers) *river.Config {
 		// 3.8 s with 64. Deliveries of one repository take turns anyway.
 		config.Queues = map[string]river.QueueConfig{
 			queueEvents:  {MaxWorkers: 4},
-			queueActions: {MaxWorkers: 64},
+			queueActions: {MaxWorkers: cmp.Or(runs, 64)},
 		}
 		config.Middleware = []rivertype.Middleware{river.WorkerMiddlewareFunc(s.working.track)}
 	}

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -30,5 +32,56 @@ func TestCommittedJobsWakeWorkers(t *testing.T) {
 	}
 	if took := time.Since(start); took > 8*time.Second {
 		t.Errorf("%d deliveries one after another took %v: the workers waited for polls", n, took)
+	}
+}
+
+// RunConcurrency bounds how many runs this process executes at once; the
+// rest wait their turn and all run.
+func TestRunConcurrencyBoundsRunsAtOnce(t *testing.T) {
+	ctx := ctxT(t)
+	s := open(t, filepath.Join(t.TempDir(), "hookd.db"))
+	const runs, bound = 6, 2
+	var (
+		mu            sync.Mutex
+		running, most int
+		done          = map[int64]bool{}
+		release       = make(chan struct{})
+	)
+	w := (&recorder{s: s, processed: map[string]int{}}).workers()
+	w.RunConcurrency = bound
+	w.RunAction = func(_ context.Context, id int64) error {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		done[id] = true
+		mu.Unlock()
+		return nil
+	}
+	if err := s.StartWorkers(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.StopWorkers(ctx) })
+	for i := range runs {
+		e := event(fmt.Sprint("obj", i), EventAssignment)
+		e.Artifact = fmt.Sprint("model", i) // a lane each
+		rec, _, err := s.RecordEvent(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateRuns(ctx, rec.ID, []string{"deploy"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the first runs to start", func() bool { mu.Lock(); defer mu.Unlock(); return running >= bound })
+	// A third would have started by now: its job was fetched with the others.
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	waitFor(t, "every run", func() bool { mu.Lock(); defer mu.Unlock(); return len(done) == runs })
+	if most != bound {
+		t.Errorf("%d runs executed at once, want at most %d", most, bound)
 	}
 }

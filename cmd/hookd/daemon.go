@@ -121,8 +121,9 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
 		ReconcileRepository: func(ctx context.Context, repository string) error {
 			return d.proc.Reconcile(source.WithoutWaiting(ctx), repository)
 		},
-		RunAction:  d.runAction,
-		RunTimeout: d.engine.RunTimeout,
+		RunAction:      d.runAction,
+		RunTimeout:     d.engine.RunTimeout,
+		RunConcurrency: cfg.MaxConcurrentRuns,
 	})
 	if err != nil {
 		return err

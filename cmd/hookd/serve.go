@@ -357,8 +357,9 @@ func reload(ctx context.Context, logger *slog.Logger, f serveFlags, old *config.
 	}
 	configure(h, dash, cfg)
 	level.Set(cfg.LogLevel())
-	if cfg.Listen != old.Listen || cfg.MetricsListen != old.MetricsListen || cfg.DatabaseURL != old.DatabaseURL || cfg.Log.Format != old.Log.Format {
-		logger.Warn("listen, metrics_listen, database_url and log.format changes take effect at the next restart")
+	if cfg.Listen != old.Listen || cfg.MetricsListen != old.MetricsListen || cfg.DatabaseURL != old.DatabaseURL ||
+		cfg.Log.Format != old.Log.Format || cfg.MaxConcurrentRuns != old.MaxConcurrentRuns {
+		logger.Warn("listen, metrics_listen, database_url, max_concurrent_runs and log.format changes take effect at the next restart")
 	}
 	logger.Info("config reloaded", "file", f.config, "repositories", len(cfg.Repositories))
 	explain(logger, f.config, cfg)
