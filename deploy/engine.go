@@ -31,7 +31,6 @@ type Runs interface {
 	FinishRun(ctx context.Context, runID int64, status store.RunStatus, res store.AttemptResult) error
 	RetryRun(ctx context.Context, runID int64) error
 	Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error)
-	Run(ctx context.Context, id int64) (store.Run, error)
 	Event(ctx context.Context, id int64) (store.Event, error)
 }
 
@@ -316,10 +315,14 @@ func laneOf(r store.Run) string {
 // its number is a multiple of max_attempts, so a run retried by hand gets
 // max_attempts more.
 func (e *Engine) Execute(ctx context.Context, runID int64) error {
-	job, err := e.runs.Run(ctx, runID)
+	found, err := e.runs.Runs(ctx, store.RunFilter{ID: runID, Page: store.Page{Limit: 1}})
 	if err != nil {
 		return err
 	}
+	if len(found) == 0 {
+		return store.ErrNotFound
+	}
+	job := found[0]
 	// River may hand this process a second job for a lane it is deploying
 	// to (a wake-up, a job rescued while it runs); the lease alone would
 	// let it in, since its holder is this process.
