@@ -48,6 +48,9 @@ type outcome struct {
 	name    string // metric label; the error code for failures
 	message string // for failures
 	err     error  // for the log only
+	// bodyHeld: the store may still read the body, whose buffer must not
+	// be reused.
+	bodyHeld bool
 }
 
 func fail(status int, code, format string, args ...any) *outcome {
@@ -128,7 +131,9 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 		return incoming{}, fail(http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 	}
 	body, release, out := h.readBody(w, r)
-	defer release()
+	// A store that failed to answer may hold the body still (see accept).
+	reuse := true
+	defer func() { release(reuse) }()
 	if out != nil {
 		return incoming{}, out
 	}
@@ -154,7 +159,9 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 		}
 		return in, out
 	}
-	return in, h.accept(r.Context(), s.source(), in)
+	out = h.accept(r.Context(), s.source(), in)
+	reuse = !out.bodyHeld
+	return in, out
 }
 
 // accept stores a verified delivery; only a committed delivery gets a 2xx.
@@ -178,8 +185,9 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 	res, err := h.store.Accept(ctx, d)
 	switch {
 	case err != nil:
+		// Accept may have returned while its writer still has d.
 		return &outcome{status: http.StatusServiceUnavailable, name: "store_unavailable",
-			message: "the delivery could not be stored; redeliver it later", err: err}
+			message: "the delivery could not be stored; redeliver it later", err: err, bodyHeld: true}
 	case res.Requeued:
 		return &outcome{status: http.StatusAccepted, name: "redelivered"}
 	case res.Duplicate:
