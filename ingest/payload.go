@@ -107,6 +107,11 @@ const maxDepth = 10000
 type payloadScanner struct {
 	b []byte
 	i int
+	// keys holds the folded keys of the objects being read, outermost
+	// first, as a stack: a buffer per object escaped to the heap (the key
+	// is handed to a callback), twenty allocations for a push.
+	keys    []byte
+	keysBuf [512]byte
 }
 
 func (s *payloadScanner) peek() byte {
@@ -146,7 +151,8 @@ func (s *payloadScanner) typeError(want string) error {
 
 // object reads an object at s.i (which is '{') whose members are at
 // depth, calling field for each key (folded as Unmarshal folds it) with the
-// scanner at the member's value, which field must consume.
+// scanner at the member's value, which field must consume. key is valid
+// only during the call.
 func (s *payloadScanner) object(depth int, field func(key []byte, depth int) error) error {
 	if depth > maxDepth {
 		return errors.New("exceeded max depth")
@@ -157,7 +163,6 @@ func (s *payloadScanner) object(depth int, field func(key []byte, depth int) err
 		s.i++
 		return nil
 	}
-	var fold [32]byte
 	for {
 		if s.peek() != '"' {
 			return s.syntaxError("looking for an object key")
@@ -166,19 +171,25 @@ func (s *payloadScanner) object(depth int, field func(key []byte, depth int) err
 		if err != nil {
 			return err
 		}
-		var key []byte
-		if plain {
-			key = foldASCII(fold[:0], raw)
-		} else {
-			key = foldName(fold[:0], unquote(raw))
+		if s.keys == nil {
+			s.keys = s.keysBuf[:0]
 		}
+		start := len(s.keys)
+		if plain {
+			s.keys = foldASCII(s.keys, raw)
+		} else {
+			s.keys = foldName(s.keys, unquote(raw))
+		}
+		key := s.keys[start:len(s.keys):len(s.keys)] // appends never reach into it
 		s.space()
 		if s.peek() != ':' {
 			return s.syntaxError("after an object key")
 		}
 		s.i++
 		s.space()
-		if err := field(key, depth); err != nil {
+		err = field(key, depth)
+		s.keys = s.keys[:start]
+		if err != nil {
 			return err
 		}
 		s.space()
