@@ -72,30 +72,38 @@ func grouped(t *testing.T, s *Store) map[string]bool {
 	return names
 }
 
+// insertAll has n callers each insert t<i> in a shared transaction and then
+// run then, lets the group go with release, and returns their errors.
+func insertAll(s *Store, release func(), n int, then func(ctx context.Context, tx driver.Tx, i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.inSharedTx(context.Background(), func(ctx context.Context, tx driver.Tx) error {
+				if _, err := tx.Exec(ctx, `INSERT INTO grouped (name) VALUES ($1)`, fmt.Sprint("t", i)); err != nil {
+					return err
+				}
+				return then(ctx, tx, i)
+			})
+		})
+	}
+	release()
+	wg.Wait()
+	return errs
+}
+
 // Transactions that share a commit keep their own outcomes: one that fails
 // leaves nothing behind and its caller gets its error, while the others'
 // writes, made before and after it in the same commit, all land.
 func TestSharedCommitKeepsEachTransactionsOutcome(t *testing.T) {
 	const n = 9
 	s, release := groupOf(t, n)
-	ctx := ctxT(t)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			errs[i] = s.inSharedTx(ctx, func(ctx context.Context, tx driver.Tx) error {
-				if _, err := tx.Exec(ctx, `INSERT INTO grouped (name) VALUES ($1)`, fmt.Sprint("t", i)); err != nil {
-					return err
-				}
-				if i%3 == 1 {
-					return fmt.Errorf("transaction %d refuses", i)
-				}
-				return nil
-			})
-		})
-	}
-	release()
-	wg.Wait()
+	errs := insertAll(s, release, n, func(_ context.Context, _ driver.Tx, i int) error {
+		if i%3 == 1 {
+			return fmt.Errorf("transaction %d refuses", i)
+		}
+		return nil
+	})
 
 	names := grouped(t, s)
 	for i := range n {
@@ -169,24 +177,13 @@ func TestBrokenSharedCommitFailsEveryone(t *testing.T) {
 	const n = 3
 	s, release := groupOf(t, n)
 	ctx := ctxT(t)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			errs[i] = s.inSharedTx(ctx, func(ctx context.Context, tx driver.Tx) error {
-				if _, err := tx.Exec(ctx, `INSERT INTO grouped (name) VALUES ($1)`, fmt.Sprint("t", i)); err != nil {
-					return err
-				}
-				if i == 1 {
-					_, err := tx.Exec(ctx, `ROLLBACK`)
-					return err
-				}
-				return nil
-			})
-		})
-	}
-	release()
-	wg.Wait()
+	errs := insertAll(s, release, n, func(ctx context.Context, tx driver.Tx, i int) error {
+		if i == 1 {
+			_, err := tx.Exec(ctx, `ROLLBACK`)
+			return err
+		}
+		return nil
+	})
 	names := grouped(t, s)
 	for i := range n {
 		if names[fmt.Sprint("t", i)] {

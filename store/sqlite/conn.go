@@ -177,7 +177,7 @@ func (c *keepingConn) PrepareContext(ctx context.Context, query string) (sqldriv
 	return c.conn.PrepareContext(ctx, query)
 }
 
-//lint:ignore SA1019 database/sql's interface requires it; BeginTx is what it calls.
+// Begin is driver.Conn's; database/sql calls BeginTx.
 func (c *keepingConn) Begin() (sqldriver.Tx, error) { return c.conn.Begin() }
 
 func (c *keepingConn) BeginTx(ctx context.Context, opts sqldriver.TxOptions) (sqldriver.Tx, error) {
