@@ -64,7 +64,8 @@
 // lists desired beside deployed. The same kind of lease keeps a heartbeat
 // per worker process, which tells a crashed process's jobs from a live
 // one's (orphans.go), and a sweep wakes a lane left with nothing to start
-// it (lane.go).
+// it (lane.go). On SQLite, starts and finishes that arrive together share a
+// commit, each in a savepoint of its own (group.go).
 //
 // # Audit and replay protection
 //
