@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,8 +21,8 @@ import (
 // one that fails is rolled back alone and its caller gets its error; the
 // others commit together, and all get the commit's outcome. There is no
 // goroutine: the first caller to find the group idle commits what has
-// queued, then hands the group to the next caller waiting, so nobody waits
-// for more than the commit in progress and the one it is part of.
+// queued (up to maxGrouped), then hands the group to the next caller
+// waiting.
 type txGroup struct {
 	db driver.Driver
 
@@ -36,8 +38,9 @@ type groupedTx struct {
 }
 
 type groupAnswer struct {
-	err  error
-	lead bool // no answer yet: commit the next group
+	err      error
+	lead     bool // no answer yet: commit the next group
+	panicked any  // what the transaction panicked with
 }
 
 // maxGrouped bounds how many transactions share one commit, and
@@ -49,10 +52,12 @@ const (
 
 // inSharedTx runs fn in a transaction that may be shared with others
 // (see txGroup) and returns once it has committed or failed. fn gets a
-// context that the caller's cancellation does not end: interrupting one
-// statement would roll back the others' work with it. A caller whose
-// context has ended before its turn gets the context's error, and fn does
-// not run. On a database with several writers it is inTx.
+// context with the caller's values that the caller's cancellation does not
+// end: interrupting one statement would roll back the others' work with
+// it. A caller whose context ends while it waits its turn gets the
+// context's error, and fn does not run. A panic in fn is rolled back to
+// its savepoint and raised again in its caller. On a database with several
+// writers it is inTx, under the caller's context.
 func (s *Store) inSharedTx(ctx context.Context, fn func(context.Context, driver.Tx) error) error {
 	if s.db.Writers() != 1 {
 		return inTx(ctx, s.db, func(tx driver.Tx) error { return fn(ctx, tx) })
@@ -63,9 +68,9 @@ func (s *Store) inSharedTx(ctx context.Context, fn func(context.Context, driver.
 	if g.busy {
 		g.waiting = append(g.waiting, req)
 		g.mu.Unlock()
-		a := <-req.done
-		if !a.lead {
-			return a.err
+		a, err := g.await(req)
+		if err != nil || !a.lead {
+			return a.outcome(err)
 		}
 		g.mu.Lock() // the group is still busy: it was handed over
 	} else {
@@ -76,73 +81,137 @@ func (s *Store) inSharedTx(ctx context.Context, fn func(context.Context, driver.
 	g.waiting = g.waiting[n:]
 	g.mu.Unlock()
 
-	errs := g.commit(batch)
+	answers := g.commit(batch)
 	for i, r := range batch[1:] {
-		r.done <- groupAnswer{err: errs[i+1]}
+		r.done <- answers[i+1]
 	}
+	g.handOver()
+	return answers[0].outcome(nil)
+}
 
+// await waits for req's answer, or for its caller to give up while it is
+// still waiting: then it leaves the queue and returns the context's error.
+// A request already taken into a batch, or handed the group, waits on: its
+// batch answers it, and the group must not be left without a leader.
+func (g *txGroup) await(req *groupedTx) (groupAnswer, error) {
+	select {
+	case a := <-req.done:
+		return a, nil
+	case <-req.ctx.Done():
+	}
 	g.mu.Lock()
+	if i := slices.Index(g.waiting, req); i >= 0 {
+		g.waiting = slices.Delete(g.waiting, i, i+1)
+		g.mu.Unlock()
+		return groupAnswer{}, req.ctx.Err()
+	}
+	g.mu.Unlock()
+	return <-req.done, nil
+}
+
+// handOver gives the group to the next caller waiting, or leaves it idle.
+func (g *txGroup) handOver() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if len(g.waiting) > 0 {
 		next := g.waiting[0]
 		g.waiting = g.waiting[1:]
 		next.done <- groupAnswer{lead: true}
-	} else {
-		g.busy = false
+		return
 	}
-	g.mu.Unlock()
-	return errs[0]
+	g.busy = false
+}
+
+// outcome is the answer as inSharedTx returns it: err when set, else the
+// transaction's error; a panic of the transaction is raised again.
+func (a groupAnswer) outcome(err error) error {
+	if a.panicked != nil {
+		panic(a.panicked)
+	}
+	if err != nil {
+		return err
+	}
+	return a.err
 }
 
 // commit runs batch's transactions in one and returns each one's outcome.
-func (g *txGroup) commit(batch []*groupedTx) []error {
-	errs := make([]error, len(batch))
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), groupTimeout)
+func (g *txGroup) commit(batch []*groupedTx) []groupAnswer {
+	answers := make([]groupAnswer, len(batch))
+	deadline := time.Now().Add(groupTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	// Each transaction sees its own caller's values, under the shared
+	// deadline.
+	own := func(r *groupedTx) (context.Context, context.CancelFunc) {
+		return context.WithDeadline(context.WithoutCancel(r.ctx), deadline)
+	}
 	if len(batch) == 1 {
-		if errs[0] = batch[0].ctx.Err(); errs[0] == nil {
-			errs[0] = inTx(ctx, g.db, func(tx driver.Tx) error { return batch[0].fn(ctx, tx) })
+		r := batch[0]
+		if answers[0].err = r.ctx.Err(); answers[0].err == nil {
+			rctx, cancel := own(r)
+			defer cancel()
+			answers[0].err = inTx(rctx, g.db, func(tx driver.Tx) error {
+				return guarded(&answers[0], func() error { return r.fn(rctx, tx) })
+			})
 		}
-		return errs
+		return answers
 	}
 	tx, err := g.db.Begin(ctx)
 	if err != nil {
-		for i := range errs {
-			errs[i] = err
+		for i := range answers {
+			answers[i].err = err
 		}
-		return errs
+		return answers
 	}
 	var ran []int // those whose work the commit carries
 	for i, r := range batch {
-		if errs[i] = r.ctx.Err(); errs[i] != nil {
+		if answers[i].err = r.ctx.Err(); answers[i].err != nil {
 			continue
 		}
-		var broken error
-		if errs[i], broken = savepoint(ctx, tx, r.fn); broken != nil {
+		rctx, cancel := own(r)
+		fnErr, broken := savepoint(rctx, tx, func(ctx context.Context, tx driver.Tx) error {
+			return guarded(&answers[i], func() error { return r.fn(ctx, tx) })
+		})
+		cancel()
+		answers[i].err = fnErr
+		if broken != nil {
 			// The transaction itself failed (SQLite rolls back
 			// a whole transaction on some errors): nothing in it holds.
 			_ = tx.Rollback(ctx)
 			for _, j := range append(ran, i) {
-				errs[j] = broken
+				answers[j].err = broken
 			}
 			for j := i + 1; j < len(batch); j++ {
-				errs[j] = broken
+				answers[j].err = broken
 			}
-			return errs
+			return answers
 		}
-		if errs[i] == nil {
+		if fnErr == nil {
 			ran = append(ran, i)
 		}
 	}
 	if len(ran) == 0 {
 		_ = tx.Rollback(ctx)
-		return errs
+		return answers
 	}
 	if err := tx.Commit(ctx); err != nil {
 		for _, i := range ran {
-			errs[i] = err
+			answers[i].err = err
 		}
 	}
-	return errs
+	return answers
+}
+
+// guarded runs fn, turning a panic into an error (so that its transaction
+// is rolled back) and keeping the panic in a for its caller.
+func guarded(a *groupAnswer, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.panicked = p
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return fn()
 }
 
 // savepoint runs fn inside a savepoint of tx, rolling back to it when fn

@@ -126,48 +126,23 @@ func TestSharedCommitKeepsEachTransactionsOutcome(t *testing.T) {
 	}
 }
 
-// A caller whose context ends while it waits its turn gets the context's
-// error, and its transaction never runs; one whose context ends while its
-// transaction runs is not interrupted halfway, which would roll back the
-// others sharing the commit.
-func TestSharedCommitAndCancelledCallers(t *testing.T) {
-	s, release := groupOf(t, 2)
-	ctx := ctxT(t)
-	gone, cancelGone := context.WithCancel(ctx)
-	running, cancelRunning := context.WithCancel(ctx)
-	var errGone, errRunning error
-	ran := false
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		errGone = s.inSharedTx(gone, func(ctx context.Context, tx driver.Tx) error {
-			ran = true
-			return nil
-		})
-	})
-	wg.Go(func() {
-		errRunning = s.inSharedTx(running, func(ctx context.Context, tx driver.Tx) error {
+// A caller whose context ends while its transaction runs is not
+// interrupted halfway, which would roll back the others sharing the
+// commit: its transaction commits.
+func TestCancelledCallerIsNotInterruptedMidTransaction(t *testing.T) {
+	s, release := groupOf(t, 1)
+	running, cancelRunning := context.WithCancel(ctxT(t))
+	done := make(chan error, 1)
+	go func() {
+		done <- s.inSharedTx(running, func(ctx context.Context, tx driver.Tx) error {
 			cancelRunning()
 			_, err := tx.Exec(ctx, `INSERT INTO grouped (name) VALUES ('running')`)
 			return err
 		})
-	})
-	for {
-		s.group.mu.Lock()
-		queued := len(s.group.waiting)
-		s.group.mu.Unlock()
-		if queued == 2 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	cancelGone()
+	}()
 	release()
-	wg.Wait()
-	if !errors.Is(errGone, context.Canceled) || ran {
-		t.Errorf("cancelled while waiting: error %v, ran %v; want context.Canceled and not run", errGone, ran)
-	}
-	if errRunning != nil || !grouped(t, s)["running"] {
-		t.Errorf("cancelled while running: error %v; want its write committed", errRunning)
+	if err := <-done; err != nil || !grouped(t, s)["running"] {
+		t.Errorf("cancelled while running: error %v; want its write committed", err)
 	}
 }
 
@@ -197,5 +172,84 @@ func TestBrokenSharedCommitFailsEveryone(t *testing.T) {
 	}
 	if _, err := s.db.Exec(ctx, `INSERT INTO grouped (name) VALUES ('after')`); err != nil || !grouped(t, s)["after"] {
 		t.Errorf("the database takes no writes after a broken shared commit: %v", err)
+	}
+}
+
+// A transaction that panics is rolled back alone and its caller panics with
+// the same value; the others of its commit land, and the group goes on.
+func TestPanicInASharedTransaction(t *testing.T) {
+	const n = 3
+	s, release := groupOf(t, n)
+	panics := make([]any, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			defer func() { panics[i] = recover() }()
+			errs[i] = s.inSharedTx(context.Background(), func(ctx context.Context, tx driver.Tx) error {
+				if _, err := tx.Exec(ctx, `INSERT INTO grouped (name) VALUES ($1)`, fmt.Sprint("t", i)); err != nil {
+					return err
+				}
+				if i == 1 {
+					panic("deploy policy blew up")
+				}
+				return nil
+			})
+		})
+	}
+	release()
+	wg.Wait()
+	names := grouped(t, s)
+	for i := range n {
+		switch {
+		case i == 1 && (panics[i] != "deploy policy blew up" || names["t1"]):
+			t.Errorf("t1: panicked with %v, committed %v; want its own panic and nothing committed", panics[i], names["t1"])
+		case i != 1 && (panics[i] != nil || errs[i] != nil || !names[fmt.Sprint("t", i)]):
+			t.Errorf("t%d: panic %v, error %v, committed %v", i, panics[i], errs[i], names[fmt.Sprint("t", i)])
+		}
+	}
+	if err := s.inSharedTx(ctxT(t), func(ctx context.Context, tx driver.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO grouped (name) VALUES ('after')`)
+		return err
+	}); err != nil || !grouped(t, s)["after"] {
+		t.Fatalf("the group after a panic: %v", err)
+	}
+}
+
+// A caller that gives up while another commit holds the group gets its
+// context's error at once, not when its turn comes, and its transaction
+// never runs.
+func TestCallerGivesUpWhileWaiting(t *testing.T) {
+	s, release := groupOf(t, 0)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	ran := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.inSharedTx(ctx, func(context.Context, driver.Tx) error { ran <- struct{}{}; return nil })
+	}()
+	for {
+		s.group.mu.Lock()
+		queued := len(s.group.waiting)
+		s.group.mu.Unlock()
+		if queued == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("gave up while waiting: %v, want context.Canceled", err)
+	}
+	s.group.mu.Lock()
+	left := len(s.group.waiting)
+	s.group.mu.Unlock()
+	release() // the group is still held until here
+	if left != 0 {
+		t.Errorf("%d callers left in the queue, want 0", left)
+	}
+	select {
+	case <-ran:
+		t.Error("the transaction of a caller that gave up ran")
+	default:
 	}
 }
