@@ -22,6 +22,7 @@ import (
 	"github.com/hookd-dev/hookd/deploy"
 	"github.com/hookd-dev/hookd/internal/confval"
 	"github.com/hookd-dev/hookd/internal/glob"
+	"github.com/hookd-dev/hookd/store"
 )
 
 // Defaults used when the file (or the whole file) leaves a setting out.
@@ -32,9 +33,8 @@ const (
 	// DefaultRawPayloadRetention keeps raw webhook bodies for 30 days: long
 	// enough to replay a week-old incident, short enough not to grow forever.
 	DefaultRawPayloadRetention = 30 * 24 * time.Hour
-	// DefaultMaxConcurrentRuns: deploys mostly wait on their programs and
-	// endpoints, so many lanes deploy at once.
-	DefaultMaxConcurrentRuns = 64
+	// DefaultMaxConcurrentRuns is the store's (store.DefaultRunConcurrency).
+	DefaultMaxConcurrentRuns = store.DefaultRunConcurrency
 )
 
 // maxConcurrentRuns bounds max_concurrent_runs: each run may be a process.

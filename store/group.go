@@ -140,22 +140,6 @@ func (g *txGroup) commit(batch []*groupedTx) []groupAnswer {
 	deadline := time.Now().Add(groupTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	// Each transaction sees its own caller's values, under the shared
-	// deadline.
-	own := func(r *groupedTx) (context.Context, context.CancelFunc) {
-		return context.WithDeadline(context.WithoutCancel(r.ctx), deadline)
-	}
-	if len(batch) == 1 {
-		r := batch[0]
-		if answers[0].err = r.ctx.Err(); answers[0].err == nil {
-			rctx, cancel := own(r)
-			defer cancel()
-			answers[0].err = inTx(rctx, g.db, func(tx driver.Tx) error {
-				return guarded(&answers[0], func() error { return r.fn(rctx, tx) })
-			})
-		}
-		return answers
-	}
 	tx, err := g.db.Begin(ctx)
 	if err != nil {
 		for i := range answers {
@@ -163,13 +147,22 @@ func (g *txGroup) commit(batch []*groupedTx) []groupAnswer {
 		}
 		return answers
 	}
+	// Alone, a transaction needs no savepoint: its failure rolls back all.
+	run := savepoint
+	if len(batch) == 1 {
+		run = func(ctx context.Context, tx driver.Tx, fn func(context.Context, driver.Tx) error) (error, error) {
+			return fn(ctx, tx), nil
+		}
+	}
 	var ran []int // those whose work the commit carries
 	for i, r := range batch {
 		if answers[i].err = r.ctx.Err(); answers[i].err != nil {
 			continue
 		}
-		rctx, cancel := own(r)
-		fnErr, broken := savepoint(rctx, tx, func(ctx context.Context, tx driver.Tx) error {
+		// Each transaction sees its own caller's values, under the
+		// shared deadline.
+		rctx, cancel := context.WithDeadline(context.WithoutCancel(r.ctx), deadline)
+		fnErr, broken := run(rctx, tx, func(ctx context.Context, tx driver.Tx) error {
 			return guarded(&answers[i], func() error { return r.fn(ctx, tx) })
 		})
 		cancel()

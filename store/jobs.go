@@ -107,9 +107,16 @@ type Workers struct {
 	// rescue interval.
 	RunTimeout func(action string) time.Duration
 	// RunConcurrency is how many RunAction jobs execute at once in this
-	// process (default 64).
+	// process (default DefaultRunConcurrency).
 	RunConcurrency int
 }
+
+// DefaultRunConcurrency is how many deploy runs a process executes at once
+// unless told otherwise. Deploys mostly wait (on a program, an HTTP
+// endpoint, GitHub), so many run at once (one per lane at most): a burst of
+// 1,000 lanes started its last command in 5.3 s with 16, 4.3 s with 32 and
+// 3.8 s with 64.
+const DefaultRunConcurrency = 64
 
 // deliveryConcurrency bounds how many deliveries of one job are processed
 // at once; processing mostly waits on git or GitHub.

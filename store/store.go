@@ -299,13 +299,11 @@ func (s *Store) riverConfig(workers *river.Workers, runs int) *river.Config {
 		// Jobs record this ID as their attempter; the heartbeat under the
 		// same name tells whether that process still lives (orphans.go).
 		config.ID = s.clientID()
-		// Deploys mostly wait (on a program, an HTTP endpoint, GitHub), so
-		// many run at once (one per lane at most): a burst of 1,000 lanes
-		// started its last command in 5.3 s with 16, 4.3 s with 32 and
-		// 3.8 s with 64. Deliveries of one repository take turns anyway.
+		// Deliveries of one repository take turns anyway; deploys are
+		// many at once (DefaultRunConcurrency).
 		config.Queues = map[string]river.QueueConfig{
 			queueEvents:  {MaxWorkers: 4},
-			queueActions: {MaxWorkers: cmp.Or(runs, 64)},
+			queueActions: {MaxWorkers: cmp.Or(runs, DefaultRunConcurrency)},
 		}
 		config.Middleware = []rivertype.Middleware{river.WorkerMiddlewareFunc(s.working.track)}
 	}

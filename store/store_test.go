@@ -991,6 +991,14 @@ func TestRunAttempts(t *testing.T) {
 		if err != nil || len(got) != 1 {
 			t.Errorf("retried runs: %+v %v", got, err)
 		}
+		// By id: that run alone, without its history.
+		byID, err := s.Runs(ctx, RunFilter{ID: id})
+		if err != nil || len(byID) != 1 || byID[0].ID != id || byID[0].Attempts != 2 || byID[0].History != nil {
+			t.Errorf("runs with id %d: %+v %v", id, byID, err)
+		}
+		if none, err := s.Runs(ctx, RunFilter{ID: id + 1000}); err != nil || len(none) != 0 {
+			t.Errorf("runs with an unknown id: %+v %v", none, err)
+		}
 	})
 }
 

@@ -118,10 +118,10 @@ func (c *keepingConn) drop(e *list.Element) {
 
 func (c *keepingConn) ExecContext(ctx context.Context, query string, args []sqldriver.NamedValue) (sqldriver.Result, error) {
 	k, err := c.stmt(ctx, query, len(args))
-	if err != nil || k == nil {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
 		return c.conn.ExecContext(ctx, query, args)
 	}
 	return k.stmt.ExecContext(ctx, args)
@@ -129,10 +129,10 @@ func (c *keepingConn) ExecContext(ctx context.Context, query string, args []sqld
 
 func (c *keepingConn) QueryContext(ctx context.Context, query string, args []sqldriver.NamedValue) (sqldriver.Rows, error) {
 	k, err := c.stmt(ctx, query, len(args))
-	if err != nil || k == nil {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
 		return c.conn.QueryContext(ctx, query, args)
 	}
 	rows, err := k.stmt.QueryContext(ctx, args)
