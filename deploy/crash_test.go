@@ -71,7 +71,7 @@ func TestCrashMidRunResumes(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
 	deadline := time.Now().Add(time.Minute)
-	for keys(t, mark) == nil {
+	for len(keys(t, mark)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the action never started in the worker process")
 		}
@@ -121,7 +121,9 @@ func TestCrashMidRunResumes(t *testing.T) {
 	}
 }
 
-// keys returns the lines of the file the slow helper appends to.
+// keys returns the keys the slow helper has appended to path. The helper
+// creates the file before it writes, so an empty file means "not yet": a
+// caller that waits for the first key must wait for one, not for the file.
 func keys(t *testing.T, path string) []string {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -147,7 +149,7 @@ actions:
 	r := newRig(t, actions, deploy.Options{})
 	_, runs := r.event(assignment("churn", "v1.0.0", "prod"))
 	deadline := time.Now().Add(time.Minute)
-	for keys(t, mark) == nil {
+	for len(keys(t, mark)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the action never started")
 		}
