@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -122,6 +123,9 @@ func (s *payloadScanner) peek() byte {
 }
 
 func (s *payloadScanner) space() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return // every JSON space is at most ' ', and compact JSON has none
+	}
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\r', '\n':
@@ -152,7 +156,8 @@ func (s *payloadScanner) typeError(want string) error {
 // object reads an object at s.i (which is '{') whose members are at
 // depth, calling field for each key (folded as Unmarshal folds it) with the
 // scanner at the member's value, which field must consume. key is valid
-// only during the call.
+// only during the call. A nil field checks and passes over every member,
+// without folding keys nobody reads.
 func (s *payloadScanner) object(depth int, field func(key []byte, depth int) error) error {
 	if depth > maxDepth {
 		return errors.New("exceeded max depth")
@@ -175,10 +180,12 @@ func (s *payloadScanner) object(depth int, field func(key []byte, depth int) err
 			s.keys = s.keysBuf[:0]
 		}
 		start := len(s.keys)
-		if plain {
-			s.keys = foldASCII(s.keys, raw)
-		} else {
-			s.keys = foldName(s.keys, unquote(raw))
+		if field != nil {
+			if plain {
+				s.keys = foldASCII(s.keys, raw)
+			} else {
+				s.keys = foldName(s.keys, unquote(raw))
+			}
 		}
 		key := s.keys[start:len(s.keys):len(s.keys)] // appends never reach into it
 		s.space()
@@ -187,7 +194,11 @@ func (s *payloadScanner) object(depth int, field func(key []byte, depth int) err
 		}
 		s.i++
 		s.space()
-		err = field(key, depth)
+		if field != nil {
+			err = field(key, depth)
+		} else {
+			err = s.skip(depth)
+		}
 		s.keys = s.keys[:start]
 		if err != nil {
 			return err
@@ -252,7 +263,7 @@ func (s *payloadScanner) boolInto(dst *bool) error {
 func (s *payloadScanner) skip(depth int) error {
 	switch c := s.peek(); {
 	case c == '{':
-		return s.object(depth+1, s.skipMember)
+		return s.object(depth+1, nil)
 	case c == '[':
 		return s.array(depth + 1)
 	case c == '"':
@@ -265,9 +276,6 @@ func (s *payloadScanner) skip(depth int) error {
 	}
 	return s.syntaxError("looking for a value")
 }
-
-// skipMember passes over an object member's value, whatever its key.
-func (s *payloadScanner) skipMember(_ []byte, depth int) error { return s.skip(depth) }
 
 func (s *payloadScanner) array(depth int) error {
 	if depth > maxDepth {
@@ -373,10 +381,8 @@ func (s *payloadScanner) rawString() (raw []byte, plain bool, err error) {
 			default:
 				return nil, false, s.syntaxError("in a string escape")
 			}
-		case c >= utf8.RuneSelf:
+		default: // c >= utf8.RuneSelf, the only other byte plainRun stops at
 			plain = false
-			s.i++
-		default:
 			s.i++
 		}
 	}
@@ -385,9 +391,9 @@ func (s *payloadScanner) rawString() (raw []byte, plain bool, err error) {
 
 // plainRun is how many bytes at the start of b need no look: printable
 // ASCII other than '"' and '\\'. It checks eight bytes at a time (most of
-// a push payload is such text: commit messages, URLs, file names), leaving
-// the byte that ends the run, and any eight with a byte of note, to the
-// caller's loop.
+// a push payload is such text: commit messages, URLs, file names) and
+// finds the byte that ends the run within its eight, so that the caller
+// looks only at bytes of note.
 func plainRun(b []byte) int {
 	const (
 		ones  = 0x0101010101010101
@@ -399,9 +405,16 @@ func plainRun(b []byte) int {
 		quote := x ^ (ones * '"')
 		slash := x ^ (ones * '\\')
 		// A byte is flagged when it is below 0x20, is '"' or '\\' (its
-		// XOR is zero), or has its high bit set.
-		flagged := (x-ones*0x20)&^x | (quote-ones)&^quote | (slash-ones)&^slash | x
-		if flagged&highs != 0 {
+		// XOR is zero), or has its high bit set. A borrow can flag a
+		// byte above a flagged one, never below: the lowest flag is the
+		// first byte of note.
+		flagged := ((x-ones*0x20)&^x | (quote-ones)&^quote | (slash-ones)&^slash | x) & highs
+		if flagged != 0 {
+			return n + bits.TrailingZeros64(flagged)/8
+		}
+	}
+	for ; n < len(b); n++ {
+		if c := b[n]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
 			break
 		}
 	}

@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -79,6 +80,36 @@ func TestParseGitHubDepth(t *testing.T) {
 		}
 		if _, err := parseGitHub(b); (err != nil) != wantErr {
 			t.Errorf("depth %d: parseGitHub error %v, want error %v", depth, err, wantErr)
+		}
+	}
+}
+
+// plainRun reads eight bytes at a time; where it stops must be the first
+// byte of note, whichever of the eight it is and whatever follows it (a
+// borrow in the arithmetic flags bytes above a flagged one).
+func TestPlainRunStopsAtTheFirstByteOfNote(t *testing.T) {
+	naive := func(b []byte) int {
+		for i, c := range b {
+			if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+				return i
+			}
+		}
+		return len(b)
+	}
+	notable := []byte{0x00, 0x1f, '"', '\\', 0x80, 0xc3, 0xff}
+	plain := []byte{0x20, '!', '#', '[', ']', 'a', '~', 0x7f}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			if r.IntN(6) == 0 {
+				b[i] = notable[r.IntN(len(notable))]
+			} else {
+				b[i] = plain[r.IntN(len(plain))]
+			}
+		}
+		if got, want := plainRun(b), naive(b); got != want {
+			t.Fatalf("plainRun(%q) = %d, want %d", b, got, want)
 		}
 	}
 }
