@@ -176,30 +176,17 @@ func (s *payloadScanner) object(depth int, field func(key []byte, depth int) err
 		if err != nil {
 			return err
 		}
-		if s.keys == nil {
-			s.keys = s.keysBuf[:0]
-		}
-		start := len(s.keys)
-		if field != nil {
-			if plain {
-				s.keys = foldASCII(s.keys, raw)
-			} else {
-				s.keys = foldName(s.keys, unquote(raw))
-			}
-		}
-		key := s.keys[start:len(s.keys):len(s.keys)] // appends never reach into it
 		s.space()
 		if s.peek() != ':' {
 			return s.syntaxError("after an object key")
 		}
 		s.i++
 		s.space()
-		if field != nil {
-			err = field(key, depth)
-		} else {
+		if field == nil {
 			err = s.skip(depth)
+		} else {
+			err = s.member(raw, plain, depth, field)
 		}
-		s.keys = s.keys[:start]
 		if err != nil {
 			return err
 		}
@@ -215,6 +202,23 @@ func (s *payloadScanner) object(depth int, field func(key []byte, depth int) err
 			return s.syntaxError("after an object member")
 		}
 	}
+}
+
+// member folds the key raw (plain: see rawString) onto the stack of keys
+// and hands it to field with the scanner at the member's value.
+func (s *payloadScanner) member(raw []byte, plain bool, depth int, field func(key []byte, depth int) error) error {
+	if s.keys == nil {
+		s.keys = s.keysBuf[:0]
+	}
+	start := len(s.keys)
+	if plain {
+		s.keys = foldASCII(s.keys, raw)
+	} else {
+		s.keys = foldName(s.keys, unquote(raw))
+	}
+	err := field(s.keys[start:len(s.keys):len(s.keys)], depth) // appends never reach into the key
+	s.keys = s.keys[:start]
+	return err
 }
 
 // stringInto decodes a string value into dst; null leaves dst as it is.
