@@ -13,14 +13,22 @@ import (
 
 // BenchmarkAccept measures acknowledged deliveries per second with many
 // concurrent callers and 8 KB payloads; each Accept returns only after its
-// delivery and job are committed.
+// delivery and job are committed. The ignored ones (branch pushes) have no
+// job to queue.
 //
 //	go test -run '^$' -bench Accept -benchtime 20000x ./store/
 func BenchmarkAccept(b *testing.B) {
 	body := bytes.Repeat([]byte(`{"ref":"refs/tags/churn@v1.2.3","x":"0123456789abcdef"}`), 8192/56)
-	for _, db := range databases {
-		b.Run(db.name, func(b *testing.B) {
-			s := open(b, db.url(b))
+	for _, c := range []struct {
+		db     string
+		url    func(testing.TB) string
+		status DeliveryStatus
+	}{
+		{databases[0].name, databases[0].url, DeliveryQueued}, {databases[1].name, databases[1].url, DeliveryQueued},
+		{databases[0].name + "/ignored", databases[0].url, DeliveryIgnored}, {databases[1].name + "/ignored", databases[1].url, DeliveryIgnored},
+	} {
+		b.Run(c.db, func(b *testing.B) {
+			s := open(b, c.url(b))
 			ctx := context.Background()
 			var n atomic.Int64
 			b.SetParallelism(32) // 32 callers per core, like a busy webhook endpoint
@@ -29,7 +37,7 @@ func BenchmarkAccept(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					d := Delivery{ID: fmt.Sprintf("bench-%d", n.Add(1)), Source: SourceGitHub, Event: "push",
-						Repository: "acme/models", Body: body}
+						Repository: "acme/models", Body: body, Status: c.status}
 					if _, err := s.Accept(ctx, d); err != nil {
 						b.Error(err)
 						return

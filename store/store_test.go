@@ -372,6 +372,52 @@ func TestAcceptIgnored(t *testing.T) {
 	})
 }
 
+// Ignored deliveries sent at once, each id twice, are stored once each,
+// and each id gets exactly one answer that is not a duplicate, as queued
+// ones do (ignored batches commit without a transaction of their own).
+func TestAcceptIgnoredConcurrently(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		ctx := ctxT(t)
+		s := open(t, url)
+		const ids = 100
+		var mu sync.Mutex
+		firsts := map[string]int{}
+		var wg sync.WaitGroup
+		for i := range 2 * ids {
+			wg.Go(func() {
+				d := delivery(fmt.Sprintf("branch-%d", i%ids))
+				d.Status, d.Reason = DeliveryIgnored, "branch push"
+				res, err := s.Accept(ctx, d)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if !res.Duplicate {
+					firsts[d.ID]++
+				}
+			})
+		}
+		wg.Wait()
+		for i := range ids {
+			if id := fmt.Sprintf("branch-%d", i); firsts[id] != 1 {
+				t.Errorf("%s accepted as new %d times, want once", id, firsts[id])
+			}
+		}
+		stored, err := s.Deliveries(ctx, DeliveryFilter{Status: DeliveryIgnored, Page: Page{Limit: 500}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored) != ids {
+			t.Errorf("%d ignored deliveries stored, want %d", len(stored), ids)
+		}
+		if jobs := processJobs(t, s); len(jobs) != 0 {
+			t.Errorf("ignored deliveries got jobs: %v", jobs)
+		}
+	})
+}
+
 // recorder is a set of workers that count what they did.
 type recorder struct {
 	s         *Store
