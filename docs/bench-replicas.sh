@@ -8,6 +8,7 @@ SHA=$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | head -1)
 COUNT=${COUNT:-20000}
 MIX=${MIX:-branch=80,hook=10,redeliver=10}
+# REPLICA_PROCS: GOMAXPROCS of each hookd process (unset: Go's default, every core)
 
 repo() { rm -rf $B/models; git init -q -b main $B/models; git -C $B/models -c user.name=b -c user.email=b@x commit -q --allow-empty -m first; }
 config() { # $1 database url
@@ -31,7 +32,7 @@ YAML
 }
 start() { # $1 port
   local i
-  $B/hookd serve --config $B/hookd.yaml --listen 127.0.0.1:$1 --log-format json 2>$B/hookd-$1.log &
+  env ${REPLICA_PROCS:+GOMAXPROCS=$REPLICA_PROCS} $B/hookd serve --config $B/hookd.yaml --listen 127.0.0.1:$1 --log-format json 2>$B/hookd-$1.log &
   echo $! > $B/pid-$1
   for i in $(seq 100); do curl -fs http://127.0.0.1:$1/readyz >/dev/null && break; sleep 0.2; done
 }

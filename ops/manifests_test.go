@@ -105,10 +105,18 @@ func TestKubernetesManifestsRunReplicasSafely(t *testing.T) {
 	env := map[string]bool{}
 	for _, e := range c.get("env").([]any) {
 		e := object(e.(map[string]any))
-		if e.get("valueFrom", "secretKeyRef", "name") == nil {
+		switch {
+		case e["name"] == "GOMAXPROCS":
+			if e.get("valueFrom", "resourceFieldRef", "resource") != "requests.cpu" {
+				t.Errorf("GOMAXPROCS from %v, want the pod's CPU request", e["valueFrom"])
+			}
+		case e.get("valueFrom", "secretKeyRef", "name") == nil:
 			t.Errorf("env %v is not from a Secret", e["name"])
 		}
 		env[e["name"].(string)] = true
+	}
+	if !env["GOMAXPROCS"] {
+		t.Error("GOMAXPROCS is not set: each replica's Go scheduler would size itself to every core of its node")
 	}
 	for _, ref := range []string{"DATABASE_URL", "WEBHOOK_SECRET", "GITHUB_TOKEN"} {
 		if !strings.Contains(config, "${"+ref+"}") || !env[ref] {

@@ -140,7 +140,7 @@ func (s *Store) Accept(ctx context.Context, d Delivery) (AcceptResult, error) {
 	}
 }
 
-// writer commits accepted deliveries (one goroutine per driver.Writers);
+// writer commits accepted deliveries (one goroutine);
 // it runs until Close closes s.accepts and answers every request it received.
 func (s *Store) writer() {
 	batch := make([]*acceptRequest, 0, maxBatch)

@@ -211,9 +211,12 @@ func newStore(ctx context.Context, db driver.Driver, opts []Option) (*Store, err
 		return nil, err
 	}
 	s.queue = queue
-	for range db.Writers() {
-		s.writers.Go(s.writer)
-	}
+	// One writer of accepted deliveries, on every database: while it
+	// commits, the next deliveries gather into its next batch. A second
+	// one on PostgreSQL split the batches and cost the server more per
+	// delivery than the overlap saved (3 replicas on 2 cores: 13 % fewer
+	// deliveries/s with two).
+	s.writers.Go(s.writer)
 	return s, nil
 }
 

@@ -34,7 +34,9 @@ type Driver interface {
 	NewQueue(config *river.Config) (Queue, error)
 	// MigrateQueue applies River's own migrations.
 	MigrateQueue(ctx context.Context) error
-	// Writers is how many group commits may run at once.
+	// Writers is how many transactions can write at once: 1 where the
+	// database has one writer (SQLite), and transactions that would queue
+	// for it share commits instead (see store's inSharedTx).
 	Writers() int
 	// Tune adjusts River's settings for this database.
 	Tune(config *river.Config)

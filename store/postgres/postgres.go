@@ -108,10 +108,8 @@ func (d *pgDriver) MigrateQueue(ctx context.Context) error {
 	return driver.MigrateQueue(ctx, riverpgxv5.New(d.pool))
 }
 
-// Writers lets two group commits overlap, so one batch's WAL flush does
-// not hold up the next; more writers only split batches (measured with 1, 2
-// and 4 on 2 cores).
-func (d *pgDriver) Writers() int { return 2 }
+// Writers is the pool's size: PostgreSQL writes on every connection.
+func (d *pgDriver) Writers() int { return int(d.pool.Config().MaxConns) }
 
 // Tune lets producers fetch again soon after a burst; new jobs are announced
 // by LISTEN/NOTIFY, so polling stays at River's default.
