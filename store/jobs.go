@@ -314,7 +314,11 @@ func (s *Store) settle(ctx context.Context, at *deliveryAttempt, settled []settl
 	if len(settled) == 0 {
 		return nil
 	}
-	return inTx(ctx, s.db, func(tx driver.Tx) error {
+	// A shared commit: on SQLite a job's outcomes are a few small UPDATEs,
+	// and a commit of their own held the one writer as long as the run
+	// starts and finishes of a whole group (a burst of 1,000 tags spent
+	// 0.5 s of the writer's time in 131 of them).
+	return s.inSharedTx(ctx, func(ctx context.Context, tx driver.Tx) error {
 		t := micros(now())
 		for _, st := range settled {
 			var err error
