@@ -204,8 +204,10 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 	var stmt strings.Builder
 	stmt.WriteString(`INSERT INTO hookd_delivery (id, source, event, repository, body, received_at, status, reason, updated_at) VALUES `)
 	args := make([]any, 0, len(unique)*8)
+	queues := false // whether the batch queues work, which needs a transaction
 	for n, i := range unique {
 		d := batch[i].delivery
+		queues = queues || d.Status == DeliveryQueued || d.ProcessAgain
 		if n > 0 {
 			stmt.WriteByte(',')
 		}
@@ -216,7 +218,7 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 	}
 	stmt.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
 
-	willRun := map[string]bool{} // the ids this batch queues processing for
+	var willRun map[string]bool // the ids this batch queues processing for
 	insert := func(q driver.Querier) (queued []string, err error) {
 		inserted, err := queryStrings(ctx, q, stmt.String(), args...)
 		if err != nil {
@@ -243,12 +245,13 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 		return queued, nil
 	}
 	var err error
-	if slices.ContainsFunc(unique, func(i int) bool { return batch[i].delivery.Status == DeliveryQueued || batch[i].delivery.ProcessAgain }) {
+	if queues {
 		err = inTx(ctx, s.db, func(tx driver.Tx) error {
 			queued, err := insert(tx)
 			if err != nil {
 				return err
 			}
+			willRun = make(map[string]bool, len(queued))
 			for _, id := range queued {
 				willRun[id] = true
 			}
