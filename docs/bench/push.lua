@@ -76,7 +76,11 @@ local function hmacHex(key, msg)
 end
 
 local secret, repo, mode
-local thread_id, n = 0, 0
+-- me numbers this wrk thread. setup (in wrk's main Lua state) sets the
+-- global thread_id in each thread's state; a local of that name here would
+-- hide it, and every thread would then send the same delivery ids, half of
+-- them read by hookd as GitHub redelivering.
+local me, n = 0, 0
 local threads_made = 0
 
 function setup(thread)
@@ -100,7 +104,8 @@ function init(args)
   secret = args[1] or error("usage: wrk ... -s push.lua URL -- SECRET [REPO] [branch|tag|tags]")
   repo = args[2] or "acme/models"
   mode = args[3] or "branch"
-  math.randomseed(os.time() * 1000 + (thread_id or 0))
+  me = thread_id or 0
+  math.randomseed(os.time() * 1000 + me)
 end
 
 -- bodies caches signed bodies: the signature covers the body only (the
@@ -111,7 +116,7 @@ local bodies = {}
 local function signed(key)
   local b = bodies[key]
   if b then return b end
-  local sha = string.format("%040x", n * 64 + (thread_id or 0))
+  local sha = string.format("%040x", n * 64 + me)
   local ref = "refs/heads/main"
   if mode == "tag" then
     ref = "refs/tags/churn#prod#1"
@@ -130,9 +135,9 @@ end
 
 function request()
   n = n + 1
-  local id = string.format("wrk-%d-%d-%d-%d", os.time(), thread_id or 0, n, math.random(1e9))
+  local id = string.format("wrk-%d-%d-%d-%d", os.time(), me, n, math.random(1e9))
   local key = "one"
-  if mode == "tags" then key = tostring(n * 16 + (thread_id or 0)) end
+  if mode == "tags" then key = tostring(n * 16 + me) end
   local b = signed(key)
   return wrk.format("POST", nil, {
     ["Content-Type"] = "application/json",
