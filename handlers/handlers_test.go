@@ -222,11 +222,23 @@ func TestGitHubPingAndIgnoredEvents(t *testing.T) {
 	if r := f.github("push", "tag-1", pushBody(repo)); r.status != http.StatusAccepted || r.body["status"] != "accepted" {
 		t.Fatalf("tag push: %d %v", r.status, r.body)
 	}
+	// So are pushes of tags GTO never reads: a release tag beside GTO's,
+	// and a lightweight tag (its "after" is the commit itself).
+	sha := strings.Repeat("2", 40)
+	release := []byte(`{"ref":"refs/tags/v1.2.0","after":"` + sha + `","head_commit":{"id":"` + strings.Repeat("3", 40) + `"},"repository":{"full_name":"` + repo + `"}}`)
+	light := []byte(`{"ref":"refs/tags/churn@v9.9.9","after":"` + sha + `","head_commit":{"id":"` + sha + `"},"repository":{"full_name":"` + repo + `"}}`)
+	for id, body := range map[string][]byte{"release-1": release, "light-1": light} {
+		if r := f.github("push", id, body); r.status != http.StatusAccepted || r.body["status"] != "ignored" {
+			t.Fatalf("%s: %d %v", id, r.status, r.body)
+		}
+	}
 	got := map[string]string{}
 	for _, d := range f.deliveries() {
 		got[d.ID] = string(d.Status) + ": " + d.Reason
 	}
-	if got["branch-1"] != "ignored: no tag refs in this push delivery" || got["tag-1"] != "queued: " {
+	if got["branch-1"] != "ignored: no tag refs in this push delivery" || got["tag-1"] != "queued: " ||
+		!strings.HasPrefix(got["release-1"], "ignored: v1.2.0: not a GTO tag") ||
+		got["light-1"] != "ignored: churn@v9.9.9: lightweight tag (GTO reads annotated tags only)" {
 		t.Errorf("stored %v", got)
 	}
 	if st, err := f.store.QueueStats(ctx(t)); err != nil || st.Available != 1 {

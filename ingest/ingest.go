@@ -792,8 +792,12 @@ type Preview struct {
 var gitHubEvents = map[string]bool{"push": true, "create": true, "delete": true}
 
 // PreviewGitHub reads a GitHub delivery's payload once, at ingress: its
-// repository, and whether it can be left alone (an event hookd does not
-// use, a branch push). Tags are decided later, by ProcessDelivery.
+// repository, and whether it can be left alone: an event hookd does not
+// use, a branch push, or a push of tags GTO never reads (names that are
+// not GTO's, lightweight tags), ignored for the reasons ProcessDelivery
+// would give. Release tags such as v1.2.0 are common beside GTO's; a job
+// for each would spend a commit, a fetch and a settle of the one SQLite
+// writer on nothing. The other tags are decided later, by ProcessDelivery.
 func PreviewGitHub(event string, payload []byte) (Preview, error) {
 	p, err := parseGitHub(payload)
 	if err != nil {
@@ -803,14 +807,21 @@ func PreviewGitHub(event string, payload []byte) (Preview, error) {
 	if p.Repository != nil {
 		pv.Repository = p.Repository.FullName
 	}
-	switch {
-	case !gitHubEvents[event]:
+	if !gitHubEvents[event] {
 		pv.Ignore = "hookd does not act on " + event + " events"
-	case refsOf(event, p) == nil:
-		pv.Ignore = noTagRefs(event)
-		if pv.Kept, err = json.Marshal(p); err != nil {
-			return Preview{}, err
+		return pv, nil
+	}
+	var reasons []string
+	for _, r := range refsOf(event, p) {
+		why := r.skip()
+		if why == "" {
+			return pv, nil // a tag to decide
 		}
+		reasons = append(reasons, why)
+	}
+	pv.Ignore = cmp.Or(strings.Join(reasons, "; "), noTagRefs(event))
+	if pv.Kept, err = json.Marshal(p); err != nil {
+		return Preview{}, err
 	}
 	return pv, nil
 }

@@ -272,6 +272,18 @@ func TestDeliveriesWithNothingToActOnAreIgnoredWithAReason(t *testing.T) {
 		if d.outcome.Status != store.DeliveryIgnored || !strings.Contains(d.outcome.Reason, tc.reason) {
 			t.Errorf("%s %v: %+v; want ignored with %q", tc.event, tc.body["ref"], d.outcome, tc.reason)
 		}
+		// Ingress stores such a delivery as ignored at once, with no job:
+		// it must say what processing would have said.
+		pv, err := ingest.PreviewGitHub(tc.event, d.Body)
+		if err != nil || pv.Ignore != d.outcome.Reason {
+			t.Errorf("%s %v: preview ignores it with %q (%v); processing with %q", tc.event, tc.body["ref"], pv.Ignore, err, d.outcome.Reason)
+		}
+	}
+	// A GTO tag is left to processing: only the listing can tell what it is.
+	r.repo.Tag("churn#prod#1", c, "2024-01-03T10:00:00+00:00", "promote")
+	gto, _ := json.Marshal(r.pushPayload("churn#prod#1"))
+	if pv, err := ingest.PreviewGitHub("push", gto); err != nil || pv.Ignore != "" {
+		t.Errorf("preview of a GTO tag's push: %+v, %v; want nothing ignored", pv, err)
 	}
 	if evs := r.events(); len(evs) != 0 {
 		t.Errorf("ignored deliveries produced events: %q", summary(evs))

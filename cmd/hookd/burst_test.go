@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -203,4 +204,63 @@ func BenchmarkOneTagRepeated(b *testing.B) {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(len(latencies))/1e3, "hookd-cpu-ms/ack")
 		report(b, "ack", latencies)
 	}
+}
+
+// BenchmarkOneTagRepeatedWrk is BenchmarkOneTagRepeated with Debian's wrk
+// as the client (docs/bench/push.lua), the client the peer is measured
+// with, so that the two figures compare: the same annotated assignment
+// tag pushed again and again under new delivery ids, 16 in flight, ten
+// seconds, GitHub being the stand-in. It needs wrk on PATH.
+//
+//	go test -run '^$' -bench OneTagRepeatedWrk -benchtime 1x ./cmd/hookd
+func BenchmarkOneTagRepeatedWrk(b *testing.B) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		b.Skip("wrk is not installed (Debian: apt-get install wrk)")
+	}
+	p := newPipeline(b, filepath.Join(b.TempDir(), "hookd.db"))
+	p.tag("churn#prod#1", "2024-01-02T10:00:00+00:00")
+	p.git(p.clone, "push", "-q", "origin", "churn#prod#1")
+	object := p.git(p.clone, "rev-parse", "refs/tags/churn#prod#1")
+	url := "http://" + p.hookd.Addr + "/webhooks/github"
+	pid := p.hookd.cmd.Process.Pid
+
+	for b.Loop() {
+		cpuBefore, _ := processCPU(b, pid)
+		out, err := exec.Command(wrk, "-t2", "-c16", "-d10s", "--latency", "-s", filepath.Join("..", "..", "docs", "bench", "push.lua"),
+			url, "--", pipelineSecret, "acme/models", "tag", "churn#prod#1", object).CombinedOutput()
+		if err != nil {
+			b.Fatalf("wrk: %v\n%s", err, out)
+		}
+		own, _ := processCPU(b, pid)
+		if strings.Contains(string(out), "Non-2xx") {
+			b.Fatalf("hookd answered some deliveries with an error:\n%s", out)
+		}
+		rate, p99 := wrkFigures(b, string(out))
+		b.ReportMetric(rate, "acks/s")
+		b.ReportMetric(p99, "ack-p99-ms")
+		b.ReportMetric(float64((own-cpuBefore).Microseconds())/(rate*10)/1e3, "hookd-cpu-ms/ack")
+	}
+}
+
+// wrkFigures reads the requests per second and the p99 latency (in ms)
+// from wrk's --latency report.
+func wrkFigures(b *testing.B, out string) (rate, p99 float64) {
+	for line := range strings.Lines(out) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			rate, _ = strconv.ParseFloat(f[1], 64)
+		case len(f) == 2 && f[0] == "99%":
+			d, err := time.ParseDuration(f[1])
+			if err != nil {
+				b.Fatalf("wrk's p99 %q: %v", f[1], err)
+			}
+			p99 = float64(d) / 1e6
+		}
+	}
+	if rate == 0 || p99 == 0 {
+		b.Fatalf("no rate or p99 in wrk's report:\n%s", out)
+	}
+	return rate, p99
 }

@@ -5,8 +5,14 @@
 --   wrk -t2 -c16 -d10s -s docs/bench/push.lua http://127.0.0.1:8080/webhooks/github -- SECRET [REPO] [MODE]
 --
 -- MODE "branch" (default) pushes to main (hookd stores them as ignored);
--- "tag" pushes one assignment tag again and again; "tags" pushes a new
--- assignment tag each request (churn#prod#N, N counting per thread).
+-- "tag" pushes one annotated assignment tag again and again (TAG, default
+-- churn#prod#1, whose tag object is OBJECT when given); "tags" pushes a new
+-- assignment tag each request (churn#prod#N, N counting per thread). A
+-- tag push names the tag object as "after" and its commit as head_commit,
+-- as GitHub does for an annotated tag (were they equal, the tag would be a
+-- lightweight one, which GTO never reads).
+--
+--   wrk ... -s push.lua URL -- SECRET REPO tag TAG OBJECT
 local bit = require("bit")
 local band, bor, bxor, bnot = bit.band, bit.bor, bit.bxor, bit.bnot
 local rshift, lshift, ror, tobit = bit.rshift, bit.lshift, bit.ror, bit.tobit
@@ -75,7 +81,7 @@ local function hmacHex(key, msg)
   return (mac:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
-local secret, repo, mode
+local secret, repo, mode, tag, object
 -- me numbers this wrk thread. setup (in wrk's main Lua state) sets the
 -- global thread_id in each thread's state; a local of that name here would
 -- hide it, and every thread would then send the same delivery ids, half of
@@ -101,9 +107,11 @@ local function commits(sha)
 end
 
 function init(args)
-  secret = args[1] or error("usage: wrk ... -s push.lua URL -- SECRET [REPO] [branch|tag|tags]")
+  secret = args[1] or error("usage: wrk ... -s push.lua URL -- SECRET [REPO] [branch|tag|tags] [TAG OBJECT]")
   repo = args[2] or "acme/models"
   mode = args[3] or "branch"
+  tag = args[4] or "churn#prod#1"
+  object = args[5]
   me = thread_id or 0
   math.randomseed(os.time() * 1000 + me)
 end
@@ -117,17 +125,17 @@ local function signed(key)
   local b = bodies[key]
   if b then return b end
   local sha = string.format("%040x", n * 64 + me)
-  local ref = "refs/heads/main"
+  local ref, after = "refs/heads/main", sha
   if mode == "tag" then
-    ref = "refs/tags/churn#prod#1"
+    ref, after = "refs/tags/" .. tag, object or string.rep("a", 40)
   elseif mode == "tags" then
-    ref = "refs/tags/churn#prod#" .. key
+    ref, after = "refs/tags/churn#prod#" .. key, string.format("%040x", (n * 64 + me) * 2 + 1)
   end
   local list, head = commits(sha)
   local body = string.format('{"ref":"%s","before":"%040d","after":"%s","created":%s,"deleted":false,' ..
     '"commits":%s,"head_commit":%s,"repository":{"id":123456789,"name":"models","full_name":"%s","private":true},' ..
     '"pusher":{"name":"ada","email":"ada@example.com"},"sender":{"login":"ada","id":2}}',
-    ref, 0, sha, tostring(mode ~= "branch"), list, head, repo)
+    ref, 0, after, tostring(mode ~= "branch"), list, head, repo)
   b = { body = body, sig = "sha256=" .. hmacHex(secret, body) }
   if mode ~= "tags" then bodies[key] = b end
   return b
