@@ -698,10 +698,7 @@ func (p *Processor) process(ctx context.Context, d store.Delivery) (store.Outcom
 		reasons = append(reasons, refused...)
 	}
 	if len(c.announced) == 0 {
-		if len(reasons) == 0 {
-			reasons = append(reasons, noTagRefs(d.Event))
-		}
-		return store.Outcome{Status: store.DeliveryIgnored, Reason: strings.Join(reasons, "; ")}, nil
+		return store.Outcome{Status: store.DeliveryIgnored, Reason: nothingToDo(d.Event, reasons)}, nil
 	}
 	if d.Source == store.SourceGitHub {
 		// GitHub's payload has no tagger or message, and deliveries may
@@ -819,14 +816,19 @@ func PreviewGitHub(event string, payload []byte) (Preview, error) {
 		}
 		reasons = append(reasons, why)
 	}
-	pv.Ignore = cmp.Or(strings.Join(reasons, "; "), noTagRefs(event))
+	pv.Ignore = nothingToDo(event, reasons)
 	if pv.Kept, err = json.Marshal(p); err != nil {
 		return Preview{}, err
 	}
 	return pv, nil
 }
 
-func noTagRefs(event string) string { return "no tag refs in this " + event + " delivery" }
+// nothingToDo is why a delivery of event is ignored when none of its refs
+// is a tag to act on: the reasons its refs were skipped, or that it named
+// no tag at all. Ingress (PreviewGitHub) and processing say it alike.
+func nothingToDo(event string, skipped []string) string {
+	return cmp.Or(strings.Join(skipped, "; "), "no tag refs in this "+event+" delivery")
+}
 
 // decodeGitHub reads push, create and delete events; only tag refs count.
 func decodeGitHub(event string, body []byte) ([]ref, error) {
