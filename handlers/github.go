@@ -55,5 +55,6 @@ func (github) parse(r *http.Request, body []byte) (incoming, *outcome) {
 		}
 	}
 	in.kept = pv.Kept
+	in.announces = pv.Announces
 	return in, nil
 }

@@ -258,7 +258,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	m := metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_webhook_deliveries_total",
-			Help: "Webhook deliveries received, by source (github, git) and outcome (accepted, redelivered, duplicate, ignored, ping, or the error code).",
+			Help: "Webhook deliveries received, by source (github, git) and outcome (accepted, known_tag, redelivered, duplicate, ignored, ping, or the error code).",
 		}, []string{"source", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookd_http_request_duration_seconds",

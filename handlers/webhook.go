@@ -39,6 +39,8 @@ type incoming struct {
 	// kept replaces payload in the store for an ignored delivery: what
 	// hookd reads of it, enough for a replay (nil: keep payload).
 	kept []byte
+	// announces is the tag a push names, if the store may find it known.
+	announces *store.AnnouncedTag
 }
 
 // outcome is how a delivery ended: what the client is told and what the
@@ -166,7 +168,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, s sender) (inc
 
 // accept stores a verified delivery; only a committed delivery gets a 2xx.
 func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *outcome {
-	d := store.Delivery{ID: in.id, Source: src, Event: in.event, Repository: in.repository, Body: in.payload}
+	d := store.Delivery{ID: in.id, Source: src, Event: in.event, Repository: in.repository, Body: in.payload, Announces: in.announces}
 	name := "accepted"
 	if in.ignored != "" {
 		d.Status, d.Reason, name = store.DeliveryIgnored, in.ignored, "ignored"
@@ -196,6 +198,8 @@ func (h *Handler) accept(ctx context.Context, src store.Source, in incoming) *ou
 		// Recorded like any delivery, so that whoever set the hook up sees
 		// it arrived; answered 200 as a ping always was.
 		return &outcome{status: http.StatusOK, name: "ping"}
+	case res.Known:
+		return &outcome{status: http.StatusAccepted, name: "known_tag"}
 	}
 	return &outcome{status: http.StatusAccepted, name: name}
 }

@@ -783,6 +783,11 @@ type Preview struct {
 	// decides the same, in a few hundred bytes instead of the 8–10 KB of
 	// commits a branch push carries (nil: store the payload).
 	Kept []byte
+	// Announces is, for a push of one annotated GTO tag, that tag and
+	// the object it names: the store settles a new delivery of a tag it
+	// holds at that object already without processing it
+	// (store.Delivery.Announces).
+	Announces *store.AnnouncedTag
 }
 
 // gitHubEvents are the events whose payloads can name a tag.
@@ -811,8 +816,11 @@ func PreviewGitHub(event string, payload []byte) (Preview, error) {
 	var reasons []string
 	for _, r := range refsOf(event, p) {
 		why := r.skip()
-		if why == "" {
-			return pv, nil // a tag to decide
+		if why == "" { // a tag to decide
+			if event == "push" && !r.deleted {
+				pv.Announces = &store.AnnouncedTag{Name: r.name, Object: p.After}
+			}
+			return pv, nil
 		}
 		reasons = append(reasons, why)
 	}

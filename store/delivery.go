@@ -55,6 +55,19 @@ type Delivery struct {
 	// sends the same delivery with the same ID), its payload restored if
 	// it was pruned.
 	ProcessAgain bool
+	// Announces is the one tag the delivery says was pushed, and the tag
+	// object it now names, when ingress could read that much (a GitHub
+	// push of an annotated tag). Accept settles a new delivery that
+	// announces a tag the store already holds at that object as processed
+	// at once, with no job: processing would list the repository only to
+	// find what is stored (see AcceptResult.Known).
+	Announces *AnnouncedTag
+}
+
+// AnnouncedTag is a tag a delivery says was pushed: its name and the tag
+// object's SHA.
+type AnnouncedTag struct {
+	Name, Object string
 }
 
 // AcceptResult tells what Accept did.
@@ -65,6 +78,13 @@ type AcceptResult struct {
 	// Requeued: the delivery was a duplicate with ProcessAgain, and it is
 	// queued for processing (again, or still).
 	Requeued bool
+	// Known: the delivery is new and announces a tag the store holds at
+	// that object already, while no sync of its repository was under
+	// way; it is stored processed, saying so, with no job. A sync that
+	// starts later lists the repository after the push it announces, so
+	// it can only find the tag there or gone since, which a later
+	// delivery announces.
+	Known bool
 }
 
 // ErrPruned: the delivery's payload was pruned, so it cannot be replayed.
@@ -79,6 +99,23 @@ const writeTimeout = 30 * time.Second
 type acceptRequest struct {
 	delivery Delivery
 	answer   chan acceptAnswer // buffered: the writer never waits on a caller
+	// known: the delivery announces a tag held at its object already, and
+	// is stored processed if it is new (AcceptResult.Known).
+	known bool
+}
+
+// holdsTag reports whether repository's tag t.Name is stored, not deleted,
+// at object t.Object, while no sync holds the repository. One statement
+// reads both, so that it sees a sync either not begun, and then listing
+// after the push that announced t, or finished, its tags stored; a sync
+// under way may have listed before that push, and may yet store the tag
+// as deleted or elsewhere.
+func (s *Store) holdsTag(ctx context.Context, repository string, t AnnouncedTag) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM hookd_tag WHERE repository = $1 AND name = $2 AND object_sha = $3
+		AND deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM hookd_lease WHERE name = $4 AND expires_at > `+s.db.Types().Now+`)`,
+		repository, toText(t.Name), t.Object, repositoryLease(repository)).Scan(&n)
+	return n > 0, err
 }
 
 type acceptAnswer struct {
@@ -118,6 +155,18 @@ func (s *Store) Accept(ctx context.Context, d Delivery) (AcceptResult, error) {
 		d.Body = []byte{} // NULL means pruned
 	}
 	req := &acceptRequest{delivery: d, answer: make(chan acceptAnswer, 1)}
+	if t := d.Announces; t != nil && d.Status == DeliveryQueued {
+		// Read here, beside the other callers, not on the one writer.
+		known, err := s.holdsTag(ctx, d.Repository, *t)
+		if err != nil {
+			s.logger.DebugContext(ctx, "could not tell whether a delivery's tag is known; it is processed", "delivery", d.ID, "error", err)
+		}
+		if known {
+			req.known = true
+			req.delivery.Status = DeliveryProcessed
+			req.delivery.Reason = fmt.Sprintf("%s is recorded at tag object %.7s already: nothing new", t.Name, t.Object)
+		}
+	}
 
 	s.mu.RLock()
 	if s.closed {
@@ -207,7 +256,7 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 	queues := false // whether the batch queues work, which needs a transaction
 	for n, i := range unique {
 		d := batch[i].delivery
-		queues = queues || d.Status == DeliveryQueued || d.ProcessAgain
+		queues = queues || d.Status == DeliveryQueued
 		if n > 0 {
 			stmt.WriteByte(',')
 		}
@@ -218,50 +267,70 @@ func (s *Store) acceptBatch(ctx context.Context, batch []*acceptRequest) ([]Acce
 	}
 	stmt.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
 
-	var willRun map[string]bool // the ids this batch queues processing for
-	insert := func(q driver.Querier) (queued []string, err error) {
-		inserted, err := queryStrings(ctx, q, stmt.String(), args...)
-		if err != nil {
-			return nil, err
-		}
+	var (
+		inserted map[string]struct{}
+		again    []int           // known ids to process again (GitHub's Redeliver)
+		willRun  map[string]bool // the ids this batch queues processing for
+	)
+	classify := func() {
 		for _, i := range unique {
 			d := batch[i].delivery
-			if _, ok := inserted[d.ID]; !ok {
+			_, ok := inserted[d.ID]
+			switch {
+			case !ok:
 				results[i].Duplicate = true
 				if d.ProcessAgain {
-					if _, err := q.Exec(ctx, `UPDATE hookd_delivery SET `+requeue+`, body = COALESCE(body, $3) WHERE id = $1`,
-						d.ID, micros(now()), d.Body); err != nil {
-						return nil, err
-					}
-					results[i].Requeued = true
-					queued = append(queued, d.ID)
+					again = append(again, i)
 				}
-				continue
+			case batch[i].known:
+				results[i].Known = true
 			}
-			if d.Status == DeliveryQueued {
+		}
+	}
+	// enqueue queues, inside tx, the new queued deliveries and the known
+	// ones to process again.
+	enqueue := func(tx driver.Tx) error {
+		var queued []string
+		for _, i := range again {
+			d := batch[i].delivery
+			if _, err := tx.Exec(ctx, `UPDATE hookd_delivery SET `+requeue+`, body = COALESCE(body, $3) WHERE id = $1`,
+				d.ID, micros(now()), d.Body); err != nil {
+				return err
+			}
+			results[i].Requeued = true
+			queued = append(queued, d.ID)
+		}
+		for _, i := range unique {
+			if d := batch[i].delivery; d.Status == DeliveryQueued && !results[i].Duplicate {
 				queued = append(queued, d.ID)
 			}
 		}
-		return queued, nil
+		willRun = make(map[string]bool, len(queued))
+		for _, id := range queued {
+			willRun[id] = true
+		}
+		return s.enqueueDeliveries(ctx, tx, queued)
 	}
 	var err error
 	if queues {
 		err = inTx(ctx, s.db, func(tx driver.Tx) error {
-			queued, err := insert(tx)
-			if err != nil {
+			if inserted, err = queryStrings(ctx, tx, stmt.String(), args...); err != nil {
 				return err
 			}
-			willRun = make(map[string]bool, len(queued))
-			for _, id := range queued {
-				willRun[id] = true
-			}
-			return s.enqueueDeliveries(ctx, tx, queued)
+			classify()
+			return enqueue(tx)
 		})
 	} else {
-		// Nothing to queue: the INSERT is the whole write and commits on
-		// its own, without two more round trips for BEGIN and COMMIT (on
-		// PostgreSQL about 14 % of a replica's CPU under branch pushes).
-		_, err = insert(s.db)
+		// Nothing new to queue: the INSERT commits on its own, without two
+		// more round trips for BEGIN and COMMIT (on PostgreSQL about 14 %
+		// of a replica's CPU under branch pushes). A redelivery among its
+		// known ids is queued after it, in a transaction of its own.
+		if inserted, err = queryStrings(ctx, s.db, stmt.String(), args...); err == nil {
+			classify()
+			if len(again) > 0 {
+				err = inTx(ctx, s.db, enqueue)
+			}
+		}
 	}
 	// A repeat within the batch is processed with its first occurrence.
 	for _, i := range repeated {
