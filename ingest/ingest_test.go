@@ -281,9 +281,13 @@ func TestDeliveriesWithNothingToActOnAreIgnoredWithAReason(t *testing.T) {
 	}
 	// A GTO tag is left to processing: only the listing can tell what it is.
 	r.repo.Tag("churn#prod#1", c, "2024-01-03T10:00:00+00:00", "promote")
-	gto, _ := json.Marshal(r.pushPayload("churn#prod#1"))
+	push := r.pushPayload("churn#prod#1")
+	gto, _ := json.Marshal(push)
 	if pv, err := ingest.PreviewGitHub("push", gto); err != nil || pv.Ignore != "" {
 		t.Errorf("preview of a GTO tag's push: %+v, %v; want nothing ignored", pv, err)
+	} else if a := pv.Announces; a == nil || a.Name != "churn#prod#1" || a.Object != push["after"] {
+		// What the store compares with the tag it holds.
+		t.Errorf("preview of a GTO tag's push announces %+v; want churn#prod#1 at %v", a, push["after"])
 	}
 	if evs := r.events(); len(evs) != 0 {
 		t.Errorf("ignored deliveries produced events: %q", summary(evs))
